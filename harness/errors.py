@@ -1,0 +1,70 @@
+"""The one exception root of chaos-harness, and the exit code each branch maps to.
+
+    ChaosError
+    ├── UsageError            exit 4: bad command line, bad scenario or fault parameters
+    ├── InfraError            exit 3: a real component could not be installed, started or reached
+    │   ├── InstallError      `chaos infra install` could not fetch or build something
+    │   ├── WaitTimeout       a readiness or drain condition did not hold before its deadline
+    │   └── ToxiproxyError    the Toxiproxy API refused a request or did not answer
+    └── TargetError           exit 3: a process of the system under test misbehaved at start
+
+Every message says what happened, what was expected, and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChaosError",
+    "InfraError",
+    "InstallError",
+    "TargetError",
+    "ToxiproxyError",
+    "UsageError",
+    "WaitTimeout",
+]
+
+
+class ChaosError(Exception):
+    """Root of every error chaos-harness raises on purpose."""
+
+    exit_code: int = 3
+
+
+class UsageError(ChaosError):
+    """The user asked for something that cannot be done as stated."""
+
+    exit_code = 4
+
+
+class InfraError(ChaosError):
+    """A real component (Postgres, Kafka, Toxiproxy, Connect) failed."""
+
+    exit_code = 3
+
+
+class InstallError(InfraError):
+    """Provisioning could not complete."""
+
+
+class WaitTimeout(InfraError):
+    """A condition did not hold before its deadline; carries the last observation."""
+
+    def __init__(self, what: str, timeout_s: float, last: str, evidence: str = "") -> None:
+        self.what = what
+        self.timeout_s = timeout_s
+        self.last = last
+        self.evidence = evidence
+        message = f"timed out after {timeout_s:.1f}s waiting for {what}; last observation: {last}"
+        if evidence:
+            message += f"\n--- evidence ---\n{evidence}"
+        super().__init__(message)
+
+
+class ToxiproxyError(InfraError):
+    """The Toxiproxy API answered with an error or not at all."""
+
+
+class TargetError(ChaosError):
+    """A process of the system under test failed to start or crashed unexpectedly."""
+
+    exit_code = 3

@@ -1,0 +1,191 @@
+"""`chaos infra install`: fetch and build the real components into a cache outside the repo.
+
+  Kafka 4.3.1 (KRaft)  Maven Central, resolved by Maven from resources/kafka-pom.xml
+  Toxiproxy 2.12.0     built from the Go module proxy with `go install`
+  PostgreSQL 15        Debian's package (found, not installed: that needs root and apt)
+
+Idempotent: a component whose folder carries a completion marker is not fetched again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from harness.config import Settings
+from harness.errors import InstallError
+
+__all__ = ["KAFKA_VERSION", "TOXIPROXY_VERSION", "Installation", "install"]
+
+KAFKA_VERSION = "4.3.1"
+TOXIPROXY_VERSION = "2.12.0"
+POSTGRES_MAJOR = 15
+_MARKER = ".complete"
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Installation:
+    """Where the installed components live. ``locate`` checks they are all there."""
+
+    kafka_libs: Path
+    toxiproxy_bin: Path
+    postgres_bin: Path
+    java: Path
+
+    @classmethod
+    def paths(cls, settings: Settings) -> Installation:
+        root = settings.install_dir
+        return cls(
+            kafka_libs=root / f"kafka-{KAFKA_VERSION}" / "libs",
+            toxiproxy_bin=root / f"toxiproxy-{TOXIPROXY_VERSION}" / "toxiproxy-server",
+            postgres_bin=_postgres_bin(),
+            java=_java(),
+        )
+
+    @classmethod
+    def locate(cls, settings: Settings) -> Installation:
+        inst = cls.paths(settings)
+        missing = []
+        if not (inst.kafka_libs.parent / _MARKER).exists():
+            missing.append(f"Kafka {KAFKA_VERSION} (expected in {inst.kafka_libs})")
+        if not inst.toxiproxy_bin.exists():
+            missing.append(f"Toxiproxy {TOXIPROXY_VERSION} (expected at {inst.toxiproxy_bin})")
+        if missing:
+            raise InstallError("not installed: " + "; ".join(missing) + ". Run `chaos infra install` first.")
+        _check_postgres(inst.postgres_bin)
+        return inst
+
+
+def _postgres_bin() -> Path:
+    return Path(os.environ.get("CHAOS_PG_BIN", f"/usr/lib/postgresql/{POSTGRES_MAJOR}/bin"))
+
+
+def _check_postgres(bin_dir: Path) -> None:
+    for tool in ("initdb", "postgres"):
+        if not (bin_dir / tool).exists():
+            raise InstallError(
+                f"PostgreSQL {POSTGRES_MAJOR} server binary {bin_dir / tool} not found. Install it with "
+                f"`apt-get update && apt-get install -y postgresql-{POSTGRES_MAJOR}` "
+                "(or point CHAOS_PG_BIN at a folder holding initdb and postgres)."
+            )
+
+
+def _java() -> Path:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return Path(home) / "bin" / "java"
+    found = shutil.which("java")
+    return Path(found) if found else Path("java")
+
+
+def install(settings: Settings, report: Report = print) -> Installation:
+    """Install what is missing; say what was already there."""
+    inst = Installation.paths(settings)
+    _check_postgres(inst.postgres_bin)
+    report(f"postgres {POSTGRES_MAJOR}: found in {inst.postgres_bin}")
+    _check_java(inst.java)
+    _install_kafka(inst, report)
+    _install_toxiproxy(inst, report)
+    return Installation.locate(settings)
+
+
+def _check_java(java: Path) -> None:
+    try:
+        out = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InstallError(f"java not runnable ({exc}); Kafka 4 needs Java 17+: apt-get install -y openjdk-17-jre-headless") from exc
+    first = (out.stderr or out.stdout).splitlines()[0] if (out.stderr or out.stdout) else ""
+    version = first.split('"')[1] if '"' in first else "0"
+    major = int(version.split(".")[0]) if version.split(".")[0].isdigit() else 0
+    if major < 17:
+        raise InstallError(f"Kafka 4 needs Java 17 or newer, found {first!r}; set JAVA_HOME to a JDK 17+")
+
+
+def _run_streaming(argv: list[str], env: dict[str, str], on_line: Callable[[str], None], log: Path, timeout_s: float) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as fh:
+        try:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)  # noqa: S603
+        except OSError as exc:
+            raise InstallError(f"could not run {argv[0]}: {exc}") from exc
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            fh.write(line)
+            on_line(line.rstrip())
+        try:
+            code = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise InstallError(f"{argv[0]} did not finish within {timeout_s:.0f}s; see {log}") from None
+    if code != 0:
+        tail = "\n".join(log.read_text().splitlines()[-25:])
+        raise InstallError(f"{' '.join(argv[:3])} ... failed with exit {code}; full log {log}\n{tail}")
+
+
+def _install_kafka(inst: Installation, report: Report) -> None:
+    home = inst.kafka_libs.parent
+    if (home / _MARKER).exists():
+        report(f"kafka {KAFKA_VERSION}: already installed in {home} (nothing to do)")
+        return
+    if shutil.which("mvn") is None:
+        raise InstallError("Maven (mvn) is needed to fetch Kafka from Maven Central: apt-get install -y maven")
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    pom = home / "pom.xml"
+    pom.write_bytes(resources.files("harness.infra").joinpath("resources/kafka-pom.xml").read_bytes())
+    report(f"kafka {KAFKA_VERSION}: resolving from Maven Central into {inst.kafka_libs} ...")
+    count = 0
+
+    def on_line(line: str) -> None:
+        nonlocal count
+        if "Downloaded from" in line:
+            count += 1
+            if count % 10 == 0:
+                report(f"  kafka: {count} artifacts downloaded ...")
+
+    _run_streaming(
+        [
+            "mvn", "-B", "--no-transfer-progress", "-f", str(pom),
+            f"-DoutputDirectory={inst.kafka_libs}", "-DincludeScope=runtime",
+            "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
+        ],
+        dict(os.environ),
+        on_line,
+        home / "install.log",
+        timeout_s=1800,
+    )
+    jars = list(inst.kafka_libs.glob("*.jar"))
+    if not any(j.name.startswith(f"kafka_2.13-{KAFKA_VERSION}") for j in jars):
+        raise InstallError(f"Maven finished but kafka_2.13-{KAFKA_VERSION}.jar is not in {inst.kafka_libs}")
+    (home / _MARKER).write_text(KAFKA_VERSION)
+    report(f"kafka {KAFKA_VERSION}: installed ({len(jars)} jars)")
+
+
+def _install_toxiproxy(inst: Installation, report: Report) -> None:
+    target = inst.toxiproxy_bin
+    if target.exists():
+        report(f"toxiproxy {TOXIPROXY_VERSION}: already installed at {target} (nothing to do)")
+        return
+    if shutil.which("go") is None:
+        raise InstallError("Go is needed to build Toxiproxy from the Go module proxy: apt-get install -y golang")
+    gobin = target.parent / "gobin"
+    report(f"toxiproxy {TOXIPROXY_VERSION}: building with go install ...")
+    env = {**os.environ, "GOBIN": str(gobin), "CGO_ENABLED": "0"}
+    _run_streaming(
+        ["go", "install", f"github.com/Shopify/toxiproxy/v2/cmd/server@v{TOXIPROXY_VERSION}"],
+        env,
+        lambda line: report(f"  go: {line}") if line.startswith("go: downloading github.com/Shopify") else None,
+        target.parent / "install.log",
+        timeout_s=1200,
+    )
+    # `go install` names the binary after its folder, `server`; give it a name that says what it is.
+    (gobin / "server").rename(target)
+    shutil.rmtree(gobin, ignore_errors=True)
+    report(f"toxiproxy {TOXIPROXY_VERSION}: installed at {target}")

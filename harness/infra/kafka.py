@@ -1,0 +1,127 @@
+"""A single KRaft Kafka broker from Maven Central jars, with one listener per proxied link.
+
+Each Kafka link gets its own listener, bound to a private port and *advertising the
+proxy's port*: after the first metadata request a client connects to the advertised
+address, so this is what keeps its produce and fetch traffic inside the proxy.
+DIRECT serves replication, admin work and the harness's oracle reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from harness.errors import InfraError
+from harness.infra.install import Installation
+from harness.infra.process import ProcessSpec
+from harness.infra.topology import HOST, Topology
+
+__all__ = ["admin", "broker_properties", "format_storage", "probe", "quiet_logger", "spec"]
+
+_LOG4J2 = """\
+rootLogger.level=INFO
+rootLogger.appenderRef.stdout.ref=STDOUT
+appender.stdout.type=Console
+appender.stdout.name=STDOUT
+appender.stdout.layout.type=PatternLayout
+appender.stdout.layout.pattern=[%d] %p %m (%c)%n
+logger.state.name=state.change.logger
+logger.state.level=WARN
+logger.request.name=kafka.request.logger
+logger.request.level=WARN
+"""
+
+
+def broker_properties(topo: Topology, log_dir: Path) -> str:
+    links = topo.kafka_links()
+    listeners = [f"DIRECT://{HOST}:{topo.kafka_direct_port}", f"CONTROLLER://{HOST}:{topo.kafka_controller_port}"]
+    listeners += [f"{link.listener_name}://{link.upstream_address}" for link in links]
+    advertised = [f"DIRECT://{HOST}:{topo.kafka_direct_port}"]
+    advertised += [f"{link.listener_name}://{link.proxy_address}" for link in links]
+    protocols = ["DIRECT:PLAINTEXT", "CONTROLLER:PLAINTEXT"] + [f"{link.listener_name}:PLAINTEXT" for link in links]
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{HOST}:{topo.kafka_controller_port}",
+        "listeners": ",".join(listeners),
+        "advertised.listeners": ",".join(advertised),
+        "listener.security.protocol.map": ",".join(protocols),
+        "inter.broker.listener.name": "DIRECT",
+        "controller.listener.names": "CONTROLLER",
+        "log.dirs": str(log_dir),
+        "num.partitions": "3",
+        "auto.create.topics.enable": "false",
+        # One node on two cores: replication factor 1 everywhere, few threads, no rebalance delay.
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "num.network.threads": "2",
+        "num.io.threads": "2",
+        # The broker requires strictly more than 1 MiB per cleaner thread.
+        "log.cleaner.dedupe.buffer.size": "2097152",
+    }
+    return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+def _java_argv(inst: Installation, log4j: Path, main: str, heap: str = "512m") -> list[str]:
+    return [
+        str(inst.java), f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}", "-cp", str(inst.kafka_libs / "*"), main,
+    ]
+
+
+def format_storage(inst: Installation, topo: Topology, home: Path, log: Path) -> Path:
+    """Write server.properties and format a fresh KRaft log dir; returns the properties path."""
+    data = home / "data"
+    home.mkdir(parents=True, exist_ok=True)
+    props = home / "server.properties"
+    props.write_text(broker_properties(topo, data))
+    log4j = home / "log4j2.properties"
+    log4j.write_text(_LOG4J2)
+    import uuid
+    import base64
+
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as fh:
+        # Static controller.quorum.voters: format without --standalone.
+        result = subprocess.run(  # noqa: S603
+            _java_argv(inst, log4j, "kafka.tools.StorageTool", heap="256m") + ["format", "-t", cluster_id, "-c", str(props)],
+            stdout=fh, stderr=subprocess.STDOUT, timeout=120, check=False,
+        )
+    if result.returncode != 0:
+        raise InfraError(f"Kafka storage format failed with exit {result.returncode}; see {log}")
+    return props
+
+
+def spec(inst: Installation, home: Path, log: Path, die_with_parent: bool) -> ProcessSpec:
+    argv = _java_argv(inst, home / "log4j2.properties", "kafka.Kafka") + [str(home / "server.properties")]
+    return ProcessSpec(name="kafka", argv=argv, log_path=log, die_with_parent=die_with_parent)
+
+
+def quiet_logger() -> logging.Logger:
+    """librdkafka logs every refused connection to stderr; route it to a logger instead."""
+    logger = logging.getLogger("chaos.librdkafka")
+    logger.propagate = False
+    return logger
+
+
+def admin(bootstrap: str, timeout_ms: int = 3000) -> AdminClient:
+    return AdminClient({
+        "bootstrap.servers": bootstrap,
+        "socket.timeout.ms": timeout_ms,
+        "socket.connection.setup.timeout.ms": timeout_ms,
+        "logger": quiet_logger(),
+    })
+
+
+def probe(topo: Topology) -> tuple[bool, str]:
+    meta = admin(topo.kafka_direct).list_topics(timeout=2)
+    return bool(meta.brokers), f"brokers={sorted(meta.brokers)}"

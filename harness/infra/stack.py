@@ -1,0 +1,183 @@
+"""The running infrastructure: Postgres, one KRaft broker and Toxiproxy, up and down as one.
+
+``Infra.start`` starts the three processes, waits for each with an active probe and a
+deadline, creates one Toxiproxy proxy per link, and writes a state file so that
+`chaos infra status | down`, `chaos run` and the pytest plugin can find it. A failed
+start stops whatever did start and raises with the failing service's log tail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import Settings
+from harness.errors import InfraError, WaitTimeout
+from harness.infra import kafka, postgres
+from harness.infra.install import KAFKA_VERSION, TOXIPROXY_VERSION, Installation
+from harness.infra.process import ManagedProcess, ProcessSpec, pid_alive
+from harness.infra.topology import HOST, Topology
+from harness.infra.toxiproxy import ToxiproxyClient
+from harness.wait import wait_for
+
+__all__ = ["Infra", "ServiceStatus"]
+
+_STATE = "state.json"
+READY_TIMEOUT_S = 90.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    name: str
+    pid: int | None
+    alive: bool
+    detail: str
+
+
+class Infra:
+    """A handle on running infrastructure. ``owned`` says whether this handle stops it."""
+
+    def __init__(self, settings: Settings, processes: dict[str, ManagedProcess], logs_dir: Path, owned: bool) -> None:
+        self.settings = settings
+        self.topology = Topology(settings.base_port)
+        self.processes = processes
+        self.logs_dir = logs_dir
+        self.owned = owned
+        self.toxiproxy = ToxiproxyClient(self.topology.toxiproxy_url)
+
+    # ---- lifecycle -------------------------------------------------------------------
+    @classmethod
+    def start(cls, settings: Settings, logs_dir: Path | None = None, *, die_with_parent: bool = True) -> Infra:
+        inst = Installation.locate(settings)
+        topo = Topology(settings.base_port)
+        state_dir = settings.state_dir
+        if (state_dir / _STATE).exists():
+            existing = cls.attach(settings)
+            if existing is not None:
+                raise InfraError(
+                    f"an infra is already running on base port {settings.base_port}; "
+                    "use it, or stop it with `chaos infra down`, or pick another CHAOS_BASE_PORT"
+                )
+        shutil.rmtree(state_dir, ignore_errors=True)
+        state_dir.mkdir(parents=True)
+        logs = logs_dir or state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        procs: dict[str, ManagedProcess] = {}
+        infra = cls(settings, procs, logs, owned=True)
+        try:
+            postgres.initdb(inst.postgres_bin, topo.postgres_port, logs / "postgres.log")
+            procs["postgres"] = ManagedProcess(
+                postgres.spec(inst.postgres_bin, topo.postgres_port, logs / "postgres.log", die_with_parent)
+            ).start()
+            kafka_home = state_dir / "kafka"
+            kafka.format_storage(inst, topo, kafka_home, logs / "kafka.log")
+            procs["kafka"] = ManagedProcess(kafka.spec(inst, kafka_home, logs / "kafka.log", die_with_parent)).start()
+            procs["toxiproxy"] = ManagedProcess(
+                ProcessSpec(
+                    name="toxiproxy",
+                    argv=[str(inst.toxiproxy_bin), "-host", HOST, "-port", str(topo.toxiproxy_port)],
+                    log_path=logs / "toxiproxy.log",
+                    die_with_parent=die_with_parent,
+                )
+            ).start()
+            infra._write_state()
+            infra._await("toxiproxy", lambda: (True, infra.toxiproxy.version()))
+            infra._await("postgres", lambda: postgres.probe(topo.postgres_port))
+            infra._await("kafka", lambda: kafka.probe(topo))
+            infra.ensure_proxies()
+        except BaseException:
+            infra.stop()
+            raise
+        return infra
+
+    def _await(self, name: str, probe: object) -> None:
+        proc = self.processes[name]
+
+        def observe() -> tuple[bool, str]:
+            if not proc.alive():
+                raise InfraError(f"{name} exited with code {proc.returncode()} during start-up")
+            return probe()  # type: ignore[operator]
+
+        try:
+            wait_for(observe, timeout_s=READY_TIMEOUT_S, what=f"{name} to be ready", interval_s=0.2,
+                     evidence=lambda: f"{proc.spec.log_path}:\n{proc.tail(30)}")
+        except WaitTimeout:
+            raise
+        except InfraError as exc:
+            raise InfraError(f"{exc}\n--- {proc.spec.log_path} ---\n{proc.tail(30)}") from exc
+
+    def ensure_proxies(self) -> None:
+        existing = self.toxiproxy.proxies()
+        for link in self.topology.links:
+            if link.proxy_name not in existing:
+                self.toxiproxy.create(link.proxy_name, link.proxy_address, link.upstream_address)
+
+    def heal_all(self) -> None:
+        """Enable every proxy and drop every toxic (Toxiproxy's /reset)."""
+        self.toxiproxy.reset()
+
+    def stop(self) -> None:
+        """Stop every process (even half-started ones) and delete data. Safe to call twice."""
+        for name in ("toxiproxy", "kafka", "postgres"):
+            proc = self.processes.get(name)
+            if proc is not None:
+                proc.stop(grace_s=15.0)
+        shutil.rmtree(postgres.data_dir(self.topology.postgres_port), ignore_errors=True)
+        shutil.rmtree(self.settings.state_dir / "kafka", ignore_errors=True)
+        (self.settings.state_dir / _STATE).unlink(missing_ok=True)
+
+    # ---- discovery -------------------------------------------------------------------
+    def _write_state(self) -> None:
+        state = {
+            "base_port": self.settings.base_port,
+            "started_at": time.time(),
+            "owner_pid": os.getpid(),
+            "logs_dir": str(self.logs_dir),
+            "versions": {"kafka": KAFKA_VERSION, "toxiproxy": TOXIPROXY_VERSION, "postgres": "15"},
+            "processes": {
+                name: {"pid": p.pid, "log": str(p.spec.log_path), "argv": list(p.spec.argv)}
+                for name, p in self.processes.items()
+            },
+        }
+        (self.settings.state_dir / _STATE).write_text(json.dumps(state, indent=2))
+
+    @classmethod
+    def attach(cls, settings: Settings) -> Infra | None:
+        """The infra already running on this base port, if every process of it is alive."""
+        path = settings.state_dir / _STATE
+        try:
+            state = json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        procs = {
+            name: ManagedProcess.adopt(
+                ProcessSpec(name=name, argv=entry["argv"], log_path=Path(entry["log"])), entry["pid"]
+            )
+            for name, entry in state["processes"].items()
+        }
+        if set(procs) != {"postgres", "kafka", "toxiproxy"} or not all(pid_alive(p.pid or 0) for p in procs.values()):
+            return None
+        return cls(settings, procs, Path(state["logs_dir"]), owned=False)
+
+    def status(self) -> list[ServiceStatus]:
+        topo = self.topology
+        probes = {
+            "postgres": lambda: postgres.probe(topo.postgres_port),
+            "kafka": lambda: kafka.probe(topo),
+            "toxiproxy": lambda: (True, f"version {self.toxiproxy.version()}, {len(self.toxiproxy.proxies())} proxies"),
+        }
+        out = []
+        for name, proc in self.processes.items():
+            try:
+                ok, detail = probes[name]()
+            except Exception as exc:  # noqa: BLE001 - a status line reports, it does not raise
+                ok, detail = False, f"{type(exc).__name__}: {exc}"
+            out.append(ServiceStatus(name, proc.pid, proc.alive() and ok, detail))
+        return out
+
+    def versions(self) -> dict[str, str]:
+        return {"kafka": KAFKA_VERSION, "toxiproxy": TOXIPROXY_VERSION, "postgres": "15"}
