@@ -1,0 +1,77 @@
+"""Stats and vacuity: did the faults happen, did they hit traffic, and did they bite?
+
+A fault whose injection failed, a fault window with no client traffic inside it, or a
+fault with no observable effect (the publish backlog never grew) makes the verdict
+unknown: a pipeline cannot pass a test that never touched it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
+from harness.history.ops import History, OpType
+
+__all__ = ["FaultWindow", "Stats", "fault_windows"]
+
+
+@dataclass(frozen=True, slots=True)
+class FaultWindow:
+    fault: str
+    target: str
+    start_s: float
+    end_s: float | None  # None: never healed in the history (the run was cut short)
+    injected: bool
+    effect: int | None  # the fault's effect probe (e.g. publish backlog at heal), if taken
+
+
+def fault_windows(history: History) -> list[FaultWindow]:
+    windows: list[FaultWindow] = []
+    open_: dict[str, tuple[float, bool, str, str]] = {}
+    effects: dict[str, int] = {}
+    for op in history.ops:
+        if op.process != "nemesis":
+            continue
+        fid = str(op.value.get("id"))
+        if op.f == "inject" and op.type is not OpType.INVOKE:
+            open_[fid] = (op.time_s, op.type is OpType.OK, str(op.value.get("fault")), str(op.value.get("target")))
+        elif op.f == "effect" and op.type is OpType.OK:
+            effects[fid] = int(op.value.get("observed") or 0)
+        elif op.f == "heal" and op.type is not OpType.INVOKE and fid in open_:
+            start, ok, fault, target = open_.pop(fid)
+            windows.append(FaultWindow(fault, target, start, op.time_s, ok, effects.get(fid)))
+    for fid, (start, ok, fault, target) in open_.items():
+        windows.append(FaultWindow(fault, target, start, None, ok, effects.get(fid)))
+    return windows
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    name: str = "stats"
+    invariant: str | None = None
+
+    def check(self, history: History) -> CheckResult:
+        client = [op for op in history.ops if op.process.startswith("client")]
+        counts: dict[str, int | float] = {t.value: sum(1 for op in client if op.type is t) for t in OpType}
+        windows = fault_windows(history)
+        counts["faults"] = len(windows)
+        problems: list[dict[str, object]] = []
+        for w in windows:
+            end = w.end_s if w.end_s is not None else float("inf")
+            inside = sum(1 for op in client if op.type is OpType.INVOKE and w.start_s <= op.time_s <= end)
+            counts[f"ops_during:{w.fault}@{w.target}"] = inside
+            if not w.injected:
+                problems.append({"fault": w.fault, "target": w.target, "problem": "injection failed"})
+            elif inside == 0:
+                problems.append({"fault": w.fault, "target": w.target, "problem": "no client traffic during the fault (vacuous)"})
+            elif w.effect is not None and w.effect <= 0:
+                problems.append({"fault": w.fault, "target": w.target,
+                                 "problem": "the fault had no observable effect (nothing backed up behind it)"})
+        if not client:
+            return CheckResult(self.name, self.invariant, Validity.UNKNOWN, "no client traffic at all", counts)
+        if problems:
+            return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
+                               "; ".join(f"{p['fault']}@{p['target']}: {p['problem']}" for p in problems),
+                               counts, tuple(problems[:MAX_EXAMPLES]))
+        return CheckResult(self.name, self.invariant, Validity.VALID,
+                           f"{len(client)} client ops, {len(windows)} fault(s) injected with traffic and effect", counts)

@@ -1,0 +1,164 @@
+"""`chaos`: the command line, a thin layer over the runner, the infra and the analysis.
+
+Exit codes: 0 all expectations met, 1 an invariant broke that the scenario did not
+expect, 2 inconclusive (vacuous, or a fault not injected), 3 infrastructure failed,
+4 bad usage or bad scenario. 130 when interrupted (after healing and cleaning up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.config import Settings
+from harness.errors import ChaosError, UsageError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2; bad usage is 4 here
+        self.print_usage(sys.stderr)
+        self.exit(4, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="chaos", description="Chaos and failure-mode tests for event-driven pipelines.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    infra = sub.add_parser("infra", help="install, start, inspect or stop Postgres, Kafka and Toxiproxy")
+    infra.add_argument("action", choices=("install", "up", "status", "down"))
+
+    run = sub.add_parser("run", help="run a named scenario against its pipelines")
+    run.add_argument("scenario", help="scenario name, e.g. black_friday (see `chaos scenarios`)")
+    run.add_argument("--seed", type=int, help="seed for the workload and fault schedule (default: random, printed)")
+    run.add_argument("--duration", type=float, help="seconds of traffic per pipeline (default: the scenario's)")
+    run.add_argument("--rate", type=float, help="peak orders per second (default: the scenario's)")
+    run.add_argument("--pipelines", help="comma-separated subset of the scenario's pipelines, e.g. outbox")
+
+    analyze = sub.add_parser("analyze", help="re-run the checkers on a stored run folder")
+    analyze.add_argument("run_dir", type=Path)
+
+    sub.add_parser("scenarios", help="list the named scenarios")
+    return p
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    # SIGTERM takes the same path as Ctrl-C: every finally runs, faults heal, children stop.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    console = Console()
+    err = Console(stderr=True)
+    try:
+        args = _parser().parse_args(argv)
+        settings = Settings.from_env()
+        if args.command == "infra":
+            return _infra(args.action, settings, console)
+        if args.command == "run":
+            return _run(args, settings, console)
+        if args.command == "analyze":
+            return _analyze(args.run_dir, console)
+        if args.command == "scenarios":
+            from harness.scenario import load_scenario, scenario_names
+
+            for name in scenario_names():
+                console.print(f"[bold]{name}[/bold]: {load_scenario(name).description}")
+            return 0
+    except ChaosError as exc:
+        err.print(f"[bold red]chaos: {type(exc).__name__}:[/bold red] {exc}", markup=True, highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("chaos: interrupted; faults healed and processes stopped")
+        return 130
+    return 4
+
+
+def _infra(action: str, settings: Settings, console: Console) -> int:
+    from harness.infra.install import install
+    from harness.infra.stack import Infra
+
+    if action == "install":
+        t0 = time.monotonic()
+        install(settings, report=console.print)
+        console.print(f"installed in {time.monotonic() - t0:.1f}s under {settings.install_dir}")
+        return 0
+    if action == "up":
+        existing = Infra.attach(settings)
+        if existing is not None:
+            console.print(f"infra already running on base port {settings.base_port}")
+            return 0
+        t0 = time.monotonic()
+        infra = Infra.start(settings, die_with_parent=False)
+        console.print(f"infra ready in {time.monotonic() - t0:.1f}s; logs in {infra.logs_dir}")
+        _print_status(infra, console)
+        return 0
+    infra = Infra.attach(settings)
+    if infra is None:
+        console.print(f"no infra running on base port {settings.base_port} (start it with `chaos infra up`)")
+        return 0 if action == "down" else 3
+    if action == "status":
+        healthy = _print_status(infra, console)
+        return 0 if healthy else 3
+    infra.stop()
+    console.print("infra stopped and its data removed")
+    return 0
+
+
+def _print_status(infra: object, console: Console) -> bool:
+    from rich.table import Table
+
+    table = Table("service", "pid", "healthy", "detail")
+    statuses = infra.status()  # type: ignore[attr-defined]
+    for s in statuses:
+        table.add_row(s.name, str(s.pid), "yes" if s.alive else "[red]no[/red]", s.detail)
+    console.print(table)
+    topo = infra.topology  # type: ignore[attr-defined]
+    console.print(f"kafka direct (oracle) {topo.kafka_direct}, postgres {topo.postgres_port}, "
+                  f"toxiproxy {topo.toxiproxy_url}, order service {topo.order_service_port}")
+    return all(s.alive for s in statuses)
+
+
+def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from harness.report.terminal import LiveProgress, print_summary
+    from harness.runner import new_seed, run_scenario
+    from harness.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    pipelines = None
+    if args.pipelines:
+        pipelines = tuple(p.strip() for p in args.pipelines.split(",") if p.strip())
+        unknown = [p for p in pipelines if p not in scenario.pipelines]
+        if unknown:
+            raise UsageError(f"--pipelines {args.pipelines!r}: {', '.join(unknown)} not in scenario {scenario.name} "
+                             f"(its pipelines: {', '.join(scenario.pipelines)})")
+    scenario = scenario.with_overrides(duration_s=args.duration, rate=args.rate, pipelines=pipelines)
+    seed = args.seed if args.seed is not None else new_seed()
+    with LiveProgress(console) as live:
+        result = run_scenario(scenario, settings=settings, seed=seed, rate=args.rate, progress=live, say=console.print)
+    print_summary(result, console)
+    return result.exit_code
+
+
+def _analyze(run_dir: Path, console: Console) -> int:
+    from harness.analysis import analyze_run_dir
+    from harness.report.terminal import summary_table
+    from harness.scoring import exit_code
+
+    verdicts = analyze_run_dir(run_dir)
+    console.print(summary_table(verdicts, title=f"re-analysed {run_dir.name}"))
+    for v in verdicts:
+        for reason in v.reasons:
+            console.print(f"  [bold]{v.pipeline}[/bold]: {reason}")
+    return exit_code(verdicts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

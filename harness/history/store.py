@@ -1,0 +1,117 @@
+"""The run folder's history.jsonl: record while running, load for re-analysis.
+
+Format (versioned; ``FORMAT_VERSION`` in ops.py):
+  line 1   {"format": "chaos-history", "version": 1, "run_id": ..., "seed": ...}
+  then     {"pipeline": P, "op": {index, time, process, type, f, key?, value?, error?}}
+  and      {"pipeline": P, "observation": SOURCE, "rows": [...]}
+Lines are flushed as written, so a crashed run still leaves its evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO
+
+from harness.errors import UsageError
+from harness.history.ops import FORMAT, FORMAT_VERSION, History, Observation, Op, OpType, Scalar
+
+__all__ = ["HistoryWriter", "Recorder", "load_histories"]
+
+
+class HistoryWriter:
+    """Appends history lines for every pipeline of a run to one file; thread-safe."""
+
+    def __init__(self, path: Path, run_id: str, seed: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fh: IO[str] = path.open("w", encoding="utf-8")
+        self._lock = threading.Lock()
+        self._write({"format": FORMAT, "version": FORMAT_VERSION, "run_id": run_id, "seed": seed})
+
+    def _write(self, record: Mapping[str, object]) -> None:
+        line = json.dumps(record, separators=(",", ":"), default=str)
+        with self._lock:
+            self._fh.write(line + "\n")
+            self._fh.flush()
+
+    def recorder(self, pipeline: str) -> Recorder:
+        return Recorder(self, pipeline)
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()
+
+
+class Recorder:
+    """Gives ops their index and time, keeps them in memory and writes them through."""
+
+    def __init__(self, writer: HistoryWriter | None, pipeline: str) -> None:
+        self._writer = writer
+        self.pipeline = pipeline
+        self._t0 = time.monotonic()
+        self._lock = threading.Lock()
+        self._ops: list[Op] = []
+        self._observations: dict[str, Observation] = {}
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def record(self, process: str, type_: OpType, f: str, key: str | None = None,
+               value: Mapping[str, Scalar] | None = None, error: str | None = None) -> Op:
+        with self._lock:
+            op = Op(len(self._ops), self.now(), process, type_, f, key, MappingProxyType(dict(value or {})), error)
+            self._ops.append(op)
+        if self._writer is not None:
+            self._writer._write({"pipeline": self.pipeline, "op": op.to_json()})
+        return op
+
+    def observe(self, source: str, rows: list[Mapping[str, Scalar]]) -> None:
+        obs = Observation(source, tuple(MappingProxyType(dict(r)) for r in rows))
+        with self._lock:
+            self._observations[source] = obs
+        if self._writer is not None:
+            self._writer._write({"pipeline": self.pipeline, "observation": source, "rows": [dict(r) for r in rows]})
+
+    def history(self) -> History:
+        with self._lock:
+            return History(self.pipeline, tuple(self._ops), MappingProxyType(dict(self._observations)))
+
+
+def load_histories(path: Path) -> tuple[Mapping[str, object], dict[str, History]]:
+    """Read a history.jsonl back: (header, {pipeline: History})."""
+    if not path.exists():
+        raise UsageError(f"no history at {path}; pass a run folder written by `chaos run` (it holds history.jsonl)")
+    ops: dict[str, list[Op]] = {}
+    observations: dict[str, dict[str, Observation]] = {}
+    with path.open(encoding="utf-8") as fh:
+        header = json.loads(fh.readline() or "{}")
+        if header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
+            raise UsageError(
+                f"{path} is not a {FORMAT} v{FORMAT_VERSION} file (header {header!r}); "
+                "it was written by another version of chaos-harness"
+            )
+        for n, line in enumerate(fh, start=2):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                # The last line of a killed run may be cut short; anything earlier is corruption.
+                if fh.readline() == "":
+                    break
+                raise UsageError(f"{path}:{n} is not valid JSON; the history is corrupt") from None
+            pipeline = record["pipeline"]
+            if "op" in record:
+                ops.setdefault(pipeline, []).append(Op.from_json(record["op"]))
+            else:
+                source = record["observation"]
+                observations.setdefault(pipeline, {})[source] = Observation(
+                    source, tuple(MappingProxyType(r) for r in record["rows"])
+                )
+    pipelines = list(dict.fromkeys([*ops, *observations]))
+    return header, {
+        p: History(p, tuple(ops.get(p, ())), MappingProxyType(observations.get(p, {}))) for p in pipelines
+    }

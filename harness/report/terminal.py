@@ -1,0 +1,81 @@
+"""Terminal output: live progress during a run and the summary table at the end.
+
+Renderers only show verdicts; they never compute or change one.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from harness.runner import Progress, RunResult
+from harness.scoring import Outcome, PipelineVerdict
+
+__all__ = ["LiveProgress", "print_summary", "summary_table"]
+
+_OUTCOME_STYLE = {Outcome.MET: "green", Outcome.UNEXPECTED: "bold red", Outcome.INCONCLUSIVE: "yellow"}
+
+
+def _money(cents: int) -> str:
+    return f"${cents / 100:,.2f}"
+
+
+def summary_table(verdicts: tuple[PipelineVerdict, ...], title: str = "") -> Table:
+    table = Table(title=title or None, show_lines=False)
+    for col, justify in (("pipeline", "left"), ("orders accepted", "right"), ("orders lost", "right"),
+                         ("money lost", "right"), ("unknown outcome", "right"), ("I1 no-lost-effect", "left"),
+                         ("verdict", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for v in verdicts:
+        s = v.summary()
+        loss = v.result("no-lost-effect")
+        table.add_row(
+            v.pipeline, str(s["accepted"]), str(s["lost"]), _money(s["lost_cents"]), str(s["unknown_outcome"]),
+            loss.validity.value if loss else "-",
+            Text(v.outcome.value.upper() if v.outcome is not Outcome.MET else "as expected", style=_OUTCOME_STYLE[v.outcome]),
+        )
+    return table
+
+
+def print_summary(result: RunResult, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(summary_table(result.verdicts, title=f"{result.run_dir.name} (seed {result.seed})"))
+    for v in result.verdicts:
+        for reason in v.reasons:
+            console.print(f"  [bold]{v.pipeline}[/bold]: {reason}")
+    console.print(f"run folder: {result.run_dir}")
+    console.print(f"reproduce:  {result.command}")
+
+
+class LiveProgress:
+    """A one-line live status (phase, elapsed, ops, faults active, lag), fed by the runner."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console()
+        self._live = Live(Text(""), console=self.console, refresh_per_second=4, transient=True)
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> LiveProgress:
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._live.__exit__(exc_type, exc, tb)
+
+    def __call__(self, p: Progress) -> None:
+        faults = ", ".join(p.faults_active) if p.faults_active else "none"
+        line = Text.assemble(
+            (f"{p.pipeline:<8}", "bold"), f" {p.phase:<9} {p.elapsed_s:6.1f}s  ",
+            ("ok ", "dim"), f"{p.ok:<6}", ("fail ", "dim"), f"{p.fail:<5}", ("info ", "dim"), f"{p.info:<5}",
+            ("faults ", "dim"), (faults, "red" if p.faults_active else ""),
+            *([("  lag ", "dim"), str(p.lag)] if p.lag is not None else []),
+        )
+        with self._lock:
+            self._live.update(line)
+        if p.phase == "done":
+            self.console.print(line)

@@ -1,0 +1,249 @@
+"""The runner: one scenario, every pipeline in it, from infra to verdicts.
+
+    scenario -> infra up -> target up -> workload + schedule -> heal -> drain
+             -> final observations -> history -> checkers -> verdicts -> run folder
+
+Faults heal in a finally and a heal-all (Toxiproxy reset) runs before drain and on
+every way out, including Ctrl-C. Infra the runner started, it stops; infra it found
+running (`chaos infra up`, the pytest session), it leaves running and healed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import shlex
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness.analysis import analyze
+from harness.config import Settings
+from harness.faults.nemesis import Nemesis
+from harness.faults.schedule import plan
+from harness.history.ops import OpType
+from harness.history.store import HistoryWriter, Recorder
+from harness.infra.stack import Infra
+from harness.scenario import Scenario
+from harness.scoring import PipelineVerdict, exit_code
+from harness.target import RunContext
+from harness.errors import WaitTimeout
+from harness.wait import wait_for
+from harness.workload.orders import OrderWorkload, plan_orders
+
+__all__ = ["Progress", "RunResult", "reproduce_command", "run_scenario"]
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A snapshot for live display: the runner reports, the renderer decides how to show it."""
+
+    pipeline: str
+    phase: str  # "starting", "traffic", "healing", "draining", "checking", "done"
+    elapsed_s: float
+    ok: int = 0
+    fail: int = 0
+    info: int = 0
+    faults_active: tuple[str, ...] = ()
+    lag: int | None = None
+
+
+ProgressSink = Callable[[Progress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    run_id: str
+    run_dir: Path
+    seed: int
+    command: str
+    verdicts: tuple[PipelineVerdict, ...]
+    wall_s: float
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.verdicts)
+
+    def verdict(self, pipeline: str) -> PipelineVerdict:
+        return next(v for v in self.verdicts if v.pipeline == pipeline)
+
+
+def new_seed() -> int:
+    return secrets.randbelow(2**31)
+
+
+def reproduce_command(scenario: Scenario, seed: int, duration_s: float, rate: float | None) -> str:
+    parts = ["chaos", "run", scenario.name, "--seed", str(seed), "--duration", f"{duration_s:g}"]
+    if rate is not None:
+        parts += ["--rate", f"{rate:g}"]
+    if scenario.pipelines:
+        parts += ["--pipelines", ",".join(scenario.pipelines)]
+    return shlex.join(parts)
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    settings: Settings,
+    seed: int,
+    infra: Infra | None = None,
+    rate: float | None = None,
+    progress: ProgressSink = lambda p: None,
+    say: Callable[[str], None] = print,
+) -> RunResult:
+    started = time.monotonic()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    run_id = f"{stamp}-{secrets.token_hex(2)}"
+    run_dir = settings.runs_dir / f"{scenario.name}-{run_id}"
+    logs = run_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    command = reproduce_command(scenario, seed, scenario.duration_s, rate)
+    say(f"chaos: scenario {scenario.name}, seed {seed}; reproduce with: {command}")
+    say(f"chaos: run folder {run_dir}")
+
+    owned = infra is None
+    if infra is None:
+        infra = Infra.attach(settings)
+        owned = infra is None
+        if infra is None:
+            say("chaos: starting infra (Postgres, Kafka, Toxiproxy) for this run ...")
+            infra = Infra.start(settings, logs_dir=logs)
+        else:
+            say(f"chaos: using the infra already running on base port {settings.base_port}")
+    _write_run_json(run_dir, scenario, seed, command, infra, run_id)
+    writer = HistoryWriter(run_dir / "history.jsonl", run_id, seed)
+    histories = {}
+    try:
+        infra.heal_all()  # start from a clean network whatever an earlier run left
+        for pipeline in scenario.pipelines:
+            recorder = writer.recorder(pipeline)
+            _run_pipeline(scenario, pipeline, infra, recorder, RunContext(run_id, pipeline, logs, seed), progress)
+            histories[pipeline] = recorder.history()
+    finally:
+        writer.close()
+        try:
+            infra.heal_all()
+        finally:
+            if owned:
+                infra.stop()
+
+    expectations = {p: {e.invariant: e.validity for e in scenario.expect if e.pipeline == p} for p in scenario.pipelines}
+    verdicts = analyze(histories, expectations)
+    result = RunResult(run_id, run_dir, seed, command, verdicts, time.monotonic() - started)
+    (run_dir / "results.json").write_text(json.dumps(_results_json(result), indent=2))
+    say(f"chaos: seed {seed}; reproduce with: {command}")
+    return result
+
+
+def _run_pipeline(scenario: Scenario, pipeline: str, infra: Infra, recorder: Recorder, ctx: RunContext,
+                  progress: ProgressSink) -> None:
+    from targets.pipelines import Pipeline, PipelineTarget  # the reference targets; a user's own plug in here
+
+    t_start = time.monotonic()
+    target = PipelineTarget(Pipeline.parse(pipeline), infra, ctx)
+    progress(Progress(pipeline, "starting", 0.0))
+    target.start()
+    try:
+        orders = plan_orders(scenario.shape, scenario.duration_s, ctx.seed)
+        schedule = plan(scenario.faults, scenario.duration_s, ctx.seed)
+        nemesis = Nemesis(schedule, infra, target, recorder, target.publish_backlog)
+        workload = OrderWorkload(target.base_url, recorder, orders)
+        stop = threading.Event()
+        # One origin for the workload's arrivals and the fault windows: both plans are relative to it.
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=workload.run, args=(stop, t0), name="workload"),
+                   threading.Thread(target=nemesis.run, args=(stop, t0), name="nemesis")]
+        for t in threads:
+            t.start()
+        try:
+            while threads[0].is_alive() or threads[1].is_alive():
+                threads[0].join(0.5)
+                counts = _counts(recorder)
+                progress(Progress(pipeline, "traffic", time.monotonic() - t_start, *counts,
+                                  faults_active=tuple(nemesis.active)))
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+            # Heal-all before drain, whatever the nemesis managed to do.
+            infra.heal_all()
+        progress(Progress(pipeline, "draining", time.monotonic() - t_start, *_counts(recorder)))
+        drained = _drain(target, scenario.drain_timeout_s, recorder, pipeline, progress, t_start)
+        recorder.observe("drain", [{"drained": drained, "nemesis_errors": "; ".join(nemesis.errors) or None}])
+        for source, rows in target.observe().items():
+            recorder.observe(source, list(rows))
+    finally:
+        target.stop()
+    progress(Progress(pipeline, "done", time.monotonic() - t_start, *_counts(recorder)))
+
+
+def _counts(recorder: Recorder) -> tuple[int, int, int]:
+    ops = recorder.history().client_ops()
+    return (sum(1 for o in ops if o.type.value == "ok"), sum(1 for o in ops if o.type.value == "fail"),
+            sum(1 for o in ops if o.type.value == "info"))
+
+
+def _drain(target: object, timeout_s: float, recorder: Recorder, pipeline: str, progress: ProgressSink,
+           t_start: float) -> bool:
+    def observe() -> tuple[bool, str]:
+        state = target.drain_state()  # type: ignore[attr-defined]
+        progress(Progress(pipeline, "draining", time.monotonic() - t_start, lag=state.consumer_lag))
+        return state.done, f"publish backlog {state.publish_backlog}, consumer lag {state.consumer_lag}"
+
+    try:
+        last = wait_for(observe, timeout_s=timeout_s, what=f"pipeline {pipeline} to drain", interval_s=0.5)
+        recorder.record("probe", OpType.OK, "drain", value={"state": last})
+        return True
+    except WaitTimeout as exc:
+        # Not an infra failure: a pipeline that cannot drain is evidence for the checkers.
+        recorder.record("probe", OpType.INFO, "drain", value={"state": exc.last})
+        return False
+
+
+def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, infra: Infra, run_id: str) -> None:
+    meta = {
+        "run_id": run_id,
+        "scenario": scenario.name,
+        "description": scenario.description,
+        "seed": seed,
+        "command": command,
+        "duration_s": scenario.duration_s,
+        "pipelines": list(scenario.pipelines),
+        "faults": [{"kind": f.kind.value, "link": f.link, "at": f.at, "for_s": f.for_s} for f in scenario.faults],
+        "expect": [{"pipeline": e.pipeline, "invariant": e.invariant, "validity": e.validity.value, "why": e.why}
+                   for e in scenario.expect],
+        "versions": {**infra.versions(), "python": platform.python_version(), "chaos-harness": _version()},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "started_at": datetime.now(timezone.utc).isoformat(),
+        "argv": sys.argv,
+    }
+    (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chaos-harness")
+    except PackageNotFoundError:
+        return "dev"
+
+
+def _results_json(result: RunResult) -> dict[str, object]:
+    return {
+        "format": "chaos-results",
+        "version": 1,
+        "run_id": result.run_id,
+        "seed": result.seed,
+        "command": result.command,
+        "exit_code": result.exit_code,
+        "wall_s": round(result.wall_s, 2),
+        "pipelines": [v.to_json() for v in result.verdicts],
+    }
+

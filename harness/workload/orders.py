@@ -1,0 +1,117 @@
+"""The order workload: clients place and pay orders over HTTP and record every step.
+
+Each order is two requests, ``place`` then ``pay``, each recorded as invoke then exactly
+one of ok / fail / info. The client never asserts; it reports:
+  ok    the service answered 2xx (committed)
+  fail  the service answered an error, or the connection was refused (certainly not done)
+  info  a timeout or a connection cut mid-request (may or may not have happened)
+Amounts and customers are drawn from the seed, so a seed fixes the whole workload.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from harness.history.ops import OpType
+from harness.history.store import Recorder
+from harness.workload.rate import RateShape, arrival_times
+
+__all__ = ["OrderWorkload", "PlannedOrder", "plan_orders"]
+
+REQUEST_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedOrder:
+    at_s: float
+    order_id: str
+    customer: str
+    amount_cents: int
+
+
+def plan_orders(shape: RateShape, duration_s: float, seed: int) -> list[PlannedOrder]:
+    rng = random.Random(seed)
+    return [
+        PlannedOrder(at, str(uuid.UUID(int=rng.getrandbits(128), version=4)), f"customer-{rng.randrange(1000):03d}",
+                     rng.randrange(500, 50_000))
+        for at in arrival_times(shape, duration_s)
+    ]
+
+
+class OrderWorkload:
+    def __init__(self, base_url: str, recorder: Recorder, plan: list[PlannedOrder], concurrency: int = 16) -> None:
+        parts = urlsplit(base_url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.recorder = recorder
+        self.plan = plan
+        self.concurrency = concurrency
+        self._local = threading.local()
+
+    def run(self, stop: threading.Event, t0: float) -> None:
+        """Dispatch the planned orders on time (relative to ``t0``) until done or ``stop`` is set."""
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="client")
+        try:
+            for order in self.plan:
+                # Pacing the arrivals of an open-loop workload: a schedule, not a wait for a condition.
+                delay = order.at_s - (time.monotonic() - t0)
+                if delay > 0 and stop.wait(delay):
+                    break
+                if stop.is_set():
+                    break
+                pool.submit(self._order, order)
+        finally:
+            # On a stop, orders not yet started are dropped; requests in flight finish (bounded by their timeout).
+            pool.shutdown(wait=True, cancel_futures=stop.is_set())
+
+    def _client(self) -> str:
+        name = getattr(self._local, "name", None)
+        if name is None:
+            name = f"client-{threading.current_thread().name.rsplit('_', 1)[-1]}"
+            self._local.name = name
+        return name
+
+    def _order(self, order: PlannedOrder) -> None:
+        process = self._client()
+        placed = self._request(process, "place", order, "POST", "/orders",
+                               {"order_id": order.order_id, "customer": order.customer, "amount_cents": order.amount_cents})
+        if placed:
+            self._request(process, "pay", order, "POST", f"/orders/{order.order_id}/pay", {})
+
+    def _request(self, process: str, f: str, order: PlannedOrder, method: str, path: str, body: dict[str, object]) -> bool:
+        value = {"amount_cents": order.amount_cents, "customer": order.customer}
+        self.recorder.record(process, OpType.INVOKE, f, order.order_id, value)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT_S)
+        sent = False
+        try:
+            payload = json.dumps(body).encode()
+            conn.request(method, path, payload, {"Content-Type": "application/json"})
+            sent = True
+            resp = conn.getresponse()
+            answer = json.loads(resp.read() or b"{}")
+        except ConnectionRefusedError as exc:
+            self.recorder.record(process, OpType.FAIL, f, order.order_id, value, error=f"refused: {exc}")
+            return False
+        except (TimeoutError, socket.timeout, OSError, http.client.HTTPException, ValueError) as exc:
+            # Sent and never answered: the service may have committed. Unknown, not failed.
+            kind = OpType.INFO if sent else OpType.FAIL
+            self.recorder.record(process, kind, f, order.order_id, value, error=f"{type(exc).__name__}: {exc}")
+            return False
+        finally:
+            conn.close()
+        if 200 <= resp.status < 300:
+            self.recorder.record(process, OpType.OK, f, order.order_id,
+                                 {**value, "correlation_id": answer.get("correlation_id")})
+            return True
+        self.recorder.record(process, OpType.FAIL, f, order.order_id, value,
+                             error=f"HTTP {resp.status}: {answer.get('error')}")
+        return False

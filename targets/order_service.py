@@ -1,0 +1,223 @@
+"""The order service: an HTTP API that commits orders and, depending on the pipeline, publishes.
+
+  direct  commit the order, then publish the event in the request with a bounded wait;
+          a publish error is logged and swallowed (the article's Black Friday team).
+  outbox  the order row and an outbox row commit in one transaction; the relay publishes.
+
+POST /orders answers 201 only after its transaction committed, and it makes the
+correlation id: this is the entry point of every chain.
+
+Run by the harness: python -m targets.order_service (configuration in the environment).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psycopg
+from confluent_kafka import KafkaError, Message, Producer
+
+from targets.domain import Event, EventType, SCHEMA_VERSION, TargetEnv, pg_connect_kwargs
+
+log = logging.getLogger("order_service")
+
+# How long a direct-publish request waits for the broker before giving up and answering
+# 201 anyway: the order is committed, the event is "best effort".
+PUBLISH_WAIT_S = 1.0
+
+
+class Publisher:
+    """Direct publishing: fire, wait a bounded time for the ack, swallow errors."""
+
+    def __init__(self, env: TargetEnv) -> None:
+        self.topic = env.topic
+        self.producer = Producer({
+            "bootstrap.servers": env.kafka,
+            "acks": "all",
+            "linger.ms": 5,
+            # Fire-and-forget with a short delivery budget: a message still unsent after
+            # this is dropped, and only its delivery callback knows.
+            "message.timeout.ms": 5000,
+            "socket.connection.setup.timeout.ms": 2000,
+            "logger": logging.getLogger("librdkafka"),
+        })
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="delivery-reports", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.producer.poll(0.1)
+
+    def publish(self, event: Event) -> None:
+        acked = threading.Event()
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if err is not None:
+                # The swallowed error: logged, not retried, not surfaced to the client.
+                log.warning("publish failed, event dropped: %s event_id=%s order_id=%s", err, event.event_id, event.order_id)
+            acked.set()
+
+        try:
+            self.producer.produce(self.topic, key=event.order_id.encode(), value=event.encode(), on_delivery=on_delivery)
+        except BufferError as exc:
+            log.warning("publish failed, local queue full: %s event_id=%s", exc, event.event_id)
+            return
+        if not acked.wait(PUBLISH_WAIT_S):
+            log.warning("publish not acknowledged within %.1fs, answering anyway: event_id=%s", PUBLISH_WAIT_S, event.event_id)
+
+    def queued(self) -> int:
+        return len(self.producer)
+
+    def close(self) -> None:
+        self.producer.flush(2.0)
+        self._stop.set()
+
+
+class OrderService:
+    def __init__(self, env: TargetEnv) -> None:
+        self.env = env
+        self.outbox = env.pipeline == "outbox"
+        self.publisher = Publisher(env) if env.pipeline == "direct" else None
+        self._local = threading.local()
+
+    def _conn(self) -> psycopg.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = psycopg.connect(self.env.pg_dsn, **pg_connect_kwargs())  # type: ignore[arg-type]
+            self._local.conn = conn
+        return conn
+
+    def _event(self, type_: EventType, order_id: str, seq: int, correlation_id: str, customer: str, amount: int) -> Event:
+        return Event(
+            event_id=str(uuid.uuid4()), type=type_.value, order_id=order_id, seq=seq, schema_version=SCHEMA_VERSION,
+            correlation_id=correlation_id, occurred_at=datetime.now(timezone.utc).isoformat(),
+            customer=customer, amount_cents=amount,
+        )
+
+    def _commit(self, event: Event, write_order: str, params: tuple[object, ...]) -> bool:
+        conn = self._conn()
+        with conn.transaction():
+            cur = conn.execute(write_order, params)
+            if cur.rowcount != 1:
+                return False
+            if self.outbox:
+                conn.execute(
+                    "INSERT INTO outbox (event_id, order_id, seq, type, payload) VALUES (%s, %s, %s, %s, %s)",
+                    (event.event_id, event.order_id, event.seq, event.type, event.encode()),
+                )
+        if self.publisher is not None:
+            self.publisher.publish(event)
+        return True
+
+    def place(self, order_id: str, customer: str, amount: int) -> tuple[int, dict[str, object]]:
+        correlation_id = str(uuid.uuid4())
+        event = self._event(EventType.CREATED, order_id, 1, correlation_id, customer, amount)
+        try:
+            ok = self._commit(
+                event,
+                "INSERT INTO orders (order_id, customer, amount_cents, status, version, correlation_id) "
+                "VALUES (%s, %s, %s, 'created', 1, %s) ON CONFLICT (order_id) DO NOTHING",
+                (order_id, customer, amount, correlation_id),
+            )
+        except psycopg.errors.UniqueViolation:
+            ok = False
+        if not ok:
+            return 409, {"error": f"order {order_id} already exists"}
+        return 201, {"order_id": order_id, "correlation_id": correlation_id}
+
+    def pay(self, order_id: str) -> tuple[int, dict[str, object]]:
+        correlation_id = str(uuid.uuid4())
+        conn = self._conn()
+        row = conn.execute("SELECT customer, amount_cents, version FROM orders WHERE order_id = %s", (order_id,)).fetchone()
+        conn.commit()
+        if row is None:
+            return 404, {"error": f"no order {order_id}"}
+        customer, amount, version = row
+        event = self._event(EventType.PAID, order_id, version + 1, correlation_id, customer, amount)
+        ok = self._commit(
+            event,
+            "UPDATE orders SET status = 'paid', version = version + 1, updated_at = clock_timestamp() "
+            "WHERE order_id = %s AND status = 'created' AND version = %s",
+            (order_id, version),
+        )
+        if not ok:
+            return 409, {"error": f"order {order_id} is not awaiting payment"}
+        return 200, {"order_id": order_id, "correlation_id": correlation_id}
+
+
+def make_handler(service: OrderService) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt: str, *args: object) -> None:  # access logs would drown the real ones
+            pass
+
+        def _send(self, status: int, body: dict[str, object]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/health":
+                queued = service.publisher.queued() if service.publisher else 0
+                self._send(200, {"pipeline": service.env.pipeline, "publish_queue": queued})
+            else:
+                self._send(404, {"error": f"no route GET {self.path}"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b"{}"
+            try:
+                body = json.loads(raw or b"{}")
+                parts = self.path.strip("/").split("/")
+                if parts == ["orders"]:
+                    status, out = service.place(str(uuid.UUID(body["order_id"])), str(body["customer"]), int(body["amount_cents"]))
+                elif len(parts) == 3 and parts[0] == "orders" and parts[2] == "pay":
+                    status, out = service.pay(str(uuid.UUID(parts[1])))
+                else:
+                    status, out = 404, {"error": f"no route POST {self.path}"}
+            except (KeyError, ValueError, TypeError) as exc:
+                status, out = 400, {"error": f"bad request: {exc!r}"}
+            except psycopg.Error as exc:
+                # The transaction did not commit: the client is told it failed.
+                log.warning("database error, request failed: %s", exc)
+                service._local.conn = None
+                status, out = 503, {"error": f"database unavailable: {type(exc).__name__}"}
+            self._send(status, out)
+
+    return Handler
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    env = TargetEnv.from_environ()
+    service = OrderService(env)
+    server = ThreadingHTTPServer(("127.0.0.1", env.http_port), make_handler(service))
+    server.daemon_threads = True
+
+    def on_term(signum: int, frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_term)
+    log.info("order service (%s) listening on 127.0.0.1:%d", env.pipeline, env.http_port)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        if service.publisher is not None:
+            service.publisher.close()
+        log.info("order service stopped")
+
+
+if __name__ == "__main__":
+    main()
