@@ -1,1 +1,123 @@
-"""placeholder"""
+"""The chaos pytest plugin: options, markers, seed header and fixtures over the runner.
+
+Registered through the ``pytest11`` entry point. Infrastructure starts once per test
+session, and only when a test asks for it (no autouse): the ``chaos_infra`` fixture
+attaches to an infra already running on the base port (`chaos infra up`) or starts
+one and stops it at the end of the session.
+
+Options (all under ``--chaos-``):
+  --chaos-seed N        seed for every scenario run (default: random, printed in the header)
+  --chaos-base-port N   base port of the local topology (default: CHAOS_BASE_PORT or 20000)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+import pytest
+
+from harness.config import Settings
+from harness.runner import RunResult, new_seed, run_scenario
+from harness.scenario import Scenario
+
+__all__ = ["ScenarioRunner"]
+
+_SEED = pytest.StashKey[int]()
+_RUNS = pytest.StashKey[list[RunResult]]()
+
+ScenarioRunner = Callable[..., RunResult]
+"""``chaos_run(scenario, *, rate=None, duration_s=None, pipelines=None) -> RunResult``."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaos", "chaos-harness")
+    group.addoption("--chaos-seed", type=int, default=None, help="seed for scenario runs (default: random, printed)")
+    group.addoption("--chaos-base-port", type=int, default=None, help="base port of the local topology")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "chaos: a scenario on real infrastructure (started once per session)")
+    seed = config.getoption("--chaos-seed")
+    config.stash[_SEED] = seed if seed is not None else new_seed()
+    config.stash[_RUNS] = []
+    port = config.getoption("--chaos-base-port")
+    if port is not None:
+        os.environ["CHAOS_BASE_PORT"] = str(port)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed = config.stash[_SEED]
+    return f"chaos-harness: seed {seed} (reproduce with --chaos-seed {seed})"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+    runs = config.stash.get(_RUNS, [])
+    if not runs:
+        return
+    from harness.report.terminal import summary_table
+    from rich.console import Console
+
+    terminalreporter.section("chaos-harness runs")
+    console = Console(file=terminalreporter._tw._file, width=120, force_terminal=False)  # noqa: SLF001
+    for result in runs:
+        console.print(summary_table(result.verdicts, title=f"{result.run_dir.name} (seed {result.seed})"))
+        console.print(f"run folder: {result.run_dir}\nreproduce:  {result.command}")
+
+
+@pytest.fixture(scope="session")
+def chaos_seed(pytestconfig: pytest.Config) -> int:
+    return pytestconfig.stash[_SEED]
+
+
+@pytest.fixture(scope="session")
+def chaos_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings for this session; run folders go under pytest's temporary directory."""
+    base = Settings.from_env()
+    return replace(base, runs_dir=tmp_path_factory.mktemp("chaos-runs"))
+
+
+@pytest.fixture(scope="session")
+def chaos_infra(chaos_settings: Settings) -> Iterator[object]:
+    """Running Postgres, Kafka and Toxiproxy: attached if already up, else started for the session."""
+    from harness.infra.stack import Infra
+
+    infra = Infra.attach(chaos_settings)
+    owned = infra is None
+    if infra is None:
+        infra = Infra.start(chaos_settings, logs_dir=chaos_settings.runs_dir / "infra-logs")
+    try:
+        yield infra
+    finally:
+        try:
+            infra.heal_all()
+        finally:
+            if owned:
+                infra.stop()
+
+
+@pytest.fixture(scope="session")
+def chaos_run(chaos_infra: object, chaos_settings: Settings, chaos_seed: int, pytestconfig: pytest.Config) -> ScenarioRunner:
+    """Run a scenario on the session's infra; the result carries verdicts, run folder and seed."""
+
+    def run(scenario: Scenario, *, rate: float | None = None, duration_s: float | None = None,
+            pipelines: tuple[str, ...] | None = None) -> RunResult:
+        scenario = scenario.with_overrides(duration_s=duration_s, rate=rate, pipelines=pipelines)
+        result = run_scenario(scenario, settings=chaos_settings, seed=chaos_seed, infra=chaos_infra,  # type: ignore[arg-type]
+                              rate=rate, say=lambda line: None)
+        pytestconfig.stash[_RUNS].append(result)
+        return result
+
+    return run
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if report.failed and "chaos_run" in getattr(item, "fixturenames", ()):
+        runs = item.config.stash.get(_RUNS, [])
+        if runs:
+            report.sections.append(("chaos-harness", "\n".join(
+                f"run folder {r.run_dir}\nreproduce: {r.command}" for r in runs[-3:])))
+    return report
