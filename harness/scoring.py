@@ -43,7 +43,7 @@ class PipelineVerdict:
         loss = self.result("no-lost-effect")
         out = {"accepted": 0, "lost": 0, "lost_cents": 0, "unknown_outcome": 0}
         if loss is not None:
-            out["accepted"] = int(loss.counts.get("acknowledged") or 0)
+            out["accepted"] = int(loss.counts.get("acknowledged_orders") or 0)
             out["lost"] = int(loss.counts.get("lost") or 0)
             out["lost_cents"] = int(loss.counts.get("lost_cents") or 0)
         if stats is not None:

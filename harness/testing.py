@@ -56,16 +56,27 @@ class HistoryBuilder:
         self.op("nemesis", OpType.OK, "heal", at=end, **v)
         return self
 
-    def charge(self, order_id: str, amount_cents: int = 1000, event_id: str = "e") -> HistoryBuilder:
-        self.observations.setdefault("charges", []).append(
-            {"order_id": order_id, "amount_cents": amount_cents, "correlation_id": "c", "event_id": event_id})
+    def consumers(self, *names: str) -> HistoryBuilder:
+        """Declare which consumers the target runs (default: payment only)."""
+        self.observations["consumers"] = [{"consumer": n} for n in names]
         return self
 
+    def effect(self, order_id: str, consumer: str = "payment", kind: str = "charge", amount_cents: int | None = 1000,
+               event_id: str = "e", correlation_id: str = "c", at_ms: int = 0) -> HistoryBuilder:
+        self.observations.setdefault("effects", []).append(
+            {"consumer": consumer, "kind": kind, "order_id": order_id, "event_id": event_id,
+             "correlation_id": correlation_id, "amount_cents": amount_cents, "applied_at_ms": at_ms})
+        return self
+
+    def charge(self, order_id: str, amount_cents: int = 1000, event_id: str = "e") -> HistoryBuilder:
+        return self.effect(order_id, "payment", "charge", amount_cents, event_id)
+
     def no_effects_observed(self) -> HistoryBuilder:
-        self.observations.setdefault("charges", [])
+        self.observations.setdefault("effects", [])
         return self
 
     def build(self) -> History:
+        self.observations.setdefault("consumers", [{"consumer": "payment"}])
         ops = tuple(sorted(self.ops, key=lambda o: (o.time_s, o.index)))
         return History(self.pipeline, ops, MappingProxyType(
             {k: Observation(k, tuple(MappingProxyType(dict(r)) for r in rows)) for k, rows in self.observations.items()}))

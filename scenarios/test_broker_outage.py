@@ -43,7 +43,7 @@ def test_outbox_loses_nothing(outage: RunResult) -> None:
     loss = outage.verdict("outbox").result("no-lost-effect")
     assert loss is not None
     assert loss.validity is Validity.VALID, f"the outbox lost orders:\n{evidence(outage)}"
-    assert loss.counts["lost"] == 0 and int(loss.counts["acknowledged"] or 0) > 0
+    assert loss.counts["lost"] == 0 and int(loss.counts["acknowledged_orders"] or 0) > 0
 
 
 def test_scenario_expectations_met(outage: RunResult) -> None:

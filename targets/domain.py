@@ -80,8 +80,12 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;
 CREATE TABLE processed_events (
+    position bigserial,
     consumer text NOT NULL,
     event_id uuid NOT NULL,
+    order_id uuid,
+    type text,
+    seq int,
     processed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (consumer, event_id)
 );

@@ -209,13 +209,24 @@ class PipelineTarget:
         return max(0, expected - on_topic)
 
     def observe(self) -> Mapping[str, list[Mapping[str, Scalar]]]:
-        orders = self._sql("SELECT order_id::text, customer, amount_cents, status, version, correlation_id::text FROM orders")
-        charges = self._sql("SELECT order_id::text, amount_cents, correlation_id::text, event_id::text FROM payment_charges")
+        def rows(query: str, names: tuple[str, ...]) -> list[Mapping[str, Scalar]]:
+            return [dict(zip(names, r)) for r in self._sql(query)]  # type: ignore[misc]
+
+        epoch_ms = "(extract(epoch FROM {}) * 1000)::bigint"
         return {
-            "orders": [dict(zip(("order_id", "customer", "amount_cents", "status", "version", "correlation_id"), r)) for r in orders],  # type: ignore[misc]
-            "charges": [dict(zip(("order_id", "amount_cents", "correlation_id", "event_id"), r)) for r in charges],  # type: ignore[misc]
+            "orders": rows("SELECT order_id::text, customer, amount_cents, status, version, correlation_id::text FROM orders",
+                           ("order_id", "customer", "amount_cents", "status", "version", "correlation_id")),
+            "applied": rows(
+                "SELECT consumer, position, event_id::text, order_id::text, type, seq, "
+                f"{epoch_ms.format('processed_at')} FROM processed_events ORDER BY position",
+                ("consumer", "position", "event_id", "order_id", "type", "seq", "applied_at_ms")),
+            "effects": rows(
+                "SELECT 'payment', 'charge', order_id::text, event_id::text, correlation_id::text, amount_cents, "
+                f"{epoch_ms.format('charged_at')} FROM payment_charges ORDER BY id",
+                ("consumer", "kind", "order_id", "event_id", "correlation_id", "amount_cents", "applied_at_ms")),
             "topic": self._read_topic(self.topic),
-            "dlq": self._read_topic(self.dlq_topic),
+            "dlq": [{**r, "consumer": "payment"} for r in self._read_topic(self.dlq_topic)],
+            "consumers": [{"consumer": "payment"}],
         }
 
     def _read_topic(self, topic: str) -> list[Mapping[str, Scalar]]:
@@ -245,16 +256,23 @@ class PipelineTarget:
 
 def _record(msg: object) -> Mapping[str, Scalar]:
     raw = msg.value()  # type: ignore[attr-defined]
-    row: dict[str, Scalar] = {"partition": msg.partition(), "offset": msg.offset()}  # type: ignore[attr-defined]
     key = msg.key()  # type: ignore[attr-defined]
-    row["key"] = key.decode("utf-8", "replace") if key else None
+    row: dict[str, Scalar] = {
+        "partition": msg.partition(), "offset": msg.offset(),  # type: ignore[attr-defined]
+        "key": key.decode("utf-8", "replace") if key else None,
+        "timestamp_ms": msg.timestamp()[1],  # type: ignore[attr-defined]
+        "payload": raw.decode("utf-8", "replace")[:2000] if raw else None,
+    }
     try:
         event = json.loads(raw)
+        if not isinstance(event, dict):
+            raise ValueError("not an object")
         for field in ("event_id", "order_id", "type", "seq", "correlation_id", "schema_version"):
             row[field] = event.get(field)
-    except (TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError, UnicodeDecodeError):
         row["undecodable"] = True
     for name, value in msg.headers() or ():  # type: ignore[attr-defined]
-        if name == "reason":
-            row["reason"] = value.decode("utf-8", "replace")
+        if name in ("reason", "source_topic", "source_partition", "source_offset"):
+            text = value.decode("utf-8", "replace")
+            row[name] = int(text) if name != "reason" and name != "source_topic" and text.isdigit() else text
     return row

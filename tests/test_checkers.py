@@ -14,7 +14,7 @@ def test_every_acknowledged_order_charged_is_valid() -> None:
     h = HistoryBuilder().order("o1").order("o2").charge("o1").charge("o2").build()
     result = NoLostEffect().check(h)
     assert result.validity is Validity.VALID
-    assert result.counts["acknowledged"] == 2 and result.counts["lost"] == 0
+    assert result.counts["acknowledged_orders"] == 2 and result.counts["lost"] == 0
 
 
 def test_acknowledged_order_without_charge_is_lost_with_its_amount_and_chain() -> None:

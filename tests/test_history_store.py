@@ -21,7 +21,8 @@ def _write_run(tmp_path: Path) -> Path:
     rec.record("client-0", OpType.OK, "place", "o1", {"amount_cents": 100, "correlation_id": "c1"})
     rec.record("client-0", OpType.INVOKE, "pay", "o1", {"amount_cents": 100})
     rec.record("client-0", OpType.OK, "pay", "o1", {"amount_cents": 100})
-    rec.observe("charges", [])
+    rec.observe("effects", [])
+    rec.observe("consumers", [{"consumer": "payment"}])
     writer.close()
     (tmp_path / "run.json").write_text(json.dumps(
         {"expect": [{"pipeline": "direct", "invariant": "I1", "validity": "invalid"}]}))
@@ -36,8 +37,8 @@ def test_round_trip_keeps_every_op_and_observation(tmp_path: Path) -> None:
     assert [(o.f, o.type) for o in h.ops] == [("place", OpType.INVOKE), ("place", OpType.OK),
                                              ("pay", OpType.INVOKE), ("pay", OpType.OK)]
     assert h.ops[1].value["correlation_id"] == "c1"
-    assert h.observed("charges") == ()
-    assert "charges" in h.observations
+    assert h.observed("effects") == ()
+    assert "effects" in h.observations
 
 
 def test_reanalysis_gives_the_same_verdicts(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ from harness.history.ops import History
 __all__ = ["order_chain"]
 
 # Observation sources whose rows name an order by ``order_id``, and what each row means.
-_STAGES = {"orders": "committed", "topic": "event on topic", "charges": "effect: charge", "dlq": "dead-lettered"}
+_STAGES = {"orders": "committed", "topic": "event on topic", "applied": "applied by consumer",
+           "effects": "effect", "dlq": "dead-lettered"}
 
 
 def order_chain(history: History, order_id: str, limit: int = 40) -> list[Mapping[str, object]]:

@@ -73,7 +73,7 @@ class Op:
 class Observation:
     """Final state read from one source (a table, a topic) after drain, through the oracle."""
 
-    source: str  # "orders", "charges", "topic", "drain"
+    source: str  # one of harness.history.observations.SOURCES
     rows: tuple[Mapping[str, Scalar], ...]
 
 

@@ -152,7 +152,7 @@ def _install_kafka(inst: Installation, report: Report) -> None:
 
     _run_streaming(
         [
-            "mvn", "-B", "--no-transfer-progress", "-f", str(pom),
+            "mvn", "-B", "-f", str(pom),
             f"-DoutputDirectory={inst.kafka_libs}", "-DincludeScope=runtime",
             "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
         ],

@@ -47,8 +47,9 @@ class Payment:
         conn = self._db()
         with conn.transaction():
             inserted = conn.execute(
-                "INSERT INTO processed_events (consumer, event_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                (NAME, event.event_id),
+                "INSERT INTO processed_events (consumer, event_id, order_id, type, seq) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (NAME, event.event_id, event.order_id, event.type, event.seq),
             ).rowcount
             if inserted:
                 conn.execute(

@@ -1,0 +1,50 @@
+"""The contract between targets and checkers: what a target reports after drain, and what it means.
+
+A target's ``observe()`` returns rows per *source*; the runner stores them in the
+history as Observations; checkers read them. Every target (the reference pipelines and
+a user's own) reports these sources with these fields. Times are epoch milliseconds.
+
+  orders   ground truth of the order service (what committed)
+           order_id, customer, amount_cents, status, version, correlation_id
+  topic    every record on the pipeline's event topic, read through the direct listener
+           partition, offset, key, timestamp_ms, event_id, order_id, type, seq,
+           correlation_id, schema_version, payload (the raw value as text, for schema
+           checks), undecodable (true when the value is not a JSON object)
+  applied  every event a consumer applied or deliberately skipped, in the consumer's own
+           apply order (``position`` increases per consumer)
+           consumer, position, event_id, order_id, type, seq, applied_at_ms
+  effects  every side-effect row of every consumer (a duplicate effect is a second row)
+           consumer, kind, order_id, event_id, correlation_id, amount_cents, applied_at_ms
+  dlq      every record on every consumer's dead-letter topic
+           consumer, partition, offset, key, event_id, order_id, type, reason,
+           source_topic, source_partition, source_offset
+  consumers  one row per consumer the target runs: consumer (effects are required only
+           of consumers that exist)
+  drain    one row: drained (bool), nemesis_errors
+
+Client ops (f): ``place``, ``pay``, ``ship``, ``cancel``, keyed by order id; an ``ok``
+carries the ``correlation_id`` the service made for that request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = ["REQUIRED_EFFECTS", "SOURCES", "SUBSCRIPTIONS"]
+
+SOURCES = ("orders", "topic", "applied", "effects", "dlq", "consumers", "drain")
+
+SUBSCRIPTIONS: Mapping[str, frozenset[str]] = {
+    # consumer -> the event types it acts on (others it may skip without recording)
+    "payment": frozenset({"order.paid"}),
+    "inventory": frozenset({"order.created"}),
+    "fulfillment": frozenset({"order.paid", "order.shipped"}),
+    "notification": frozenset({"order.created"}),
+}
+
+REQUIRED_EFFECTS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    # an acknowledged client op -> the (consumer, effect kind) pairs it must cause exactly once
+    "place": (("inventory", "reservation"), ("notification", "email")),
+    "pay": (("payment", "charge"),),
+    "ship": (("fulfillment", "shipment"),),
+}
