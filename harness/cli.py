@@ -56,6 +56,9 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     console = Console()
+    if not console.is_terminal:
+        # Logs and CI get the whole table rather than 80 columns of wrapped cells.
+        console = Console(width=120)
     err = Console(stderr=True)
     try:
         args = _parser().parse_args(argv)

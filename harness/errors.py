@@ -5,6 +5,7 @@
     ├── InfraError            exit 3: a real component could not be installed, started or reached
     │   ├── InstallError      `chaos infra install` could not fetch or build something
     │   ├── WaitTimeout       a readiness or drain condition did not hold before its deadline
+    │   ├── ProcessExited     a process died while the harness waited for it to become ready
     │   └── ToxiproxyError    the Toxiproxy API refused a request or did not answer
     └── TargetError           exit 3: a process of the system under test misbehaved at start
 
@@ -17,6 +18,7 @@ __all__ = [
     "ChaosError",
     "InfraError",
     "InstallError",
+    "ProcessExited",
     "TargetError",
     "ToxiproxyError",
     "UsageError",
@@ -58,6 +60,10 @@ class WaitTimeout(InfraError):
         if evidence:
             message += f"\n--- evidence ---\n{evidence}"
         super().__init__(message)
+
+
+class ProcessExited(InfraError):
+    """A process exited while the harness waited for it: no point waiting out the deadline."""
 
 
 class ToxiproxyError(InfraError):

@@ -29,11 +29,14 @@ def wait_for(
     what: str,
     interval_s: float = 0.1,
     evidence: Callable[[], str] | None = None,
+    fatal: tuple[type[BaseException], ...] = (),
 ) -> T:
     """Poll ``observe`` until it reports done; return its last value.
 
     ``observe`` returns ``(done, observation)``. Exceptions it raises count as a
-    not-yet observation (a service that refuses connections is simply not ready).
+    not-yet observation (a service that refuses connections is simply not ready),
+    except those in ``fatal``, which end the wait at once (a process that died will
+    not become ready by waiting).
     On timeout, raises WaitTimeout naming ``what``, the last observation, and the
     caller's evidence.
     """
@@ -45,6 +48,8 @@ def wait_for(
             last = value
             if done:
                 return value
+        except fatal:
+            raise
         except Exception as exc:  # noqa: BLE001 - a failed probe is an observation, kept as evidence
             last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() >= deadline:

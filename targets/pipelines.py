@@ -149,7 +149,8 @@ class PipelineTarget:
 
         try:
             wait_for(observe, timeout_s=TARGET_READY_S, what=f"pipeline {self.name} to be ready", interval_s=0.2,
-                     evidence=lambda: "\n".join(f"--- {p.name} ---\n{p.tail(10)}" for p in self._procs.values()))
+                     evidence=lambda: "\n".join(f"--- {p.name} ---\n{p.tail(10)}" for p in self._procs.values()),
+                     fatal=(TargetError,))
         except TargetError:
             raise
         except Exception as exc:

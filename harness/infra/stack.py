@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import Settings
-from harness.errors import InfraError, WaitTimeout
+from harness.errors import InfraError, ProcessExited, WaitTimeout
 from harness.infra import kafka, postgres
 from harness.infra.install import KAFKA_VERSION, TOXIPROXY_VERSION, Installation
 from harness.infra.process import ManagedProcess, ProcessSpec, pid_alive
@@ -99,16 +99,12 @@ class Infra:
 
         def observe() -> tuple[bool, str]:
             if not proc.alive():
-                raise InfraError(f"{name} exited with code {proc.returncode()} during start-up")
+                raise ProcessExited(f"{name} exited with code {proc.returncode()} during start-up\n"
+                                    f"--- {proc.spec.log_path} ---\n{proc.tail(30)}")
             return probe()  # type: ignore[operator]
 
-        try:
-            wait_for(observe, timeout_s=READY_TIMEOUT_S, what=f"{name} to be ready", interval_s=0.2,
-                     evidence=lambda: f"{proc.spec.log_path}:\n{proc.tail(30)}")
-        except WaitTimeout:
-            raise
-        except InfraError as exc:
-            raise InfraError(f"{exc}\n--- {proc.spec.log_path} ---\n{proc.tail(30)}") from exc
+        wait_for(observe, timeout_s=READY_TIMEOUT_S, what=f"{name} to be ready", interval_s=0.2,
+                 evidence=lambda: f"{proc.spec.log_path}:\n{proc.tail(30)}", fatal=(ProcessExited,))
 
     def ensure_proxies(self) -> None:
         existing = self.toxiproxy.proxies()
