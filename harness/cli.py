@@ -174,7 +174,9 @@ def _report(run_dir: Path, console: Console) -> int:
     console.print(summary_table(out.verdicts, title=f"re-rendered {run_dir.name}", scores=out.scores))
     for s in out.scores:
         console.print(f"  score {s.pipeline}: {s.why}", highlight=False)
-    console.print(f"results: {out.results_json}\njunit:   {out.junit_xml}\nreport:  {out.report_html}")
+    # soft_wrap: paths stay on one line, so they can be copied.
+    console.print(f"results: {out.results_json}\njunit:   {out.junit_xml}\nreport:  {out.report_html}",
+                  soft_wrap=True, highlight=False)
     return exit_code(out.verdicts)
 
 

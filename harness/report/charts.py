@@ -107,7 +107,7 @@ def line_chart(chart_id: str, title: str, unit: str, lines: Sequence[Line], wind
     lx = LEFT + pw
     for line in reversed(lines):
         label = _e(line.name)
-        lx -= 12 + 7 * len(line.name)
+        lx -= 26 + 6.5 * len(line.name)  # ~6.5 px per character at the legend's 11 px
         parts.append(f'<rect class="key {line.css}" x="{lx:.0f}" y="8" width="10" height="10"/>'
                      f'<text class="legend" x="{lx + 13:.0f}" y="17">{label}</text>')
     parts.append(f'<line class="cursor" x1="-10" x2="-10" y1="{TOP}" y2="{TOP + ph}"/>'

@@ -129,9 +129,9 @@ def _run_facts(meta: Mapping[str, object], results: Mapping[str, object]) -> str
 
 def _comparison(verdicts: Sequence[PipelineVerdict], ms: Mapping[str, Measurements], scores: Mapping[str, Score]) -> str:
     head = ("<tr><th>pipeline</th><th>verdict</th><th class=num>score</th><th class=num>reliability</th>"
-            "<th class=num>orders lost</th><th class=num>value lost</th><th class=num>duplicate effects</th>"
-            "<th class=num>value charged twice</th><th class=num>ordering violations</th><th class=num>recovery</th>"
-            "<th class=num>p99 latency</th><th class=num>peak lag</th><th class=num>throughput dip</th></tr>")
+            "<th class=num>orders lost<br>(value)</th><th class=num>duplicate effects<br>(value charged twice)</th>"
+            "<th class=num>ordering<br>violations</th><th class=num>recovery</th>"
+            "<th class=num>p99 latency</th><th class=num>peak lag</th><th class=num>throughput<br>dip in faults</th></tr>")
     rows = []
     for v in verdicts:
         m = ms.get(v.pipeline) or Measurements(v.pipeline)
@@ -139,15 +139,15 @@ def _comparison(verdicts: Sequence[PipelineVerdict], ms: Mapping[str, Measuremen
         lost_cls = ' bad' if m.lost_orders else ''
         dup_cls = ' bad' if m.duplicate_effects else ''
         recovery = "never" if m.recovered is False else _secs(m.recovery_s)
-        lat = _secs(m.latency_p99_s) + (f' <span class="muted">({_e(m.latency_kind)})</span>' if m.latency_p99_s is not None else "")
-        lag = _n(m.peak_lag) + (f' <span class="muted">({m.peak_lag_s:.1f} s)</span>' if m.peak_lag_s is not None else "")
+        lat = _secs(m.latency_p99_s) + (f'<br><span class="muted">{_e(m.latency_kind)}</span>' if m.latency_p99_s is not None else "")
+        lag = _n(m.peak_lag) + (f'<br><span class="muted">{m.peak_lag_s:.1f} s of traffic</span>' if m.peak_lag_s is not None else "")
         rows.append(
             f"<tr><th><a href=\"#p-{_e(v.pipeline)}\">{_e(v.pipeline)}</a></th>"
-            f"<td>{_badge(_OUTCOME_TEXT[v.outcome], v.outcome.value)} {_badge(v.validity.value, v.validity.value)}</td>"
+            f"<td>{_badge(_OUTCOME_TEXT[v.outcome], v.outcome.value)}<br>{_badge(v.validity.value, v.validity.value)}</td>"
             f"<td class=num>{_score_text(s)}</td><td class=num>{_pct(s.reliability if s else None)}</td>"
-            f"<td class='num{lost_cls}'>{_n(m.lost_orders)} <span class=muted>of {_n(m.accepted_orders)}</span></td>"
-            f"<td class='num{lost_cls}'>{_money(m.lost_cents)}</td>"
-            f"<td class='num{dup_cls}'>{_n(m.duplicate_effects)}</td><td class='num{dup_cls}'>{_money(m.duplicate_cents)}</td>"
+            f"<td class='num{lost_cls}'>{_n(m.lost_orders)} <span class=muted>of {_n(m.accepted_orders)}</span>"
+            f"<br>{_money(m.lost_cents)}</td>"
+            f"<td class='num{dup_cls}'>{_n(m.duplicate_effects)}<br>{_money(m.duplicate_cents)}</td>"
             f"<td class=num>{_n(m.ordering_violations)}</td><td class=num>{recovery}</td>"
             f"<td class=num>{lat}</td><td class=num>{lag}</td>"
             f"<td class=num>{_pct(m.throughput_dip)}</td></tr>")

@@ -70,10 +70,11 @@ def print_summary(result: RunResult, console: Console | None = None) -> None:
             console.print(f"  [bold]{v.pipeline}[/bold]: {reason}", highlight=False)
     for s in result.scores:
         console.print(f"  score {s.pipeline}: {s.why}", highlight=False)
-    console.print(f"run folder: {result.run_dir}")
+    # soft_wrap: paths and the command stay on one line, so they can be copied.
+    console.print(f"run folder: {result.run_dir}", soft_wrap=True, highlight=False)
     if result.report_path.exists():
-        console.print(f"report:     {result.report_path}")
-    console.print(f"reproduce:  {result.command}")
+        console.print(f"report:     {result.report_path}", soft_wrap=True, highlight=False)
+    console.print(f"reproduce:  {result.command}", soft_wrap=True, highlight=False)
 
 
 class LiveProgress:
