@@ -147,7 +147,9 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     scenario = scenario.with_overrides(duration_s=args.duration, rate=args.rate, pipelines=pipelines)
     seed = args.seed if args.seed is not None else new_seed()
     with LiveProgress(console) as live:
-        result = run_scenario(scenario, settings=settings, seed=seed, rate=args.rate, progress=live, say=console.print)
+        # soft_wrap: the seed line, run folder and report path stay on one line, so they can be copied.
+        result = run_scenario(scenario, settings=settings, seed=seed, rate=args.rate, progress=live,
+                              say=lambda line: console.print(line, soft_wrap=True, highlight=False))
     print_summary(result, console)
     return result.exit_code
 
