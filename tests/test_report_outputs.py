@@ -12,6 +12,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from harness.analysis import analyze_run_dir
@@ -148,3 +150,76 @@ def test_summary_with_score_and_report_path_in_cli_and_pytest_plugin(black_frida
     pytest_terminal_summary(reporter, 0, config)  # type: ignore[arg-type]
     assert sections == ["chaos-harness runs"]
     assert str(black_friday.report_html) in plugin_out.getvalue() and "score" in plugin_out.getvalue()
+
+
+def _worst_case_verdicts(histories: dict, n_checkers: int = 8):  # type: ignore[no-untyped-def]
+    """Every invariant broken on every pipeline, each with 5 examples of 40-step chains carrying 2000-char payloads."""
+    from types import MappingProxyType
+
+    from harness.analysis import analyze
+    from harness.checkers.base import CheckResult, Validity
+    from harness.scoring import judge
+
+    base = analyze(histories, {})
+    payload = ("<b>x</b>" * 250)[:2000]
+    verdicts = []
+    for v in base:
+        extra = tuple(
+            CheckResult(f"checker-{i}", f"I{i}", Validity.INVALID, f"planted violation {i}",
+                        MappingProxyType({"violations": 5, "duplicate_cents": 100}),
+                        tuple({"order_id": f"o{j}", "reason": payload,
+                               "chain": [{"time": k, "stage": "event on topic", "payload": payload} for k in range(40)]}
+                              for j in range(5)))
+            for i in range(2, 2 + n_checkers - 1))
+        verdicts.append(judge(v.pipeline, v.results + extra, {}))
+    return tuple(verdicts)
+
+
+def test_report_stays_under_5_mb_when_every_invariant_breaks_with_long_payloads(tmp_path: Path) -> None:
+    from harness.report.outputs import write_outputs
+
+    run_dir = tmp_path / "worst"
+    histories = synthetic_run(run_dir, orders=2000, duration_s=60)
+    out = write_outputs(run_dir, histories, _worst_case_verdicts(histories))
+    size = out.report_html.stat().st_size
+    print(f"worst-case report.html: {size / 1024:.0f} KiB; results.json {out.results_json.stat().st_size / 1024:.0f} KiB")
+    assert size < MAX_REPORT_BYTES
+    assert json.loads(out.results_json.read_text())["exit_code"] == 1
+    ET.parse(out.junit_xml)
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=60) | st.sampled_from(
+    [HOSTILE, HOSTILE_ATTR, HOSTILE_JSON, "\x00\x1b[31m", "\u2028", "]]>", "--><!--", "&amp;"])
+_VALUE = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | _TEXT
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(message=_TEXT, counts=st.dictionaries(_TEXT, _VALUE, max_size=4),
+       example=st.dictionaries(_TEXT, _VALUE | st.lists(_VALUE, max_size=3), max_size=4),
+       step=st.dictionaries(_TEXT, _VALUE, max_size=4))
+def test_any_checker_text_renders_escaped_and_every_output_parses(tmp_path: Path, message: str, counts: dict,
+                                                                   example: dict, step: dict) -> None:
+    from types import MappingProxyType
+
+    from harness.checkers.base import CheckResult, Validity
+    from harness.report.outputs import write_outputs
+    from harness.scoring import judge
+    from harness.testing import HistoryBuilder
+
+    history = HistoryBuilder("outbox").order("o1").charge("o1").build()
+    result = CheckResult("planted", "I2", Validity.INVALID, message, MappingProxyType(counts),
+                         ({**example, "chain": [step]},))
+    verdict = judge("outbox", (result,), {})
+    run_dir = tmp_path / "prop"
+    run_dir.mkdir(exist_ok=True)
+    meta = {"scenario": message, "seed": 1, "command": message, "description": message, "expect": []}
+    out = write_outputs(run_dir, {"outbox": history}, (verdict,), meta=meta)
+    page = out.report_html.read_text()
+    assert len(re.findall(r"<script\b", page)) == 2
+    data = re.search(r'<script type="application/json" id="chaos-results">(.*?)</script>', page, re.S)
+    assert data is not None and "<" not in data.group(1)
+    json.loads(data.group(1))
+    json.loads(out.results_json.read_text())  # strict JSON: NaN became null
+    ET.parse(out.junit_xml)
+    for raw in (HOSTILE, HOSTILE_ATTR, HOSTILE_JSON):
+        assert raw not in page

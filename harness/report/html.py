@@ -27,6 +27,7 @@ from string import Template
 
 from harness.checkers.base import CheckResult, Validity
 from harness.report.charts import Line, line_chart
+from harness.report.results import finite
 from harness.score import LAG_BUDGET_S, LATENCY_BUDGET_S, RECOVERY_BUDGET_S, WEIGHTS, Measurements, Score
 from harness.scoring import Outcome, PipelineVerdict
 
@@ -38,6 +39,8 @@ _OUTCOME_TEXT = {Outcome.MET: "as expected", Outcome.UNEXPECTED: "UNEXPECTED", O
 _EXIT_TEXT = {0: "0: all expectations met", 1: "1: an invariant broke that the scenario did not expect",
               2: "2: inconclusive (vacuous, or a fault not injected)"}
 _MAX_CHAIN_ROWS = 200
+_MAX_CHAINS = 2  # chains shown per violated invariant; results.json has every example's chain
+_MAX_VALUE = 300  # characters of one field (an event payload can be 2000) before it is cut
 
 
 def _e(value: object) -> str:
@@ -46,7 +49,7 @@ def _e(value: object) -> str:
 
 def embed_json(document: object) -> str:
     """JSON safe inside <script type="application/json">: no '</script>', no '<!--', no line separators."""
-    text = json.dumps(document, separators=(",", ":"), default=str, allow_nan=False)
+    text = json.dumps(finite(document), separators=(",", ":"), default=str, allow_nan=False)
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
@@ -105,9 +108,24 @@ def render_report(meta: Mapping[str, object], verdicts: Sequence[PipelineVerdict
                             for v in verdicts),
         run_details=_run_details(meta),
         generated=_e(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")),
-        results_json=embed_json(results),
+        results_json=embed_json(_without_chains(results)),
         script=script,
     )
+
+
+def _without_chains(results: Mapping[str, object]) -> object:
+    """The embedded copy keeps the report small: chains are replaced by their length (results.json has them)."""
+    def strip(example: object) -> object:
+        if isinstance(example, Mapping) and isinstance(example.get("chain"), list):
+            return {**{k: v for k, v in example.items() if k != "chain"}, "chain_steps": len(example["chain"])}
+        return example
+
+    pipelines = []
+    for p in results.get("pipelines") or ():  # type: ignore[union-attr]
+        p = dict(p)  # type: ignore[arg-type]
+        p["results"] = [{**r, "examples": [strip(e) for e in r.get("examples") or ()]} for r in p.get("results") or ()]
+        pipelines.append(p)
+    return {**results, "pipelines": pipelines}
 
 
 def _expectations(meta: Mapping[str, object]) -> dict[tuple[str, str], tuple[Validity, str]]:
@@ -231,9 +249,10 @@ def _results_table(v: PipelineVerdict, expected: Mapping[tuple[str, str], tuple[
 
 
 def _value(value: object) -> str:
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, default=str)
-    return str(value)
+    text = json.dumps(value, default=str) if isinstance(value, (list, dict)) else str(value)
+    if len(text) > _MAX_VALUE:
+        return f"{text[:_MAX_VALUE]}... ({len(text) - _MAX_VALUE} more characters in results.json)"
+    return text
 
 
 def _violation(pipeline: str, r: CheckResult) -> str:
@@ -247,7 +266,7 @@ def _violation(pipeline: str, r: CheckResult) -> str:
         body = "".join("<tr>" + "".join(f"<td>{_e(_value(ex.get(k, '')))}</td>" for k in keys) + "</tr>"
                        for ex in r.examples)
         out.append(f"<table class=examples><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-        for i, ex in enumerate(r.examples):
+        for i, ex in enumerate(r.examples[:_MAX_CHAINS]):
             chain = ex.get("chain")
             if not isinstance(chain, list) or not chain:
                 continue

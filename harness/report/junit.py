@@ -49,7 +49,7 @@ def _detail(result: CheckResult) -> str:
 def junit_xml(meta: Mapping[str, object], verdicts: tuple[PipelineVerdict, ...]) -> str:
     scenario = str(meta.get("scenario") or "scenario")
     expected = _expected(meta)
-    root = ET.Element("testsuites", name=f"chaos-harness {scenario}")
+    root = ET.Element("testsuites", name=_clean(f"chaos-harness {scenario}"))
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     for v in verdicts:
         suite = ET.SubElement(root, "testsuite", name=_clean(f"{scenario}.{v.pipeline}"))

@@ -37,7 +37,7 @@ from pathlib import Path
 from harness.score import SCORE_VERSION, Measurements, Score
 from harness.scoring import PipelineVerdict, exit_code
 
-__all__ = ["FORMAT", "SCHEMA_PATH", "VERSION", "results_document", "to_json_text"]
+__all__ = ["FORMAT", "SCHEMA_PATH", "VERSION", "finite", "results_document", "to_json_text"]
 
 FORMAT = "chaos-results"
 VERSION = 2
@@ -70,15 +70,15 @@ def results_document(meta: Mapping[str, object], verdicts: tuple[PipelineVerdict
 
 
 def to_json_text(document: Mapping[str, object]) -> str:
-    return json.dumps(_finite(document), indent=2, allow_nan=False, default=str)
+    return json.dumps(finite(document), indent=2, allow_nan=False, default=str)
 
 
-def _finite(value: object) -> object:
+def finite(value: object) -> object:
     """NaN and infinity become null: strict JSON parsers reject them, and a checker might count one."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Mapping):
-        return {str(k): _finite(v) for k, v in value.items()}
+        return {str(k): finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value
