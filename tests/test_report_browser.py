@@ -48,7 +48,8 @@ def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Outputs:
 
 
 def test_report_renders_its_charts_without_errors_and_runs_no_planted_script(
-        browser: object, hostile_report: Outputs, tmp_path: Path) -> None:
+        browser: object, hostile_report: Outputs, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     console: list[str] = []
     errors: list[str] = []
@@ -92,6 +93,7 @@ def test_report_renders_its_charts_without_errors_and_runs_no_planted_script(
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / "report.png")
-    print(f"report screenshot: {shot}")
+    with capsys.disabled():  # shown even when output is captured, so CI's log names the artifact
+        print(f"\nreport screenshot: {shot}")
     assert shot.stat().st_size > 10_000
     page.close()
