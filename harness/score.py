@@ -24,7 +24,11 @@ Vocabulary:
                     ``applied_at_ms``: from the invoke of an acknowledged client op to the first
                     effect it caused. Otherwise client latency (invoke -> ok). ``latency_kind``
                     says which.
-  throughput dip    1 - (ok ops/s inside fault windows) / (ok ops/s outside them).
+  throughput dip    1 - (ok ops/s inside fault windows) / (ok ops/s outside them), by completion
+                    time. Not normalised by the requests offered: the workload's clients block on
+                    a slow service, so offered load drops with goodput and would hide the dip. A
+                    workload that ramps up across a window can read as a gain (negative dip);
+                    the score counts a dip of 0 then.
 
 The formula (README "Scoring" states the same):
 
