@@ -223,3 +223,17 @@ def test_any_checker_text_renders_escaped_and_every_output_parses(tmp_path: Path
     ET.parse(out.junit_xml)
     for raw in (HOSTILE, HOSTILE_ATTR, HOSTILE_JSON):
         assert raw not in page
+
+
+def test_live_progress_shows_phase_rate_faults_and_lag() -> None:
+    from harness.report.terminal import LiveProgress
+    from harness.runner import Progress
+
+    buf = io.StringIO()
+    with LiveProgress(Console(file=buf, width=160, force_terminal=False)) as live:
+        live(Progress("outbox", "traffic", 3.0, ok=10))
+        # "done" lines stay on screen after the live display ends.
+        live(Progress("outbox", "done", 9.0, ok=90, faults_active=("outage@relay->kafka",), lag=42, rate=12.5))
+    text = buf.getvalue()
+    for part in ("outbox", "done", "ok 90", "12.5/s", "outage@relay->kafka", "lag 42"):
+        assert part in text, (part, text)

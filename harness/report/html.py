@@ -244,8 +244,13 @@ def _results_table(v: PipelineVerdict, expected: Mapping[tuple[str, str], tuple[
                     f"<td>{_badge(r.validity.value, r.validity.value)}</td>"
                     f"<td>{_e(want.value)}{f' <span class=muted>({_e(why)})</span>' if why else ''}</td>"
                     f"<td>{_e(r.message)}</td></tr>")
+    from harness.scenario import INVARIANTS
+
+    checked = {r.invariant for r in v.results}
+    missing = [f"{i} {name}" for i, name in INVARIANTS.items() if i not in checked]
+    note = f"<p class=muted>Not checked in this run: {_e(', '.join(missing))}.</p>" if missing else ""
     return ("<h3>Invariants</h3><table class=results><thead><tr><th>id</th><th>checker</th><th>occurred</th>"
-            f"<th>expected</th><th>evidence</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+            f"<th>expected</th><th>evidence</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{note}")
 
 
 def _value(value: object) -> str:
