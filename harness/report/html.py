@@ -28,6 +28,7 @@ from string import Template
 from harness.checkers.base import CheckResult, Validity
 from harness.report.charts import Line, line_chart
 from harness.report.results import finite
+from harness.scenario import INVARIANTS
 from harness.score import LAG_BUDGET_S, LATENCY_BUDGET_S, RECOVERY_BUDGET_S, WEIGHTS, Measurements, Score
 from harness.scoring import Outcome, PipelineVerdict
 
@@ -244,8 +245,6 @@ def _results_table(v: PipelineVerdict, expected: Mapping[tuple[str, str], tuple[
                     f"<td>{_badge(r.validity.value, r.validity.value)}</td>"
                     f"<td>{_e(want.value)}{f' <span class=muted>({_e(why)})</span>' if why else ''}</td>"
                     f"<td>{_e(r.message)}</td></tr>")
-    from harness.scenario import INVARIANTS
-
     checked = {r.invariant for r in v.results}
     missing = [f"{i} {name}" for i, name in INVARIANTS.items() if i not in checked]
     note = f"<p class=muted>Not checked in this run: {_e(', '.join(missing))}.</p>" if missing else ""
