@@ -237,3 +237,22 @@ def test_live_progress_shows_phase_rate_faults_and_lag() -> None:
     text = buf.getvalue()
     for part in ("outbox", "done", "ok 90", "12.5/s", "outage@relay->kafka", "lag 42"):
         assert part in text, (part, text)
+
+
+def test_junit_skips_unknown_results(tmp_path: Path) -> None:
+    from harness.analysis import analyze
+    from harness.report.outputs import write_outputs
+    from harness.testing import HistoryBuilder
+
+    # A fault window with no traffic inside it: stats is unknown (vacuous), so its case is skipped.
+    history = HistoryBuilder("outbox").order("o1", at=0.5).fault_window(5.0, 6.0).charge("o1").build()
+    verdicts = analyze({"outbox": history}, {})
+    out = write_outputs(tmp_path, {"outbox": history}, verdicts, meta={"scenario": "vacuous", "expect": []})
+    root = ET.parse(out.junit_xml).getroot()
+    skipped = root.find(".//testcase[@name='stats']/skipped")
+    assert skipped is not None and "unknown" in (skipped.get("message") or "")
+    assert root.get("skipped") == "1" and root.get("failures") == "0"
+    doc = json.loads(out.results_json.read_text())
+    assert doc["exit_code"] == 2 and doc["pipelines"][0]["score"]["value"] is None
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema missing: pip install -e '.[test]'")
+    jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text()))
