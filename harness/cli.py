@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     analyze = sub.add_parser("analyze", help="re-run the checkers on a stored run folder")
     analyze.add_argument("run_dir", type=Path)
 
+    report = sub.add_parser("report", help="re-render report.html, results.json and junit.xml from a stored run folder")
+    report.add_argument("run_dir", type=Path, help="a folder written by `chaos run` (holds run.json and history.jsonl)")
+
     sub.add_parser("scenarios", help="list the named scenarios")
     return p
 
@@ -69,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args, settings, console)
         if args.command == "analyze":
             return _analyze(args.run_dir, console)
+        if args.command == "report":
+            return _report(args.run_dir, console)
         if args.command == "scenarios":
             from harness.scenario import load_scenario, scenario_names
 
@@ -145,7 +150,9 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     scenario = scenario.with_overrides(duration_s=args.duration, rate=args.rate, pipelines=pipelines)
     seed = args.seed if args.seed is not None else new_seed()
     with LiveProgress(console) as live:
-        result = run_scenario(scenario, settings=settings, seed=seed, rate=args.rate, progress=live, say=console.print)
+        # soft_wrap: the seed line, run folder and report path stay on one line, so they can be copied.
+        result = run_scenario(scenario, settings=settings, seed=seed, rate=args.rate, progress=live,
+                              say=lambda line: console.print(line, soft_wrap=True, highlight=False))
     print_summary(result, console)
     return result.exit_code
 
@@ -161,6 +168,21 @@ def _analyze(run_dir: Path, console: Console) -> int:
         for reason in v.reasons:
             console.print(f"  [bold]{v.pipeline}[/bold]: {reason}")
     return exit_code(verdicts)
+
+
+def _report(run_dir: Path, console: Console) -> int:
+    from harness.report.outputs import rerender
+    from harness.report.terminal import summary_table
+    from harness.scoring import exit_code
+
+    out = rerender(run_dir)
+    console.print(summary_table(out.verdicts, title=f"re-rendered {run_dir.name}", scores=out.scores))
+    for s in out.scores:
+        console.print(f"  score {s.pipeline}: {s.why}", highlight=False)
+    # soft_wrap: paths stay on one line, so they can be copied.
+    console.print(f"results: {out.results_json}\njunit:   {out.junit_xml}\nreport:  {out.report_html}",
+                  soft_wrap=True, highlight=False)
+    return exit_code(out.verdicts)
 
 
 if __name__ == "__main__":

@@ -56,14 +56,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     runs = config.stash.get(_RUNS, [])
     if not runs:
         return
-    from harness.report.terminal import summary_table
+    from harness.report.terminal import print_summary
     from rich.console import Console
 
     terminalreporter.section("chaos-harness runs")
     console = Console(file=terminalreporter._tw._file, width=120, force_terminal=False)  # noqa: SLF001
     for result in runs:
-        console.print(summary_table(result.verdicts, title=f"{result.run_dir.name} (seed {result.seed})"))
-        console.print(f"run folder: {result.run_dir}\nreproduce:  {result.command}")
+        # The same summary `chaos run` prints: table with scores, reasons, run folder, report path.
+        print_summary(result, console)
 
 
 @pytest.fixture(scope="session")
@@ -119,5 +119,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         runs = item.config.stash.get(_RUNS, [])
         if runs:
             report.sections.append(("chaos-harness", "\n".join(
-                f"run folder {r.run_dir}\nreproduce: {r.command}" for r in runs[-3:])))
+                f"run folder {r.run_dir}\nreport: {r.report_path}\nreproduce: {r.command}" for r in runs[-3:])))
     return report

@@ -31,6 +31,7 @@ from harness.history.ops import OpType
 from harness.history.store import HistoryWriter, Recorder
 from harness.infra.stack import Infra
 from harness.scenario import Scenario
+from harness.score import Score
 from harness.scoring import PipelineVerdict, exit_code
 from harness.target import RunContext
 from harness.errors import WaitTimeout
@@ -51,7 +52,8 @@ class Progress:
     fail: int = 0
     info: int = 0
     faults_active: tuple[str, ...] = ()
-    lag: int | None = None
+    lag: int | None = None  # publish backlog + consumer lag at the last lag probe
+    rate: float | None = None  # ok client ops per second over the last few seconds
 
 
 ProgressSink = Callable[[Progress], None]
@@ -65,10 +67,15 @@ class RunResult:
     command: str
     verdicts: tuple[PipelineVerdict, ...]
     wall_s: float
+    scores: tuple[Score, ...] = ()
 
     @property
     def exit_code(self) -> int:
         return exit_code(self.verdicts)
+
+    @property
+    def report_path(self) -> Path:
+        return self.run_dir / "report.html"
 
     def verdict(self, pipeline: str) -> PipelineVerdict:
         return next(v for v in self.verdicts if v.pipeline == pipeline)
@@ -135,9 +142,14 @@ def run_scenario(
 
     expectations = {p: {e.invariant: e.validity for e in scenario.expect if e.pipeline == p} for p in scenario.pipelines}
     verdicts = analyze(histories, expectations)
-    result = RunResult(run_id, run_dir, seed, command, verdicts, time.monotonic() - started)
-    (run_dir / "results.json").write_text(json.dumps(_results_json(result), indent=2))
+    wall_s = time.monotonic() - started
+    # results.json, junit.xml and report.html: the same code path as `chaos report RUN_DIR`.
+    from harness.report.outputs import write_outputs
+
+    outputs = write_outputs(run_dir, histories, verdicts, wall_s=wall_s)
+    result = RunResult(run_id, run_dir, seed, command, verdicts, wall_s, outputs.scores)
     say(f"chaos: seed {seed}; reproduce with: {command}")
+    say(f"chaos: report {result.report_path}")
     return result
 
 
@@ -146,6 +158,9 @@ def _run_pipeline(scenario: Scenario, pipeline: str, infra: Infra, recorder: Rec
     from targets.pipelines import Pipeline, PipelineTarget  # the reference targets; a user's own plug in here
 
     t_start = time.monotonic()
+    # The anchor between this pipeline's monotonic clock and the epoch times effects carry
+    # (applied_at_ms): what end-to-end latency is measured with.
+    recorder.record("probe", OpType.OK, "clock", value={"epoch_ms": int(time.time() * 1000)})
     target = PipelineTarget(Pipeline.parse(pipeline), infra, ctx)
     progress(Progress(pipeline, "starting", 0.0))
     target.start()
@@ -157,19 +172,27 @@ def _run_pipeline(scenario: Scenario, pipeline: str, infra: Infra, recorder: Rec
         stop = threading.Event()
         # One origin for the workload's arrivals and the fault windows: both plans are relative to it.
         t0 = time.monotonic()
+        lag = _LagProbe(target, recorder)
+        probe_stop = threading.Event()
         threads = [threading.Thread(target=workload.run, args=(stop, t0), name="workload"),
                    threading.Thread(target=nemesis.run, args=(stop, t0), name="nemesis")]
-        for t in threads:
+        prober = threading.Thread(target=lag.run, args=(probe_stop,), name="lag-probe")
+        for t in (*threads, prober):
             t.start()
+        recent: list[tuple[float, int]] = []
         try:
             while threads[0].is_alive() or threads[1].is_alive():
                 threads[0].join(0.5)
                 counts = _counts(recorder)
-                progress(Progress(pipeline, "traffic", time.monotonic() - t_start, *counts,
-                                  faults_active=tuple(nemesis.active)))
+                now = time.monotonic()
+                recent = [(t, n) for t, n in recent if now - t <= 5.0] + [(now, counts[0])]
+                rate = (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0]) if len(recent) > 1 else None
+                progress(Progress(pipeline, "traffic", now - t_start, *counts,
+                                  faults_active=tuple(nemesis.active), lag=lag.last, rate=rate))
         finally:
             stop.set()
-            for t in threads:
+            probe_stop.set()
+            for t in (*threads, prober):
                 t.join()
             # Heal-all before drain, whatever the nemesis managed to do.
             infra.heal_all()
@@ -193,7 +216,10 @@ def _drain(target: object, timeout_s: float, recorder: Recorder, pipeline: str, 
            t_start: float) -> bool:
     def observe() -> tuple[bool, str]:
         state = target.drain_state()  # type: ignore[attr-defined]
-        progress(Progress(pipeline, "draining", time.monotonic() - t_start, lag=state.consumer_lag))
+        recorder.record("probe", OpType.OK, "lag", value={"publish_backlog": state.publish_backlog,
+                                                          "consumer_lag": state.consumer_lag})
+        progress(Progress(pipeline, "draining", time.monotonic() - t_start,
+                          lag=state.publish_backlog + state.consumer_lag))
         return state.done, f"publish backlog {state.publish_backlog}, consumer lag {state.consumer_lag}"
 
     try:
@@ -204,6 +230,34 @@ def _drain(target: object, timeout_s: float, recorder: Recorder, pipeline: str, 
         # Not an infra failure: a pipeline that cannot drain is evidence for the checkers.
         recorder.record("probe", OpType.INFO, "drain", value={"state": exc.last})
         return False
+
+
+class _LagProbe:
+    """Samples publish backlog and consumer lag about once a second into the history.
+
+    The report charts them and the score takes peak lag and recovery time from them. A
+    probe that fails is recorded as such; it never stops the run.
+    """
+
+    INTERVAL_S = 1.0
+
+    def __init__(self, target: object, recorder: Recorder) -> None:
+        self.target = target
+        self.recorder = recorder
+        self.last: int | None = None
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                state = self.target.drain_state()  # type: ignore[attr-defined]
+            except Exception as exc:  # noqa: BLE001 - a failed probe is evidence, not a reason to stop the run
+                self.recorder.record("probe", OpType.FAIL, "lag", error=f"{type(exc).__name__}: {exc}")
+            else:
+                self.last = state.publish_backlog + state.consumer_lag
+                self.recorder.record("probe", OpType.OK, "lag", value={"publish_backlog": state.publish_backlog,
+                                                                       "consumer_lag": state.consumer_lag})
+            # Sampling on a period, not waiting for a condition.
+            stop.wait(self.INTERVAL_S)
 
 
 def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, infra: Infra, run_id: str) -> None:
@@ -233,17 +287,3 @@ def _version() -> str:
         return version("chaos-harness")
     except PackageNotFoundError:
         return "dev"
-
-
-def _results_json(result: RunResult) -> dict[str, object]:
-    return {
-        "format": "chaos-results",
-        "version": 1,
-        "run_id": result.run_id,
-        "seed": result.seed,
-        "command": result.command,
-        "exit_code": result.exit_code,
-        "wall_s": round(result.wall_s, 2),
-        "pipelines": [v.to_json() for v in result.verdicts],
-    }
-

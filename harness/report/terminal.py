@@ -6,6 +6,7 @@ Renderers only show verdicts; they never compute or change one.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 
 from rich.console import Console
@@ -13,7 +14,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from harness.checkers.base import Validity
 from harness.runner import Progress, RunResult
+from harness.score import Score
 from harness.scoring import Outcome, PipelineVerdict
 
 __all__ = ["LiveProgress", "print_summary", "summary_table"]
@@ -25,35 +28,57 @@ def _money(cents: int) -> str:
     return f"${cents / 100:,.2f}"
 
 
-def summary_table(verdicts: tuple[PipelineVerdict, ...], title: str = "") -> Table:
+def _score(score: Score | None) -> Text:
+    if score is None:
+        return Text("-")
+    if score.value is None:
+        return Text("n/a", style="yellow")
+    style = "bold red" if score.gate == "failed" else "green" if score.value >= 80 else "yellow"
+    return Text(f"{score.value:g}", style=style)
+
+
+def summary_table(verdicts: tuple[PipelineVerdict, ...], title: str = "", scores: Sequence[Score] = ()) -> Table:
+    """One row per pipeline; columns are generic over whichever checkers ran."""
+    by_pipeline = {s.pipeline: s for s in scores}
     table = Table(title=title or None, show_lines=False)
-    for col, justify in (("pipeline", "left"), ("orders accepted", "right"), ("orders lost", "right"),
-                         ("money lost", "right"), ("unknown outcome", "right"), ("I1 no-lost-effect", "left"),
-                         ("verdict", "left")):
+    for col, justify in (("pipeline", "left"), ("accepted", "right"), ("lost", "right"),
+                         ("money lost", "right"), ("unknown", "right"), ("broken", "left"),
+                         ("score", "right"), ("verdict", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for v in verdicts:
         s = v.summary()
-        loss = v.result("no-lost-effect")
+        broken = [r.invariant or r.checker for r in v.results if r.validity is Validity.INVALID]
+        unknown = [r.invariant or r.checker for r in v.results if r.validity is Validity.UNKNOWN]
+        cell = Text(" ".join(broken) or "none", style="red" if broken else "green")
+        if unknown:
+            cell.append(f" ?{' ?'.join(unknown)}", style="yellow")
         table.add_row(
             v.pipeline, str(s["accepted"]), str(s["lost"]), _money(s["lost_cents"]), str(s["unknown_outcome"]),
-            loss.validity.value if loss else "-",
+            cell, _score(by_pipeline.get(v.pipeline)),
             Text(v.outcome.value.upper() if v.outcome is not Outcome.MET else "as expected", style=_OUTCOME_STYLE[v.outcome]),
         )
     return table
 
 
 def print_summary(result: RunResult, console: Console | None = None) -> None:
+    """The end-of-run summary: table, reasons, score terms, run folder, report path, reproduce command."""
     console = console or Console()
-    console.print(summary_table(result.verdicts, title=f"{result.run_dir.name} (seed {result.seed})"))
+    console.print(summary_table(result.verdicts, title=f"{result.run_dir.name} (seed {result.seed})",
+                                scores=result.scores))
     for v in result.verdicts:
         for reason in v.reasons:
-            console.print(f"  [bold]{v.pipeline}[/bold]: {reason}")
-    console.print(f"run folder: {result.run_dir}")
-    console.print(f"reproduce:  {result.command}")
+            console.print(f"  [bold]{v.pipeline}[/bold]: {reason}", highlight=False)
+    for s in result.scores:
+        console.print(f"  score {s.pipeline}: {s.why}", highlight=False)
+    # soft_wrap: paths and the command stay on one line, so they can be copied.
+    console.print(f"run folder: {result.run_dir}", soft_wrap=True, highlight=False)
+    if result.report_path.exists():
+        console.print(f"report:     {result.report_path}", soft_wrap=True, highlight=False)
+    console.print(f"reproduce:  {result.command}", soft_wrap=True, highlight=False)
 
 
 class LiveProgress:
-    """A one-line live status (phase, elapsed, ops, faults active, lag), fed by the runner."""
+    """A one-line live status (phase, elapsed, ops, rate, faults active, lag), fed by the runner."""
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console()
@@ -72,6 +97,7 @@ class LiveProgress:
         line = Text.assemble(
             (f"{p.pipeline:<8}", "bold"), f" {p.phase:<9} {p.elapsed_s:6.1f}s  ",
             ("ok ", "dim"), f"{p.ok:<6}", ("fail ", "dim"), f"{p.fail:<5}", ("info ", "dim"), f"{p.info:<5}",
+            *([("rate ", "dim"), f"{p.rate:5.1f}/s  "] if p.rate is not None else []),
             ("faults ", "dim"), (faults, "red" if p.faults_active else ""),
             *([("  lag ", "dim"), str(p.lag)] if p.lag is not None else []),
         )

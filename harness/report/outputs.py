@@ -1,0 +1,93 @@
+"""The outputs of a run folder: results.json, junit.xml and report.html, from verdicts and histories.
+
+One code path for both ways in: the runner calls ``write_outputs`` at the end of a run,
+and `chaos report RUN_DIR` calls ``rerender`` on a stored folder (run.json +
+history.jsonl), which re-checks and re-scores without re-running anything. Renderers
+only read verdicts; they never change one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import UsageError
+from harness.history.ops import History
+from harness.report.html import render_report
+from harness.report.junit import junit_xml
+from harness.report.results import results_document, to_json_text
+from harness.score import Measurements, Score, measure, score
+from harness.scoring import PipelineVerdict
+
+__all__ = ["Outputs", "read_run_json", "rerender", "write_outputs"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    run_dir: Path
+    verdicts: tuple[PipelineVerdict, ...]
+    scores: tuple[Score, ...]
+    measurements: tuple[Measurements, ...]
+
+    @property
+    def results_json(self) -> Path:
+        return self.run_dir / "results.json"
+
+    @property
+    def junit_xml(self) -> Path:
+        return self.run_dir / "junit.xml"
+
+    @property
+    def report_html(self) -> Path:
+        return self.run_dir / "report.html"
+
+
+def read_run_json(run_dir: Path) -> dict[str, object]:
+    path = run_dir / "run.json"
+    if not path.exists():
+        raise UsageError(f"{run_dir} is not a run folder (no run.json); pass a folder under runs/ written by `chaos run`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _harness_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chaos-harness")
+    except PackageNotFoundError:
+        return "dev"
+
+
+def write_outputs(run_dir: Path, histories: Mapping[str, History], verdicts: tuple[PipelineVerdict, ...], *,
+                  wall_s: float | None = None, meta: Mapping[str, object] | None = None) -> Outputs:
+    meta = meta if meta is not None else read_run_json(run_dir)
+    measured = {v.pipeline: measure(histories[v.pipeline], v) for v in verdicts if v.pipeline in histories}
+    scores = {p: score(next(v for v in verdicts if v.pipeline == p), m) for p, m in measured.items()}
+    document = results_document(meta, verdicts, measured, scores, wall_s)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "results.json").write_text(to_json_text(document), encoding="utf-8")
+    (run_dir / "junit.xml").write_text(junit_xml(meta, verdicts), encoding="utf-8")
+    page = render_report(meta, verdicts, measured, scores, document, _harness_version())
+    (run_dir / "report.html").write_text(page, encoding="utf-8")
+    return Outputs(run_dir, verdicts, tuple(scores.values()), tuple(measured.values()))
+
+
+def rerender(run_dir: Path) -> Outputs:
+    """Re-check, re-score and re-render a stored run folder; the run's wall time is kept if known."""
+    from harness.analysis import expectations_from_run_json, analyze
+    from harness.history.store import load_histories
+
+    meta = read_run_json(run_dir)
+    _, histories = load_histories(run_dir / "history.jsonl")
+    verdicts = analyze(histories, expectations_from_run_json(meta))
+    wall_s = None
+    previous = run_dir / "results.json"
+    if previous.exists():
+        try:
+            raw = json.loads(previous.read_text(encoding="utf-8")).get("wall_s")
+            wall_s = float(raw) if isinstance(raw, (int, float)) else None
+        except (ValueError, AttributeError):
+            wall_s = None  # an unreadable earlier results.json is replaced, not trusted
+    return write_outputs(run_dir, histories, verdicts, wall_s=wall_s, meta=meta)

@@ -1,0 +1,84 @@
+"""results.json: the machine-readable verdicts, measurements and scores of one run.
+
+Format ``chaos-results``, versioned; the JSON Schema is ``templates/results.schema.json``
+beside this module (``SCHEMA_PATH``) and a test validates every document against it.
+
+  {
+    "format": "chaos-results",
+    "version": 2,                  # 2 added scenario, score_version, score and measurements
+    "run_id": str, "scenario": str, "seed": int, "command": str (reproduces the run),
+    "exit_code": 0|1|2,            # see README "Exit codes"
+    "wall_s": number|null,         # null when re-rendered by `chaos report` without the original
+    "score_version": int,          # harness.score.SCORE_VERSION
+    "pipelines": [{
+      "pipeline": str,
+      "validity": "valid"|"invalid"|"unknown",        # what occurred, merged worst-first
+      "outcome": "met"|"unexpected"|"inconclusive",   # against the scenario's expectations
+      "reasons": [str],
+      "summary": {accepted, lost, lost_cents, unknown_outcome},
+      "results": [{checker, invariant, validity, message, counts, examples}],  # examples capped, each with "chain"
+      "score": {version, value (0-100|null), gate, why, penalties, unmeasured, reliability},
+      "measurements": {accepted_orders, lost_orders, lost_cents, duplicate_effects, duplicate_cents,
+                       ordering_violations, recovery_s, recovered, peak_consumer_lag, peak_publish_backlog,
+                       peak_lag, latency_kind, latency_p50_s, latency_p99_s, throughput_dip, fault_windows, ...}
+    }]
+  }
+
+Numbers that could not be measured are null, never NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+from harness.score import SCORE_VERSION, Measurements, Score
+from harness.scoring import PipelineVerdict, exit_code
+
+__all__ = ["FORMAT", "SCHEMA_PATH", "VERSION", "finite", "results_document", "to_json_text"]
+
+FORMAT = "chaos-results"
+VERSION = 2
+SCHEMA_PATH = Path(__file__).with_name("templates") / "results.schema.json"
+
+
+def results_document(meta: Mapping[str, object], verdicts: tuple[PipelineVerdict, ...],
+                     measurements: Mapping[str, Measurements], scores: Mapping[str, Score],
+                     wall_s: float | None) -> dict[str, object]:
+    pipelines = []
+    for v in verdicts:
+        doc = v.to_json()
+        if v.pipeline in scores:
+            doc["score"] = scores[v.pipeline].to_json()
+        if v.pipeline in measurements:
+            doc["measurements"] = measurements[v.pipeline].to_json()
+        pipelines.append(doc)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "run_id": meta.get("run_id"),
+        "scenario": meta.get("scenario"),
+        "seed": meta.get("seed"),
+        "command": meta.get("command"),
+        "exit_code": exit_code(verdicts),
+        "wall_s": round(wall_s, 2) if wall_s is not None else None,
+        "score_version": SCORE_VERSION,
+        "pipelines": pipelines,
+    }
+
+
+def to_json_text(document: Mapping[str, object]) -> str:
+    return json.dumps(finite(document), indent=2, allow_nan=False, default=str)
+
+
+def finite(value: object) -> object:
+    """NaN and infinity become null: strict JSON parsers reject them, and a checker might count one."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value

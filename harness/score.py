@@ -1,0 +1,455 @@
+"""Score: the numbers derived from a pipeline's verdict and its history, and one resilience score.
+
+Two steps, both pure functions of the stored run (so `chaos report RUN_DIR` gives the same
+numbers as the run did):
+
+  measure(history, verdict) -> Measurements   what it cost and how it behaved
+  score(verdict, measurements) -> Score        one number, 0-100, with its terms
+
+Vocabulary:
+  safety gate       the safety invariants I1-I5 (loss, duplicates, order, phantoms, DLQ).
+                    Any of them *invalid* makes the score 0, whatever else happened: a pipeline
+                    that loses or double-charges money is not resilient, however fast it is.
+  inconclusive      a result is unknown (vacuous run, a fault not injected): no score (None),
+                    a pipeline cannot earn points in a test that never touched it.
+  recovery time     seconds from the last heal until the pipeline caught up. Taken from I7's
+                    counts when that checker ran; else from the lag probes (first probe after
+                    the last heal whose backlog is back at the pre-fault level); else from the
+                    drain probe. Not recovered (drain timed out): the full penalty.
+  lag               ``publish backlog`` (committed at the source, not yet on the topic) plus
+                    ``consumer lag`` (on the topic, not yet committed by the consumers), from the
+                    runner's lag probes. Normalised as seconds of normal traffic: peak backlog
+                    divided by the ok-op rate outside fault windows.
+  latency           end-to-end when the history has a clock anchor and effects carry
+                    ``applied_at_ms``: from the invoke of an acknowledged client op to the first
+                    effect it caused. Otherwise client latency (invoke -> ok). ``latency_kind``
+                    says which.
+  throughput dip    1 - (ok ops/s inside fault windows) / (ok ops/s outside them), by completion
+                    time. Not normalised by the requests offered: the workload's clients block on
+                    a slow service, so offered load drops with goodput and would hide the dip. A
+                    workload that ramps up across a window can read as a gain (negative dip);
+                    the score counts a dip of 0 then.
+
+The formula (README "Scoring" states the same):
+
+  score = 0                                   if any of I1-I5 is invalid (or, when no I2
+                                              checker ran, the effects show a duplicate)
+        = None                                if any result is unknown
+        = 100 - 40 * min(1, recovery_s / RECOVERY_BUDGET_S)      (not recovered: 40)
+              - 20 * min(1, p99_latency_s / LATENCY_BUDGET_S)
+              - 20 * clamp(throughput_dip, 0, 1)
+              - 20 * min(1, peak_lag_s / LAG_BUDGET_S)
+  rounded to one decimal. A term that could not be measured costs nothing and is listed in
+  ``Score.unmeasured``. Measurements never change a verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from harness.checkers.base import CheckResult, Validity
+from harness.checkers.stats import fault_windows
+from harness.history.observations import REQUIRED_EFFECTS
+from harness.history.ops import History, Op, OpType
+from harness.scoring import PipelineVerdict
+
+__all__ = [
+    "LAG_BUDGET_S",
+    "LATENCY_BUDGET_S",
+    "RECOVERY_BUDGET_S",
+    "SAFETY_INVARIANTS",
+    "SCORE_VERSION",
+    "Measurements",
+    "Score",
+    "Window",
+    "measure",
+    "score",
+]
+
+SCORE_VERSION = 1
+"""Bumped whenever the formula changes, so scores of different versions are not compared."""
+
+SAFETY_INVARIANTS = ("I1", "I2", "I3", "I4", "I5")
+RECOVERY_BUDGET_S = 60.0
+LATENCY_BUDGET_S = 10.0
+LAG_BUDGET_S = 60.0
+WEIGHTS: Mapping[str, float] = {"recovery": 40.0, "latency": 20.0, "throughput_dip": 20.0, "lag": 20.0}
+
+Point = tuple[float, float | None]
+"""(seconds since the pipeline started, value); None where a bucket has no sample."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A fault window on the pipeline's clock; ``end_s`` None when it was never healed."""
+
+    label: str
+    start_s: float
+    end_s: float | None
+    injected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Measurements:
+    pipeline: str
+    accepted_orders: int | None = None
+    lost_orders: int | None = None
+    lost_cents: int | None = None
+    duplicate_effects: int | None = None
+    duplicate_cents: int | None = None
+    duplicates_source: str = "not measured"  # "I2" or "effects"
+    ordering_violations: int | None = None
+    recovery_s: float | None = None
+    recovered: bool | None = None  # False: the pipeline never caught up (drain timed out)
+    recovery_source: str = "not measured"  # "I7", "lag probes", "drain"
+    peak_consumer_lag: int | None = None
+    peak_publish_backlog: int | None = None
+    peak_lag: int | None = None  # peak of publish backlog + consumer lag at one probe
+    peak_lag_s: float | None = None
+    latency_kind: str = "none"  # "end-to-end", "client" or "none"
+    latency_p50_s: float | None = None
+    latency_p99_s: float | None = None
+    ok_rate_in_faults: float | None = None
+    ok_rate_outside: float | None = None
+    throughput_dip: float | None = None
+    bucket_s: float = 1.0
+    windows: tuple[Window, ...] = ()
+    # Time series for the report's charts, one point per bucket (or per probe for lag).
+    throughput: tuple[Point, ...] = ()  # ok client ops per second
+    errors: tuple[Point, ...] = ()  # fail + info client ops per second
+    latency_p50: tuple[Point, ...] = ()  # seconds, by invoke time
+    latency_p99: tuple[Point, ...] = ()
+    consumer_lag: tuple[Point, ...] = ()  # records, per probe
+    publish_backlog: tuple[Point, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        """The headline numbers (no series): what results.json keeps."""
+        return {
+            "accepted_orders": self.accepted_orders, "lost_orders": self.lost_orders, "lost_cents": self.lost_cents,
+            "duplicate_effects": self.duplicate_effects, "duplicate_cents": self.duplicate_cents,
+            "duplicates_source": self.duplicates_source, "ordering_violations": self.ordering_violations,
+            "recovery_s": _r(self.recovery_s), "recovered": self.recovered, "recovery_source": self.recovery_source,
+            "peak_consumer_lag": self.peak_consumer_lag, "peak_publish_backlog": self.peak_publish_backlog,
+            "peak_lag": self.peak_lag, "peak_lag_s": _r(self.peak_lag_s), "latency_kind": self.latency_kind,
+            "latency_p50_s": _r(self.latency_p50_s), "latency_p99_s": _r(self.latency_p99_s),
+            "ok_rate_in_faults": _r(self.ok_rate_in_faults), "ok_rate_outside": _r(self.ok_rate_outside),
+            "throughput_dip": _r(self.throughput_dip),
+            "fault_windows": [{"label": w.label, "start_s": _r(w.start_s), "end_s": _r(w.end_s), "injected": w.injected}
+                              for w in self.windows],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    pipeline: str
+    value: float | None  # 0-100; None when inconclusive
+    gate: str  # "passed", "failed", "inconclusive"
+    why: str  # one line: which invariant closed the gate, or what was unknown
+    penalties: Mapping[str, float] = field(default_factory=dict)
+    unmeasured: tuple[str, ...] = ()
+    reliability: float | None = None  # fraction of acknowledged orders that got every effect
+
+    def to_json(self) -> dict[str, object]:
+        return {"version": SCORE_VERSION, "value": self.value, "gate": self.gate, "why": self.why,
+                "penalties": {k: round(v, 2) for k, v in self.penalties.items()},
+                "unmeasured": list(self.unmeasured), "reliability": _r(self.reliability, 4)}
+
+
+# ---- measuring ----------------------------------------------------------------------------
+
+
+def measure(history: History, verdict: PipelineVerdict | None = None) -> Measurements:
+    """Everything the score and the report's charts need, from one pipeline's history."""
+    results = verdict.results if verdict is not None else ()
+    client = [op for op in history.ops if op.process.startswith("client")]
+    completions = [op for op in client if op.type is not OpType.INVOKE]
+    windows = tuple(Window(f"{w.fault}@{w.target}", w.start_s, w.end_s, w.injected) for w in fault_windows(history))
+    span_end = max((op.time_s for op in history.ops), default=0.0)
+    bucket = _bucket_size(span_end)
+
+    loss = _by_invariant(results, "I1")
+    accepted = _count(loss, "acknowledged_orders")
+    lost, lost_cents = _count(loss, "lost"), _count(loss, "lost_cents")
+    dup, dup_cents, dup_source = _duplicates(history, _by_invariant(results, "I2"))
+    ordering = _ordering_violations(_by_invariant(results, "I3"))
+
+    ok_ops = [op for op in completions if op.type is OpType.OK]
+    throughput = _rate_series((op.time_s for op in ok_ops), bucket, span_end)
+    errors = _rate_series((op.time_s for op in completions if op.type is not OpType.OK), bucket, span_end)
+    in_rate, out_rate, dip = _dip(client, ok_ops, windows)
+
+    kind, samples = _latency_samples(history, client)
+    all_lat = [lat for _, lat in samples]
+    p50, p99 = _quantile(all_lat, 0.5), _quantile(all_lat, 0.99)
+    lat50, lat99 = _latency_series(samples, bucket, span_end)
+
+    probes = [op for op in history.ops if op.process == "probe" and op.f == "lag" and op.type is OpType.OK]
+    consumer = tuple((round(op.time_s, 3), _num(op.value.get("consumer_lag"))) for op in probes)
+    backlog = tuple((round(op.time_s, 3), _num(op.value.get("publish_backlog"))) for op in probes)
+    totals = [(op.time_s, (_num(op.value.get("consumer_lag")) or 0) + (_num(op.value.get("publish_backlog")) or 0))
+              for op in probes]
+    peak_consumer = _peak(v for _, v in consumer)
+    peak_backlog = _peak(v for _, v in backlog)
+    peak_lag = int(max(v for _, v in totals)) if totals else None
+    peak_lag_s = peak_lag / out_rate if peak_lag is not None and out_rate else None
+
+    recovery_s, recovered, recovery_source = _recovery(history, _by_invariant(results, "I7"), windows, totals)
+
+    return Measurements(
+        pipeline=history.pipeline, accepted_orders=accepted, lost_orders=lost, lost_cents=lost_cents,
+        duplicate_effects=dup, duplicate_cents=dup_cents, duplicates_source=dup_source,
+        ordering_violations=ordering, recovery_s=recovery_s, recovered=recovered, recovery_source=recovery_source,
+        peak_consumer_lag=peak_consumer, peak_publish_backlog=peak_backlog, peak_lag=peak_lag, peak_lag_s=peak_lag_s,
+        latency_kind=kind, latency_p50_s=p50, latency_p99_s=p99, ok_rate_in_faults=in_rate, ok_rate_outside=out_rate,
+        throughput_dip=dip, bucket_s=bucket, windows=windows, throughput=throughput, errors=errors,
+        latency_p50=lat50, latency_p99=lat99, consumer_lag=consumer, publish_backlog=backlog,
+    )
+
+
+def _by_invariant(results: Sequence[CheckResult], invariant: str) -> CheckResult | None:
+    return next((r for r in results if r.invariant == invariant), None)
+
+
+def _num(value: object) -> float | None:
+    """A count read defensively: checkers written by others may leave a key out or make it None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _count(result: CheckResult | None, *keys: str) -> int | None:
+    if result is None:
+        return None
+    for key in keys:
+        v = _num(result.counts.get(key))
+        if v is not None:
+            return int(v)
+    return None
+
+
+def _peak(values: Iterable[float | None]) -> int | None:
+    present = [v for v in values if v is not None]
+    return int(max(present)) if present else None
+
+
+def _duplicates(history: History, i2: CheckResult | None) -> tuple[int | None, int | None, str]:
+    """Duplicate effects and the money charged twice: I2's counts when it ran, else counted from the effects."""
+    if i2 is not None and i2.validity is not Validity.UNKNOWN:
+        n = _count(i2, "duplicates", "duplicate_effects", "violations")
+        cents = _count(i2, "duplicate_cents")
+        if n is None and i2.validity is Validity.VALID:
+            n = 0
+        if cents is None and n == 0:
+            cents = 0
+        return n, cents, "I2"
+    if "effects" not in history.observations:
+        return None, None, "not measured"
+    seen: set[tuple[object, object, object]] = set()
+    n = cents = 0
+    for row in history.observed("effects"):
+        key = (row.get("consumer"), row.get("kind"), row.get("order_id"))
+        if key in seen:
+            n += 1
+            if row.get("kind") == "charge":
+                cents += int(_num(row.get("amount_cents")) or 0)
+        seen.add(key)
+    return n, cents, "effects"
+
+
+def _ordering_violations(i3: CheckResult | None) -> int | None:
+    if i3 is None or i3.validity is Validity.UNKNOWN:
+        return None
+    n = _count(i3, "violations", "ordering_violations", "out_of_order")
+    if n is not None:
+        return n
+    return 0 if i3.validity is Validity.VALID else len(i3.examples)
+
+
+def _bucket_size(span_s: float) -> float:
+    """1 s buckets, coarser for long runs so a chart never has more than ~600 points."""
+    return 1.0 if span_s <= 600 else math.ceil(span_s / 600)
+
+
+def _rate_series(times: Iterable[float], bucket: float, span_end: float) -> tuple[Point, ...]:
+    n = int(span_end // bucket) + 1
+    counts = [0] * n
+    for t in times:
+        counts[min(n - 1, max(0, int(t // bucket)))] += 1
+    return tuple((round(i * bucket, 3), round(c / bucket, 3)) for i, c in enumerate(counts))
+
+
+def _merged(windows: Sequence[Window], horizon: float) -> list[tuple[float, float]]:
+    spans = sorted((w.start_s, w.end_s if w.end_s is not None else horizon) for w in windows if w.injected)
+    out: list[tuple[float, float]] = []
+    for s, e in spans:
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def _dip(client: Sequence[Op], ok_ops: Sequence[Op], windows: Sequence[Window]) -> tuple[float | None, float | None, float | None]:
+    if not client:
+        return None, None, None
+    start = min(op.time_s for op in client)
+    end = max(op.time_s for op in client)
+    spans = [(max(s, start), min(e, end)) for s, e in _merged(windows, end)]
+    spans = [(s, e) for s, e in spans if e > s]
+    inside_s = sum(e - s for s, e in spans)
+    outside_s = (end - start) - inside_s
+    inside = sum(1 for op in ok_ops if any(s <= op.time_s <= e for s, e in spans))
+    out_rate = (len(ok_ops) - inside) / outside_s if outside_s > 0 else None
+    in_rate = inside / inside_s if inside_s > 0 else None
+    dip = 1 - in_rate / out_rate if in_rate is not None and out_rate else None
+    return in_rate, out_rate, dip
+
+
+def _clock_anchor_ms(history: History) -> float | None:
+    """Epoch milliseconds at the pipeline clock's zero, from the runner's ``clock`` probe."""
+    for op in history.ops:
+        if op.process == "probe" and op.f == "clock":
+            epoch = _num(op.value.get("epoch_ms"))
+            if epoch is not None:
+                return epoch - op.time_s * 1000
+    return None
+
+
+def _latency_samples(history: History, client: Sequence[Op]) -> tuple[str, list[tuple[float, float]]]:
+    """(kind, [(invoke time, latency seconds)]): end-to-end where possible, else client latency."""
+    invokes: dict[tuple[str, str | None], float] = {}
+    client_lat: list[tuple[float, float]] = []
+    acked: dict[tuple[str, str | None], float] = {}
+    pending: dict[tuple[str, str, str | None], float] = {}
+    for op in client:
+        k = (op.process, op.f, op.key)
+        if op.type is OpType.INVOKE:
+            pending[k] = op.time_s
+        elif k in pending:
+            t0 = pending.pop(k)
+            if op.type is OpType.OK:
+                client_lat.append((t0, op.time_s - t0))
+                acked.setdefault((op.f, op.key), t0)
+    anchor = _clock_anchor_ms(history)
+    produced_by = {pair: f for f, pairs in REQUIRED_EFFECTS.items() for pair in pairs}
+    if anchor is not None:
+        first: dict[tuple[object, object, object], float] = {}
+        for row in history.observed("effects"):
+            at = _num(row.get("applied_at_ms"))
+            f = produced_by.get((str(row.get("consumer")), str(row.get("kind"))))
+            if at is None or f is None:
+                continue
+            key = (row.get("consumer"), row.get("kind"), row.get("order_id"))
+            first[key] = min(first.get(key, at), at)
+        e2e = []
+        for (consumer, kind, order), at in first.items():
+            t0 = acked.get((produced_by[(str(consumer), str(kind))], str(order)))
+            if t0 is not None:
+                e2e.append((t0, max(0.0, (at - anchor) / 1000 - t0)))
+        if e2e:
+            return "end-to-end", sorted(e2e)
+    if client_lat:
+        return "client", sorted(client_lat)
+    return "none", []
+
+
+def _quantile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank quantile: the smallest value with at least q of the samples at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def _latency_series(samples: Sequence[tuple[float, float]], bucket: float, span_end: float) -> tuple[tuple[Point, ...], tuple[Point, ...]]:
+    n = int(span_end // bucket) + 1
+    buckets: list[list[float]] = [[] for _ in range(n)]
+    for t, lat in samples:
+        buckets[min(n - 1, max(0, int(t // bucket)))].append(lat)
+    p50 = tuple((round(i * bucket, 3), _r(_quantile(b, 0.5), 4)) for i, b in enumerate(buckets))
+    p99 = tuple((round(i * bucket, 3), _r(_quantile(b, 0.99), 4)) for i, b in enumerate(buckets))
+    return p50, p99
+
+
+def _recovery(history: History, i7: CheckResult | None, windows: Sequence[Window],
+              totals: Sequence[tuple[float, float]]) -> tuple[float | None, bool | None, str]:
+    drain = [op for op in history.ops if op.process == "probe" and op.f == "drain" and op.type is not OpType.INVOKE]
+    drained = drain[-1].type is OpType.OK if drain else None
+    if i7 is not None and i7.validity is not Validity.UNKNOWN:
+        s = _num(i7.counts.get("recovery_s"))
+        if s is None:
+            s = _num(i7.counts.get("recovery_time_s"))
+        if s is None and _num(i7.counts.get("recovery_ms")) is not None:
+            s = _num(i7.counts.get("recovery_ms")) / 1000  # type: ignore[operator]
+        if s is not None:
+            return s, drained is not False, "I7"
+    healed = [w.end_s for w in windows if w.end_s is not None]
+    if not healed:
+        return None, drained, "not measured"
+    last_heal = max(healed)
+    first_fault = min(w.start_s for w in windows)
+    baseline = max((v for t, v in totals if t < first_fault), default=0.0)
+    for t, v in totals:
+        if t > last_heal and v <= baseline:
+            return t - last_heal, True, "lag probes"
+    if drained:
+        return max(0.0, drain[-1].time_s - last_heal), True, "drain"
+    if drained is False:
+        return None, False, "drain"
+    return None, None, "not measured"
+
+
+def _r(value: float | None, digits: int = 3) -> float | None:
+    return round(value, digits) if value is not None and math.isfinite(value) else None
+
+
+# ---- scoring --------------------------------------------------------------------------------
+
+
+def score(verdict: PipelineVerdict, m: Measurements) -> Score:
+    """The resilience score of one pipeline; see the module docstring for the formula."""
+    reliability = None
+    if m.accepted_orders and m.lost_orders is not None:
+        reliability = 1 - m.lost_orders / m.accepted_orders
+    broken = [r for r in verdict.results if r.invariant in SAFETY_INVARIANTS and r.validity is Validity.INVALID]
+    if broken:
+        names = ", ".join(f"{r.invariant} {r.checker}" for r in broken)
+        return Score(verdict.pipeline, 0.0, "failed", f"safety gate: {names} broke", reliability=reliability)
+    if m.duplicates_source == "effects" and m.duplicate_effects:
+        # No I2 checker ran, but the effects show money taken twice: that closes the gate all the same.
+        return Score(verdict.pipeline, 0.0, "failed",
+                     f"safety gate: {m.duplicate_effects} duplicate effects in the observed effects (I2 not checked)",
+                     reliability=reliability)
+    unknown = [r for r in verdict.results if r.validity is Validity.UNKNOWN]
+    if unknown:
+        names = ", ".join(r.invariant or r.checker for r in unknown)
+        return Score(verdict.pipeline, None, "inconclusive", f"unknown: {names}", reliability=reliability)
+
+    penalties: dict[str, float] = {}
+    unmeasured: list[str] = []
+    if m.recovered is False:
+        penalties["recovery"] = WEIGHTS["recovery"]
+    elif m.recovery_s is not None:
+        penalties["recovery"] = WEIGHTS["recovery"] * min(1.0, m.recovery_s / RECOVERY_BUDGET_S)
+    else:
+        unmeasured.append("recovery")
+    if m.latency_p99_s is not None:
+        penalties["latency"] = WEIGHTS["latency"] * min(1.0, m.latency_p99_s / LATENCY_BUDGET_S)
+    else:
+        unmeasured.append("latency")
+    if m.throughput_dip is not None:
+        penalties["throughput_dip"] = WEIGHTS["throughput_dip"] * min(1.0, max(0.0, m.throughput_dip))
+    else:
+        unmeasured.append("throughput_dip")
+    if m.peak_lag_s is not None:
+        penalties["lag"] = WEIGHTS["lag"] * min(1.0, m.peak_lag_s / LAG_BUDGET_S)
+    else:
+        unmeasured.append("lag")
+    value = round(max(0.0, 100.0 - sum(penalties.values())), 1)
+    checked = ", ".join(r.invariant for r in verdict.results if r.invariant in SAFETY_INVARIANTS) or "none"
+    return Score(verdict.pipeline, value, "passed", f"safety invariants checked and held: {checked}",
+                 penalties, tuple(unmeasured), reliability)
