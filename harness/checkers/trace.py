@@ -1,0 +1,95 @@
+"""I6 trace-complete: every effect carries the correlation id of the request that caused it.
+
+The cause of an effect is policy (``REQUIRED_EFFECTS`` read backwards): a reservation or an
+email is caused by ``place``, a charge by ``pay``, a shipment by ``ship``. The correlation
+id the cause had is what the client got in that op's ``ok``; for a ``place`` whose outcome
+the client never learned, the order row's ``correlation_id`` stands in for it.
+
+Anomalies:
+  missing-correlation-id  the effect stores no correlation id
+  foreign-correlation-id  the effect stores a correlation id other than its cause's
+An effect whose cause's correlation id nobody knows (an unknown-outcome ``pay``) is counted
+``unverifiable``; if no effect at all can be verified the result is unknown, not valid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.checkers._sources import CAUSE, missing, pick
+from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
+from harness.checkers.chain import order_chains
+from harness.history.ops import History, OpType
+
+__all__ = ["TraceComplete"]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceComplete:
+    name: str = "trace-complete"
+    invariant: str | None = "I6"
+
+    def check(self, history: History) -> CheckResult:
+        unknown = missing(history, self.name, self.invariant, "effects")
+        if unknown is not None:
+            return unknown
+        ok = OpType.OK
+        expected: dict[tuple[object, str], set[object]] = {}
+        for op in history.ops:
+            if op.type is ok and op.key is not None:
+                cid = op.value.get("correlation_id")
+                if cid and op.process.startswith("client"):
+                    expected.setdefault((op.key, op.f), set()).add(cid)
+        for row in history.observed("orders"):
+            cid = row.get("correlation_id")
+            if cid:
+                expected.setdefault((row["order_id"], "place"), {cid})
+
+        effects = history.observed("effects")
+        absent: list[dict[str, object]] = []
+        foreign: list[dict[str, object]] = []
+        n_absent = n_foreign = unverifiable = unmapped = 0
+        cause = CAUSE
+        for e in effects:
+            f = cause.get((e["consumer"], e["kind"]))
+            if f is None:
+                unmapped += 1
+                continue
+            cid = e.get("correlation_id")
+            if not cid:
+                n_absent += 1
+                if len(absent) < MAX_EXAMPLES:
+                    absent.append({"anomaly": "missing-correlation-id", "cause": f, **_effect(e)})
+                continue
+            want = expected.get((e["order_id"], f))
+            if want is None:
+                unverifiable += 1
+            elif cid not in want:
+                n_foreign += 1
+                if len(foreign) < MAX_EXAMPLES:
+                    foreign.append({"anomaly": "foreign-correlation-id", "cause": f, "expected": sorted(map(str, want)),
+                                    **_effect(e)})
+
+        checked = len(effects) - unmapped - unverifiable
+        counts = {"effects": len(effects), "checked": checked, "missing_correlation_id": n_absent,
+                  "foreign_correlation_id": n_foreign, "unverifiable": unverifiable, "unmapped": unmapped}
+        if n_absent or n_foreign:
+            examples = pick(absent, foreign, limit=MAX_EXAMPLES)
+            chains = order_chains(history, {str(x["order_id"]) for x in examples})
+            for x in examples:
+                x["chain"] = chains[str(x["order_id"])]
+            return CheckResult(self.name, self.invariant, Validity.INVALID,
+                               f"{n_absent + n_foreign} of {checked} effects cannot be traced to their request "
+                               f"({n_absent} without a correlation id, {n_foreign} with a foreign one)", counts,
+                               tuple(examples))
+        if effects and checked == 0:
+            return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
+                               f"none of {len(effects)} effects could be traced: no request that caused one reported "
+                               "its correlation id", counts)
+        return CheckResult(self.name, self.invariant, Validity.VALID,
+                           f"all {checked} traceable effects carry their request's correlation id "
+                           f"({unverifiable} unverifiable)", counts)
+
+
+def _effect(e: object) -> dict[str, object]:
+    return {k: e.get(k) for k in ("consumer", "kind", "order_id", "event_id", "correlation_id")}  # type: ignore[attr-defined]
