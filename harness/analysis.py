@@ -22,7 +22,7 @@ from harness.checkers.stats import Stats
 from harness.checkers.trace import TraceComplete
 from harness.errors import UsageError
 from harness.history.ops import History
-from harness.history.store import load_histories
+from harness.history.store import bulk, load_histories
 from harness.scoring import PipelineVerdict, judge
 
 __all__ = ["CHECKERS", "analyze", "analyze_run_dir", "checkers"]
@@ -42,10 +42,11 @@ Expectations = Mapping[str, Mapping[str, Validity]]
 
 def analyze(histories: Mapping[str, History], expectations: Expectations,
             checkers: tuple[Checker, ...] = CHECKERS) -> tuple[PipelineVerdict, ...]:
-    return tuple(
-        judge(pipeline, tuple(run_checker(c, history) for c in checkers), expectations.get(pipeline, {}))
-        for pipeline, history in histories.items()
-    )
+    with bulk():
+        return tuple(
+            judge(pipeline, tuple(run_checker(c, history) for c in checkers), expectations.get(pipeline, {}))
+            for pipeline, history in histories.items()
+        )
 
 
 def expectations_from_run_json(raw: Mapping[str, object]) -> dict[str, dict[str, Validity]]:

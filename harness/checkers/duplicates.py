@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from operator import itemgetter, methodcaller
 
 from harness.checkers._sources import missing
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
@@ -24,6 +25,9 @@ from harness.checkers.chain import order_chains
 from harness.history.ops import History
 
 __all__ = ["ExactlyOnceEffect"]
+
+_STEP = itemgetter("consumer", "kind", "order_id")
+_EVENT_ID = methodcaller("get", "event_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,19 +40,19 @@ class ExactlyOnceEffect:
         if unknown is not None:
             return unknown
         effects = history.observed("effects")
-        per_step = Counter([(r["consumer"], r["kind"], r["order_id"]) for r in effects])
+        per_step = Counter(map(_STEP, effects))
         duplicated = {k for k, n in per_step.items() if n > 1}
 
-        on_topic = Counter([r.get("event_id") for r in history.observed("topic")])
+        on_topic = Counter(map(_EVENT_ID, history.observed("topic")))
         on_topic.pop(None, None)
         redelivered = {e: n - 1 for e, n in on_topic.items() if n > 1}
-        applied = Counter([(r["consumer"], r["event_id"]) for r in history.observed("applied")])
+        applied = Counter(map(itemgetter("consumer", "event_id"), history.observed("applied")))
         reapplied = sum(n - 1 for n in applied.values() if n > 1)
 
         dup_rows: dict[tuple[object, object, object], list[dict[str, object]]] = {}
         if duplicated:
             for r in effects:
-                k = (r["consumer"], r["kind"], r["order_id"])
+                k = _STEP(r)
                 if k in duplicated:
                     dup_rows.setdefault(k, []).append(dict(r))
         effect_events_duplicated = {row.get("event_id") for rows in dup_rows.values() for row in rows}

@@ -15,6 +15,7 @@ An effect whose cause's correlation id nobody knows (an unknown-outcome ``pay``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 from harness.checkers._sources import CAUSE, missing, pick
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
@@ -22,6 +23,10 @@ from harness.checkers.chain import order_chains
 from harness.history.ops import History, OpType
 
 __all__ = ["TraceComplete"]
+
+
+_TRACE = itemgetter("consumer", "kind", "order_id", "correlation_id")
+_TRACE3 = itemgetter("consumer", "kind", "order_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,16 +39,20 @@ class TraceComplete:
         if unknown is not None:
             return unknown
         ok = OpType.OK
-        expected: dict[tuple[object, str], set[object]] = {}
+        expected: dict[tuple[object, str], object] = {}  # (order, op) -> its correlation id
+        extra: dict[tuple[object, str], set[object]] = {}  # retried ops: every correlation id they got
         for op in history.ops:
             if op.type is ok and op.key is not None:
                 cid = op.value.get("correlation_id")
                 if cid and op.process.startswith("client"):
-                    expected.setdefault((op.key, op.f), set()).add(cid)
+                    k = (op.key, op.f)
+                    first = expected.setdefault(k, cid)
+                    if first != cid:
+                        extra.setdefault(k, {first}).add(cid)
         for row in history.observed("orders"):
             cid = row.get("correlation_id")
             if cid:
-                expected.setdefault((row["order_id"], "place"), {cid})
+                expected.setdefault((row["order_id"], "place"), cid)
 
         effects = history.observed("effects")
         absent: list[dict[str, object]] = []
@@ -51,23 +60,25 @@ class TraceComplete:
         n_absent = n_foreign = unverifiable = unmapped = 0
         cause = CAUSE
         for e in effects:
-            f = cause.get((e["consumer"], e["kind"]))
+            consumer, kind, order, cid = _TRACE(e) if "correlation_id" in e else (*_TRACE3(e), None)
+            f = cause.get((consumer, kind))
             if f is None:
                 unmapped += 1
                 continue
-            cid = e.get("correlation_id")
             if not cid:
                 n_absent += 1
                 if len(absent) < MAX_EXAMPLES:
                     absent.append({"anomaly": "missing-correlation-id", "cause": f, **_effect(e)})
                 continue
-            want = expected.get((e["order_id"], f))
+            want = expected.get((order, f))
             if want is None:
                 unverifiable += 1
-            elif cid not in want:
+            elif cid != want and cid not in extra.get((order, f), ()):
+                want = extra.get((order, f), {want})
                 n_foreign += 1
                 if len(foreign) < MAX_EXAMPLES:
-                    foreign.append({"anomaly": "foreign-correlation-id", "cause": f, "expected": sorted(map(str, want)),
+                    foreign.append({"anomaly": "foreign-correlation-id", "cause": f,
+                                    "expected": sorted(map(str, want)),  # type: ignore[call-overload]
                                     **_effect(e)})
 
         checked = len(effects) - unmapped - unverifiable
