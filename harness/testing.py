@@ -142,6 +142,22 @@ class HistoryBuilder:
                         order_id=order_id, type=type_, reason=reason, source_topic="orders",
                         source_partition=source_partition, source_offset=source_offset)
 
+    def redeliver(self, event_id: str) -> HistoryBuilder:
+        """A second copy of an event on the topic (a relay that published twice): at-least-once delivery."""
+        original = next(r for r in self.observations["topic"] if r.get("event_id") == event_id)
+        p = int(original["partition"])  # type: ignore[arg-type]
+        self.observations["topic"].append({**original, "offset": self._offsets.get(p, 0)})
+        self._offsets[p] = self._offsets.get(p, 0) + 1
+        return self
+
+    def dead_letter(self, consumer: str, event_id: str, reason: str | None = "handler failed 3 times") -> HistoryBuilder:
+        """The consumer dead-lettered this event instead of applying it (its apply record goes)."""
+        record = next(r for r in self.observations["topic"] if r.get("event_id") == event_id)
+        self.observations["applied"] = [r for r in self.observations.get("applied", [])
+                                        if not (r["consumer"] == consumer and r["event_id"] == event_id)]
+        return self.dlq(consumer, int(record["partition"]), int(record["offset"]), reason,  # type: ignore[arg-type]
+                        event_id=event_id, order_id=str(record["order_id"]), type_=str(record["type"]))
+
     def lag(self, at: float, lag: int | None, backlog: int | None = 0, ok: bool = True) -> HistoryBuilder:
         """A probe sample: ``probe ok lag {lag, backlog}`` (``fail`` when the sample could not be taken)."""
         value = {"lag": lag, "backlog": backlog} if ok else {}

@@ -121,7 +121,8 @@ class _Shapes:
     Parsing every payload dominates the cost of this checker. Producers write one shape per
     event type, so after the first event of a shape a compiled pattern recognises its text
     without parsing it: a compact JSON object with exactly these keys in this order and
-    values of these types, strings without escapes. A payload no pattern matches is
+    values of these types, strings without escapes, and the same literal ``schema_version``
+    (it picks the schema). A payload no pattern matches is
     parsed and judged in full, so the fast path can only skip work, never change an outcome.
     """
 
@@ -140,12 +141,15 @@ class _Shapes:
             return "undecodable", ["the value is not JSON"], None, 0
         if not isinstance(event, dict):
             return "undecodable", [f"the value is a JSON {type(event).__name__}, not an object"], None, 0
-        shape = (*event, *map(type, event.values()))
+        shape = (event.get("schema_version"), *event, *map(type, event.values()))
         outcome = self.known.get(shape)
         if outcome is None:
             outcome = self.known[shape] = _judge(self.registry, event)
             if len(self.patterns) < _MAX_SHAPES and all(type(v) in _TEXT for v in event.values()):
-                text = ",".join(re.escape(json.dumps(k)) + ":" + _TEXT[type(v)] for k, v in event.items())
+                # The version picks the schema, so a pattern holds its literal value, never "any integer".
+                text = ",".join(re.escape(json.dumps(k)) + ":"
+                                + (re.escape(json.dumps(v)) if k == "schema_version" else _TEXT[type(v)])
+                                for k, v in event.items())
                 self.patterns.append((re.compile("\\{" + text + "\\}").fullmatch, outcome))
         return outcome
 
