@@ -36,7 +36,7 @@ _STATUS = {"place": "created", "pay": "paid", "ship": "shipped", "cancel": "canc
 PARTITIONS = 3
 
 
-@dataclass
+@dataclass(repr=False)
 class HistoryBuilder:
     pipeline: str = "outbox"
     ops: list[Op] = field(default_factory=list)
@@ -209,6 +209,12 @@ class HistoryBuilder:
                 if consumer in consumers:
                     self.effect(order_id, consumer, kind, amount_cents, event_id=f"{order_id}/{seq}", correlation_id=cid)
         return self
+
+    def __repr__(self) -> str:
+        # Short, so a failing Hypothesis example or assertion stays readable; build() shows the rest.
+        rows = ", ".join(f"{k}={len(v)}" for k, v in self.observations.items())
+        orders = sorted({op.key for op in self.ops if op.key is not None})
+        return f"HistoryBuilder({self.pipeline!r}, ops={len(self.ops)}, {rows}, orders={orders[:12]})"
 
     def build(self) -> History:
         self.observations.setdefault("consumers", [{"consumer": "payment"}])
