@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness.analysis import analyze
+from harness.analysis import analyze, checkers
 from harness.config import Settings
 from harness.faults.nemesis import Nemesis
 from harness.faults.schedule import plan
@@ -38,6 +38,8 @@ from harness.wait import wait_for
 from harness.workload.orders import OrderWorkload, plan_orders
 
 __all__ = ["Progress", "RunResult", "reproduce_command", "run_scenario"]
+
+LAG_SAMPLE_S = 0.5  # how often the runner probes lag and backlog (I7 measures recovery from these)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +136,7 @@ def run_scenario(
                 infra.stop()
 
     expectations = {p: {e.invariant: e.validity for e in scenario.expect if e.pipeline == p} for p in scenario.pipelines}
-    verdicts = analyze(histories, expectations)
+    verdicts = analyze(histories, expectations, checkers(scenario.recovery_budget_s))
     result = RunResult(run_id, run_dir, seed, command, verdicts, time.monotonic() - started)
     (run_dir / "results.json").write_text(json.dumps(_results_json(result), indent=2))
     say(f"chaos: seed {seed}; reproduce with: {command}")
@@ -163,7 +165,8 @@ def _run_pipeline(scenario: Scenario, pipeline: str, infra: Infra, recorder: Rec
             t.start()
         try:
             while threads[0].is_alive() or threads[1].is_alive():
-                threads[0].join(0.5)
+                threads[0].join(LAG_SAMPLE_S)
+                _sample_lag(target, recorder)
                 counts = _counts(recorder)
                 progress(Progress(pipeline, "traffic", time.monotonic() - t_start, *counts,
                                   faults_active=tuple(nemesis.active)))
@@ -193,17 +196,32 @@ def _drain(target: object, timeout_s: float, recorder: Recorder, pipeline: str, 
            t_start: float) -> bool:
     def observe() -> tuple[bool, str]:
         state = target.drain_state()  # type: ignore[attr-defined]
+        recorder.record("probe", OpType.OK, "lag", value={"lag": state.consumer_lag, "backlog": state.publish_backlog})
         progress(Progress(pipeline, "draining", time.monotonic() - t_start, lag=state.consumer_lag))
         return state.done, f"publish backlog {state.publish_backlog}, consumer lag {state.consumer_lag}"
 
     try:
-        last = wait_for(observe, timeout_s=timeout_s, what=f"pipeline {pipeline} to drain", interval_s=0.5)
+        last = wait_for(observe, timeout_s=timeout_s, what=f"pipeline {pipeline} to drain", interval_s=LAG_SAMPLE_S)
         recorder.record("probe", OpType.OK, "drain", value={"state": last})
         return True
     except WaitTimeout as exc:
         # Not an infra failure: a pipeline that cannot drain is evidence for the checkers.
         recorder.record("probe", OpType.INFO, "drain", value={"state": exc.last})
         return False
+
+
+def _sample_lag(target: object, recorder: Recorder) -> None:
+    """One lag probe for I7 (bounded-recovery): ``probe ok lag {lag, backlog}``, or ``fail`` with the reason.
+
+    Read through the oracle (direct listener, direct database), so faults do not touch it.
+    A sample that cannot be taken is recorded as failed, never dropped: it is evidence too.
+    """
+    try:
+        state = target.drain_state()  # type: ignore[attr-defined]
+    except Exception as exc:  # noqa: BLE001 - recorded in the history, not hidden
+        recorder.record("probe", OpType.FAIL, "lag", error=f"{type(exc).__name__}: {exc}")
+        return
+    recorder.record("probe", OpType.OK, "lag", value={"lag": state.consumer_lag, "backlog": state.publish_backlog})
 
 
 def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, infra: Infra, run_id: str) -> None:
@@ -218,6 +236,7 @@ def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, 
         "faults": [{"kind": f.kind.value, "link": f.link, "at": f.at, "for_s": f.for_s} for f in scenario.faults],
         "expect": [{"pipeline": e.pipeline, "invariant": e.invariant, "validity": e.validity.value, "why": e.why}
                    for e in scenario.expect],
+        "recovery_budget_s": scenario.recovery_budget_s,
         "versions": {**infra.versions(), "python": platform.python_version(), "chaos-harness": _version()},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "started_at": datetime.now(timezone.utc).isoformat(),

@@ -67,3 +67,19 @@ def test_foreign_file_is_refused_with_a_clear_message(tmp_path: Path) -> None:
 def test_analyze_on_a_folder_that_is_not_a_run_says_so(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not a run folder"):
         analyze_run_dir(tmp_path)
+
+
+def test_reanalysis_applies_the_recovery_budget_of_the_run(tmp_path: Path) -> None:
+    writer = HistoryWriter(tmp_path / "history.jsonl", run_id="r2", seed=1)
+    rec = writer.recorder("outbox")
+    for f, t in (("inject", OpType.INVOKE), ("inject", OpType.OK), ("heal", OpType.INVOKE), ("heal", OpType.OK)):
+        rec.record("nemesis", t, f, value={"id": 0, "fault": "outage", "target": "relay->kafka"})
+    rec.record("probe", OpType.OK, "lag", value={"lag": 0, "backlog": 0})
+    writer.close()
+    meta = {"expect": [], "recovery_budget_s": 1e-9}
+    (tmp_path / "run.json").write_text(json.dumps(meta))
+    first = analyze_run_dir(tmp_path)[0].result("bounded-recovery")
+    assert first is not None and first.counts["budget_s"] == 1e-9
+    (tmp_path / "run.json").write_text(json.dumps({"expect": []}))
+    second = analyze_run_dir(tmp_path)[0].result("bounded-recovery")
+    assert second is not None and second.counts["budget_s"] is None and second.validity is Validity.VALID

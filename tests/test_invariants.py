@@ -17,7 +17,7 @@ from harness.checkers.phantom import NoPhantom
 from harness.checkers.recovery import BoundedRecovery
 from harness.checkers.schemas import REGISTRY, Field, JsonType, Schema, compatibility_problems
 from harness.checkers.trace import TraceComplete
-from harness.history.ops import OpType
+from harness.history.ops import History, OpType
 from harness.testing import HistoryBuilder
 
 ALL = ("payment", "inventory", "fulfillment", "notification")
@@ -358,3 +358,30 @@ def test_v1_is_the_event_of_the_domain() -> None:
     assert set(V1.fields) == {f.name for f in fields(Event)}
     types = {"str": JsonType.STRING, "int": JsonType.INTEGER}
     assert {k: f.type for k, f in V1.fields.items()} == {f.name: types[str(f.type)] for f in fields(Event)}
+
+
+# ---- what today's skeleton pipelines report -------------------------------------------------------
+def skeleton(lose: tuple[str, ...] = ()) -> History:
+    """A broker-outage run as the walking skeleton reports it: payment consumer only, no lag probes."""
+    h = HistoryBuilder().consumers("payment").flow("o0", at=0.5).fault_window(1.0, 3.0)
+    for i in range(1, 6):
+        h.flow(f"o{i}", at=1.0 + 0.3 * i)
+    for order in lose:  # direct publish dropped the paid event: nothing downstream of it exists
+        h.observations["topic"] = [r for r in h.observations["topic"] if r["event_id"] != f"{order}/2"]
+        h.observations["applied"] = [r for r in h.observations["applied"] if r["event_id"] != f"{order}/2"]
+        h.observations["effects"] = [r for r in h.observations["effects"] if r["event_id"] != f"{order}/2"]
+    h.op("probe", OpType.OK, "drain", at=5.0, state="publish backlog 0, consumer lag 0")
+    h.row("drain", drained=True, nemesis_errors=None)
+    return h.build()
+
+
+def test_skeleton_outbox_run_is_valid_everywhere_and_direct_breaks_only_i1() -> None:
+    from harness.analysis import analyze
+    from harness.scoring import Outcome, exit_code
+
+    outbox, direct = analyze({"outbox": skeleton(), "direct": skeleton(lose=("o2", "o4"))},
+                             {"direct": {"I1": Validity.INVALID}})
+    assert {r.checker: r.validity for r in outbox.results} == {c.name: Validity.VALID for c in CHECKERS}, outbox.reasons
+    assert {r.checker for r in direct.results if r.validity is not Validity.VALID} == {"no-lost-effect"}
+    assert outbox.outcome is Outcome.MET and direct.outcome is Outcome.MET and exit_code((outbox, direct)) == 0
+    assert outbox.result("bounded-recovery").counts["recovery_s"] == 2.0  # type: ignore[union-attr]
