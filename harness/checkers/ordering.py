@@ -41,14 +41,21 @@ class PerEntityOrder:
         if unknown is not None:
             return unknown
         applied = history.observed("applied")
+        shipper = self.shipper
+        shipped = {e["order_id"] for e in history.observed("effects")
+                   if e["consumer"] == shipper and e["kind"] == self.shipment}
         keys = list(map(_ENTITY, applied))
         applies = Counter(keys)
-        # Only a (consumer, order) pair applied more than once can be out of order: most are applied once.
-        rows = sorted((r for r, k in zip(applied, keys) if applies[k] > 1), key=_POSITION)
+        # Only a (consumer, order) pair applied more than once can be out of order, and only the
+        # shipper's applies of shipped orders can say when they were paid: most rows are neither.
+        rows = sorted((r for r, k in zip(applied, keys)
+                       if applies[k] > 1 or (k[0] == shipper and k[1] in shipped)), key=_POSITION)
 
         latest: dict[tuple[object, object], tuple[object, object, object]] = {}  # (consumer, order) -> seq, event, pos
         nonmonotonic: list[dict[str, object]] = []
         n_nonmonotonic = 0
+        shipper_pos: dict[object, tuple[object, object]] = {}  # event_id -> (position, applied_at_ms)
+        paid_pos: dict[object, tuple[object, object]] = {}  # order -> (position, applied_at_ms) of its paid event
         for r in rows:
             key = (r["consumer"], r["order_id"])
             seq = r["seq"]
@@ -64,18 +71,11 @@ class PerEntityOrder:
                         "applied_later": {"event_id": r["event_id"], "seq": seq, "position": r["position"],
                                           "type": r.get("type")},
                     })
-
-        shipper = self.shipper
-        shipped = {e["order_id"] for e in history.observed("effects")
-                   if e["consumer"] == shipper and e["kind"] == self.shipment}
-        shipper_pos: dict[object, tuple[object, object]] = {}  # event_id -> (position, applied_at_ms)
-        paid_pos: dict[object, tuple[object, object]] = {}  # order -> (position, applied_at_ms) of its paid event
-        for r in applied:
-            if r["consumer"] == shipper and r["order_id"] in shipped:
+            if key[0] == shipper and key[1] in shipped:
                 where = (r["position"], r.get("applied_at_ms"))
                 shipper_pos.setdefault(r["event_id"], where)
                 if r.get("type") == PAID:
-                    paid_pos.setdefault(r["order_id"], where)
+                    paid_pos.setdefault(key[1], where)
 
         shipped_early: list[dict[str, object]] = []
         n_shipped_early = shipments = 0
