@@ -67,7 +67,9 @@ class Recorder:
     def record(self, process: str, type_: OpType, f: str, key: str | None = None,
                value: Mapping[str, Scalar] | None = None, error: str | None = None) -> Op:
         with self._lock:
-            op = Op(len(self._ops), self.now(), process, type_, f, key, MappingProxyType(dict(value or {})), error)
+            # Rounded as stored, so the live verdicts and `chaos analyze` see the very same times.
+            op = Op(len(self._ops), round(self.now(), 6), process, type_, f, key, MappingProxyType(dict(value or {})),
+                    error)
             self._ops.append(op)
         if self._writer is not None:
             self._writer._write({"pipeline": self.pipeline, "op": op.to_json()})
