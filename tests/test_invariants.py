@@ -385,3 +385,14 @@ def test_skeleton_outbox_run_is_valid_everywhere_and_direct_breaks_only_i1() -> 
     assert {r.checker for r in direct.results if r.validity is not Validity.VALID} == {"no-lost-effect"}
     assert outbox.outcome is Outcome.MET and direct.outcome is Outcome.MET and exit_code((outbox, direct)) == 0
     assert outbox.result("bounded-recovery").counts["recovery_s"] == 2.0  # type: ignore[union-attr]
+
+
+def test_the_chain_follows_correlation_ids_across_a_misfiled_effect() -> None:
+    from harness.checkers.chain import order_chain
+
+    h = shop().effect("o9", "payment", "charge", correlation_id="o2/pay").build()  # o2's payment, filed under o9
+    chain = order_chain(h, "o2")
+    misfiled = [s for s in chain if s.get("matched_by") == "correlation_id"]
+    assert len(misfiled) == 1 and misfiled[0]["order_id"] == "o9" and misfiled[0]["stage"] == "effect"
+    topic = [s for s in chain if s["stage"] == "event on topic"]
+    assert topic and all("partition" in s and "offset" in s and "payload" not in s for s in topic)

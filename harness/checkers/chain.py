@@ -1,4 +1,4 @@
-"""The evidence chain of one order: every op and observation that mentions it, stage by stage.
+"""The evidence chain of one order: every op and observation that names it, by order id or correlation id.
 
 Examples of violations carry this chain so a reader sees exactly where it broke:
 
@@ -11,8 +11,9 @@ Examples of violations carry this chain so a reader sees exactly where it broke:
 
 Ops carry seconds since the start of the run; observation rows carry epoch milliseconds
 (``timestamp_ms``, ``applied_at_ms``). The two clocks are not comparable, so the chain
-is ordered by stage and, within a stage, by its own clock. Chains are built for a
-handful of orders in one pass over the history, never for every order.
+is ordered by stage and, within a stage, by its own clock. A row filed under another order
+that carries one of this order's correlation ids is in its chain too (``matched_by``).
+Chains are built for a handful of orders in one pass over the history, never for every order.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def order_chains(history: History, order_ids: Collection[str], limit: int = _LIM
     chains: dict[str, list[dict[str, object]]] = {o: [] for o in wanted}
     if not wanted:
         return chains
+    by_correlation: dict[object, str] = {}  # correlation ids the wanted orders' requests got -> order
     for op in history.ops:
         if op.key in wanted:
             step: dict[str, object] = {"stage": f"{op.f} {op.type.value}", "time": round(op.time_s, 3),
@@ -51,12 +53,20 @@ def order_chains(history: History, order_ids: Collection[str], limit: int = _LIM
                 step["error"] = op.error
             step.update(op.value)
             chains[op.key].append(step)  # type: ignore[index]
+            if op.value.get("correlation_id"):
+                by_correlation[op.value["correlation_id"]] = op.key  # type: ignore[assignment]
     for source, stage in STAGES.items():
         rows: dict[str, list[Mapping[str, object]]] = {}
         for row in history.observed(source):
             order = row.get("order_id")
             if order in wanted:
                 rows.setdefault(order, []).append(row)  # type: ignore[arg-type]
+                if source == "orders" and row.get("correlation_id"):
+                    by_correlation.setdefault(row["correlation_id"], order)  # type: ignore[arg-type]
+            elif by_correlation and row.get("correlation_id") in by_correlation:
+                # Filed under another order (or none) but caused by one of this order's requests.
+                rows.setdefault(by_correlation[row["correlation_id"]], []).append(
+                    {**row, "matched_by": "correlation_id"})
         for order, found in rows.items():
             fields = _SORT.get(source)
             if fields:
