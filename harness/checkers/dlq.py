@@ -16,6 +16,7 @@ Counts are kept per consumer (``vanished:payment`` ...).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 from harness.checkers._sources import missing, pick, running_consumers
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
@@ -39,12 +40,11 @@ class DlqAccounted:
             return unknown
         consumers = running_consumers(history)
         known = [c for c in consumers if c in SUBSCRIPTIONS]
-        subscribers: dict[object, list[str]] = {}
-        for c in known:
-            for t in SUBSCRIPTIONS[c]:
-                subscribers.setdefault(t, []).append(c)
 
-        applied = {(r["consumer"], r["event_id"]) for r in history.observed("applied")}
+        applied: dict[object, set[object]] = {c: set() for c in known}  # consumer -> event ids it applied
+        for c, event_id in map(_APPLIED, history.observed("applied")):
+            if c in applied:
+                applied[c].add(event_id)
         dlq_event: dict[tuple[object, object], object] = {}
         dlq_pos: dict[tuple[object, object, object], object] = {}
         for r in history.observed("dlq"):
@@ -54,28 +54,43 @@ class DlqAccounted:
             if r.get("source_offset") is not None:
                 dlq_pos.setdefault((r["consumer"], r.get("source_partition"), r["source_offset"]), reason)
 
+        # Sort the records by type once; then each consumer's debt is a set lookup per record it is owed.
+        topic = history.observed("topic")
+        by_type: dict[object, tuple[list[int], list[object]]] = {}  # type -> (record indexes, event ids)
+        bad: list[int] = []  # undecodable records: owed to every consumer
+        for i, rec in enumerate(topic):
+            eid, type_ = rec.get("event_id"), rec.get("type")
+            if eid is None or type_ is None or rec.get("undecodable"):
+                bad.append(i)
+            else:
+                group = by_type.get(type_)
+                if group is None:
+                    group = by_type[type_] = ([], [])
+                group[0].append(i)
+                group[1].append(eid)
+
         per = {c: {"owed": 0, "applied": 0, "dead_lettered": 0, "vanished": 0} for c in known}
         vanished: list[dict[str, object]] = []
         no_reason: list[dict[str, object]] = []
-        n_no_reason = undecodable = 0
-        topic = history.observed("topic")
-        for rec in topic:
-            eid = rec.get("event_id")
-            if rec.get("undecodable") or eid is None or rec.get("type") is None:
-                undecodable += 1
-                owed = known
-                eid = None
-            else:
-                owed = subscribers.get(rec["type"], ())
-            for c in owed:
-                tally = per[c]
-                tally["owed"] += 1
-                if eid is not None and (c, eid) in applied:
-                    tally["applied"] += 1
-                    continue
-                key = (c, eid)
-                if eid is not None and key in dlq_event:
-                    reason = dlq_event[key]
+        n_no_reason = 0
+        undecodable = len(bad)
+        bad_set = set(bad)
+        for c in known:
+            done = applied[c]
+            owed = len(bad)
+            unapplied = list(bad)
+            for t in sorted(SUBSCRIPTIONS[c]):
+                indexes, eids = by_type.get(t, ((), ()))
+                owed += len(indexes)
+                unapplied.extend(i for i, e in zip(indexes, eids) if e not in done)
+            tally = per[c]
+            tally["owed"] = owed
+            tally["applied"] = owed - len(unapplied)
+            for i in sorted(unapplied):
+                rec = topic[i]
+                eid = None if i in bad_set else rec["event_id"]
+                if eid is not None and (c, eid) in dlq_event:
+                    reason = dlq_event[(c, eid)]
                 else:
                     reason = dlq_pos.get((c, rec.get("partition"), rec.get("offset")), _ABSENT)
                 if reason is _ABSENT:
@@ -115,6 +130,7 @@ class DlqAccounted:
 
 
 _ABSENT = object()
+_APPLIED = itemgetter("consumer", "event_id")
 
 
 def _record(rec: object) -> dict[str, object]:
