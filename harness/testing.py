@@ -199,7 +199,7 @@ class HistoryBuilder:
                        "status": _STATUS[step], "version": seq, "correlation_id": cid}
                 self.observations["orders"].append(row)
             else:
-                row.update(status=_STATUS[step], version=seq)
+                row.update(status=_STATUS[step], version=seq, correlation_id=cid)  # the last change's id
             type_ = EVENT_OF[step]
             self.topic(order_id, type_, seq, correlation_id=cid, amount_cents=amount_cents)
             for consumer in consumers:

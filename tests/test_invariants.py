@@ -396,3 +396,43 @@ def test_the_chain_follows_correlation_ids_across_a_misfiled_effect() -> None:
     assert len(misfiled) == 1 and misfiled[0]["order_id"] == "o9" and misfiled[0]["stage"] == "effect"
     topic = [s for s in chain if s["stage"] == "event on topic"]
     assert topic and all("partition" in s and "offset" in s and "payload" not in s for s in topic)
+
+
+def row_state(**changes: object) -> str:
+    row = {"order_id": "o7", "customer": "k", "amount_cents": 5, "status": "paid", "version": 2,
+           "correlation_id": "c", "created_at": "2026-11-26T20:00:00Z", "updated_at": "2026-11-26T20:00:01Z"}
+    row.update(changes)
+    return json.dumps({k: v for k, v in row.items() if v is not ...})
+
+
+def test_cdc_row_states_validate_against_the_row_schema() -> None:
+    result = SchemaContract().check(with_payload(row_state()).build())
+    assert result.validity is Validity.VALID and result.counts["version:row-state"] == 1
+    broken = SchemaContract().check(with_payload(row_state(amount_cents="5")).build())
+    assert anomalies(broken) == ["invalid-event"]
+
+
+def poisoned(published: int, on_topic: int) -> History:
+    h = shop().fault_window(1.0, 2.0, effect=published, fault="poison", target="orders")
+    for i in range(on_topic):
+        h.topic("", "", 0, partition=0, offset=100 + i, payload='["not", "an", "event"]', undecodable=True)
+    return h.build()
+
+
+def test_poison_the_nemesis_published_is_the_faults_not_the_pipelines() -> None:
+    result = SchemaContract().check(poisoned(published=2, on_topic=2))
+    assert result.validity is Validity.VALID and result.counts["injected_poison"] == 2
+    more = SchemaContract().check(poisoned(published=2, on_topic=3))
+    assert more.validity is Validity.INVALID and more.counts["undecodable"] == 1
+    # An event that claims an id is judged whatever the nemesis did.
+    h = shop().fault_window(1.0, 2.0, effect=5, fault="poison", target="orders")
+    h.topic("o7", "order.created", 1, payload=event(customer=...))
+    assert anomalies(SchemaContract().check(h.build())) == ["invalid-event"]
+
+
+def test_a_later_change_of_the_row_does_not_stand_in_for_an_unknown_place() -> None:
+    h = shop()
+    h.flow("o3", ("place",), outcomes={"place": OpType.INFO}, committed={"place": True})
+    next(r for r in h.observations["orders"] if r["order_id"] == "o3").update(version=2, correlation_id="o3/other")
+    result = TraceComplete().check(h.build())
+    assert result.validity is Validity.VALID and result.counts["unverifiable"] == 2  # reservation and email

@@ -9,6 +9,12 @@ only add optional fields (never remove a field, change a type, or add a required
 The content model is open: a record may carry fields its schema does not declare
 (readers ignore them), which I8 counts but does not flag. Version 1 is the ``Event``
 of ``targets/domain.py``; a test pins the two together so they cannot drift apart.
+
+The cdc pipeline puts a second shape on the wire: the ``orders`` row after a change, as
+Debezium's ExtractNewRecordState leaves it (JSON without schemas). It names no schema
+version; consumers turn it into the same Event. It is registered as ``ROW_STATE`` and
+recognised by its shape (``status`` and ``version``, no ``event_id``), as the consumers'
+decoder recognises it.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
 
-__all__ = ["REGISTRY", "Field", "JsonType", "Schema", "compatibility_problems", "validate"]
+__all__ = ["REGISTRY", "ROW_STATE", "Field", "JsonType", "Schema", "compatibility_problems", "is_row_state",
+           "validate"]
 
 
 class JsonType(Enum):
@@ -51,10 +58,6 @@ class Schema:
     version: int
     fields: Mapping[str, Field]
 
-    def __post_init__(self) -> None:
-        if "schema_version" not in self.fields:
-            raise ValueError(f"schema v{self.version} must declare schema_version: records name their version in it")
-
 
 def compatibility_problems(old: Schema, new: Schema) -> list[str]:
     """Why ``new`` cannot be read by a reader of ``old``; empty when it is backward compatible."""
@@ -84,8 +87,8 @@ def validate(schema: Schema, record: Mapping[str, object]) -> list[str]:
     return problems
 
 
-def _schema(version: int, **fields: Field) -> Schema:
-    return Schema(version, MappingProxyType(fields))
+def _schema(number: int, **fields: Field) -> Schema:
+    return Schema(number, MappingProxyType(fields))
 
 
 _S, _I = JsonType.STRING, JsonType.INTEGER
@@ -98,3 +101,14 @@ REGISTRY: Mapping[int, Schema] = MappingProxyType({
     ),
 })
 """schema_version -> Schema. Register a new version here; tests check it stays compatible."""
+
+ROW_STATE = _schema(
+    1,
+    order_id=Field(_S), customer=Field(_S), amount_cents=Field(_I), status=Field(_S), version=Field(_I),
+    correlation_id=Field(_S), updated_at=Field(_S),
+)
+"""The cdc pipeline's record value: an ``orders`` row version (``targets.domain.event_from_row`` reads it)."""
+
+
+def is_row_state(record: Mapping[str, object]) -> bool:
+    return "event_id" not in record and "schema_version" not in record and "status" in record and "version" in record

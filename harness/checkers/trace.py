@@ -3,7 +3,8 @@
 The cause of an effect is policy (``REQUIRED_EFFECTS`` read backwards): a reservation or an
 email is caused by ``place``, a charge by ``pay``, a shipment by ``ship``. The correlation
 id the cause had is what the client got in that op's ``ok``; for a ``place`` whose outcome
-the client never learned, the order row's ``correlation_id`` stands in for it.
+the client never learned, the order row's ``correlation_id`` stands in for it while the row
+is still at version 1 (the row keeps the id of the request that last changed it).
 
 Anomalies:
   missing-correlation-id  the effect stores no correlation id
@@ -50,8 +51,10 @@ class TraceComplete:
                     if first != cid:
                         extra.setdefault(k, {first}).add(cid)
         for row in history.observed("orders"):
+            # The row keeps the correlation id of the request that last changed it: the place's
+            # only while nothing else has (version 1).
             cid = row.get("correlation_id")
-            if cid:
+            if cid and row.get("version", 1) == 1:
                 expected.setdefault((row["order_id"], "place"), cid)
 
         effects = history.observed("effects")
