@@ -130,6 +130,16 @@ def break_schema(h: HistoryBuilder) -> None:
     row["payload"] = str(row["payload"]).replace('"customer":', '"client":')
 
 
+def split_an_order(h: HistoryBuilder) -> None:
+    row = next(r for r in h.observations["topic"] if r.get("event_id") == "full/3")
+    row["partition"] = (int(row["partition"]) + 1) % 3  # type: ignore[call-overload]
+
+
+def publish_out_of_order(h: HistoryBuilder) -> None:
+    first, second = (next(r for r in h.observations["topic"] if r.get("event_id") == e) for e in ("full/1", "full/2"))
+    first["offset"], second["offset"] = second["offset"], first["offset"]
+
+
 def untraced(h: HistoryBuilder) -> None:
     next(e for e in h.observations["effects"] if e["order_id"] == "full")["correlation_id"] = None
 
@@ -149,6 +159,8 @@ PLANTED: dict[str, tuple[str, Callable[[HistoryBuilder], None]]] = {
     "lost-effect": ("no-lost-effect", lose_an_effect),
     "duplicate-effect": ("exactly-once-effect", duplicate_an_effect),
     "nonmonotonic-apply": ("per-entity-order", reorder_applies),
+    "split-entity": ("per-entity-order", split_an_order),
+    "nonmonotonic-publish": ("per-entity-order", publish_out_of_order),
     "phantom-effect": ("no-phantom", phantom_effect),
     "committed-without-effect": ("no-phantom", partial_unknown_outcome),
     "vanished": ("dlq-accounted", vanish_an_event),
@@ -161,7 +173,7 @@ PLANTED: dict[str, tuple[str, Callable[[HistoryBuilder], None]]] = {
 }
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(clean_builders(consumers=ALL), st.sampled_from(sorted(PLANTED)))
 def test_a_planted_anomaly_is_caught_by_exactly_its_checker(h: HistoryBuilder, anomaly: str) -> None:
     before = verdicts(h.build())

@@ -108,6 +108,40 @@ def test_applied_rows_out_of_position_order_are_sorted_first() -> None:
     assert PerEntityOrder().check(h.build()).validity is Validity.VALID
 
 
+def topic_row(h: HistoryBuilder, event_id: str) -> dict[str, object]:
+    return next(r for r in h.observations["topic"] if r.get("event_id") == event_id)  # type: ignore[return-value]
+
+
+def test_an_order_split_over_partitions_is_a_split_entity() -> None:
+    h = shop()
+    row = topic_row(h, "o1/3")
+    row["partition"] = (int(row["partition"]) + 1) % 3  # type: ignore[call-overload]
+    result = PerEntityOrder().check(h.build())
+    assert anomalies(result) == ["split-entity"] and result.counts["split_entities"] == 1
+
+
+def test_events_published_out_of_seq_order_are_nonmonotonic_publish() -> None:
+    h = shop()
+    first, second = topic_row(h, "o1/1"), topic_row(h, "o1/2")
+    first["offset"], second["offset"] = second["offset"], first["offset"]
+    result = PerEntityOrder().check(h.build())
+    assert anomalies(result) == ["nonmonotonic-publish"]
+    assert [r["seq"] for r in result.examples[0]["records"]] == [2, 1]  # type: ignore[index]
+
+
+def test_a_redelivered_copy_behind_later_events_is_not_a_reordering() -> None:
+    assert PerEntityOrder().check(shop().redeliver("o1/1").build()).validity is Validity.VALID
+
+
+def test_carrying_on_past_a_dead_letter_applies_out_of_order() -> None:
+    h = shop().dead_letter("fulfillment", "o1/2", reason="rejected by the database: DataError")
+    shipment = next(e for e in h.observations["effects"] if e["kind"] == "shipment")
+    h.observations["effects"].remove(shipment)  # keep shipped-before-paid out of it
+    result = PerEntityOrder().check(h.build())
+    assert anomalies(result) == ["applied-past-dead-letter"]
+    assert result.examples[0]["dead_lettered"]["seq"] == 2  # type: ignore[index]
+
+
 # ---- I4 no-phantom -----------------------------------------------------------------------------
 def test_failed_place_with_a_reservation_is_a_phantom_effect() -> None:
     h = shop().flow("o9", ("place",), outcomes={"place": OpType.FAIL})

@@ -3,7 +3,9 @@
   stats      stats.py       traffic per fault window, ok/fail/info counts; vacuity is unknown
   I1         loss.py        no-lost-effect          lost-effect
   I2         duplicates.py  exactly-once-effect     duplicate-effect (redeliveries absorbed are counted)
-  I3         ordering.py    per-entity-order        nonmonotonic-apply, shipped-before-paid
+  I3         ordering.py    per-entity-order        nonmonotonic-apply, shipped-before-paid,
+                                                    applied-past-dead-letter, split-entity,
+                                                    nonmonotonic-publish
   I4         phantom.py     no-phantom              phantom-order, phantom-event, phantom-effect,
                                                     committed-without-effect, effect-without-commit
   I5         dlq.py         dlq-accounted           vanished, dlq-without-reason
