@@ -46,8 +46,8 @@ class ExactlyOnceEffect:
         on_topic = Counter(map(_EVENT_ID, history.observed("topic")))
         on_topic.pop(None, None)
         redelivered = {e: n - 1 for e, n in on_topic.items() if n > 1}
-        applied = Counter(map(itemgetter("consumer", "event_id"), history.observed("applied")))
-        reapplied = sum(n - 1 for n in applied.values() if n > 1)
+        applied = history.observed("applied")
+        reapplied = len(applied) - len(set(map(itemgetter("consumer", "event_id"), applied)))
 
         dup_rows: dict[tuple[object, object, object], list[dict[str, object]]] = {}
         if duplicated:
