@@ -12,8 +12,11 @@ A whole order as a correct pipeline would leave it, in every source at once:
     h.flow("o1", steps=("place", "pay", "ship"))   # ops, order row, topic records, applies, effects
     h.lag(5.0, lag=0, backlog=0)                   # a probe sample of how far behind the pipeline is
 
-The lower-level methods (``topic``, ``applied``, ``effect``, ``dlq``, ``lag``) add one row
-or op each, so a test can plant exactly one anomaly on top of a clean flow.
+Declare the consumers before the first ``flow``: each flow applies its events for the
+consumers running at that moment. The lower-level methods (``topic``, ``applied``,
+``effect``, ``dlq``, ``redeliver``, ``dead_letter``, ``lag``) add one row or op each, and
+``observations`` holds plain lists of dicts until ``build()``, so a test can plant exactly
+one anomaly on top of a clean flow.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from harness.history.observations import REQUIRED_EFFECTS, SUBSCRIPTIONS
 from harness.history.ops import History, Observation, Op, OpType, Scalar
 from harness.runner import RunResult
 
-__all__ = ["EVENT_OF", "HistoryBuilder", "evidence"]
+__all__ = ["EVENT_OF", "HistoryBuilder", "evidence", "hash_partition"]
 
 EVENT_OF = {"place": "order.created", "pay": "order.paid", "ship": "order.shipped", "cancel": "order.cancelled"}
 """The event a committed client op publishes."""
