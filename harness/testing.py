@@ -27,14 +27,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from harness.checkers.phantom import EVENT_OF
 from harness.history.observations import REQUIRED_EFFECTS, SUBSCRIPTIONS
 from harness.history.ops import History, Observation, Op, OpType, Scalar
 from harness.runner import RunResult
 
 __all__ = ["EVENT_OF", "HistoryBuilder", "evidence", "hash_partition"]
 
-EVENT_OF = {"place": "order.created", "pay": "order.paid", "ship": "order.shipped", "cancel": "order.cancelled"}
-"""The event a committed client op publishes."""
 _STATUS = {"place": "created", "pay": "paid", "ship": "shipped", "cancel": "cancelled"}
 PARTITIONS = 3
 
