@@ -470,3 +470,19 @@ def test_a_later_change_of_the_row_does_not_stand_in_for_an_unknown_place() -> N
     next(r for r in h.observations["orders"] if r["order_id"] == "o3").update(version=2, correlation_id="o3/other")
     result = TraceComplete().check(h.build())
     assert result.validity is Validity.VALID and result.counts["unverifiable"] == 2  # reservation and email
+
+
+def test_partial_sources_decide_what_they_can() -> None:
+    h = shop()
+    del h.observations["effects"]
+    assert PerEntityOrder().check(h.build()).validity is Validity.UNKNOWN
+    for row in h.observations["applied"]:
+        if row["consumer"] == "fulfillment" and row["order_id"] == "o1":
+            row["position"] = {2: 20, 3: 10}[row["seq"]]  # type: ignore[index]
+    assert PerEntityOrder().check(h.build()).validity is Validity.INVALID
+    no_dlq = shop()
+    del no_dlq.observations["dlq"]
+    assert DlqAccounted().check(no_dlq.build()).validity is Validity.VALID  # everything was applied
+    no_dlq.observations["applied"].pop()
+    result = DlqAccounted().check(no_dlq.build())
+    assert result.validity is Validity.UNKNOWN and result.counts["unaccounted"] == 1

@@ -20,6 +20,9 @@ When is a checker unknown rather than valid? Only when it cannot decide:
   - an observation source it reads is absent from the history (never observed: the run
     ended before drain, or the target does not report it), e.g. no ``topic`` makes I5 and
     I8 unknown; an observed but empty source is evidence of absence, not missing evidence;
+  - a source it needs only for part of its judgement is absent and the rest found nothing
+    (I3 without effects cannot check shipments; I5 without dlq cannot place unapplied
+    records), while an anomaly found in the sources present is reported as invalid;
   - the evidence it needs exists nowhere in the history: no effect whose cause's
     correlation id is known (I6), no raw payload to validate (I8), no lag sample after
     the heal (I7), no acknowledged request at all (I1).

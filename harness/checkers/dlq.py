@@ -35,7 +35,7 @@ class DlqAccounted:
     invariant: str | None = "I5"
 
     def check(self, history: History) -> CheckResult:
-        unknown = missing(history, self.name, self.invariant, "topic", "applied", "dlq", "consumers")
+        unknown = missing(history, self.name, self.invariant, "topic", "applied", "consumers")
         if unknown is not None:
             return unknown
         consumers = running_consumers(history)
@@ -113,6 +113,12 @@ class DlqAccounted:
         for c, tally in per.items():
             for k, n in tally.items():
                 counts[f"{k}:{c}"] = n
+        if counts["vanished"] and "dlq" not in history.observations:
+            # Without the dead-letter topics, unapplied records may be dead-lettered or vanished: cannot tell.
+            counts["unaccounted"] = counts.pop("vanished")
+            return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
+                               f"{counts['unaccounted']} records were not applied, and without a dlq observation "
+                               "there is no telling whether they were dead-lettered", counts)
         if not counts["vanished"] and not n_no_reason:
             return CheckResult(self.name, self.invariant, Validity.VALID,
                                f"all {counts['owed']} records owed to {len(known)} consumer(s) accounted for: "
