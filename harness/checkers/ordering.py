@@ -59,8 +59,8 @@ class PerEntityOrder:
         # Only a (consumer, order) pair applied more than once can be out of order, only the
         # shipper's applies of shipped orders can say when they were paid, and only pairs with a
         # dead letter can have carried on past one: most rows are none of these.
-        rows = sorted((r for r, k in zip(applied, keys)
-                       if applies[k] > 1 or (k[0] == shipper and k[1] in shipped) or k in dead), key=_POSITION)
+        judged = {k for k, n in applies.items() if n > 1} | {(shipper, o) for o in shipped} | dead.keys()
+        rows = sorted((r for r, k in zip(applied, keys) if k in judged), key=_POSITION)
 
         latest: dict[tuple[object, object], tuple[object, object, object]] = {}  # (consumer, order) -> seq, event, pos
         nonmonotonic: list[dict[str, object]] = []
