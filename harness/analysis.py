@@ -11,16 +11,30 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from harness.checkers.base import Checker, Validity, run_checker
+from harness.checkers.contract import SchemaContract
+from harness.checkers.dlq import DlqAccounted
+from harness.checkers.duplicates import ExactlyOnceEffect
 from harness.checkers.loss import NoLostEffect
+from harness.checkers.ordering import PerEntityOrder
+from harness.checkers.phantom import NoPhantom
+from harness.checkers.recovery import BoundedRecovery
 from harness.checkers.stats import Stats
+from harness.checkers.trace import TraceComplete
 from harness.errors import UsageError
 from harness.history.ops import History
-from harness.history.store import load_histories
+from harness.history.store import bulk, load_histories
 from harness.scoring import PipelineVerdict, judge
 
-__all__ = ["CHECKERS", "analyze", "analyze_run_dir"]
+__all__ = ["CHECKERS", "analyze", "analyze_run_dir", "checkers"]
 
-CHECKERS: tuple[Checker, ...] = (Stats(), NoLostEffect())
+
+def checkers(recovery_budget_s: float | None = None) -> tuple[Checker, ...]:
+    """Every checker, in report order: stats, then I1-I8. The budget is the scenario's (I7)."""
+    return (Stats(), NoLostEffect(), ExactlyOnceEffect(), PerEntityOrder(), NoPhantom(), DlqAccounted(),
+            TraceComplete(), BoundedRecovery(budget_s=recovery_budget_s), SchemaContract())
+
+
+CHECKERS: tuple[Checker, ...] = checkers()
 
 Expectations = Mapping[str, Mapping[str, Validity]]
 """pipeline -> invariant id -> expected validity (VALID where absent)."""
@@ -28,10 +42,11 @@ Expectations = Mapping[str, Mapping[str, Validity]]
 
 def analyze(histories: Mapping[str, History], expectations: Expectations,
             checkers: tuple[Checker, ...] = CHECKERS) -> tuple[PipelineVerdict, ...]:
-    return tuple(
-        judge(pipeline, tuple(run_checker(c, history) for c in checkers), expectations.get(pipeline, {}))
-        for pipeline, history in histories.items()
-    )
+    with bulk():
+        return tuple(
+            judge(pipeline, tuple(run_checker(c, history) for c in checkers), expectations.get(pipeline, {}))
+            for pipeline, history in histories.items()
+        )
 
 
 def expectations_from_run_json(raw: Mapping[str, object]) -> dict[str, dict[str, Validity]]:
@@ -47,4 +62,5 @@ def analyze_run_dir(run_dir: Path) -> tuple[PipelineVerdict, ...]:
         raise UsageError(f"{run_dir} is not a run folder (no run.json); pass a folder under runs/ written by `chaos run`")
     meta = json.loads(run_json.read_text())
     _, histories = load_histories(run_dir / "history.jsonl")
-    return analyze(histories, expectations_from_run_json(meta))
+    budget = meta.get("recovery_budget_s")
+    return analyze(histories, expectations_from_run_json(meta), checkers(float(budget) if budget is not None else None))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness.analysis import analyze
+from harness.analysis import analyze, checkers
 from harness.config import Settings
 from harness.faults.nemesis import Nemesis
 from harness.faults.schedule import plan
@@ -39,6 +39,8 @@ from harness.wait import wait_for
 from harness.workload.orders import OrderWorkload, plan_orders
 
 __all__ = ["Progress", "RunResult", "reproduce_command", "run_scenario"]
+
+LAG_SAMPLE_S = 0.5  # how often the runner probes lag and backlog (I7 measures recovery from these)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +143,7 @@ def run_scenario(
                 infra.stop()
 
     expectations = {p: {e.invariant: e.validity for e in scenario.expect if e.pipeline == p} for p in scenario.pipelines}
-    verdicts = analyze(histories, expectations)
+    verdicts = analyze(histories, expectations, checkers(scenario.recovery_budget_s))
     wall_s = time.monotonic() - started
     # results.json, junit.xml and report.html: the same code path as `chaos report RUN_DIR`.
     from harness.report.outputs import write_outputs
@@ -216,14 +218,13 @@ def _drain(target: object, timeout_s: float, recorder: Recorder, pipeline: str, 
            t_start: float) -> bool:
     def observe() -> tuple[bool, str]:
         state = target.drain_state()  # type: ignore[attr-defined]
-        recorder.record("probe", OpType.OK, "lag", value={"publish_backlog": state.publish_backlog,
-                                                          "consumer_lag": state.consumer_lag})
+        recorder.record("probe", OpType.OK, "lag", value={"lag": state.consumer_lag, "backlog": state.publish_backlog})
         progress(Progress(pipeline, "draining", time.monotonic() - t_start,
                           lag=state.publish_backlog + state.consumer_lag))
         return state.done, f"publish backlog {state.publish_backlog}, consumer lag {state.consumer_lag}"
 
     try:
-        last = wait_for(observe, timeout_s=timeout_s, what=f"pipeline {pipeline} to drain", interval_s=0.5)
+        last = wait_for(observe, timeout_s=timeout_s, what=f"pipeline {pipeline} to drain", interval_s=LAG_SAMPLE_S)
         recorder.record("probe", OpType.OK, "drain", value={"state": last})
         return True
     except WaitTimeout as exc:
@@ -233,13 +234,13 @@ def _drain(target: object, timeout_s: float, recorder: Recorder, pipeline: str, 
 
 
 class _LagProbe:
-    """Samples publish backlog and consumer lag about once a second into the history.
+    """Samples publish backlog and consumer lag every LAG_SAMPLE_S into the history.
 
     The report charts them and the score takes peak lag and recovery time from them. A
     probe that fails is recorded as such; it never stops the run.
     """
 
-    INTERVAL_S = 1.0
+    INTERVAL_S = LAG_SAMPLE_S
 
     def __init__(self, target: object, recorder: Recorder) -> None:
         self.target = target
@@ -254,8 +255,9 @@ class _LagProbe:
                 self.recorder.record("probe", OpType.FAIL, "lag", error=f"{type(exc).__name__}: {exc}")
             else:
                 self.last = state.publish_backlog + state.consumer_lag
-                self.recorder.record("probe", OpType.OK, "lag", value={"publish_backlog": state.publish_backlog,
-                                                                       "consumer_lag": state.consumer_lag})
+                # The shape I7 (bounded-recovery) and the score read: harness/history/observations.py.
+                self.recorder.record("probe", OpType.OK, "lag", value={"lag": state.consumer_lag,
+                                                                       "backlog": state.publish_backlog})
             # Sampling on a period, not waiting for a condition.
             stop.wait(self.INTERVAL_S)
 
@@ -272,6 +274,7 @@ def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, 
         "faults": [{"kind": f.kind.value, "link": f.link, "at": f.at, "for_s": f.for_s} for f in scenario.faults],
         "expect": [{"pipeline": e.pipeline, "invariant": e.invariant, "validity": e.validity.value, "why": e.why}
                    for e in scenario.expect],
+        "recovery_budget_s": scenario.recovery_budget_s,
         "versions": {**infra.versions(), "python": platform.python_version(), "chaos-harness": _version()},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "started_at": datetime.now(timezone.utc).isoformat(),

@@ -59,6 +59,7 @@ class Scenario:
     expect: tuple[Expect, ...] = ()
     drain_timeout_s: float = 60.0
     tags: tuple[str, ...] = field(default=())
+    recovery_budget_s: float | None = None  # I7: seconds from the last heal until lag and backlog are zero
 
     def __post_init__(self) -> None:
         if not self.name.replace("_", "").isalnum():
@@ -76,6 +77,9 @@ class Scenario:
                 )
         if self.drain_timeout_s <= 0:
             raise UsageError(f"Scenario.drain_timeout_s={self.drain_timeout_s} must be positive")
+        if self.recovery_budget_s is not None and self.recovery_budget_s <= 0:
+            raise UsageError(f"Scenario.recovery_budget_s={self.recovery_budget_s} must be positive, or None to "
+                             "measure recovery without a bound")
 
     def expected(self, pipeline: str, invariant: str) -> Validity:
         for e in self.expect:

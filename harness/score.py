@@ -186,9 +186,9 @@ def measure(history: History, verdict: PipelineVerdict | None = None) -> Measure
     lat50, lat99 = _latency_series(samples, bucket, span_end)
 
     probes = [op for op in history.ops if op.process == "probe" and op.f == "lag" and op.type is OpType.OK]
-    consumer = tuple((round(op.time_s, 3), _num(op.value.get("consumer_lag"))) for op in probes)
-    backlog = tuple((round(op.time_s, 3), _num(op.value.get("publish_backlog"))) for op in probes)
-    totals = [(op.time_s, (_num(op.value.get("consumer_lag")) or 0) + (_num(op.value.get("publish_backlog")) or 0))
+    consumer = tuple((round(op.time_s, 3), _num(op.value.get("lag"))) for op in probes)
+    backlog = tuple((round(op.time_s, 3), _num(op.value.get("backlog"))) for op in probes)
+    totals = [(op.time_s, (_num(op.value.get("lag")) or 0) + (_num(op.value.get("backlog")) or 0))
               for op in probes]
     peak_consumer = _peak(v for _, v in consumer)
     peak_backlog = _peak(v for _, v in backlog)

@@ -34,6 +34,7 @@ def _pipeline(name: str, orders: int, duration_s: float, fault: tuple[float, flo
     h.fault_window(f0, f1, effect=300, target="relay->kafka" if name != "direct" else "app->kafka")
     topic, applied, effects, dlq, orders_rows = [], [], [], [], []
     position = {"payment": 0, "inventory": 0, "notification": 0}
+    next_offset: dict[int, int] = {}
     lost_so_far = 0
     for i in range(orders):
         # A ramp: arrivals denser towards the end, like RampHold.
@@ -53,29 +54,39 @@ def _pipeline(name: str, orders: int, duration_s: float, fault: tuple[float, flo
         pay_type = OpType.INFO if plant and lost_so_far == 1 else OpType.OK
         h.op(client, pay_type, "pay", oid, at=t + 2 * lat + 0.001, amount_cents=amount,
              error=HOSTILE_ATTR if pay_type is OpType.INFO else None)
+        paid = pay_type is OpType.OK  # the planted unknown-outcome pay did not commit: consistent, not a phantom
         orders_rows.append({"order_id": oid, "customer": f"customer-{i % 1000:03d}", "amount_cents": amount,
-                            "status": "paid", "version": 2, "correlation_id": f"c-{oid}"})
+                            "status": "paid" if paid else "created", "version": 2 if paid else 1,
+                            "correlation_id": f"c-{oid}"})
         # Outbox and cdc publish the outage's backlog after the heal.
         delay = (f1 - t + 2.0 + rng.random() * 3) if during else 0.05 + rng.random() * 0.2
         at_ms = int(EPOCH0_MS + (t + delay) * 1000)
         for seq, etype in ((1, "order.created"), (2, "order.paid")):
             if lost and not (plant and lost_so_far == 2):
                 continue
-            payload = json.dumps({"event_id": f"e-{oid}-{seq}", "order_id": oid, "type": etype, "seq": seq})
-            if plant:
-                payload = HOSTILE_JSON
-            topic.append({"partition": i % 6, "offset": i, "key": oid, "timestamp_ms": at_ms, "event_id": f"e-{oid}-{seq}",
+            # Planted text stays inside a valid event: the contract holds, the report must still escape it.
+            payload = json.dumps({"event_id": f"e-{oid}-{seq}", "type": etype, "order_id": oid, "seq": seq,
+                                  "schema_version": 1, "correlation_id": f"c-{oid}",
+                                  "occurred_at": "2026-11-26T20:00:00+00:00",
+                                  "customer": HOSTILE_JSON if plant else f"customer-{i % 1000:03d}",
+                                  "amount_cents": amount})
+            partition = i % 6  # one order, one partition: per-entity order holds
+            offset = next_offset.get(partition, 0)
+            next_offset[partition] = offset + 1
+            topic.append({"partition": partition, "offset": offset, "key": oid, "timestamp_ms": at_ms, "event_id": f"e-{oid}-{seq}",
                           "order_id": oid, "type": etype, "seq": seq, "correlation_id": f"c-{oid}",
                           "schema_version": 1, "payload": payload})
-        if lost:
-            if plant and lost_so_far == 2:
-                dlq.append({"consumer": "payment", "partition": 0, "offset": 0, "key": oid, "event_id": f"e-{oid}-2",
-                            "order_id": oid, "type": "order.paid", "reason": HOSTILE, "source_topic": "orders",
-                            "source_partition": 0, "source_offset": 1})
+        dead_lettered = plant and lost_so_far == 2  # published, but payment dead-letters its paid event
+        if dead_lettered:
+            paid_event = topic[-1]
+            dlq.append({"consumer": "payment", "partition": 0, "offset": 0, "key": oid, "event_id": f"e-{oid}-2",
+                        "order_id": oid, "type": "order.paid", "reason": HOSTILE, "source_topic": "orders",
+                        "source_partition": paid_event["partition"], "source_offset": paid_event["offset"]})
+        elif lost:
             continue
         for consumer, kind, seq in (("inventory", "reservation", 1), ("notification", "email", 1),
                                     ("payment", "charge", 2)):
-            if consumer == "payment" and pay_type is not OpType.OK:
+            if consumer == "payment" and (pay_type is not OpType.OK or dead_lettered):
                 continue
             position[consumer] += 1
             applied.append({"consumer": consumer, "position": position[consumer], "event_id": f"e-{oid}-{seq}",
@@ -89,7 +100,7 @@ def _pipeline(name: str, orders: int, duration_s: float, fault: tuple[float, flo
     for k in range(int(duration_s) + 10):
         t = float(k)
         backlog = int(max(0.0, min(t, f1) - f0) * 30) if f0 <= t <= f1 + 3 and name != "direct" else 0
-        h.op("probe", OpType.OK, "lag", at=t + 0.5, publish_backlog=backlog, consumer_lag=rng.randrange(0, 4))
+        h.op("probe", OpType.OK, "lag", at=t + 0.5, backlog=backlog, lag=rng.randrange(0, 4))
     h.op("probe", OpType.OK, "drain", at=duration_s + 9.8, state="publish backlog 0, consumer lag 0")
     h.observations.update({"orders": orders_rows, "topic": topic, "applied": applied, "effects": effects, "dlq": dlq,
                            "drain": [{"drained": True, "nemesis_errors": None}]})
@@ -115,7 +126,9 @@ def synthetic_run(run_dir: Path, orders: int = 2000, duration_s: float = 60.0, h
         "duration_s": duration_s, "pipelines": list(pipelines),
         "faults": [{"kind": "outage", "link": "publisher->kafka", "at": 0.4, "for_s": 12}],
         "expect": [{"pipeline": "direct", "invariant": "I1", "validity": "invalid",
-                    "why": "direct publish loses orders while the broker is unreachable; that is the demonstration"}],
+                    "why": "direct publish loses orders while the broker is unreachable; that is the demonstration"},
+                   {"pipeline": "cdc", "invariant": "I2", "validity": "invalid",
+                    "why": "the synthetic cdc run charges a few redelivered orders twice"}],
         "versions": {"kafka": "4.3.1", "postgres": "15", "toxiproxy": "2.12.0", "python": "3.11", "chaos-harness": "dev"},
         "machine": {"cpus": 2, "platform": "synthetic"}, "started_at": "2026-11-26T20:00:00+00:00",
         "argv": ["chaos", "run", "black_friday"],

@@ -67,3 +67,34 @@ def test_foreign_file_is_refused_with_a_clear_message(tmp_path: Path) -> None:
 def test_analyze_on_a_folder_that_is_not_a_run_says_so(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not a run folder"):
         analyze_run_dir(tmp_path)
+
+
+def test_reanalysis_applies_the_recovery_budget_of_the_run(tmp_path: Path) -> None:
+    writer = HistoryWriter(tmp_path / "history.jsonl", run_id="r2", seed=1)
+    rec = writer.recorder("outbox")
+    for f, t in (("inject", OpType.INVOKE), ("inject", OpType.OK), ("heal", OpType.INVOKE), ("heal", OpType.OK)):
+        rec.record("nemesis", t, f, value={"id": 0, "fault": "outage", "target": "relay->kafka"})
+    rec.record("probe", OpType.OK, "lag", value={"lag": 0, "backlog": 0})
+    writer.close()
+    meta = {"expect": [], "recovery_budget_s": 1e-9}
+    (tmp_path / "run.json").write_text(json.dumps(meta))
+    first = analyze_run_dir(tmp_path)[0].result("bounded-recovery")
+    assert first is not None and first.counts["budget_s"] == 1e-9
+    (tmp_path / "run.json").write_text(json.dumps({"expect": []}))
+    second = analyze_run_dir(tmp_path)[0].result("bounded-recovery")
+    assert second is not None and second.counts["budget_s"] is None and second.validity is Validity.VALID
+
+
+def test_the_stored_history_is_the_live_one(tmp_path: Path) -> None:
+    """`chaos analyze` reproduces verdicts exactly only if loading gives back exactly what the checkers saw."""
+    writer = HistoryWriter(tmp_path / "history.jsonl", run_id="r3", seed=1)
+    rec = writer.recorder("outbox")
+    rec._t0 -= 1 / 3  # times with more digits than the file keeps
+    rec.record("client-0", OpType.INVOKE, "place", "o1", {"amount_cents": 100})
+    rec.record("probe", OpType.OK, "lag", value={"lag": 3, "backlog": 0})
+    rec.observe("topic", [{"partition": 0, "offset": 0, "event_id": "e1", "payload": '{"a": 1}'}])
+    writer.close()
+    live = rec.history()
+    _, loaded = load_histories(tmp_path / "history.jsonl")
+    assert loaded["outbox"].ops == live.ops
+    assert [dict(r) for r in loaded["outbox"].observed("topic")] == [dict(r) for r in live.observed("topic")]

@@ -241,12 +241,14 @@ def test_live_progress_shows_phase_rate_faults_and_lag() -> None:
 
 def test_junit_skips_unknown_results(tmp_path: Path) -> None:
     from harness.analysis import analyze
+    from harness.checkers.loss import NoLostEffect
+    from harness.checkers.stats import Stats
     from harness.report.outputs import write_outputs
     from harness.testing import HistoryBuilder
 
     # A fault window with no traffic inside it: stats is unknown (vacuous), so its case is skipped.
     history = HistoryBuilder("outbox").order("o1", at=0.5).fault_window(5.0, 6.0).charge("o1").build()
-    verdicts = analyze({"outbox": history}, {})
+    verdicts = analyze({"outbox": history}, {}, (Stats(), NoLostEffect()))  # skeleton-shaped: no topic records
     out = write_outputs(tmp_path, {"outbox": history}, verdicts, meta={"scenario": "vacuous", "expect": []})
     root = ET.parse(out.junit_xml).getroot()
     skipped = root.find(".//testcase[@name='stats']/skipped")

@@ -58,3 +58,12 @@ def test_overrides_validate_rate_and_duration() -> None:
     assert s.with_overrides(duration_s=30, rate=10).duration_s == 30
     with pytest.raises(UsageError, match="--rate"):
         s.with_overrides(rate=-1)
+
+
+def test_recovery_budget_must_be_positive() -> None:
+    from dataclasses import replace
+
+    s = load_scenario("broker_outage")
+    assert replace(s, recovery_budget_s=5.0).recovery_budget_s == 5.0
+    with pytest.raises(UsageError, match="recovery_budget_s"):
+        replace(s, recovery_budget_s=0)

@@ -1,30 +1,82 @@
-"""The evidence chain of one order: every op and observation that mentions it, in time order.
+"""The evidence chain of one order: every op and observation that names it, by order id or correlation id.
 
 Examples of violations carry this chain so a reader sees exactly where it broke:
-request, commit, event on the topic, effect (or its absence).
+
+  "place ok" ...        the client's invoke and its ok / fail / info (with the correlation id it got)
+  committed             the order service's row (ground truth of what committed)
+  event on topic        each record on the topic, with partition, offset and time
+  applied by consumer   each consumer's processed-event record, in its apply position
+  effect                each consumer's side effect, with the correlation id it stored
+  dead-lettered         each dead-lettered copy, with its reason
+
+Ops carry seconds since the start of the run; observation rows carry epoch milliseconds
+(``timestamp_ms``, ``applied_at_ms``). The two clocks are not comparable, so the chain
+is ordered by stage and, within a stage, by its own clock. A row filed under another order
+that carries one of this order's correlation ids is in its chain too (``matched_by``).
+Chains are built for a handful of orders in one pass over the history, never for every order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from harness.history.ops import History
 
-__all__ = ["order_chain"]
+__all__ = ["STAGES", "order_chain", "order_chains"]
 
-# Observation sources whose rows name an order by ``order_id``, and what each row means.
-_STAGES = {"orders": "committed", "topic": "event on topic", "applied": "applied by consumer",
-           "effects": "effect", "dlq": "dead-lettered"}
+STAGES: Mapping[str, str] = {"orders": "committed", "topic": "event on topic", "applied": "applied by consumer",
+                             "effects": "effect", "dlq": "dead-lettered"}
+"""Observation source -> the chain stage its rows are."""
+
+_SORT = {"topic": ("timestamp_ms", "partition", "offset"), "applied": ("consumer", "position"),
+         "effects": ("consumer", "applied_at_ms"), "dlq": ("consumer", "partition", "offset")}
+_DROP = frozenset({"payload"})  # the raw value is long; schema examples carry it themselves
+_LIMIT = 40
 
 
-def order_chain(history: History, order_id: str, limit: int = 40) -> list[Mapping[str, object]]:
-    steps: list[Mapping[str, object]] = []
+def _key(row: Mapping[str, object], fields: tuple[str, ...]) -> tuple[object, ...]:
+    return tuple((v is None, str(type(v)), v) for v in (row.get(f) for f in fields))
+
+
+def order_chains(history: History, order_ids: Collection[str], limit: int = _LIMIT) -> dict[str, list[dict[str, object]]]:
+    """The chain of each order in ``order_ids``, built in one pass over the history."""
+    wanted = set(order_ids)
+    chains: dict[str, list[dict[str, object]]] = {o: [] for o in wanted}
+    if not wanted:
+        return chains
+    by_correlation: dict[object, str] = {}  # correlation ids the wanted orders' requests got -> order
     for op in history.ops:
-        if op.key == order_id:
-            steps.append({"time": round(op.time_s, 3), "stage": f"{op.f} {op.type.value}", "process": op.process,
-                          **({"error": op.error} if op.error else {}), **dict(op.value)})
-    for source, stage in _STAGES.items():
+        if op.key in wanted:
+            step: dict[str, object] = {"stage": f"{op.f} {op.type.value}", "time": round(op.time_s, 3),
+                                       "process": op.process}
+            if op.error:
+                step["error"] = op.error
+            step.update(op.value)
+            chains[op.key].append(step)  # type: ignore[index]
+            if op.value.get("correlation_id"):
+                by_correlation[op.value["correlation_id"]] = op.key  # type: ignore[assignment]
+    for source, stage in STAGES.items():
+        rows: dict[str, list[Mapping[str, object]]] = {}
         for row in history.observed(source):
-            if row.get("order_id") == order_id:
-                steps.append({"stage": stage, **dict(row)})
-    return steps[:limit]
+            order = row.get("order_id")
+            if order in wanted:
+                rows.setdefault(order, []).append(row)  # type: ignore[arg-type]
+                if source == "orders" and row.get("correlation_id"):
+                    by_correlation.setdefault(row["correlation_id"], order)  # type: ignore[arg-type]
+            elif by_correlation and row.get("correlation_id") in by_correlation:
+                # Filed under another order (or none) but caused by one of this order's requests.
+                rows.setdefault(by_correlation[row["correlation_id"]], []).append(
+                    {**row, "matched_by": "correlation_id"})
+        for order, found in rows.items():
+            fields = _SORT.get(source)
+            if fields:
+                found.sort(key=lambda r: _key(r, fields))
+            chains[order].extend({"stage": stage, **{k: v for k, v in r.items() if k not in _DROP}} for r in found)
+    for order, steps in chains.items():
+        if len(steps) > limit:
+            chains[order] = [*steps[:limit], {"stage": "truncated", "more": len(steps) - limit}]
+    return chains
+
+
+def order_chain(history: History, order_id: str, limit: int = _LIMIT) -> list[dict[str, object]]:
+    return order_chains(history, (order_id,), limit)[order_id]

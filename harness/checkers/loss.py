@@ -8,10 +8,12 @@ happened, so it requires nothing. Money lost is the sum of the affected orders' 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from operator import itemgetter
 
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
-from harness.checkers.chain import order_chain
+from harness.checkers.chain import order_chains
 from harness.history.observations import REQUIRED_EFFECTS
 from harness.history.ops import History, OpType
 
@@ -28,33 +30,46 @@ class NoLostEffect:
             return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
                                "no final observation of effects was recorded; the run ended before drain")
         consumers = {str(r["consumer"]) for r in history.observed("consumers")}
-        have = {(str(r["consumer"]), str(r["kind"]), str(r["order_id"])) for r in history.observed("effects")}
-        required: dict[tuple[str, str, str], int] = {}
+        needs = {f: tuple((c, k) for c, k in pairs if c in consumers) for f, pairs in REQUIRED_EFFECTS.items()}
+        acknowledged: dict[str, dict[str, int]] = {f: {} for f in needs}  # op -> order -> amount
+        ok = OpType.OK
         for op in history.ops:
-            if op.type is OpType.OK and op.key is not None and op.process.startswith("client"):
-                for consumer, kind in REQUIRED_EFFECTS.get(op.f, ()):
-                    if consumer in consumers:
-                        required[(consumer, kind, op.key)] = int(op.value.get("amount_cents") or 0)
-        missing = [need for need in required if need not in have]
+            if op.type is ok and op.key is not None and op.f in needs and op.process.startswith("client"):
+                acknowledged[op.f][op.key] = int(op.value.get("amount_cents") or 0)
+        have: dict[tuple[object, object], set[object]] = {}
+        for consumer, kind, order in map(itemgetter("consumer", "kind", "order_id"), history.observed("effects")):
+            got = have.get((consumer, kind))
+            if got is None:
+                got = have[(consumer, kind)] = set()
+            got.add(order)
+        missing: list[tuple[str, str, str]] = []
+        amounts: dict[str, int] = {}  # acknowledged orders that require some effect -> amount
+        for f, orders in acknowledged.items():
+            if needs[f]:
+                amounts.update(orders)
+            for consumer, kind in needs[f]:
+                missing.extend((consumer, kind, o) for o in orders.keys() - have.get((consumer, kind), set()))
+        n_required = sum(len(orders) * len(needs[f]) for f, orders in acknowledged.items())
         lost_orders = sorted({order for _, _, order in missing})
-        amounts = {order: amount for (_, _, order), amount in required.items()}
         lost_cents = sum(amounts[o] for o in lost_orders)
-        counts = {"required": len(required), "missing": len(missing), "acknowledged_orders": len(amounts),
+        counts = {"required": n_required, "missing": len(missing), "acknowledged_orders": len(amounts),
                   "lost": len(lost_orders), "lost_cents": lost_cents}
+        per_consumer = Counter(c for c, _, _ in missing)
         for consumer in sorted(consumers):
-            counts[f"missing:{consumer}"] = sum(1 for c, _, _ in missing if c == consumer)
-        if not required:
+            counts[f"missing:{consumer}"] = per_consumer[consumer]
+        if not n_required:
             return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
                                "no request was acknowledged, so nothing could be lost (vacuous)", counts)
         if missing:
+            chains = order_chains(history, lost_orders[:MAX_EXAMPLES])
             examples = tuple(
-                {"order_id": o, "amount_cents": amounts[o],
+                {"anomaly": "lost-effect", "order_id": o, "amount_cents": amounts[o],
                  "missing": [f"{c}:{k}" for c, k, order in missing if order == o],
-                 "chain": order_chain(history, o)}
+                 "chain": chains[o]}
                 for o in lost_orders[:MAX_EXAMPLES]
             )
             return CheckResult(self.name, self.invariant, Validity.INVALID,
                                f"{len(lost_orders)} of {len(amounts)} acknowledged orders are missing "
                                f"{len(missing)} required effects ({lost_cents / 100:.2f} affected)", counts, examples)
         return CheckResult(self.name, self.invariant, Validity.VALID,
-                           f"all {len(required)} required effects of {len(amounts)} acknowledged orders happened", counts)
+                           f"all {n_required} required effects of {len(amounts)} acknowledged orders happened", counts)

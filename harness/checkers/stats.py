@@ -7,6 +7,8 @@ unknown: a pipeline cannot pass a test that never touched it.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections import Counter
 from dataclasses import dataclass
 
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
@@ -52,13 +54,15 @@ class Stats:
 
     def check(self, history: History) -> CheckResult:
         client = [op for op in history.ops if op.process.startswith("client")]
-        counts: dict[str, int | float] = {t.value: sum(1 for op in client if op.type is t) for t in OpType}
+        by_type = Counter([op.type for op in client])
+        counts: dict[str, int | float] = {t.value: by_type[t] for t in OpType}
         windows = fault_windows(history)
         counts["faults"] = len(windows)
         problems: list[dict[str, object]] = []
+        invoked = sorted(op.time_s for op in client if op.type is OpType.INVOKE) if windows else []
         for w in windows:
             end = w.end_s if w.end_s is not None else float("inf")
-            inside = sum(1 for op in client if op.type is OpType.INVOKE and w.start_s <= op.time_s <= end)
+            inside = bisect_right(invoked, end) - bisect_left(invoked, w.start_s)
             counts[f"ops_during:{w.fault}@{w.target}"] = inside
             if not w.injected:
                 problems.append({"fault": w.fault, "target": w.target, "problem": "injection failed"})

@@ -24,6 +24,12 @@ a user's own) reports these sources with these fields. Times are epoch milliseco
 
 Client ops (f): ``place``, ``pay``, ``ship``, ``cancel``, keyed by order id; an ``ok``
 carries the ``correlation_id`` the service made for that request.
+
+Probe ops (process ``probe``), recorded by the runner through the oracle:
+  lag      every 0.5 s during traffic and drain: ``ok`` with value {lag, backlog} (records not
+           yet committed by the consumers, events committed at the source and not yet on the
+           topic), or ``fail`` with the error when the sample could not be taken (I7)
+  drain    ``ok`` once lag and backlog are both zero, ``info`` if the drain timed out
 """
 
 from __future__ import annotations

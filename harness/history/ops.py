@@ -57,16 +57,20 @@ class Op:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, object]) -> Op:
+        value = raw.get("value")
         return cls(
-            index=int(raw["index"]),  # type: ignore[arg-type]
-            time_s=float(raw["time"]),  # type: ignore[arg-type]
-            process=str(raw["process"]),
-            type=OpType(raw["type"]),
-            f=str(raw["f"]),
-            key=raw.get("key"),  # type: ignore[arg-type]
-            value=MappingProxyType(dict(raw.get("value") or {})),  # type: ignore[arg-type]
-            error=raw.get("error"),  # type: ignore[arg-type]
+            int(raw["index"]),  # type: ignore[arg-type]
+            float(raw["time"]),  # type: ignore[arg-type]
+            str(raw["process"]),
+            _OP_TYPES[raw["type"]],  # type: ignore[index]
+            str(raw["f"]),
+            raw.get("key"),  # type: ignore[arg-type]
+            MappingProxyType(value) if type(value) is dict else MappingProxyType(dict(value or {})),  # type: ignore[arg-type]
+            raw.get("error"),  # type: ignore[arg-type]
         )
+
+
+_OP_TYPES = {t.value: t for t in OpType}
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,12 +76,12 @@ def write_outputs(run_dir: Path, histories: Mapping[str, History], verdicts: tup
 
 def rerender(run_dir: Path) -> Outputs:
     """Re-check, re-score and re-render a stored run folder; the run's wall time is kept if known."""
-    from harness.analysis import expectations_from_run_json, analyze
+    from harness.analysis import analyze_run_dir
     from harness.history.store import load_histories
 
     meta = read_run_json(run_dir)
     _, histories = load_histories(run_dir / "history.jsonl")
-    verdicts = analyze(histories, expectations_from_run_json(meta))
+    verdicts = analyze_run_dir(run_dir)  # the same checkers and budget as `chaos analyze`
     wall_s = None
     previous = run_dir / "results.json"
     if previous.exists():

@@ -1,0 +1,223 @@
+"""Benchmark: every checker over a stored history of about 1,000,000 events, on one core.
+
+    PYTHONPATH=. python bench/checkers_1m.py                # generate, then measure in a fresh child
+    PYTHONPATH=. python bench/checkers_1m.py --events 200000 --keep /tmp/h.jsonl
+
+The history has the realistic shape of an outbox run with all four consumers: client ops
+(place / pay / ship with a few failures and unknown outcomes), a fault window with lag
+probes, and the final observations (order rows, topic records with their raw payloads,
+processed-event records, effects, a few DLQ entries, redelivered copies). An "event" is
+one op or one observation row.
+
+The file is generated first; a child process then loads it the way `chaos analyze` does
+(``load_histories``) and runs all checkers, so peak RSS (``ru_maxrss``) is that of
+analysing a stored run, not of generating one. Times are CPU seconds of that process
+(``time.process_time``: honest on a shared machine) with wall-clock beside them. Prints one
+JSON line. Timing lives here, never in a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+CONSUMERS = ("payment", "inventory", "fulfillment", "notification")
+SUBSCRIBED = {"order.created": ("inventory", "notification"), "order.paid": ("payment", "fulfillment"),
+              "order.shipped": ("fulfillment",)}
+EFFECTS = {"place": (("inventory", "reservation"), ("notification", "email")), "pay": (("payment", "charge"),),
+           "ship": (("fulfillment", "shipment"),)}
+EVENT = {"place": "order.created", "pay": "order.paid", "ship": "order.shipped"}
+STATUS = {"place": "created", "pay": "paid", "ship": "shipped"}
+EVENTS_PER_ORDER = 14.6  # measured average of the shape below; sizes the run
+
+
+def generate(path: Path, events: int, seed: int, poison: int = 0) -> int:
+    rng = random.Random(seed)
+    orders_n = int(events / EVENTS_PER_ORDER)
+    ops: list[str] = []
+    rows: dict[str, list[dict[str, object]]] = {s: [] for s in ("orders", "topic", "applied", "effects", "dlq")}
+    offsets = [0, 0, 0]
+    positions = dict.fromkeys(CONSUMERS, 0)
+    t = 0.0
+    t_ms = 1_780_000_000_000
+    duration = orders_n / 1000  # a 1000 orders/s workload
+    fault = (duration * 0.3, duration * 0.5)
+
+    def op(process: str, type_: str, f: str, key: str | None = None, value: dict[str, object] | None = None,
+           error: str | None = None) -> None:
+        raw: dict[str, object] = {"index": len(ops), "time": round(t, 6), "process": process, "type": type_, "f": f}
+        if key is not None:
+            raw["key"] = key
+        if value:
+            raw["value"] = value
+        if error:
+            raw["error"] = error
+        ops.append(json.dumps({"pipeline": "outbox", "op": raw}, separators=(",", ":")))
+
+    fault_on = fault_off = False
+    next_probe = 0.0
+    for _ in range(orders_n):
+        t += 1 / 1000
+        t_ms += 1
+        if not fault_on and t >= fault[0]:
+            fault_on = True
+            v = {"id": 0, "fault": "outage", "target": "relay->kafka"}
+            op("nemesis", "invoke", "inject", value=v)
+            op("nemesis", "ok", "inject", value=v)
+        if fault_on and not fault_off and t >= fault[1]:
+            fault_off = True
+            v = {"id": 0, "fault": "outage", "target": "relay->kafka"}
+            op("nemesis", "ok", "effect", value={**v, "observed": 500})
+            op("nemesis", "invoke", "heal", value=v)
+            op("nemesis", "ok", "heal", value=v)
+        if t >= next_probe:
+            lag = 0 if not fault_on or t > fault[1] + 2 else rng.randrange(1, 500)
+            op("probe", "ok", "lag", value={"lag": lag, "backlog": lag // 2})
+            next_probe = t + 0.5
+        order = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        customer = f"customer-{rng.randrange(1000):03d}"
+        amount = rng.randrange(500, 50_000)
+        client = f"client-{rng.randrange(16)}"
+        partition = hash(order) % 3
+        steps = ["place", "pay", "ship"][:1 + (rng.random() < 0.9) * (1 + (rng.random() < 0.5))]
+        row: dict[str, object] | None = None
+        for seq, step in enumerate(steps, start=1):
+            value: dict[str, object] = {"amount_cents": amount, "customer": customer}
+            op(client, "invoke", step, order, value)
+            roll = rng.random()
+            if roll < 0.02:
+                op(client, "fail", step, order, value, error="HTTP 503: database unavailable")
+                break
+            cid = str(uuid.uuid4())
+            unknown = roll < 0.03
+            if unknown:
+                op(client, "info", step, order, value, error="TimeoutError: timed out")
+            else:
+                op(client, "ok", step, order, {**value, "correlation_id": cid})
+            if row is None:
+                row = {"order_id": order, "customer": customer, "amount_cents": amount, "status": "created",
+                       "version": 1, "correlation_id": cid}
+                rows["orders"].append(row)
+            else:
+                row.update(status=STATUS[step], version=seq)
+            event_id = str(uuid.uuid4())
+            type_ = EVENT[step]
+            payload = json.dumps({"event_id": event_id, "type": type_, "order_id": order, "seq": seq,
+                                  "schema_version": 1, "correlation_id": cid,
+                                  "occurred_at": "2026-11-26T20:09:52.123456+00:00", "customer": customer,
+                                  "amount_cents": amount}, separators=(",", ":"))
+            copies = 2 if rng.random() < 0.01 else 1  # a relay crash between publish and mark
+            for _ in range(copies):
+                rows["topic"].append({"partition": partition, "offset": offsets[partition], "key": order,
+                                      "timestamp_ms": t_ms, "payload": payload, "event_id": event_id,
+                                      "order_id": order, "type": type_, "seq": seq, "correlation_id": cid,
+                                      "schema_version": 1})
+                offsets[partition] += 1
+            for consumer in SUBSCRIBED[type_]:
+                positions[consumer] += 1
+                rows["applied"].append({"consumer": consumer, "position": positions[consumer], "event_id": event_id,
+                                        "order_id": order, "type": type_, "seq": seq, "applied_at_ms": t_ms + 3})
+            for consumer, kind in EFFECTS[step]:
+                rows["effects"].append({"consumer": consumer, "kind": kind, "order_id": order, "event_id": event_id,
+                                        "correlation_id": cid, "amount_cents": amount, "applied_at_ms": t_ms + 3})
+    # Poison records (not JSON), dead-lettered by every consumer with a reason. They break
+    # the schema contract (I8) by design, so the default run has none.
+    for i in range(poison):
+        p = i % 3
+        rows["topic"].append({"partition": p, "offset": offsets[p], "key": None, "timestamp_ms": t_ms,
+                              "payload": "not json", "undecodable": True})
+        for consumer in CONSUMERS:
+            rows["dlq"].append({"consumer": consumer, "partition": 0, "offset": i, "key": None, "event_id": None,
+                                "order_id": None, "type": None, "reason": "undecodable: not JSON",
+                                "source_topic": "orders", "source_partition": p, "source_offset": offsets[p]})
+        offsets[p] += 1
+    t += 1
+    op("probe", "ok", "drain", value={"state": "publish backlog 0, consumer lag 0"})
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"format": "chaos-history", "version": 1, "run_id": "bench", "seed": seed}) + "\n")
+        fh.write("\n".join(ops) + "\n")
+        for source, found in rows.items():
+            fh.write(json.dumps({"pipeline": "outbox", "observation": source, "rows": found},
+                                separators=(",", ":")) + "\n")
+        for source, found in (("consumers", [{"consumer": c} for c in CONSUMERS]),
+                              ("drain", [{"drained": True, "nemesis_errors": None}])):
+            fh.write(json.dumps({"pipeline": "outbox", "observation": source, "rows": found}) + "\n")
+    return len(ops) + sum(len(r) for r in rows.values())
+
+
+def measure(path: Path) -> dict[str, object]:
+    from harness.analysis import CHECKERS, analyze
+    from harness.checkers.base import run_checker
+    from harness.history.store import bulk, load_histories
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    _, histories = load_histories(path)
+    load_wall, load_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    (pipeline, history), = histories.items()
+    events = len(history.ops) + sum(len(o.rows) for o in history.observations.values())
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    (verdict,) = analyze(histories, {})  # exactly what `chaos analyze` runs
+    check_wall, check_cpu = time.perf_counter() - wall, time.process_time() - cpu
+
+    per_checker: dict[str, float] = {}
+    with bulk():
+        for checker in CHECKERS:
+            start = time.process_time()
+            run_checker(checker, history)
+            per_checker[checker.name] = round(time.process_time() - start, 3)
+    return {
+        "events": events, "ops": len(history.ops),
+        "rows": {s: len(o.rows) for s, o in history.observations.items()},
+        "check_cpu_s": round(check_cpu, 3), "check_wall_s": round(check_wall, 3),
+        "check_events_per_cpu_s": round(events / check_cpu),
+        "load_cpu_s": round(load_cpu, 3), "load_wall_s": round(load_wall, 3),
+        "load_events_per_cpu_s": round(events / load_cpu),
+        "peak_rss_mib_after_load": round(rss_loaded / 1024),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "per_checker_cpu_s": per_checker,
+        "verdicts": {r.checker: r.validity.value for r in verdict.results},
+        "python": sys.version.split()[0], "loadavg": os.getloadavg()[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument("--poison", type=int, default=0, help="undecodable records to add (each breaks I8)")
+    parser.add_argument("--keep", type=Path, help="write the generated history here and keep it")
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the child: load and check only
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.keep or Path(tmp) / "history.jsonl"
+        t0 = time.perf_counter()
+        generate(path, args.events, args.seed, args.poison)
+        gen_s = time.perf_counter() - t0
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        # Pinned to one core, as the goal says; taskset is best effort where it exists.
+        argv = [sys.executable, __file__, "--measure", str(path)]
+        if Path("/usr/bin/taskset").exists():
+            argv = ["taskset", "-c", "0", *argv]
+        out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True).stdout
+        result = json.loads(out)
+        result["generate_s"] = round(gen_s, 1)
+        result["file_mib"] = round(path.stat().st_size / 2**20)
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""I8 schema-contract: every event on the topic validates against a registered schema version.
+
+Each topic record's raw value (``payload``) is parsed and checked against the schema its
+``schema_version`` names in the registry (``harness.checkers.schemas.REGISTRY``), and the
+registry itself must stay backward compatible from each version to the next.
+
+Anomalies:
+  undecodable             the value is not a JSON object
+  missing-schema-version  the event names no schema version
+  unregistered-version    the event names a version the registry does not hold
+  invalid-event           a required field is missing or has the wrong JSON type
+  incompatible-versions   a registered version cannot be read by a reader of the one before
+
+A record whose target did not report its raw value is counted ``unvalidated``; if no
+record could be validated the result is unknown. The cdc pipeline's records are row
+states, validated against ``ROW_STATE`` (see schemas.py).
+
+A poison fault publishes records that are not events on purpose; the nemesis records how
+many (its ``effect`` op). Up to that many failing records without an event id are the
+fault's, counted as ``injected_poison``, not the pipeline's violation (I5 still demands
+that every consumer dead-letters them). Fields a schema does not declare are
+allowed (open content model) and counted ``undeclared_fields``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from harness.checkers._sources import missing, pick
+from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
+from harness.checkers.chain import order_chains
+from harness.checkers.schemas import REGISTRY, ROW_STATE, Schema, compatibility_problems, is_row_state, validate
+from harness.history.ops import OpType
+from harness.history.ops import History
+
+__all__ = ["SchemaContract"]
+
+_PAYLOAD_SHOWN = 300
+_ANOMALIES = ("undecodable", "missing-schema-version", "unregistered-version", "invalid-event")
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaContract:
+    name: str = "schema-contract"
+    invariant: str | None = "I8"
+    registry: Mapping[int, Schema] = field(default_factory=lambda: REGISTRY)
+    injecting: tuple[str, ...] = ("poison",)  # faults that publish records that are not events, by design
+
+    def check(self, history: History) -> CheckResult:
+        unknown = missing(history, self.name, self.invariant, "topic")
+        if unknown is not None:
+            return unknown
+        versions = sorted(self.registry)
+        incompatible = [{"anomaly": "incompatible-versions", "from": old, "to": new, "problems": problems}
+                        for old, new in zip(versions, versions[1:])
+                        if (problems := compatibility_problems(self.registry[old], self.registry[new]))]
+
+        topic = history.observed("topic")
+        found: dict[str, list[dict[str, object]]] = {a: [] for a in _ANOMALIES}
+        tally = dict.fromkeys(_ANOMALIES, 0)
+        per_version: dict[object, int] = {}
+        unvalidated = undeclared = injected = 0
+        # Records the nemesis itself published as poison are the fault, not the pipeline's doing:
+        # as many records without an event id as it says it published are counted, not flagged.
+        poison = sum(int(op.value.get("observed") or 0) for op in history.ops
+                     if op.process == "nemesis" and op.f == "effect" and op.type is OpType.OK
+                     and op.value.get("fault") in self.injecting)
+        shapes = _Shapes(self.registry)
+        for rec in topic:
+            payload = rec.get("payload", _UNREPORTED)
+            if payload is _UNREPORTED:
+                unvalidated += 1
+                continue
+            if rec.get("undecodable") or not isinstance(payload, str):
+                anomaly, problems, version, extra = "undecodable", ["the value is not a JSON object"], None, 0
+            else:
+                anomaly, problems, version, extra = shapes.judge(payload)
+            undeclared += extra
+            if anomaly is None:
+                per_version[version] = per_version.get(version, 0) + 1
+                continue
+            if injected < poison and rec.get("event_id") is None:
+                injected += 1
+                continue
+            tally[anomaly] += 1
+            if len(found[anomaly]) < MAX_EXAMPLES:
+                found[anomaly].append({
+                    "anomaly": anomaly, "problems": problems, "partition": rec.get("partition"),
+                    "offset": rec.get("offset"), "event_id": rec.get("event_id"), "order_id": rec.get("order_id"),
+                    "schema_version": rec.get("schema_version"),
+                    "payload": payload[:_PAYLOAD_SHOWN] if isinstance(payload, str) else payload,
+                })
+
+        counts: dict[str, int] = {"records": len(topic), "validated": len(topic) - unvalidated,
+                                  "unvalidated": unvalidated, "undeclared_fields": undeclared,
+                                  "injected_poison": injected,
+                                  "registered_versions": len(versions), "incompatible_versions": len(incompatible)}
+        counts.update({a.replace("-", "_"): n for a, n in tally.items()})
+        counts.update({f"version:{v}": n for v, n in sorted(per_version.items(), key=str)})
+        bad = sum(tally.values())
+        if bad or incompatible:
+            examples = pick(incompatible, *found.values(), limit=MAX_EXAMPLES)
+            chains = order_chains(history, {str(x["order_id"]) for x in examples if x.get("order_id") is not None})
+            for x in examples:
+                if x.get("order_id") is not None:
+                    x["chain"] = chains[str(x["order_id"])]
+            parts = [f"{n} {a}" for a, n in tally.items() if n]
+            if incompatible:
+                parts.append(f"{len(incompatible)} incompatible version step(s)")
+            return CheckResult(self.name, self.invariant, Validity.INVALID,
+                               f"{bad} of {counts['validated']} events break the contract: {', '.join(parts)}",
+                               counts, tuple(examples))
+        if topic and unvalidated == len(topic):
+            return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
+                               f"none of {len(topic)} topic records carries its raw value (payload), so none could "
+                               "be validated", counts)
+        return CheckResult(self.name, self.invariant, Validity.VALID,
+                           f"all {counts['validated']} events validate against registered versions "
+                           f"{', '.join(map(str, versions))}", counts)
+
+
+_UNREPORTED = object()
+
+Outcome = tuple[str | None, list[str], object, int]
+"""(anomaly or None, problems, schema version, undeclared fields) of one event."""
+
+# JSON text of a value of each Python type, for shapes whose strings need no escapes.
+_TEXT = {str: r'"[^"\\\x00-\x1f]*"', int: r"-?(?:0|[1-9][0-9]*)", bool: r"(?:true|false)", type(None): "null"}
+_MAX_SHAPES = 16
+
+
+class _Shapes:
+    """Judges event payloads, remembering the outcome per *shape* (keys in order and their JSON types).
+
+    Parsing every payload dominates the cost of this checker. Producers write one shape per
+    event type, so after the first event of a shape a compiled pattern recognises its text
+    without parsing it: a compact JSON object with exactly these keys in this order and
+    values of these types, strings without escapes, and the same literal ``schema_version``
+    (it picks the schema). A payload no pattern matches is
+    parsed and judged in full, so the fast path can only skip work, never change an outcome.
+    """
+
+    def __init__(self, registry: Mapping[int, Schema]) -> None:
+        self.registry = registry
+        self.known: dict[tuple[object, ...], Outcome] = {}
+        self.patterns: list[tuple[object, Outcome]] = []
+
+    def judge(self, payload: str) -> Outcome:
+        for match, outcome in self.patterns:
+            if match(payload):  # type: ignore[operator]
+                return outcome
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            return "undecodable", ["the value is not JSON"], None, 0
+        if not isinstance(event, dict):
+            return "undecodable", [f"the value is a JSON {type(event).__name__}, not an object"], None, 0
+        shape = (event.get("schema_version"), *event, *map(type, event.values()))
+        outcome = self.known.get(shape)
+        if outcome is None:
+            outcome = self.known[shape] = _judge(self.registry, event)
+            if len(self.patterns) < _MAX_SHAPES and all(type(v) in _TEXT for v in event.values()):
+                # The version picks the schema, so a pattern holds its literal value, never "any integer".
+                text = ",".join(re.escape(json.dumps(k)) + ":"
+                                + (re.escape(json.dumps(v)) if k == "schema_version" else _TEXT[type(v)])
+                                for k, v in event.items())
+                self.patterns.append((re.compile("\\{" + text + "\\}").fullmatch, outcome))
+        return outcome
+
+
+def _judge(registry: Mapping[int, Schema], event: Mapping[str, object]) -> Outcome:
+    version = event.get("schema_version")
+    if version is None and is_row_state(event):
+        problems = validate(ROW_STATE, event)
+        extra = sum(1 for k in event if k not in ROW_STATE.fields)
+        return ("invalid-event" if problems else None), problems, "row-state", extra
+    if version is None:
+        return "missing-schema-version", ["the event has no schema_version"], None, 0
+    schema = registry.get(version) if type(version) is int else None  # type: ignore[arg-type]
+    if schema is None:
+        return "unregistered-version", [f"schema_version {version!r} is not registered; registered: "
+                                        f"{', '.join(map(str, sorted(registry)))}"], version, 0
+    extra = sum(1 for k in event if k not in schema.fields)
+    problems = validate(schema, event)
+    return ("invalid-event" if problems else None), problems, version, extra

@@ -1,0 +1,143 @@
+"""I5 dlq-accounted: every event on the topic was applied or sits in a dead-letter queue with a reason.
+
+For every record on the pipeline's topic and every consumer the target runs:
+  - a decodable record of a type the consumer subscribes to (``SUBSCRIPTIONS``) must be in
+    that consumer's processed-event records (applied or deliberately skipped) or in its DLQ;
+  - an undecodable record (not a JSON object, or without ``event_id`` / ``type``) must be in
+    every consumer's DLQ: no consumer can know it was not its business.
+A DLQ entry matches by event id, or by its source partition and offset.
+
+Anomalies:
+  vanished            the record is neither applied nor dead-lettered by a consumer that owed it
+  dlq-without-reason  the record was dead-lettered with an empty reason
+Counts are kept per consumer (``vanished:payment`` ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from operator import itemgetter
+
+from harness.checkers._sources import missing, pick, running_consumers
+from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
+from harness.checkers.chain import order_chains
+from harness.history.observations import SUBSCRIPTIONS
+from harness.history.ops import History
+
+__all__ = ["DlqAccounted"]
+
+_RECORD_FIELDS = ("partition", "offset", "key", "event_id", "order_id", "type", "seq", "timestamp_ms")
+
+
+@dataclass(frozen=True, slots=True)
+class DlqAccounted:
+    name: str = "dlq-accounted"
+    invariant: str | None = "I5"
+
+    def check(self, history: History) -> CheckResult:
+        unknown = missing(history, self.name, self.invariant, "topic", "applied", "consumers")
+        if unknown is not None:
+            return unknown
+        consumers = running_consumers(history)
+        known = [c for c in consumers if c in SUBSCRIPTIONS]
+
+        applied: dict[object, set[object]] = {c: set() for c in known}  # consumer -> event ids it applied
+        for c, event_id in map(_APPLIED, history.observed("applied")):
+            if c in applied:
+                applied[c].add(event_id)
+        dlq_event: dict[tuple[object, object], object] = {}
+        dlq_pos: dict[tuple[object, object, object], object] = {}
+        for r in history.observed("dlq"):
+            reason = r.get("reason")
+            if r.get("event_id") is not None:
+                dlq_event.setdefault((r["consumer"], r["event_id"]), reason)
+            if r.get("source_offset") is not None:
+                dlq_pos.setdefault((r["consumer"], r.get("source_partition"), r["source_offset"]), reason)
+
+        # Sort the records by type once; then each consumer's debt is a set lookup per record it is owed.
+        topic = history.observed("topic")
+        by_type: dict[object, tuple[list[int], list[object]]] = {}  # type -> (record indexes, event ids)
+        bad: list[int] = []  # undecodable records: owed to every consumer
+        for i, rec in enumerate(topic):
+            eid, type_ = rec.get("event_id"), rec.get("type")
+            if eid is None or type_ is None or rec.get("undecodable"):
+                bad.append(i)
+            else:
+                group = by_type.get(type_)
+                if group is None:
+                    group = by_type[type_] = ([], [])
+                group[0].append(i)
+                group[1].append(eid)
+
+        per = {c: {"owed": 0, "applied": 0, "dead_lettered": 0, "vanished": 0} for c in known}
+        vanished: list[dict[str, object]] = []
+        no_reason: list[dict[str, object]] = []
+        n_no_reason = 0
+        undecodable = len(bad)
+        bad_set = set(bad)
+        for c in known:
+            done = applied[c]
+            owed = len(bad)
+            unapplied = list(bad)
+            for t in sorted(SUBSCRIPTIONS[c]):
+                indexes, eids = by_type.get(t, ((), ()))
+                owed += len(indexes)
+                unapplied.extend(i for i, e in zip(indexes, eids) if e not in done)
+            tally = per[c]
+            tally["owed"] = owed
+            tally["applied"] = owed - len(unapplied)
+            for i in sorted(unapplied):
+                rec = topic[i]
+                eid = None if i in bad_set else rec["event_id"]
+                if eid is not None and (c, eid) in dlq_event:
+                    reason = dlq_event[(c, eid)]
+                else:
+                    reason = dlq_pos.get((c, rec.get("partition"), rec.get("offset")), _ABSENT)
+                if reason is _ABSENT:
+                    tally["vanished"] += 1
+                    if len(vanished) < MAX_EXAMPLES:
+                        vanished.append({"anomaly": "vanished", "consumer": c, "record": _record(rec)})
+                    continue
+                tally["dead_lettered"] += 1
+                if not reason:
+                    n_no_reason += 1
+                    if len(no_reason) < MAX_EXAMPLES:
+                        no_reason.append({"anomaly": "dlq-without-reason", "consumer": c, "record": _record(rec)})
+
+        counts: dict[str, int] = {"records": len(topic), "undecodable": undecodable,
+                                  "owed": sum(t["owed"] for t in per.values()),
+                                  "applied": sum(t["applied"] for t in per.values()),
+                                  "dead_lettered": sum(t["dead_lettered"] for t in per.values()),
+                                  "vanished": sum(t["vanished"] for t in per.values()), "dlq_without_reason": n_no_reason,
+                                  "consumers_without_policy": len(consumers) - len(known)}
+        for c, tally in per.items():
+            for k, n in tally.items():
+                counts[f"{k}:{c}"] = n
+        if counts["vanished"] and "dlq" not in history.observations:
+            # Without the dead-letter topics, unapplied records may be dead-lettered or vanished: cannot tell.
+            counts["unaccounted"] = counts.pop("vanished")
+            return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
+                               f"{counts['unaccounted']} records were not applied, and without a dlq observation "
+                               "there is no telling whether they were dead-lettered", counts)
+        if not counts["vanished"] and not n_no_reason:
+            return CheckResult(self.name, self.invariant, Validity.VALID,
+                               f"all {counts['owed']} records owed to {len(known)} consumer(s) accounted for: "
+                               f"{counts['applied']} applied, {counts['dead_lettered']} dead-lettered with a reason", counts)
+        examples = pick(vanished, no_reason, limit=MAX_EXAMPLES)
+        chains = order_chains(history, {str(x["record"]["order_id"]) for x in examples  # type: ignore[index]
+                                        if x["record"].get("order_id") is not None})  # type: ignore[union-attr]
+        for x in examples:
+            order = x["record"].get("order_id")  # type: ignore[union-attr]
+            x["chain"] = chains.get(str(order), []) if order is not None else []
+        by_consumer = ", ".join(f"{c} {t['vanished']}" for c, t in per.items() if t["vanished"])
+        return CheckResult(self.name, self.invariant, Validity.INVALID,
+                           f"{counts['vanished']} records vanished ({by_consumer or 'none'}); "
+                           f"{n_no_reason} dead-lettered without a reason", counts, tuple(examples))
+
+
+_ABSENT = object()
+_APPLIED = itemgetter("consumer", "event_id")
+
+
+def _record(rec: object) -> dict[str, object]:
+    return {f: rec.get(f) for f in _RECORD_FIELDS}  # type: ignore[attr-defined]

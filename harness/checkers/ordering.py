@@ -1,0 +1,212 @@
+"""I3 per-entity-order: each consumer applied each order's events in ``seq`` order; nothing shipped before paid.
+
+Anomalies, named as in the report (after Jepsen's Kafka checker):
+  nonmonotonic-apply   a consumer applied an event of an order after a later event (higher
+                       ``seq``) of the same order; positions are the consumer's own apply order
+  shipped-before-paid  the fulfillment consumer's shipment of an order took effect before that
+                       consumer applied the order's ``order.paid`` event, or without it at all
+  applied-past-dead-letter  a consumer dead-lettered an event of an order and then applied a
+                       later event of that order (it carried on past the gap: out of order)
+  split-entity         an order's events are on more than one partition of the topic, so no
+                       consumer is guaranteed to see them in order (a keyless publisher)
+  nonmonotonic-publish within one partition, an order's event sits at a higher offset than a
+                       later event (higher ``seq``) of the same order: published out of order
+
+The topic-level anomalies are causes a consumer may or may not have hit; they are judged
+when the topic was observed. Gaps in ``seq`` are not anomalies: a consumer subscribes to
+some event types only, so it sees some of an order's events. The same event twice (applied
+or published again with the same id) is a duplicate, I2's business, not a reordering.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from operator import itemgetter
+
+from harness.checkers._sources import missing, pick
+from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
+from harness.checkers.chain import order_chains
+from harness.history.ops import History
+
+__all__ = ["PerEntityOrder"]
+
+PAID = "order.paid"
+_ENTITY = itemgetter("consumer", "order_id")
+_POSITION = itemgetter("consumer", "position")
+
+
+@dataclass(frozen=True, slots=True)
+class PerEntityOrder:
+    name: str = "per-entity-order"
+    invariant: str | None = "I3"
+    shipper: str = "fulfillment"  # the consumer whose shipments must follow payment
+    shipment: str = "shipment"
+
+    def check(self, history: History) -> CheckResult:
+        unknown = missing(history, self.name, self.invariant, "applied")
+        if unknown is not None:
+            return unknown
+        applied = history.observed("applied")
+        shipper = self.shipper
+        shipped = {e["order_id"] for e in history.observed("effects")
+                   if e["consumer"] == shipper and e["kind"] == self.shipment}
+        topic = history.observed("topic")
+        split, reordered, dead = _topic_order(topic, history.observed("dlq"))
+        keys = list(map(_ENTITY, applied))
+        applies = Counter(keys)
+        # Only a (consumer, order) pair applied more than once can be out of order, only the
+        # shipper's applies of shipped orders can say when they were paid, and only pairs with a
+        # dead letter can have carried on past one: most rows are none of these.
+        judged = {k for k, n in applies.items() if n > 1} | {(shipper, o) for o in shipped} | dead.keys()
+        rows = sorted((r for r, k in zip(applied, keys) if k in judged), key=_POSITION)
+
+        latest: dict[tuple[object, object], tuple[object, object, object]] = {}  # (consumer, order) -> seq, event, pos
+        nonmonotonic: list[dict[str, object]] = []
+        past_dead: list[dict[str, object]] = []
+        n_nonmonotonic = n_past_dead = 0
+        shipper_pos: dict[object, tuple[object, object]] = {}  # event_id -> (position, applied_at_ms)
+        paid_pos: dict[object, tuple[object, object]] = {}  # order -> (position, applied_at_ms) of its paid event
+        for r in rows:
+            key = (r["consumer"], r["order_id"])
+            seq = r["seq"]
+            prev = latest.get(key)
+            if prev is None or seq > prev[0]:  # type: ignore[operator]
+                latest[key] = (seq, r["event_id"], r["position"])
+            elif r["event_id"] != prev[1]:
+                n_nonmonotonic += 1
+                if len(nonmonotonic) < MAX_EXAMPLES:
+                    nonmonotonic.append({
+                        "anomaly": "nonmonotonic-apply", "consumer": key[0], "order_id": key[1],
+                        "applied_first": {"event_id": prev[1], "seq": prev[0], "position": prev[2]},
+                        "applied_later": {"event_id": r["event_id"], "seq": seq, "position": r["position"],
+                                          "type": r.get("type")},
+                    })
+            gap = dead.get(key)
+            if gap is not None and seq > gap[0]:  # type: ignore[operator]
+                n_past_dead += 1
+                if len(past_dead) < MAX_EXAMPLES:
+                    past_dead.append({
+                        "anomaly": "applied-past-dead-letter", "consumer": key[0], "order_id": key[1],
+                        "dead_lettered": {"event_id": gap[1], "seq": gap[0], "reason": gap[2]},
+                        "applied_later": {"event_id": r["event_id"], "seq": seq, "position": r["position"]},
+                    })
+            if key[0] == shipper and key[1] in shipped:
+                where = (r["position"], r.get("applied_at_ms"))
+                shipper_pos.setdefault(r["event_id"], where)
+                if r.get("type") == PAID:
+                    paid_pos.setdefault(key[1], where)
+
+        shipped_early: list[dict[str, object]] = []
+        n_shipped_early = shipments = 0
+        for e in history.observed("effects"):
+            if e["consumer"] != shipper or e["kind"] != self.shipment:
+                continue
+            shipments += 1
+            order = e["order_id"]
+            paid = paid_pos.get(order)
+            own = shipper_pos.get(e.get("event_id"))
+            if paid is not None and own is not None:
+                early = paid[0] > own[0]  # type: ignore[operator]
+            elif paid is not None:  # the shipment's own event left no record: compare times instead
+                early = _before(e.get("applied_at_ms"), paid[1])
+            else:
+                early = True
+            if early:
+                n_shipped_early += 1
+                if len(shipped_early) < MAX_EXAMPLES:
+                    shipped_early.append({
+                        "anomaly": "shipped-before-paid", "consumer": shipper, "order_id": order,
+                        "shipment": {"event_id": e.get("event_id"), "position": own[0] if own else None,
+                                     "applied_at_ms": e.get("applied_at_ms")},
+                        "paid_applied": {"position": paid[0], "applied_at_ms": paid[1]} if paid else None,
+                    })
+
+        counts: dict[str, int] = {"applied": len(applied), "entities": len(applies), "nonmonotonic": n_nonmonotonic,
+                                  "shipments": shipments, "shipped_before_paid": n_shipped_early,
+                                  "applied_past_dead_letter": n_past_dead, "topic_records": len(topic),
+                                  "split_entities": len(split), "nonmonotonic_publish": len(reordered)}
+        if not (n_nonmonotonic or n_shipped_early or n_past_dead or split or reordered):
+            if "effects" not in history.observations:  # the applies are in order; shipments unseen
+                return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
+                                   "applies are in seq order, but without an effects observation no shipment "
+                                   "could be checked against its payment", counts)
+            return CheckResult(self.name, self.invariant, Validity.VALID,
+                               f"{len(applied)} applies over {len(applies)} (consumer, order) pairs in seq order; "
+                               f"{shipments} shipments all after payment; every order on one partition in order",
+                               counts)
+        examples = pick(nonmonotonic, shipped_early, past_dead, split[:MAX_EXAMPLES], reordered[:MAX_EXAMPLES],
+                        limit=MAX_EXAMPLES)
+        chains = order_chains(history, {str(x["order_id"]) for x in examples})
+        for x in examples:
+            x["chain"] = chains[str(x["order_id"])]
+        found = ", ".join(f"{n} {name}" for name, n in (
+            ("nonmonotonic-apply", n_nonmonotonic), ("shipped-before-paid", n_shipped_early),
+            ("applied-past-dead-letter", n_past_dead), ("split-entity", len(split)),
+            ("nonmonotonic-publish", len(reordered))) if n)
+        return CheckResult(self.name, self.invariant, Validity.INVALID, found, counts, tuple(examples))
+
+
+def _topic_order(topic: tuple[Mapping[str, object], ...], dlq: tuple[Mapping[str, object], ...]) -> tuple[
+        list[dict[str, object]], list[dict[str, object]], dict[tuple[object, object], tuple[object, object, object]]]:
+    """Orders split over partitions, orders published out of seq order, and each consumer's
+    dead-lettered events: (consumer, order) -> (lowest dead-lettered seq, its event id, reason)."""
+    wanted: dict[object, list[Mapping[str, object]]] = {}
+    for r in dlq:
+        if r.get("event_id") is not None:
+            wanted.setdefault(r["event_id"], []).append(r)
+    seqs: dict[object, object] = {}
+    seen: set[object] = set()
+    first: dict[object, tuple[object, object, object, object]] = {}  # order -> partition, offset, seq, event id
+    split: dict[object, dict[str, object]] = {}
+    reordered: dict[object, dict[str, object]] = {}
+    for r in topic:
+        eid = r.get("event_id")
+        order = r.get("order_id")
+        if eid is None or order is None:
+            continue
+        if eid in seen:  # a copy of an event already on the topic: a redelivery (I2), not a reordering
+            continue
+        seen.add(eid)
+        seq = r.get("seq")
+        if eid in wanted:
+            seqs[eid] = seq
+        here = (r.get("partition"), r.get("offset"), seq, eid)
+        prev = first.get(order)
+        if prev is None:
+            first[order] = here
+        elif prev[0] != here[0]:
+            if order not in split:
+                split[order] = {"anomaly": "split-entity", "order_id": order,
+                                "partitions": sorted({str(prev[0]), str(here[0])})}
+        elif prev[3] != eid and _inverted(prev, here):
+            if order not in reordered:
+                reordered[order] = {"anomaly": "nonmonotonic-publish", "order_id": order, "partition": here[0],
+                                    "records": [{"offset": x[1], "seq": x[2], "event_id": x[3]}
+                                                for x in sorted((prev, here), key=lambda x: str(x[1]).zfill(20))]}
+        elif _later(here, prev):
+            first[order] = here
+    dead: dict[tuple[object, object], tuple[object, object, object]] = {}
+    for eid, rows in wanted.items():
+        seq = seqs.get(eid)
+        for row in rows:
+            key = (row.get("consumer"), row.get("order_id"))
+            if isinstance(seq, int) and (key not in dead or seq < dead[key][0]):  # type: ignore[operator]
+                dead[key] = (seq, eid, row.get("reason"))
+    return list(split.values()), list(reordered.values()), dead
+
+
+def _later(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    return isinstance(a[1], int) and isinstance(b[1], int) and a[1] > b[1]
+
+
+def _inverted(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    """Two distinct events of one order in one partition whose offsets and seqs disagree."""
+    if not all(isinstance(x, int) for x in (a[1], b[1], a[2], b[2])):
+        return False
+    return (a[1] < b[1]) != (a[2] < b[2]) and a[2] != b[2]  # type: ignore[operator]
+
+
+def _before(a: object, b: object) -> bool:
+    return isinstance(a, (int, float)) and isinstance(b, (int, float)) and a < b

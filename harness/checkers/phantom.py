@@ -1,0 +1,129 @@
+"""I4 no-phantom: a request that failed left no trace; a request with an unknown outcome is all-or-nothing.
+
+A client op that ended ``fail`` certainly did not happen (the service rolled back or
+never got it); one that ended ``info`` may or may not have happened. Anomalies:
+  phantom-order            a failed ``place`` left an order row behind
+  phantom-event            a failed op's event is on the topic anyway
+  phantom-effect           a failed op's effect happened anyway (a charge for a failed payment)
+  committed-without-effect an unknown-outcome op committed (the order row or its event shows it)
+                           but not every effect it requires happened
+  effect-without-commit    an unknown-outcome op did not commit, yet some of its effects happened
+
+An op counts as failed only when no retry of the same step on the same order ended ok or
+info. Required effects come from ``REQUIRED_EFFECTS``, restricted to consumers the target
+runs; acknowledged ops are I1's business, not this checker's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.checkers._sources import missing, pick, running_consumers
+from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
+from harness.checkers.chain import order_chains
+from harness.history.observations import REQUIRED_EFFECTS
+from harness.history.ops import History, OpType
+
+__all__ = ["NoPhantom"]
+
+EVENT_OF = {"place": "order.created", "pay": "order.paid", "ship": "order.shipped", "cancel": "order.cancelled"}
+"""The event a committed client op publishes."""
+_STATUS_AFTER = {"pay": frozenset({"paid", "shipped"}), "ship": frozenset({"shipped"}),
+                 "cancel": frozenset({"cancelled", "canceled"})}
+"""Order statuses that prove an op committed (place: the row exists at all)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NoPhantom:
+    name: str = "no-phantom"
+    invariant: str | None = "I4"
+
+    def check(self, history: History) -> CheckResult:
+        unknown = missing(history, self.name, self.invariant, "orders", "effects")
+        if unknown is not None:
+            return unknown
+        fail, info, ok = OpType.FAIL, OpType.INFO, OpType.OK
+        # Few requests fail or end unknown: find those first, then whether a retry of theirs succeeded.
+        doubtful = {(op.key, op.f): op.type for op in history.ops
+                    if (op.type is fail or op.type is info) and op.key is not None and op.process.startswith("client")}
+        outcomes: dict[tuple[str, str], set[OpType]] = {}
+        if doubtful:
+            for op in history.ops:
+                if op.type is not OpType.INVOKE and (op.key, op.f) in doubtful and op.process.startswith("client"):
+                    outcomes.setdefault((op.key, op.f), set()).add(op.type)  # type: ignore[arg-type]
+        failed = [k for k, types in outcomes.items() if types == {fail}]
+        unsure = [k for k, types in outcomes.items() if info in types and ok not in types]
+        counts: dict[str, int] = {"failed_ops": len(failed), "unknown_ops": len(unsure), "unknown_committed": 0,
+                                  "unknown_absent": 0, "phantom_order": 0, "phantom_event": 0, "phantom_effect": 0,
+                                  "committed_without_effect": 0, "effect_without_commit": 0}
+        if not failed and not unsure:
+            return CheckResult(self.name, self.invariant, Validity.VALID,
+                               "no request failed or ended unknown, so none could leave a phantom", counts)
+
+        orders = {o for o, _ in failed} | {o for o, _ in unsure}
+        rows = {r["order_id"]: r for r in history.observed("orders") if r["order_id"] in orders}
+        effects: dict[str, set[tuple[str, str]]] = {}
+        for e in history.observed("effects"):
+            if e["order_id"] in orders:
+                effects.setdefault(str(e["order_id"]), set()).add((str(e["consumer"]), str(e["kind"])))
+        events: dict[str, set[str]] = {}
+        for t in history.observed("topic"):
+            if t.get("order_id") in orders:
+                events.setdefault(str(t["order_id"]), set()).add(str(t.get("type")))
+        consumers = set(running_consumers(history))
+
+        found: dict[str, list[dict[str, object]]] = {}
+
+        def flag(anomaly: str, order: str, f: str, outcome: str, **detail: object) -> None:
+            counts[anomaly.replace("-", "_")] += 1
+            bucket = found.setdefault(anomaly, [])
+            if len(bucket) < MAX_EXAMPLES:
+                bucket.append({"anomaly": anomaly, "order_id": order, "op": f, "outcome": outcome, **detail})
+
+        for order, f in failed:
+            done = effects.get(order, set())
+            if f == "place" and order in rows:
+                flag("phantom-order", order, f, "fail", row=dict(rows[order]))
+            if EVENT_OF.get(f) in events.get(order, ()):
+                flag("phantom-event", order, f, "fail", event_type=EVENT_OF[f])
+            phantom = sorted(f"{c}:{k}" for c, k in REQUIRED_EFFECTS.get(f, ()) if (c, k) in done)
+            if phantom:
+                flag("phantom-effect", order, f, "fail", effects=phantom)
+
+        for order, f in unsure:
+            row = rows.get(order)
+            if f == "place":
+                committed = row is not None
+            else:
+                committed = (row is not None and row.get("status") in _STATUS_AFTER.get(f, ())) \
+                    or EVENT_OF.get(f) in events.get(order, ())
+            done = effects.get(order, set())
+            required = [(c, k) for c, k in REQUIRED_EFFECTS.get(f, ()) if c in consumers]
+            present = sorted(f"{c}:{k}" for c, k in required if (c, k) in done)
+            absent = sorted(f"{c}:{k}" for c, k in required if (c, k) not in done)
+            if committed:
+                counts["unknown_committed"] += 1
+                if absent:
+                    flag("committed-without-effect", order, f, "info", missing=absent, present=present)
+            else:
+                counts["unknown_absent"] += 1
+                stray = sorted(f"{c}:{k}" for c, k in REQUIRED_EFFECTS.get(f, ()) if (c, k) in done)
+                if stray:
+                    flag("effect-without-commit", order, f, "info", effects=stray)
+                elif f == "place" and EVENT_OF[f] in events.get(order, ()):
+                    flag("phantom-event", order, f, "info", event_type=EVENT_OF[f])
+
+        anomalies = sum(counts[k] for k in ("phantom_order", "phantom_event", "phantom_effect",
+                                            "committed_without_effect", "effect_without_commit"))
+        if not anomalies:
+            return CheckResult(self.name, self.invariant, Validity.VALID,
+                               f"{len(failed)} failed requests left nothing; {len(unsure)} unknown outcomes are "
+                               f"all-or-nothing ({counts['unknown_committed']} committed, {counts['unknown_absent']} absent)",
+                               counts)
+        examples = pick(*found.values(), limit=MAX_EXAMPLES)
+        chains = order_chains(history, {str(x["order_id"]) for x in examples})
+        for x in examples:
+            x["chain"] = chains[str(x["order_id"])]
+        summary = ", ".join(f"{n} {k.replace('_', '-')}" for k, n in counts.items()
+                            if n and k not in ("failed_ops", "unknown_ops", "unknown_committed", "unknown_absent"))
+        return CheckResult(self.name, self.invariant, Validity.INVALID, summary, counts, tuple(examples))
