@@ -25,6 +25,8 @@ from pathlib import Path
 
 from harness.analysis import analyze
 from harness.config import Settings
+from harness.faults.crashpoints import CrashPoints
+from harness.faults.heal import heal_all
 from harness.faults.nemesis import Nemesis
 from harness.faults.schedule import plan
 from harness.history.ops import OpType
@@ -152,7 +154,8 @@ def _run_pipeline(scenario: Scenario, pipeline: str, infra: Infra, recorder: Rec
     try:
         orders = plan_orders(scenario.shape, scenario.duration_s, ctx.seed)
         schedule = plan(scenario.faults, scenario.duration_s, ctx.seed)
-        nemesis = Nemesis(schedule, infra, target, recorder, target.publish_backlog)
+        crash_dir = getattr(target, "crashpoints_dir", None)
+        nemesis = Nemesis(schedule, infra, target, recorder, CrashPoints(crash_dir) if crash_dir else None)
         workload = OrderWorkload(target.base_url, recorder, orders)
         stop = threading.Event()
         # One origin for the workload's arrivals and the fault windows: both plans are relative to it.
@@ -171,8 +174,8 @@ def _run_pipeline(scenario: Scenario, pipeline: str, infra: Infra, recorder: Rec
             stop.set()
             for t in threads:
                 t.join()
-            # Heal-all before drain, whatever the nemesis managed to do.
-            infra.heal_all()
+            # Heal-all before drain, whatever the nemesis managed to do (proxies, toxics, paused processes).
+            heal_all(infra, target)
         progress(Progress(pipeline, "draining", time.monotonic() - t_start, *_counts(recorder)))
         drained = _drain(target, scenario.drain_timeout_s, recorder, pipeline, progress, t_start)
         recorder.observe("drain", [{"drained": drained, "nemesis_errors": "; ".join(nemesis.errors) or None}])
@@ -215,7 +218,8 @@ def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, 
         "command": command,
         "duration_s": scenario.duration_s,
         "pipelines": list(scenario.pipelines),
-        "faults": [{"kind": f.kind.value, "link": f.link, "at": f.at, "for_s": f.for_s} for f in scenario.faults],
+        "faults": [{"kind": f.kind.value, "target": f.target, "at": f.at, "for_s": f.for_s,
+                    "params": dict(f.param_items())} for f in scenario.faults],
         "expect": [{"pipeline": e.pipeline, "invariant": e.invariant, "validity": e.validity.value, "why": e.why}
                    for e in scenario.expect],
         "versions": {**infra.versions(), "python": platform.python_version(), "chaos-harness": _version()},

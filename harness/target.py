@@ -54,6 +54,12 @@ class Target(Protocol):
 
     def processes(self) -> Mapping[str, ManagedProcess]: ...
 
+    def restart(self, name: str) -> None:
+        """Start process ``name`` again (stopping what is left of it) and wait until it is ready.
+
+        Process faults (kill, restart, crash) heal through this: the target owns the spec.
+        """
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 
+from targets.crashpoints import crash_point
 from targets.domain import Event, EventType, SCHEMA_VERSION, TargetEnv, pg_connect_kwargs
 
 log = logging.getLogger("order_service")
@@ -113,6 +114,7 @@ class OrderService:
                     "INSERT INTO outbox (event_id, order_id, seq, type, payload) VALUES (%s, %s, %s, %s, %s)",
                     (event.event_id, event.order_id, event.seq, event.type, event.encode()),
                 )
+        crash_point("app.after_commit")
         if self.publisher is not None:
             self.publisher.publish(event)
         return True

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from enum import Enum
+from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import NewTopic
@@ -81,6 +82,19 @@ class PipelineTarget:
     def processes(self) -> Mapping[str, ManagedProcess]:
         return dict(self._procs)
 
+    @property
+    def crashpoints_dir(self) -> Path:
+        return self.ctx.logs_dir / f"{self.name}.crashpoints"
+
+    def restart(self, name: str) -> None:
+        """Start process ``name`` again from its spec (stopping what is left of it) and wait until ready."""
+        old = self._procs.get(name)
+        if old is None:
+            raise UsageError(f"pipeline {self.name} has no process {name!r}; its processes: {', '.join(self._procs)}")
+        old.stop(grace_s=5.0)
+        self._procs[name] = ManagedProcess(old.spec).start()
+        self._await_ready()
+
     # ---- lifecycle ---------------------------------------------------------------------
     def _dsn(self, client: str) -> str:
         port = self.topo.link(f"{client}->postgres").proxy_port
@@ -96,6 +110,8 @@ class PipelineTarget:
             "CHAOS_DLQ_TOPIC": self.dlq_topic,
             "CHAOS_GROUP": self.group,
             "CHAOS_HTTP_PORT": str(self.topo.order_service_port),
+            "CHAOS_PROCESS": name,  # crash points (targets/crashpoints.py) are armed per process
+            "CHAOS_CRASHPOINTS_DIR": str(self.crashpoints_dir),
             "PYTHONUNBUFFERED": "1",
         }
         spec = ProcessSpec(name=name, argv=[sys.executable, "-m", module], env=env,
