@@ -134,6 +134,16 @@ class Infra:
         if old is None:
             raise InfraError(f"no infra process {name!r}; infra processes: {', '.join(self.processes)}")
         old.stop(grace_s=15.0)
+        if old.pid is not None:
+            # An adopted process is reaped by whoever inherited it; until then its zombie keeps the
+            # pid, and Postgres refuses to start while the pid in its lock file exists.
+            pid = old.pid
+            try:
+                wait_for(lambda: (not Path(f"/proc/{pid}").exists(), f"pid {pid} not yet reaped"), timeout_s=5,
+                         what=f"the old {name} (pid {pid}) to be reaped", interval_s=0.05)
+            except WaitTimeout:
+                if name == "postgres":
+                    postgres.clear_stale_lock(self.topology.postgres_port, pid)
         self.processes[name] = ManagedProcess(old.spec).start()
         self._write_state()
         topo = self.topology
