@@ -195,16 +195,22 @@ class Nemesis:
 
 
 class _Sampler:
-    """Samples a target's pending work in the background: a baseline first, then the maximum."""
+    """Samples a target's pending work in the background and keeps its largest rise.
+
+    The rise is the largest increase from any sample to a later one, the baseline taken
+    just before inject being the first. Peak minus baseline would be fooled by a backlog
+    an earlier fault left behind, draining while this one is active.
+    """
 
     def __init__(self, probe: Callable[[], int]) -> None:
         self.probe = probe
         self.stop = threading.Event()
-        self.baseline: int | None = None
-        self.peak: int | None = None
         self.count = 0
         self.last_error = ""
-        self.baseline = self._sample()  # before inject: what was pending anyway
+        self._low: int | None = None
+        self.rise: int | None = None
+        self._lock = threading.Lock()
+        self._add(self._sample())  # the baseline, before inject: what was pending anyway
         self._thread = threading.Thread(target=self._run, name="effect-sampler", daemon=True)
 
     def _sample(self) -> int | None:
@@ -214,25 +220,26 @@ class _Sampler:
             self.last_error = f"{type(exc).__name__}: {exc}"
             return None
 
+    def _add(self, value: int | None) -> None:
+        if value is None:
+            return
+        with self._lock:
+            self.count += 1
+            if self._low is not None:
+                self.rise = max(self.rise or 0, value - self._low)
+            self._low = value if self._low is None else min(self._low, value)
+
     def start(self) -> None:
         self._thread.start()
 
     def _run(self) -> None:
         while not self.stop.is_set():
-            value = self._sample()
-            if value is not None:
-                self.count += 1
-                self.peak = value if self.peak is None else max(self.peak, value)
+            self._add(self._sample())
             self.stop.wait(SAMPLE_EVERY_S)
 
     def finish(self) -> int | None:
-        """Peak pending work during the window minus the baseline; None if nothing could be sampled."""
+        """The largest rise of pending work during the window; None if fewer than two samples succeeded."""
         self.stop.set()
-        value = self._sample()  # one at the very end, so a short window still has a sample
-        if value is not None:
-            self.count += 1
-            self.peak = value if self.peak is None else max(self.peak, value)
-        if self.peak is None:
-            return None
-        return max(0, self.peak - (self.baseline or 0))
-
+        self._add(self._sample())  # one at the very end, so a short window still has a sample
+        with self._lock:
+            return self.rise
