@@ -10,7 +10,7 @@ from harness.history.store import load_histories
 from harness.runner import RunResult
 from harness.testing import evidence
 
-__all__ = ["assert_faults_bit", "duplicate_effects", "history", "redelivered_events"]
+__all__ = ["assert_faults_bit", "duplicate_effects", "history", "redelivered_events", "unpublished_commits"]
 
 
 def history(result: RunResult, pipeline: str) -> History:
@@ -36,3 +36,19 @@ def redelivered_events(h: History) -> int:
     """Events that sit on the topic more than once (the same event_id): redeliveries."""
     counts = Counter(r["event_id"] for r in h.observed("topic") if r.get("event_id"))
     return sum(n - 1 for n in counts.values() if n > 1)
+
+
+def unpublished_commits(h: History) -> list[tuple[str, int]]:
+    """(order_id, seq) of every state change the order service committed that never reached the topic.
+
+    An order at version v committed events seq 1..v; each should be on the topic. A
+    missing one is an event lost between commit and publish (the direct pipeline's window).
+    """
+    on_topic = {(str(r["order_id"]), int(r["seq"])) for r in h.observed("topic")  # type: ignore[arg-type]
+                if r.get("order_id") is not None and r.get("seq") is not None}
+    missing = []
+    for order in h.observed("orders"):
+        for seq in range(1, int(order["version"]) + 1):  # type: ignore[arg-type]
+            if (str(order["order_id"]), seq) not in on_topic:
+                missing.append((str(order["order_id"]), seq))
+    return missing

@@ -128,7 +128,15 @@ class Nemesis:
 
     # ---- one window ------------------------------------------------------------------
     def _pending(self) -> int:
-        state = self.target.drain_state()
+        try:
+            state = self.target.drain_state()
+        except Exception:
+            # With the broker itself down, consumer lag cannot be read; the source-side backlog
+            # (an outbox table) often still can, and it is what a broker fault backs up.
+            backlog = getattr(self.target, "publish_backlog", None)
+            if backlog is None:
+                raise
+            return int(backlog())
         return state.publish_backlog + state.consumer_lag
 
     def _client_errors(self, since: float) -> int:
@@ -169,10 +177,11 @@ class Nemesis:
                     assert sampler is not None
                     delta = sampler.finish()
                     errors = self._client_errors(since)
-                    rec.record("nemesis", OpType.OK if delta is not None else OpType.FAIL, "effect",
+                    measured = delta is not None or errors > 0
+                    rec.record("nemesis", OpType.OK if measured else OpType.FAIL, "effect",
                                value={**value, "observed": (delta or 0) + errors, "pending_delta": delta,
                                       "client_errors": errors, "samples": sampler.count},
-                               error=None if delta is not None else f"no pending-work sample succeeded: {sampler.last_error}")
+                               error=None if measured else f"no pending-work sample succeeded: {sampler.last_error}")
             except Exception as exc:  # noqa: BLE001 - a failed probe is recorded, the heal must still run
                 rec.record("nemesis", OpType.FAIL, "effect", value=value, error=f"{type(exc).__name__}: {exc}")
         finally:
