@@ -154,8 +154,8 @@ class Nemesis:
         try:
             try:
                 fault.inject()
-            except ChaosError as exc:
-                rec.record("nemesis", OpType.FAIL, "inject", value=value, error=str(exc))
+            except Exception as exc:  # noqa: BLE001 - any failed inject is recorded: the verdict becomes unknown
+                rec.record("nemesis", OpType.FAIL, "inject", value=value, error=f"{type(exc).__name__}: {exc}")
                 self._error(f"inject {label}: {exc}")
                 return
             since = rec.now()
@@ -191,8 +191,8 @@ class Nemesis:
             try:
                 fault.heal()
                 rec.record("nemesis", OpType.OK, "heal", value=value)
-            except ChaosError as exc:
-                rec.record("nemesis", OpType.FAIL, "heal", value=value, error=str(exc))
+            except Exception as exc:  # noqa: BLE001 - recorded and reported; heal-all still runs after
+                rec.record("nemesis", OpType.FAIL, "heal", value=value, error=f"{type(exc).__name__}: {exc}")
                 self._error(f"heal {label}: {exc}")
             with self._lock:
                 if label in self.active:
