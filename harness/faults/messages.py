@@ -11,14 +11,21 @@ harness's own path, never under chaos), so the fault is the message, not the net
              fields). A correct consumer sends each to its dead-letter topic with a
              reason and carries on; a broken one stalls, crashes or drops it silently.
 
+  schema_drift  the order service writes schema v2 (a renamed or removed field) while the
+             fault is active (a file the target polls, targets/drift.py); v1-only
+             consumers dead-letter those events. Effect: v2 events on the topic.
+
 Slow consumer is a network fault (a bandwidth toxic on the consumer's kafka link, see
 network.py). Inject publishes (one state change); heal has nothing to undo.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -26,7 +33,7 @@ from harness.errors import ChaosError
 from harness.infra import kafka
 from harness.wait import wait_for
 
-__all__ = ["DuplicateDelivery", "PoisonMessage", "POISON_PAYLOADS"]
+__all__ = ["DuplicateDelivery", "POISON_PAYLOADS", "PoisonMessage", "SchemaDriftFault"]
 
 POISON_PAYLOADS: tuple[bytes, ...] = (
     b"{not json at all",
@@ -136,3 +143,65 @@ class PoisonMessage:
 
     def heal(self) -> None:
         """Nothing to undo: the consumers must deal with what is on the topic."""
+
+
+def _count_on_topic(bootstrap: str, topic: str, needle: bytes) -> int:
+    """Records of ``topic`` whose value contains ``needle``, read to the end through the DIRECT listener."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chaos-oracle-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False, "socket.timeout.ms": 5000, "logger": kafka.quiet_logger()})
+    found = [0]
+    try:
+        meta = consumer.list_topics(topic, timeout=5).topics[topic]
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1] for p in meta.partitions}
+        remaining = {p for p, end in ends.items() if end > 0}
+        if not remaining:
+            return 0
+        consumer.assign([TopicPartition(topic, p, 0) for p in remaining])
+
+        def read() -> tuple[bool, str]:
+            for msg in consumer.consume(500, timeout=0.5):
+                if msg.error():
+                    continue
+                if needle in (msg.value() or b""):
+                    found[0] += 1
+                if msg.offset() + 1 >= ends[msg.partition()]:
+                    remaining.discard(msg.partition())
+            return not remaining, f"partitions still being read: {sorted(remaining)}"
+
+        wait_for(read, timeout_s=30, what=f"reading {topic} to its end", interval_s=0)
+    finally:
+        consumer.close()
+    return found[0]
+
+
+@dataclass(slots=True)
+class SchemaDriftFault:
+    """Switch ``process`` (the order service) to schema v2 while the fault is active."""
+
+    process: str
+    folder: Path
+    change: str
+    topic: str
+    bootstrap: str
+    name: str = "schema_drift"
+
+    @property
+    def target(self) -> str:
+        return self.process
+
+    @property
+    def _switch(self) -> Path:
+        return self.folder / f"{self.process}.drift"
+
+    def inject(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self._switch.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"change": self.change}))
+        os.replace(tmp, self._switch)
+
+    def effect(self) -> int:
+        """v2 events that reached the topic (the drift was really produced)."""
+        return _count_on_topic(self.bootstrap, self.topic, b'"schema_version":2')
+
+    def heal(self) -> None:
+        self._switch.unlink(missing_ok=True)

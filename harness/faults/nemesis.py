@@ -24,11 +24,11 @@ from harness.errors import ChaosError, UsageError
 from harness.faults.base import Fault
 from harness.faults.crashpoints import CrashPoints
 from harness.faults.heal import heal_all
-from harness.faults.messages import DuplicateDelivery, PoisonMessage
+from harness.faults.messages import DuplicateDelivery, PoisonMessage, SchemaDriftFault
 from harness.faults.network import LinkOutage, ToxicFault, toxics_for
 from harness.faults.process import CrashFault, InfraHost, ProcessKill, ProcessPause, ProcessRestart, find_host
 from harness.faults.schedule import PlannedFault, Schedule
-from harness.faults.spec import Crash, Duplicate, FaultKind, Poison, TargetType, kind_info
+from harness.faults.spec import Crash, Duplicate, FaultKind, Poison, SchemaDrift, TargetType, kind_info
 from harness.history.ops import OpType, Scalar
 from harness.history.store import Recorder
 from harness.infra.stack import Infra
@@ -57,6 +57,13 @@ def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints
     if kind is FaultKind.SLOW_CONSUMER:
         link = infra.topology.link(target.resolve_link(f"{planned.target}->kafka"))
         return ToxicFault(kind.value, link, infra.toxiproxy, toxics_for(kind, params))
+    if kind is FaultKind.SCHEMA_DRIFT:
+        assert isinstance(params, SchemaDrift)
+        if crashpoints is None:
+            raise UsageError("this target has no crash-point folder, so schema drift cannot be switched on")
+        find_host(planned.target, target)  # type: ignore[arg-type]
+        return SchemaDriftFault(planned.target, crashpoints.folder, params.change, str(getattr(target, "topic", "")),
+                                infra.topology.kafka_direct)
     if info.target is TargetType.PROCESS:
         name = _process_name(planned.target, target)
         host = find_host(name, target, InfraHost(infra))  # type: ignore[arg-type]

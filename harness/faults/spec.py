@@ -27,7 +27,7 @@ from harness.infra.topology import CLIENTS
 
 __all__ = [
     "PROCESSES", "SERVICES", "TOPICS", "Bandwidth", "BlackHole", "Crash", "Duplicate", "FaultKind", "FaultSpec",
-    "KindInfo", "Latency", "LimitData", "NoParams", "OneWayCut", "Params", "Poison", "ResetPeer", "Slicer",
+    "KindInfo", "Latency", "LimitData", "NoParams", "OneWayCut", "Params", "Poison", "ResetPeer", "SchemaDrift", "Slicer",
     "SlowConsumer", "TargetType", "catalogue",
 ]
 
@@ -216,8 +216,20 @@ class SlowConsumer:
                f"SlowConsumer.rate_kbps={self.rate_kbps!r} must be >= 1")
 
 
+@dataclass(frozen=True, slots=True)
+class SchemaDrift:
+    """The order service writes schema v2: ``rename`` amount_cents to amount, or ``remove`` customer."""
+
+    change: str = "rename"
+
+    def __post_init__(self) -> None:
+        from targets.drift import CHANGES
+
+        _check(self.change in CHANGES, f"SchemaDrift.change={self.change!r} is not a change; valid: {', '.join(CHANGES)}")
+
+
 Params = (NoParams | OneWayCut | BlackHole | Latency | Bandwidth | ResetPeer | Slicer | LimitData | Crash
-          | Duplicate | Poison | SlowConsumer)
+          | Duplicate | Poison | SlowConsumer | SchemaDrift)
 """The parameters of one fault kind."""
 
 
@@ -237,6 +249,7 @@ class FaultKind(Enum):
     DUPLICATE = "duplicate"
     POISON = "poison"
     SLOW_CONSUMER = "slow_consumer"
+    SCHEMA_DRIFT = "schema_drift"
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +282,8 @@ _INFO: Mapping[FaultKind, KindInfo] = MappingProxyType({i.kind: i for i in (
     KindInfo(FaultKind.POISON, TargetType.TOPIC, Poison, "publish malformed payloads through the DIRECT listener"),
     KindInfo(FaultKind.SLOW_CONSUMER, TargetType.PROCESS, SlowConsumer,
              "a consumer fetches through a throttled link, so its lag grows"),
+    KindInfo(FaultKind.SCHEMA_DRIFT, TargetType.PROCESS, SchemaDrift,
+             "the producer (the order service, app) switches to schema v2 mid-run, back to v1 at heal"),
 )})
 
 
@@ -293,6 +308,8 @@ def _check_target(kind: FaultKind, target: str) -> None:
                f"of {', '.join((*ROLE_CLIENTS, *CLIENTS))} and SERVICE one of {', '.join(SERVICES)}")
     elif kind_target is TargetType.PROCESS:
         valid = [p for p in PROCESSES if kind is not FaultKind.SLOW_CONSUMER or p.startswith("consumer.")]
+        if kind is FaultKind.SCHEMA_DRIFT:
+            valid = ["app"]  # the process that encodes events (the relay forwards the bytes it is given)
         _check(target in valid, f"FaultSpec.target {target!r} is not a process for {kind.value}; valid: {', '.join(valid)}")
     else:
         _check(target in TOPICS, f"FaultSpec.target {target!r} is not a topic for {kind.value}; valid: {', '.join(TOPICS)}")
