@@ -256,6 +256,7 @@ class _Sampler:
     def finish(self) -> int | None:
         """The largest rise of pending work during the window; None if fewer than two samples succeeded."""
         self.stop.set()
-        self._add(self._sample())  # one at the very end, so a short window still has a sample
+        if self.count < 2:  # a short window still gets a second sample; a long one is not held up by it
+            self._add(self._sample())
         with self._lock:
             return self.rise
