@@ -26,6 +26,7 @@ class RunContext:
     pipeline: str
     logs_dir: Path
     seed: int
+    interposed: bool = False  # publishers write to <topic>.interposer; the harness forwards (reorder faults)
 
 
 @dataclass(frozen=True, slots=True)

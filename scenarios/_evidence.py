@@ -10,7 +10,7 @@ from harness.history.store import load_histories
 from harness.runner import RunResult
 from harness.testing import evidence
 
-__all__ = ["assert_faults_bit", "duplicate_effects", "history", "redelivered_events", "unpublished_commits"]
+__all__ = ["assert_faults_bit", "duplicate_effects", "history", "redelivered_events", "swapped_entities", "unpublished_commits"]
 
 
 def history(result: RunResult, pipeline: str) -> History:
@@ -52,3 +52,17 @@ def unpublished_commits(h: History) -> list[tuple[str, int]]:
             if (str(order["order_id"]), seq) not in on_topic:
                 missing.append((str(order["order_id"]), seq))
     return missing
+
+
+def swapped_entities(h: History) -> set[str]:
+    """Orders whose events sit on the topic out of seq order (by partition offset)."""
+    last: dict[str, int] = {}
+    swapped: set[str] = set()
+    for r in sorted(h.observed("topic"), key=lambda r: (int(r["partition"]), int(r["offset"]))):  # type: ignore[arg-type]
+        order, seq = r.get("order_id"), r.get("seq")
+        if order is None or seq is None:
+            continue
+        if int(seq) < last.get(str(order), 0):  # type: ignore[arg-type]
+            swapped.add(str(order))
+        last[str(order)] = max(last.get(str(order), 0), int(seq))  # type: ignore[arg-type]
+    return swapped

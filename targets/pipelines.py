@@ -59,6 +59,7 @@ class PipelineTarget:
         self.dlq_topic = f"dlq.payment.{self.name}.{ctx.run_id}"
         self.group = f"payment.{self.name}.{ctx.run_id}"
         self._procs: dict[str, ManagedProcess] = {}
+        self.publish_topic = f"{self.topic}.interposer" if ctx.interposed else self.topic
 
     # ---- shape -----------------------------------------------------------------------
     @property
@@ -106,7 +107,8 @@ class PipelineTarget:
             "CHAOS_PIPELINE": self.name,
             "CHAOS_PG_DSN": self._dsn(client),
             "CHAOS_KAFKA": self.topo.link(f"{client}->kafka").proxy_address,
-            "CHAOS_TOPIC": self.topic,
+            # With an interposer (reorder faults), publishers write to it and the harness forwards.
+            "CHAOS_TOPIC": self.publish_topic if name in ("app", "relay") else self.topic,
             "CHAOS_DLQ_TOPIC": self.dlq_topic,
             "CHAOS_GROUP": self.group,
             "CHAOS_HTTP_PORT": str(self.topo.order_service_port),
@@ -141,7 +143,10 @@ class PipelineTarget:
 
     def _create_topics(self) -> None:
         admin = kafka.admin(self.topo.kafka_direct)
-        futures = admin.create_topics([NewTopic(self.topic, PARTITIONS, 1), NewTopic(self.dlq_topic, 1, 1)],
+        topics = [NewTopic(self.topic, PARTITIONS, 1), NewTopic(self.dlq_topic, 1, 1)]
+        if self.publish_topic != self.topic:
+            topics.append(NewTopic(self.publish_topic, PARTITIONS, 1))
+        futures = admin.create_topics(topics,
                                       operation_timeout=10, request_timeout=15)
         for name, fut in futures.items():
             try:

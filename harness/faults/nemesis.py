@@ -28,7 +28,8 @@ from harness.faults.messages import DuplicateDelivery, PoisonMessage, SchemaDrif
 from harness.faults.network import LinkOutage, ToxicFault, toxics_for
 from harness.faults.process import CrashFault, InfraHost, ProcessKill, ProcessPause, ProcessRestart, find_host
 from harness.faults.schedule import PlannedFault, Schedule
-from harness.faults.spec import Crash, Duplicate, FaultKind, Poison, SchemaDrift, TargetType, kind_info
+from harness.faults.interposer import Interposer, ReorderFault
+from harness.faults.spec import Crash, Duplicate, FaultKind, Poison, Reordering, SchemaDrift, TargetType, kind_info
 from harness.history.ops import OpType, Scalar
 from harness.history.store import Recorder
 from harness.infra.stack import Infra
@@ -45,7 +46,8 @@ def _process_name(name: str, target: Target) -> str:
     return name
 
 
-def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints: CrashPoints | None = None) -> Fault:
+def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints: CrashPoints | None = None,
+                interposer: Interposer | None = None) -> Fault:
     """The injector for one planned window; UsageError if the target has no such link or process."""
     kind, params = planned.kind, planned.params
     info = kind_info(kind)
@@ -82,6 +84,12 @@ def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints
     if kind is FaultKind.DUPLICATE:
         assert isinstance(params, Duplicate)
         return DuplicateDelivery(topic, str(getattr(target, "group", "")), infra.topology.kafka_direct, params.count)
+    if kind is FaultKind.REORDER:
+        assert isinstance(params, Reordering)
+        if interposer is None:
+            raise UsageError("a reorder fault needs the interposer topic; the runner adds it when the scenario "
+                             "has a reorder fault (RunContext.interposed)")
+        return ReorderFault(interposer, params.entities)
     if kind is FaultKind.POISON:
         assert isinstance(params, Poison)
         return PoisonMessage(topic, infra.topology.kafka_direct, params.count)
@@ -96,10 +104,10 @@ def _flat_params(planned: PlannedFault) -> dict[str, Scalar]:
 
 class Nemesis:
     def __init__(self, schedule: Schedule | tuple[PlannedFault, ...], infra: Infra, target: Target,
-                 recorder: Recorder, crashpoints: CrashPoints | None = None) -> None:
+                 recorder: Recorder, crashpoints: CrashPoints | None = None, interposer: Interposer | None = None) -> None:
         self.schedule = schedule
         faults = schedule.faults if isinstance(schedule, Schedule) else schedule
-        self.faults = [(p, build_fault(p, infra, target, crashpoints)) for p in faults]
+        self.faults = [(p, build_fault(p, infra, target, crashpoints, interposer)) for p in faults]
         self.infra = infra
         self.target = target
         self.recorder = recorder

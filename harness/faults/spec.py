@@ -27,7 +27,7 @@ from harness.infra.topology import CLIENTS
 
 __all__ = [
     "PROCESSES", "SERVICES", "TOPICS", "Bandwidth", "BlackHole", "Crash", "Duplicate", "FaultKind", "FaultSpec",
-    "KindInfo", "Latency", "LimitData", "NoParams", "OneWayCut", "Params", "Poison", "ResetPeer", "SchemaDrift", "Slicer",
+    "KindInfo", "Latency", "LimitData", "NoParams", "OneWayCut", "Params", "Poison", "Reordering", "ResetPeer", "SchemaDrift", "Slicer",
     "SlowConsumer", "TargetType", "catalogue",
 ]
 
@@ -228,8 +228,19 @@ class SchemaDrift:
         _check(self.change in CHANGES, f"SchemaDrift.change={self.change!r} is not a change; valid: {', '.join(CHANGES)}")
 
 
+@dataclass(frozen=True, slots=True)
+class Reordering:
+    """Swap the next two events of up to ``entities`` entities (held and released by the interposer)."""
+
+    entities: int = 5
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.entities, int) and self.entities >= 1,
+               f"Reordering.entities={self.entities!r} must be >= 1")
+
+
 Params = (NoParams | OneWayCut | BlackHole | Latency | Bandwidth | ResetPeer | Slicer | LimitData | Crash
-          | Duplicate | Poison | SlowConsumer | SchemaDrift)
+          | Duplicate | Poison | SlowConsumer | SchemaDrift | Reordering)
 """The parameters of one fault kind."""
 
 
@@ -250,6 +261,7 @@ class FaultKind(Enum):
     POISON = "poison"
     SLOW_CONSUMER = "slow_consumer"
     SCHEMA_DRIFT = "schema_drift"
+    REORDER = "reorder"
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +296,8 @@ _INFO: Mapping[FaultKind, KindInfo] = MappingProxyType({i.kind: i for i in (
              "a consumer fetches through a throttled link, so its lag grows"),
     KindInfo(FaultKind.SCHEMA_DRIFT, TargetType.PROCESS, SchemaDrift,
              "the producer (the order service, app) switches to schema v2 mid-run, back to v1 at heal"),
+    KindInfo(FaultKind.REORDER, TargetType.TOPIC, Reordering,
+             "an interposer topic between publisher and topic holds one event per entity and releases it swapped"),
 )})
 
 
