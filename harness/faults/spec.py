@@ -28,7 +28,7 @@ from harness.infra.topology import CLIENTS
 __all__ = [
     "PROCESSES", "SERVICES", "TOPICS", "Bandwidth", "BlackHole", "Crash", "Duplicate", "FaultKind", "FaultSpec",
     "KindInfo", "Latency", "LimitData", "NoParams", "OneWayCut", "Params", "Poison", "Reordering", "ResetPeer", "SchemaDrift", "Slicer",
-    "SlowConsumer", "TargetType", "catalogue",
+    "SlowConsumer", "TargetType", "catalogue", "kind_info", "param_defaults",
 ]
 
 SERVICES = ("kafka", "postgres")
