@@ -171,7 +171,7 @@ class Nemesis:
                 fault.inject()
             except Exception as exc:  # noqa: BLE001 - any failed inject is recorded: the verdict becomes unknown
                 rec.record("nemesis", OpType.FAIL, "inject", value=value, error=f"{type(exc).__name__}: {exc}")
-                self._error(f"inject {label}: {exc}")
+                self._error(f"inject {label}: {type(exc).__name__}: {exc}")
                 return
             since = rec.now()
             rec.record("nemesis", OpType.OK, "inject", value=value)
@@ -208,7 +208,7 @@ class Nemesis:
                 rec.record("nemesis", OpType.OK, "heal", value=value)
             except Exception as exc:  # noqa: BLE001 - recorded and reported; heal-all still runs after
                 rec.record("nemesis", OpType.FAIL, "heal", value=value, error=f"{type(exc).__name__}: {exc}")
-                self._error(f"heal {label}: {exc}")
+                self._error(f"heal {label}: {type(exc).__name__}: {exc}")
             with self._lock:
                 if label in self.active:
                     self.active.remove(label)
