@@ -134,3 +134,16 @@ def test_pause_and_kill_of_postgres_heal_to_a_working_database(chaos_infra: Infr
     assert chaos_infra.processes["postgres"].pid != old_pid
     assert _pg_answers(chaos_infra)[0]
     assert all(s.alive for s in chaos_infra.status()), "the infra is not whole after a kill and restart"
+
+
+def test_heal_all_resumes_paused_and_restarts_dead_infra_processes(chaos_infra: Infra) -> None:
+    """The safety net for a fault whose own heal never ran (an interrupted or crashed nemesis)."""
+    chaos_infra.processes["kafka"].pause()
+    chaos_infra.processes["postgres"].kill()
+    link = chaos_infra.topology.link("relay->kafka")
+    chaos_infra.toxiproxy.set_enabled(link.proxy_name, False)
+    chaos_infra.heal_all()
+    assert _pg_answers(chaos_infra)[0]
+    wait_for(lambda: kafka.probe(chaos_infra.topology), timeout_s=30, what="kafka to answer after heal-all")
+    assert chaos_infra.toxiproxy.proxies()[link.proxy_name].enabled
+    assert all(s.alive for s in chaos_infra.status())
