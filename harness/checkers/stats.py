@@ -31,16 +31,17 @@ def fault_windows(history: History) -> list[FaultWindow]:
     open_: dict[str, tuple[float, bool, str, str]] = {}
     effects: dict[str, int] = {}
     failed: set[str] = set()
-    for op in history.ops:
-        if op.process != "nemesis":
-            continue
+    nemesis = [op for op in history.ops if op.process == "nemesis"]
+    for op in nemesis:  # the effect is measured after the heal, so collect it first
         fid = str(op.value.get("id"))
-        if op.f == "inject" and op.type is not OpType.INVOKE:
-            open_[fid] = (op.time_s, op.type is OpType.OK, str(op.value.get("fault")), str(op.value.get("target")))
-        elif op.f == "effect" and op.type is OpType.OK:
+        if op.f == "effect" and op.type is OpType.OK:
             effects[fid] = int(op.value.get("observed") or 0)
         elif op.f == "effect" and op.type is OpType.FAIL:
             failed.add(fid)
+    for op in nemesis:
+        fid = str(op.value.get("id"))
+        if op.f == "inject" and op.type is not OpType.INVOKE:
+            open_[fid] = (op.time_s, op.type is OpType.OK, str(op.value.get("fault")), str(op.value.get("target")))
         elif op.f == "heal" and op.type is not OpType.INVOKE and fid in open_:
             start, ok, fault, target = open_.pop(fid)
             windows.append(FaultWindow(fault, target, start, op.time_s, ok, effects.get(fid), fid in failed))

@@ -52,6 +52,17 @@ class CrashPoints:
             return None
         return record if armed is not None and record.get("arm_id") == armed.get("arm_id") else None
 
+    def fired_for(self, process: str, arm_id: str) -> dict[str, object] | None:
+        """The evidence of arm ``arm_id``, whether or not it was disarmed since."""
+        for path in (self.folder / f"{process}.fired", self.folder / f"{process}.fired.{arm_id}"):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if record.get("arm_id") == arm_id:
+                return record
+        return None
+
     def disarm(self, process: str) -> None:
         """Spend the arm; the fired file stays as evidence (and marks the arm as spent)."""
         fired = self.fired(process)

@@ -2,8 +2,9 @@
 
 For each window, in its own thread so windows may overlap:
   ``inject`` invoke/ok|fail -> the window (until its end, or until the fault says it is
-  done, e.g. a crashed process) -> ``effect`` ok|fail (did the fault bite?) -> ``heal``
-  invoke/ok|fail, in a finally, whatever happened, including an interrupted run.
+  done, e.g. a crashed process) -> ``heal`` invoke/ok|fail, in a finally, whatever
+  happened, including an interrupted run -> ``effect`` ok|fail (did the fault bite?),
+  measured after the heal so a slow probe never stretches a fault past its window.
 After the last window a ``heal-all`` op restores every proxy, toxic and process.
 
 The effect of a fault is measured, not assumed:
@@ -154,9 +155,9 @@ class Nemesis:
             return int(backlog())
         return state.publish_backlog + state.consumer_lag
 
-    def _client_errors(self, since: float) -> int:
+    def _client_errors(self, since: float, until: float) -> int:
         return sum(1 for op in self.recorder.history().client_ops()
-                   if op.time_s >= since and op.type in (OpType.FAIL, OpType.INFO))
+                   if since <= op.time_s <= until and op.type in (OpType.FAIL, OpType.INFO))
 
     def _window(self, planned: PlannedFault, fault: Fault, stop: threading.Event, t0: float) -> None:
         value: dict[str, Scalar] = {"id": planned.id, "fault": fault.name, "target": fault.target, **_flat_params(planned)}
@@ -166,6 +167,8 @@ class Nemesis:
         done: Callable[[], bool] | None = getattr(fault, "done", None)
         sampler = None if own_effect is not None else _Sampler(self._pending)
         rec.record("nemesis", OpType.INVOKE, "inject", value=value)
+        injected = False
+        since = until = rec.now()
         try:
             try:
                 fault.inject()
@@ -173,6 +176,7 @@ class Nemesis:
                 rec.record("nemesis", OpType.FAIL, "inject", value=value, error=f"{type(exc).__name__}: {exc}")
                 self._error(f"inject {label}: {type(exc).__name__}: {exc}")
                 return
+            injected = True
             since = rec.now()
             rec.record("nemesis", OpType.OK, "inject", value=value)
             with self._lock:
@@ -184,22 +188,10 @@ class Nemesis:
                 if left <= 0 or (done is not None and done()):
                     break
                 stop.wait(min(left, 0.1))  # a deadline (the plan) or a condition (done), whichever first
-            try:
-                if own_effect is not None:
-                    observed = own_effect()
-                    rec.record("nemesis", OpType.OK, "effect", value={**value, "observed": observed})
-                else:
-                    assert sampler is not None
-                    delta = sampler.finish()
-                    errors = self._client_errors(since)
-                    measured = delta is not None or errors > 0
-                    rec.record("nemesis", OpType.OK if measured else OpType.FAIL, "effect",
-                               value={**value, "observed": (delta or 0) + errors, "pending_delta": delta,
-                                      "client_errors": errors, "samples": sampler.count},
-                               error=None if measured else f"no pending-work sample succeeded: {sampler.last_error}")
-            except Exception as exc:  # noqa: BLE001 - a failed probe is recorded, the heal must still run
-                rec.record("nemesis", OpType.FAIL, "effect", value=value, error=f"{type(exc).__name__}: {exc}")
         finally:
+            # Heal first, measure after: a probe that hangs (a paused Postgres, a dead broker) must
+            # never stretch the fault beyond its planned window.
+            until = rec.now()
             if sampler is not None:
                 sampler.stop.set()
             rec.record("nemesis", OpType.INVOKE, "heal", value=value)
@@ -212,6 +204,26 @@ class Nemesis:
             with self._lock:
                 if label in self.active:
                     self.active.remove(label)
+            if injected:
+                self._effect(value, own_effect, sampler, since, until)
+
+    def _effect(self, value: dict[str, Scalar], own_effect: Callable[[], int] | None, sampler: _Sampler | None,
+                since: float, until: float) -> None:
+        rec = self.recorder
+        try:
+            if own_effect is not None:
+                rec.record("nemesis", OpType.OK, "effect", value={**value, "observed": own_effect()})
+                return
+            assert sampler is not None
+            delta = sampler.finish()
+            errors = self._client_errors(since, until)
+            measured = delta is not None or errors > 0
+            rec.record("nemesis", OpType.OK if measured else OpType.FAIL, "effect",
+                       value={**value, "observed": (delta or 0) + errors, "pending_delta": delta,
+                              "client_errors": errors, "samples": sampler.count},
+                       error=None if measured else f"no pending-work sample succeeded: {sampler.last_error}")
+        except Exception as exc:  # noqa: BLE001 - a failed probe is recorded (the verdict turns unknown)
+            rec.record("nemesis", OpType.FAIL, "effect", value=value, error=f"{type(exc).__name__}: {exc}")
 
     def _error(self, message: str) -> None:
         with self._lock:

@@ -18,7 +18,7 @@ by name without touching this module.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from harness.errors import ChaosError, UsageError
@@ -135,6 +135,7 @@ class CrashFault:
     point: str
     passage: int
     name: str = "crash"
+    _arm: list[str] = field(default_factory=list)  # the arm id of this window (evidence outlives the disarm)
 
     @property
     def target(self) -> str:
@@ -143,7 +144,7 @@ class CrashFault:
     def inject(self) -> None:
         if not _process(self.host, self.process).alive():
             raise ChaosError(f"{self.process} was not running, so its crash point could not be armed")
-        self.points.arm(self.process, self.point, self.passage)
+        self._arm.append(self.points.arm(self.process, self.point, self.passage))
 
     def done(self) -> bool:
         """The window may end early: the process died at the point."""
@@ -151,7 +152,7 @@ class CrashFault:
 
     def effect(self) -> int:
         """1 if the process reported dying at the armed point, else 0 (the point was never reached)."""
-        return 1 if self.points.fired(self.process) is not None else 0
+        return 1 if self._arm and self.points.fired_for(self.process, self._arm[-1]) is not None else 0
 
     def heal(self) -> None:
         self.points.disarm(self.process)
