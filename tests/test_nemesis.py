@@ -142,3 +142,24 @@ def test_chaos_errors_in_heal_are_recorded_not_raised() -> None:
     _run(nemesis, recorder)
     heal = [op for op in recorder.history().ops if op.f == "heal" and op.type is OpType.FAIL]
     assert heal and "toxiproxy gone" in (heal[0].error or "")
+
+
+def test_a_process_the_pipeline_does_not_run_is_a_usage_error_naming_the_valid_ones() -> None:
+    import pytest
+
+    from harness.errors import UsageError
+    from harness.faults.process import find_host
+
+    class Host:
+        def __init__(self, *names: str) -> None:
+            self.names = names
+
+        def processes(self) -> dict[str, object]:
+            return dict.fromkeys(self.names)
+
+        def restart(self, name: str) -> None: ...
+
+    target, infra = Host("app", "consumer.payment"), Host("kafka", "postgres", "toxiproxy")
+    assert find_host("kafka", target, infra) is infra  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="'relay'.*valid processes: app, consumer.payment, kafka"):
+        find_host("relay", target, infra)  # type: ignore[arg-type]

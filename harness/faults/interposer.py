@@ -124,6 +124,8 @@ class Interposer:
 
     def stop(self) -> None:
         self._stop.set()
+        if not hasattr(self, "_consumer"):
+            return  # start() failed before the clients existed
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         self.release()

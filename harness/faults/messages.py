@@ -66,7 +66,6 @@ class DuplicateDelivery:
     name: str = "duplicate"
     target: str = "events"
     published: int = field(default=0)
-    event_ids: list[str] = field(default_factory=list)
 
     def _delivered(self) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group, "enable.auto.commit": False,
