@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", type=Path, help="a folder written by `chaos run` (holds run.json and history.jsonl)")
 
     sub.add_parser("scenarios", help="list the named scenarios")
+    sub.add_parser("faults", help="list every fault kind with its target and parameters (and defaults)")
     return p
 
 
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             return _analyze(args.run_dir, console)
         if args.command == "report":
             return _report(args.run_dir, console)
+        if args.command == "faults":
+            return _faults(console)
         if args.command == "scenarios":
             from harness.scenario import load_scenario, scenario_names
 
@@ -132,6 +135,26 @@ def _print_status(infra: object, console: Console) -> bool:
     console.print(f"kafka direct (oracle) {topo.kafka_direct}, postgres {topo.postgres_port}, "
                   f"toxiproxy {topo.toxiproxy_url}, order service {topo.order_service_port}")
     return all(s.alive for s in statuses)
+
+
+def _faults(console: Console) -> int:
+    from rich.table import Table
+
+    from harness.faults.spec import PROCESSES, SERVICES, TOPICS, TargetType, catalogue, param_defaults
+    from harness.infra.topology import CLIENTS
+
+    table = Table("fault", "targets", "parameters (defaults)", "what it does", title="chaos fault catalogue")
+    for info in catalogue():
+        params = ", ".join(f"{n}={v!r}" for n, v in param_defaults(info.params)) or "-"
+        table.add_row(info.kind.value, info.target.value, params, info.summary)
+    console.print(table)
+    links = f"CLIENT->SERVICE, CLIENT in publisher, {', '.join(CLIENTS)}; SERVICE in {', '.join(SERVICES)}"
+    console.print(f"[bold]{TargetType.LINK.value}[/bold]: {links}", highlight=False)
+    console.print(f"[bold]{TargetType.PROCESS.value}[/bold]: {', '.join(PROCESSES)}", highlight=False)
+    console.print(f"[bold]{TargetType.TOPIC.value}[/bold]: {', '.join(TOPICS)} (the pipeline's event topic)", highlight=False)
+    console.print("In a scenario: FaultSpec(FaultKind.LATENCY, 'relay->kafka', at=0.3, for_s=5, "
+                  "params=Latency(latency_ms=800))", highlight=False)
+    return 0
 
 
 def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:

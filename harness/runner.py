@@ -25,7 +25,11 @@ from pathlib import Path
 
 from harness.analysis import analyze, checkers
 from harness.config import Settings
+from harness.faults.crashpoints import CrashPoints
+from harness.faults.heal import heal_all
+from harness.faults.interposer import Interposer
 from harness.faults.nemesis import Nemesis
+from harness.faults.spec import FaultKind
 from harness.faults.schedule import plan
 from harness.history.ops import OpType
 from harness.history.store import HistoryWriter, Recorder
@@ -132,7 +136,9 @@ def run_scenario(
         infra.heal_all()  # start from a clean network whatever an earlier run left
         for pipeline in scenario.pipelines:
             recorder = writer.recorder(pipeline)
-            _run_pipeline(scenario, pipeline, infra, recorder, RunContext(run_id, pipeline, logs, seed), progress)
+            interposed = any(f.kind is FaultKind.REORDER for f in scenario.faults)
+            _run_pipeline(scenario, pipeline, infra, recorder, RunContext(run_id, pipeline, logs, seed, interposed),
+                          progress)
             histories[pipeline] = recorder.history()
     finally:
         writer.close()
@@ -166,10 +172,14 @@ def _run_pipeline(scenario: Scenario, pipeline: str, infra: Infra, recorder: Rec
     target = PipelineTarget(Pipeline.parse(pipeline), infra, ctx)
     progress(Progress(pipeline, "starting", 0.0))
     target.start()
+    interposer = Interposer(infra.topology.kafka_direct, target.topic) if ctx.interposed else None
     try:
+        if interposer is not None:
+            interposer.start()
         orders = plan_orders(scenario.shape, scenario.duration_s, ctx.seed)
         schedule = plan(scenario.faults, scenario.duration_s, ctx.seed)
-        nemesis = Nemesis(schedule, infra, target, recorder, target.publish_backlog)
+        crash_dir = getattr(target, "crashpoints_dir", None)
+        nemesis = Nemesis(schedule, infra, target, recorder, CrashPoints(crash_dir) if crash_dir else None, interposer)
         workload = OrderWorkload(target.base_url, recorder, orders)
         stop = threading.Event()
         # One origin for the workload's arrivals and the fault windows: both plans are relative to it.
@@ -196,15 +206,23 @@ def _run_pipeline(scenario: Scenario, pipeline: str, infra: Infra, recorder: Rec
             probe_stop.set()
             for t in (*threads, prober):
                 t.join()
-            # Heal-all before drain, whatever the nemesis managed to do.
-            infra.heal_all()
+            # Heal-all before drain, whatever the nemesis managed to do (proxies, toxics, paused processes).
+            heal_all(infra, target)
+            if interposer is not None:
+                interposer.release()
+        if interposer is not None:
+            interposer.caught_up(timeout_s=scenario.drain_timeout_s)
         progress(Progress(pipeline, "draining", time.monotonic() - t_start, *_counts(recorder)))
         drained = _drain(target, scenario.drain_timeout_s, recorder, pipeline, progress, t_start)
         recorder.observe("drain", [{"drained": drained, "nemesis_errors": "; ".join(nemesis.errors) or None}])
         for source, rows in target.observe().items():
             recorder.observe(source, list(rows))
     finally:
-        target.stop()
+        try:
+            if interposer is not None:
+                interposer.stop()
+        finally:
+            target.stop()
     progress(Progress(pipeline, "done", time.monotonic() - t_start, *_counts(recorder)))
 
 
@@ -271,7 +289,8 @@ def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, 
         "command": command,
         "duration_s": scenario.duration_s,
         "pipelines": list(scenario.pipelines),
-        "faults": [{"kind": f.kind.value, "link": f.link, "at": f.at, "for_s": f.for_s} for f in scenario.faults],
+        "faults": [{"kind": f.kind.value, "target": f.target, "at": f.at, "for_s": f.for_s,
+                    "params": dict(f.param_items())} for f in scenario.faults],
         "expect": [{"pipeline": e.pipeline, "invariant": e.invariant, "validity": e.validity.value, "why": e.why}
                    for e in scenario.expect],
         "recovery_budget_s": scenario.recovery_budget_s,

@@ -26,6 +26,7 @@ class RunContext:
     pipeline: str
     logs_dir: Path
     seed: int
+    interposed: bool = False  # publishers write to <topic>.interposer; the harness forwards (reorder faults)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,12 @@ class Target(Protocol):
         """Map a role link such as ``publisher->kafka`` to a concrete one (``relay->kafka``)."""
 
     def processes(self) -> Mapping[str, ManagedProcess]: ...
+
+    def restart(self, name: str) -> None:
+        """Start process ``name`` again (stopping what is left of it) and wait until it is ready.
+
+        Process faults (kill, restart, crash) heal through this: the target owns the spec.
+        """
 
     def start(self) -> None: ...
 

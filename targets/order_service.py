@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 
+from targets.crashpoints import crash_point
+from targets.drift import drifted
 from targets.domain import Event, EventType, SCHEMA_VERSION, TargetEnv, pg_connect_kwargs
 
 log = logging.getLogger("order_service")
@@ -66,7 +68,7 @@ class Publisher:
             acked.set()
 
         try:
-            self.producer.produce(self.topic, key=event.order_id.encode(), value=event.encode(), on_delivery=on_delivery)
+            self.producer.produce(self.topic, key=event.order_id.encode(), value=drifted(event.encode()), on_delivery=on_delivery)
         except BufferError as exc:
             log.warning("publish failed, local queue full: %s event_id=%s", exc, event.event_id)
             return
@@ -111,8 +113,9 @@ class OrderService:
             if self.outbox:
                 conn.execute(
                     "INSERT INTO outbox (event_id, order_id, seq, type, payload) VALUES (%s, %s, %s, %s, %s)",
-                    (event.event_id, event.order_id, event.seq, event.type, event.encode()),
+                    (event.event_id, event.order_id, event.seq, event.type, drifted(event.encode())),
                 )
+        crash_point("app.after_commit")
         if self.publisher is not None:
             self.publisher.publish(event)
         return True

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from enum import Enum
+from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import NewTopic
@@ -58,6 +59,7 @@ class PipelineTarget:
         self.dlq_topic = f"dlq.payment.{self.name}.{ctx.run_id}"
         self.group = f"payment.{self.name}.{ctx.run_id}"
         self._procs: dict[str, ManagedProcess] = {}
+        self.publish_topic = f"{self.topic}.interposer" if ctx.interposed else self.topic
 
     # ---- shape -----------------------------------------------------------------------
     @property
@@ -81,6 +83,19 @@ class PipelineTarget:
     def processes(self) -> Mapping[str, ManagedProcess]:
         return dict(self._procs)
 
+    @property
+    def crashpoints_dir(self) -> Path:
+        return self.ctx.logs_dir / f"{self.name}.crashpoints"
+
+    def restart(self, name: str) -> None:
+        """Start process ``name`` again from its spec (stopping what is left of it) and wait until ready."""
+        old = self._procs.get(name)
+        if old is None:
+            raise UsageError(f"pipeline {self.name} has no process {name!r}; its processes: {', '.join(self._procs)}")
+        old.stop(grace_s=5.0)
+        self._procs[name] = ManagedProcess(old.spec).start()
+        self._await_ready()
+
     # ---- lifecycle ---------------------------------------------------------------------
     def _dsn(self, client: str) -> str:
         port = self.topo.link(f"{client}->postgres").proxy_port
@@ -92,10 +107,13 @@ class PipelineTarget:
             "CHAOS_PIPELINE": self.name,
             "CHAOS_PG_DSN": self._dsn(client),
             "CHAOS_KAFKA": self.topo.link(f"{client}->kafka").proxy_address,
-            "CHAOS_TOPIC": self.topic,
+            # With an interposer (reorder faults), publishers write to it and the harness forwards.
+            "CHAOS_TOPIC": self.publish_topic if name in ("app", "relay") else self.topic,
             "CHAOS_DLQ_TOPIC": self.dlq_topic,
             "CHAOS_GROUP": self.group,
             "CHAOS_HTTP_PORT": str(self.topo.order_service_port),
+            "CHAOS_PROCESS": name,  # crash points (targets/crashpoints.py) are armed per process
+            "CHAOS_CRASHPOINTS_DIR": str(self.crashpoints_dir),
             "PYTHONUNBUFFERED": "1",
         }
         spec = ProcessSpec(name=name, argv=[sys.executable, "-m", module], env=env,
@@ -125,7 +143,10 @@ class PipelineTarget:
 
     def _create_topics(self) -> None:
         admin = kafka.admin(self.topo.kafka_direct)
-        futures = admin.create_topics([NewTopic(self.topic, PARTITIONS, 1), NewTopic(self.dlq_topic, 1, 1)],
+        topics = [NewTopic(self.topic, PARTITIONS, 1), NewTopic(self.dlq_topic, 1, 1)]
+        if self.publish_topic != self.topic:
+            topics.append(NewTopic(self.publish_topic, PARTITIONS, 1))
+        futures = admin.create_topics(topics,
                                       operation_timeout=10, request_timeout=15)
         for name, fut in futures.items():
             try:

@@ -20,6 +20,7 @@ import time
 import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 
+from targets.crashpoints import crash_point
 from targets.domain import TargetEnv, pg_connect_kwargs
 
 log = logging.getLogger("relay")
@@ -74,6 +75,7 @@ def run(env: TargetEnv, stop: threading.Event) -> None:
         acked = [row_id for row_id, err in results.items() if err is None]
         failed = len(rows) - len(acked)
         if acked:
+            crash_point("relay.after_publish")
             try:
                 conn.execute("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY(%s)", (acked,))
             except psycopg.Error as exc:

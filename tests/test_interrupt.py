@@ -1,4 +1,5 @@
-"""Interrupting `chaos run` in the middle of a fault leaves no process and no disabled proxy behind."""
+"""Interrupting `chaos run` in the middle of a fault leaves no process, no disabled proxy, no toxic and
+no paused process behind."""
 
 from __future__ import annotations
 
@@ -18,25 +19,30 @@ from harness.wait import wait_for
 pytestmark = pytest.mark.chaos
 
 
-def _start_run(tmp_path: Path, base_port: int, log_name: str) -> tuple[subprocess.Popen[bytes], Path]:
+def _start_run(tmp_path: Path, base_port: int, log_name: str,
+               scenario: str = "broker_outage") -> tuple[subprocess.Popen[bytes], Path]:
     env = {**os.environ, "CHAOS_RUNS_DIR": str(tmp_path), "CHAOS_BASE_PORT": str(base_port)}
     log = (tmp_path / log_name).open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", "broker_outage", "--pipelines", "outbox", "--seed", "5"],
+        [sys.executable, "-m", "harness.cli", "run", scenario, "--pipelines", "outbox", "--seed", "5"],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     return proc, tmp_path / log_name
 
 
-def _await_fault_injected(tmp_path: Path, proc: subprocess.Popen[bytes], log: Path) -> Path:
+def _await_fault_injected(tmp_path: Path, proc: subprocess.Popen[bytes], log: Path,
+                          scenario: str = "broker_outage", faults: int = 1) -> Path:
     def observe() -> tuple[bool, object]:
         assert proc.poll() is None, f"chaos run exited early with {proc.returncode}:\n{log.read_text()[-2000:]}"
-        for history in tmp_path.glob("broker_outage-*/history.jsonl"):
-            if '"f":"inject"' in history.read_text() and '"type":"ok","f":"inject"' in history.read_text():
+        for history in tmp_path.glob(f"{scenario}-*/history.jsonl"):
+            text = history.read_text()
+            injected, healed = text.count('"type":"ok","f":"inject"'), text.count('"type":"invoke","f":"heal"')
+            if injected >= faults and healed == 0:
                 return True, history.parent
-        return False, "no injected fault in the history yet"
+            assert healed == 0, f"a fault healed before all {faults} were active; the test proves nothing"
+        return False, "not every fault is injected yet"
 
-    return wait_for(observe, timeout_s=120, what="the outage to be injected", interval_s=0.2,
+    return wait_for(observe, timeout_s=120, what=f"{faults} fault(s) to be injected", interval_s=0.1,
                     evidence=lambda: log.read_text()[-2000:])
 
 
@@ -73,3 +79,32 @@ def test_sigterm_mid_fault_with_own_infra_leaves_no_process(chaos_infra: Infra, 
             proc.kill()
     fragments = (f"chaos-harness-pg-{port + 1}", f"/infra/{port}/", f"-port {port}")
     assert leftover_processes(run_id=_run_id(run_dir), fragments=fragments) == []
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_sigint_mid_toxic_and_pauses_restores_proxies_toxics_and_processes(chaos_infra: Infra, tmp_path: Path) -> None:
+    """Outage + latency toxic + SIGSTOPped consumer and Postgres, all active, then Ctrl-C."""
+    proc, log = _start_run(tmp_path, chaos_infra.settings.base_port, "chaos-run-mix.log", scenario="fault_mix")
+    try:
+        run_dir = _await_fault_injected(tmp_path, proc, log, scenario="fault_mix", faults=4)
+        proxies = chaos_infra.toxiproxy.proxies()
+        assert not proxies["relay_to_kafka"].enabled, "the outage is not active at interrupt"
+        assert proxies["consumer.payment_to_kafka"].toxics, "the latency toxic is not active at interrupt"
+        pg = Infra.attach(chaos_infra.settings)
+        assert pg is not None and _state(pg.processes["postgres"].pid or 0) == "T", "postgres is not paused"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130, log.read_text()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    proxies = chaos_infra.toxiproxy.proxies()
+    assert all(p.enabled and not p.toxics for p in proxies.values()), f"proxies left broken: {proxies}"
+    infra = Infra.attach(chaos_infra.settings)
+    assert infra is not None, "the shared infra did not survive"
+    stopped = {n: p.pid for n, p in infra.processes.items() if _state(p.pid or 0) == "T"}
+    assert not stopped, f"processes left paused (SIGSTOP) after the interrupt: {stopped}"
+    assert leftover_processes(run_id=_run_id(run_dir)) == []
+    assert all(s.alive for s in infra.status()), "the shared infra was harmed"

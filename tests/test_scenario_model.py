@@ -21,14 +21,14 @@ def test_same_seed_same_schedule_and_workload() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "names"),
     [
-        ({"link": "nowhere->kafka"}, "FaultSpec.link"),
-        ({"link": "relay->redis"}, "FaultSpec.link"),
+        ({"target": "nowhere->kafka"}, "FaultSpec.target"),
+        ({"target": "relay->redis"}, "FaultSpec.target"),
         ({"for_s": -1}, "FaultSpec.for_s"),
         ({"at": 1.5}, "FaultSpec.at"),
     ],
 )
 def test_bad_fault_parameters_fail_at_construction_naming_the_field(kwargs: dict[str, object], names: str) -> None:
-    base: dict[str, object] = {"kind": FaultKind.OUTAGE, "link": "relay->kafka", "at": 0.3, "for_s": 5}
+    base: dict[str, object] = {"kind": FaultKind.OUTAGE, "target": "relay->kafka", "at": 0.3, "for_s": 5}
     with pytest.raises(UsageError, match=names):
         FaultSpec(**{**base, **kwargs})  # type: ignore[arg-type]
 

@@ -24,26 +24,31 @@ class FaultWindow:
     start_s: float
     end_s: float | None  # None: never healed in the history (the run was cut short)
     injected: bool
-    effect: int | None  # the fault's effect probe (e.g. publish backlog at heal), if taken
+    effect: int | None  # the fault's effect probe (e.g. pending work it caused), if taken
+    effect_failed: bool = False  # the probe ran and could not measure anything
 
 
 def fault_windows(history: History) -> list[FaultWindow]:
     windows: list[FaultWindow] = []
     open_: dict[str, tuple[float, bool, str, str]] = {}
     effects: dict[str, int] = {}
-    for op in history.ops:
-        if op.process != "nemesis":
-            continue
+    failed: set[str] = set()
+    nemesis = [op for op in history.ops if op.process == "nemesis"]
+    for op in nemesis:  # the effect is measured after the heal, so collect it first
+        fid = str(op.value.get("id"))
+        if op.f == "effect" and op.type is OpType.OK:
+            effects[fid] = int(op.value.get("observed") or 0)
+        elif op.f == "effect" and op.type is OpType.FAIL:
+            failed.add(fid)
+    for op in nemesis:
         fid = str(op.value.get("id"))
         if op.f == "inject" and op.type is not OpType.INVOKE:
             open_[fid] = (op.time_s, op.type is OpType.OK, str(op.value.get("fault")), str(op.value.get("target")))
-        elif op.f == "effect" and op.type is OpType.OK:
-            effects[fid] = int(op.value.get("observed") or 0)
         elif op.f == "heal" and op.type is not OpType.INVOKE and fid in open_:
             start, ok, fault, target = open_.pop(fid)
-            windows.append(FaultWindow(fault, target, start, op.time_s, ok, effects.get(fid)))
+            windows.append(FaultWindow(fault, target, start, op.time_s, ok, effects.get(fid), fid in failed))
     for fid, (start, ok, fault, target) in open_.items():
-        windows.append(FaultWindow(fault, target, start, None, ok, effects.get(fid)))
+        windows.append(FaultWindow(fault, target, start, None, ok, effects.get(fid), fid in failed))
     return windows
 
 
@@ -68,9 +73,13 @@ class Stats:
                 problems.append({"fault": w.fault, "target": w.target, "problem": "injection failed"})
             elif inside == 0:
                 problems.append({"fault": w.fault, "target": w.target, "problem": "no client traffic during the fault (vacuous)"})
+            elif w.effect is None and w.effect_failed:
+                problems.append({"fault": w.fault, "target": w.target,
+                                 "problem": "the fault's effect could not be measured (its probe failed)"})
             elif w.effect is not None and w.effect <= 0:
                 problems.append({"fault": w.fault, "target": w.target,
-                                 "problem": "the fault had no observable effect (nothing backed up behind it)"})
+                                 "problem": "the fault had no observable effect (nothing backed up behind it, "
+                                            "no request failed, no message injected, no crash)"})
         if not client:
             return CheckResult(self.name, self.invariant, Validity.UNKNOWN, "no client traffic at all", counts)
         if problems:

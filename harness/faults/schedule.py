@@ -1,75 +1,124 @@
-"""Fault specifications and schedules: when which fault starts and stops.
+"""Schedules: when which fault starts and stops, as a pure function of the seed.
 
-A ``FaultSpec`` is validated where the scenario is built, so a bad parameter fails
-before any infrastructure starts. A schedule is a pure function of the seed: the same
-seed gives the same windows, byte for byte.
+A scenario lists ``FaultSpec`` values (see ``harness.faults.spec``). The combinators
+here build such lists from smaller ones, so a schedule is composed, not hand-timed:
+
+  sequence(a, b, c, gap_s=2)        one after the other, each starting when the last ends
+  stagger(spec, targets, every=.1)  the same fault on several targets, starts ``every`` apart
+  during(0.2, 0.6, specs)           squeeze specs (their ``at``) into a window of the run
+  repeat(spec, times=3, every=.2)   the same fault again and again
+
+``plan(specs, duration_s, seed)`` resolves them into concrete ``PlannedFault`` windows
+(seconds from the start of traffic), and every plan ends with a heal-all at
+``heal_all_s``. ``schedule_bytes`` serialises a plan canonically: the same seed gives
+the same bytes (a test holds us to it).
 """
 
 from __future__ import annotations
 
+import json
 import random
-from dataclasses import dataclass
-from enum import Enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 from harness.errors import UsageError
-from harness.infra.topology import CLIENTS
+from harness.faults.spec import FaultKind, FaultSpec, Params
 
-__all__ = ["FaultKind", "FaultSpec", "PlannedFault", "plan"]
-
-_ROLE_CLIENTS = ("publisher",)  # resolved per pipeline: app for direct, relay for outbox
-_SERVICES = ("kafka", "postgres")
-
-
-class FaultKind(Enum):
-    OUTAGE = "outage"
-
-
-@dataclass(frozen=True, slots=True)
-class FaultSpec:
-    """A fault on ``link`` starting at ``at`` (fraction of the workload's duration) for ``for_s`` seconds.
-
-    ``jitter`` (a fraction of the duration) shifts the start by a seeded amount.
-    """
-
-    kind: FaultKind
-    link: str
-    at: float
-    for_s: float
-    jitter: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.kind, FaultKind):
-            raise UsageError(f"FaultSpec.kind must be a FaultKind, got {self.kind!r}; valid: "
-                             f"{', '.join(k.value for k in FaultKind)}")
-        client, sep, service = self.link.partition("->")
-        if not sep or service not in _SERVICES or client not in (*CLIENTS, *_ROLE_CLIENTS):
-            raise UsageError(
-                f"FaultSpec.link {self.link!r} is not a link; write CLIENT->SERVICE with CLIENT one of "
-                f"{', '.join((*_ROLE_CLIENTS, *CLIENTS))} and SERVICE one of {', '.join(_SERVICES)}"
-            )
-        if not 0.0 <= self.at < 1.0:
-            raise UsageError(f"FaultSpec.at={self.at} must be a fraction of the run in [0, 1)")
-        if self.for_s <= 0:
-            raise UsageError(f"FaultSpec.for_s={self.for_s} must be a positive number of seconds")
-        if not 0.0 <= self.jitter < 0.5:
-            raise UsageError(f"FaultSpec.jitter={self.jitter} must be in [0, 0.5)")
+__all__ = ["FaultKind", "FaultSpec", "PlannedFault", "Schedule", "during", "plan", "repeat", "schedule_bytes",
+           "sequence", "stagger"]
 
 
 @dataclass(frozen=True, slots=True)
 class PlannedFault:
     id: int
     kind: FaultKind
-    link: str
+    target: str
     start_s: float
     end_s: float
+    params: Params
+
+    @property
+    def link(self) -> str:
+        return self.target
+
+    def to_json(self) -> dict[str, object]:
+        from dataclasses import asdict
+
+        return {"id": self.id, "kind": self.kind.value, "target": self.target, "start_s": self.start_s,
+                "end_s": self.end_s, "params": asdict(self.params)}  # type: ignore[call-overload]
 
 
-def plan(specs: tuple[FaultSpec, ...], duration_s: float, seed: int) -> tuple[PlannedFault, ...]:
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A concrete plan: the fault windows in start order, then a heal-all."""
+
+    faults: tuple[PlannedFault, ...]
+    heal_all_s: float
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.faults)
+
+    def __len__(self) -> int:
+        return len(self.faults)
+
+
+def plan(specs: Iterable[FaultSpec], duration_s: float, seed: int) -> Schedule:
     """The concrete windows for one run: a pure function of the specs, the duration and the seed."""
     rng = random.Random(seed)
     out = []
     for i, spec in enumerate(specs):
-        shift = rng.uniform(-spec.jitter, spec.jitter) * duration_s if spec.jitter else 0.0
-        start = round(max(0.0, spec.at * duration_s + shift), 3)
-        out.append(PlannedFault(i, spec.kind, spec.link, start, round(start + spec.for_s, 3)))
-    return tuple(sorted(out, key=lambda p: (p.start_s, p.id)))
+        # Draw for every spec, jitter or not, so adding jitter to one spec never shifts another's.
+        u = rng.uniform(-1.0, 1.0)
+        start = round(max(0.0, spec.at * duration_s + u * spec.jitter * duration_s), 3)
+        out.append(PlannedFault(i, spec.kind, spec.target, start, round(start + spec.for_s, 3), spec.params))  # type: ignore[arg-type]
+    faults = tuple(sorted(out, key=lambda p: (p.start_s, p.id)))
+    heal_all = max([duration_s, *(p.end_s for p in faults)])
+    return Schedule(faults, round(heal_all, 3))
+
+
+def schedule_bytes(schedule: Schedule) -> bytes:
+    """Canonical JSON of a plan: sorted keys, no whitespace, fixed float rendering."""
+    doc = {"faults": [p.to_json() for p in schedule.faults], "heal_all_s": schedule.heal_all_s}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+# ---- combinators: FaultSpec lists in, FaultSpec lists out (pure data) -------------------
+
+def _fraction(name: str, value: float) -> None:
+    if not 0.0 <= value < 1.0:
+        raise UsageError(f"{name}={value} must be a fraction of the run in [0, 1)")
+
+
+def sequence(*specs: FaultSpec, duration_s: float, gap_s: float = 0.0) -> tuple[FaultSpec, ...]:
+    """Each spec starts ``gap_s`` after the previous one ends (the first keeps its ``at``)."""
+    if gap_s < 0:
+        raise UsageError(f"sequence(gap_s={gap_s}) must be >= 0")
+    out: list[FaultSpec] = []
+    at = specs[0].at if specs else 0.0
+    for spec in specs:
+        _fraction("sequence: start", at)
+        out.append(replace(spec, at=round(at, 6)))
+        at += (spec.for_s + gap_s) / duration_s
+    return tuple(out)
+
+
+def stagger(spec: FaultSpec, targets: Sequence[str], every: float) -> tuple[FaultSpec, ...]:
+    """The same fault on each of ``targets``, starting ``every`` (a fraction of the run) apart."""
+    if every < 0:
+        raise UsageError(f"stagger(every={every}) must be >= 0")
+    return tuple(replace(spec, target=t, at=round(spec.at + i * every, 6)) for i, t in enumerate(targets))
+
+
+def during(start: float, end: float, specs: Sequence[FaultSpec]) -> tuple[FaultSpec, ...]:
+    """Map each spec's ``at`` from [0, 1) of the run into [start, end) of the run."""
+    _fraction("during(start)", start)
+    if not start < end <= 1.0:
+        raise UsageError(f"during(start={start}, end={end}) needs start < end <= 1")
+    return tuple(replace(s, at=round(start + s.at * (end - start), 6)) for s in specs)
+
+
+def repeat(spec: FaultSpec, times: int, every: float) -> tuple[FaultSpec, ...]:
+    """``times`` copies of ``spec``, starting ``every`` (a fraction of the run) apart."""
+    if times < 1:
+        raise UsageError(f"repeat(times={times}) must be >= 1")
+    return tuple(replace(spec, at=round(spec.at + i * every, 6)) for i in range(times))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import threading
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
@@ -113,13 +114,30 @@ def quiet_logger() -> logging.Logger:
     return logger
 
 
+_ADMINS: dict[tuple[str, int], AdminClient] = {}
+_ADMINS_LOCK = threading.Lock()
+
+
 def admin(bootstrap: str, timeout_ms: int = 3000) -> AdminClient:
-    return AdminClient({
-        "bootstrap.servers": bootstrap,
-        "socket.timeout.ms": timeout_ms,
-        "socket.connection.setup.timeout.ms": timeout_ms,
-        "logger": quiet_logger(),
-    })
+    """One AdminClient per address for the life of the harness process.
+
+    A request that timed out on the caller's side still holds the client until the broker
+    answers; if that late answer drops the last reference, librdkafka destroys the client
+    from its own background thread and aborts the whole process (seen when a readiness
+    wait retried describe_consumer_groups during a rebalance). Clients that are never
+    released cannot be destroyed from the wrong thread.
+    """
+    key = (bootstrap, timeout_ms)
+    with _ADMINS_LOCK:
+        client = _ADMINS.get(key)
+        if client is None:
+            client = _ADMINS[key] = AdminClient({
+                "bootstrap.servers": bootstrap,
+                "socket.timeout.ms": timeout_ms,
+                "socket.connection.setup.timeout.ms": timeout_ms,
+                "logger": quiet_logger(),
+            })
+        return client
 
 
 def probe(topo: Topology) -> tuple[bool, str]:

@@ -19,7 +19,7 @@ import psycopg
 from harness.errors import InfraError
 from harness.infra.process import ProcessSpec
 
-__all__ = ["connect_direct", "data_dir", "initdb", "probe", "spec"]
+__all__ = ["clear_stale_lock", "connect_direct", "data_dir", "initdb", "probe", "spec"]
 
 HOST = "127.0.0.1"
 
@@ -54,6 +54,16 @@ def initdb(bin_dir: Path, port: int, log: Path) -> Path:
     if result.returncode != 0:
         raise InfraError(f"initdb failed with exit {result.returncode}; see {log}")
     return root
+
+
+def clear_stale_lock(port: int, dead_pid: int) -> None:
+    """Remove postmaster.pid if it names ``dead_pid`` (killed, not yet reaped): it blocks a restart."""
+    lock = data_dir(port) / "data" / "postmaster.pid"
+    try:
+        if lock.read_text().split("\n", 1)[0].strip() == str(dead_pid):
+            lock.unlink()
+    except FileNotFoundError:
+        pass
 
 
 def spec(bin_dir: Path, port: int, log: Path, die_with_parent: bool) -> ProcessSpec:

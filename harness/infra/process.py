@@ -12,6 +12,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,27 @@ _PR_SET_PDEATHSIG = 1
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_spawner_lock = threading.Lock()
+_spawner_pool: list[object] = []
+
+
+def _spawn_thread_run(fn: object) -> object:
+    """Run ``fn`` on one long-lived spawner thread.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the
+    process. A process restarted from a short-lived thread (a nemesis window healing a
+    kill) would be SIGKILLed the moment that thread ends; forking from one thread that
+    lives as long as the harness keeps the safety net without that trap.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _spawner_lock:
+        if not _spawner_pool:
+            _spawner_pool.append(ThreadPoolExecutor(1, thread_name_prefix="spawner"))
+        pool = _spawner_pool[0]
+    return pool.submit(fn).result()  # type: ignore[attr-defined, operator]
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
@@ -87,8 +109,9 @@ class ManagedProcess:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **spec.env}
         with spec.log_path.open("ab") as log:
-            try:
-                self._popen = subprocess.Popen(  # noqa: S603 - argv built by the harness
+
+            def popen() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(  # noqa: S603 - argv built by the harness
                     list(spec.argv),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -99,6 +122,12 @@ class ManagedProcess:
                     user=spec.user,
                     preexec_fn=_die_with_parent if spec.die_with_parent else None,  # noqa: PLW1509
                 )
+
+            try:
+                if spec.die_with_parent and threading.current_thread() is not threading.main_thread():
+                    self._popen = _spawn_thread_run(popen)  # type: ignore[assignment]
+                else:
+                    self._popen = popen()
             except OSError as exc:
                 raise TargetError(f"could not start {spec.name} ({spec.argv[0]}): {exc}") from exc
         self.pid = self._popen.pid

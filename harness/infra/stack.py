@@ -113,8 +113,44 @@ class Infra:
                 self.toxiproxy.create(link.proxy_name, link.proxy_address, link.upstream_address)
 
     def heal_all(self) -> None:
-        """Enable every proxy and drop every toxic (Toxiproxy's /reset)."""
+        """Resume every paused process, restart any dead one, enable every proxy and drop every toxic.
+
+        Idempotent and cheap when nothing is wrong: SIGCONT to a running process is a no-op.
+        """
+        for proc in self.processes.values():
+            proc.resume()
+        for name, proc in list(self.processes.items()):
+            if not proc.alive():
+                self.restart(name)
         self.toxiproxy.reset()
+
+    def restart(self, name: str) -> None:
+        """Start ``name`` again from its spec (stopping what is left of it) and wait until it answers."""
+        old = self.processes.get(name)
+        if old is None:
+            raise InfraError(f"no infra process {name!r}; infra processes: {', '.join(self.processes)}")
+        old.stop(grace_s=15.0)
+        if old.pid is not None:
+            # An adopted process is reaped by whoever inherited it; until then its zombie keeps the
+            # pid, and Postgres refuses to start while the pid in its lock file exists.
+            pid = old.pid
+            try:
+                wait_for(lambda: (not Path(f"/proc/{pid}").exists(), f"pid {pid} not yet reaped"), timeout_s=5,
+                         what=f"the old {name} (pid {pid}) to be reaped", interval_s=0.05)
+            except WaitTimeout:
+                if name == "postgres":
+                    postgres.clear_stale_lock(self.topology.postgres_port, pid)
+        self.processes[name] = ManagedProcess(old.spec).start()
+        self._write_state()
+        topo = self.topology
+        probes = {
+            "toxiproxy": lambda: (True, self.toxiproxy.version()),
+            "postgres": lambda: postgres.probe(topo.postgres_port),
+            "kafka": lambda: kafka.probe(topo),
+        }
+        self._await(name, probes.get(name, lambda: (True, "alive")))
+        if name == "toxiproxy":
+            self.ensure_proxies()
 
     def stop(self) -> None:
         """Stop every process (even half-started ones) and delete data. Safe to call twice."""
@@ -135,7 +171,10 @@ class Infra:
             "logs_dir": str(self.logs_dir),
             "versions": {"kafka": KAFKA_VERSION, "toxiproxy": TOXIPROXY_VERSION, "postgres": "15"},
             "processes": {
-                name: {"pid": p.pid, "log": str(p.spec.log_path), "argv": list(p.spec.argv)}
+                name: {"pid": p.pid, "log": str(p.spec.log_path), "argv": list(p.spec.argv),
+                       # the rest of the spec, so a later attach can restart the process faithfully
+                       "env": dict(p.spec.env), "cwd": str(p.spec.cwd) if p.spec.cwd else None,
+                       "user": p.spec.user, "die_with_parent": p.spec.die_with_parent}
                 for name, p in self.processes.items()
             },
         }
@@ -151,7 +190,10 @@ class Infra:
             return None
         procs = {
             name: ManagedProcess.adopt(
-                ProcessSpec(name=name, argv=entry["argv"], log_path=Path(entry["log"])), entry["pid"]
+                ProcessSpec(name=name, argv=entry["argv"], log_path=Path(entry["log"]), env=entry.get("env") or {},
+                            cwd=Path(entry["cwd"]) if entry.get("cwd") else None, user=entry.get("user"),
+                            die_with_parent=bool(entry.get("die_with_parent", False))),
+                entry["pid"],
             )
             for name, entry in state["processes"].items()
         }

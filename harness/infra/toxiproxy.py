@@ -82,6 +82,20 @@ class ToxiproxyClient:
             {"name": name, "type": kind, "stream": stream.value, "toxicity": toxicity, "attributes": attributes},
         )
 
+    def update_toxic(self, proxy: str, name: str, toxicity: float | None = None,
+                     attributes: dict[str, int] | None = None) -> None:
+        """Change a toxic in place (the PyPI client cannot): e.g. raise a latency mid-fault."""
+        body: dict[str, object] = {}
+        if toxicity is not None:
+            body["toxicity"] = toxicity
+        if attributes is not None:
+            body["attributes"] = attributes
+        self._call("POST", f"/proxies/{_quote(proxy)}/toxics/{_quote(name)}", body)
+
+    def toxics(self, proxy: str) -> list[dict[str, Any]]:
+        """The toxics on one proxy as the API reports them (name, type, stream, toxicity, attributes)."""
+        return list(self._call("GET", f"/proxies/{_quote(proxy)}/toxics") or ())
+
     def remove_toxic(self, proxy: str, name: str) -> None:
         self._call("DELETE", f"/proxies/{_quote(proxy)}/toxics/{_quote(name)}")
 

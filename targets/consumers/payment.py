@@ -20,6 +20,7 @@ import threading
 import psycopg
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
+from targets.crashpoints import crash_point
 from targets.domain import EventType, TargetEnv, decode_event, pg_connect_kwargs
 
 log = logging.getLogger("consumer.payment")
@@ -121,6 +122,7 @@ def main() -> None:
             payment.handle(msg, stop)
             if stop.is_set():
                 break
+            crash_point("consumer.after_effect")
             consumer.commit(message=msg, asynchronous=True)
     finally:
         consumer.close()  # commits nothing new: offsets were committed per message

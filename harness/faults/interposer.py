@@ -1,0 +1,153 @@
+"""The interposer: a visible hop between the publisher and the event topic, owned by the harness.
+
+Reordering whole messages needs someone who holds a message back, and Kafka offers no
+such place, so a run with a reorder fault changes the topology on purpose:
+
+    publisher --> <topic>.interposer --[interposer, DIRECT listener]--> <topic> --> consumers
+
+The publisher (order service or relay) writes to ``<topic>.interposer``; this forwarder
+copies each record to the same partition of ``<topic>`` with its key, value and headers.
+It is harness code on the DIRECT listener, never under network chaos, and it is only
+there when the scenario has a reorder fault (``RunContext.interposed``), so every other
+run keeps the plain topology.
+
+While a reorder fault is active, the interposer holds the next event of up to N
+entities and releases each right *after* that entity's following event: the pair
+arrives at the consumers swapped (``order.paid`` before ``order.created``). Heal
+releases anything still held, in its original order.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
+
+from harness.errors import ChaosError
+from harness.infra import kafka
+from harness.wait import wait_for
+
+__all__ = ["Interposer", "ReorderFault", "interposer_topic"]
+
+
+def interposer_topic(topic: str) -> str:
+    return f"{topic}.interposer"
+
+
+class Interposer:
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.bootstrap = bootstrap
+        self.source = interposer_topic(topic)
+        self.sink = topic
+        self._lock = threading.Lock()
+        self._swap_budget = 0
+        self._held: dict[bytes | None, Message] = {}
+        self.swapped = 0
+        self.forwarded = 0
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="interposer", daemon=True)
+        self._positions: dict[int, int] = {}
+
+    # ---- control (the Reorder fault) ---------------------------------------------------
+    def swap(self, entities: int) -> None:
+        with self._lock:
+            self._swap_budget = entities
+
+    def release(self) -> None:
+        with self._lock:
+            self._swap_budget = 0
+            held = list(self._held.values())
+            self._held.clear()
+        for msg in sorted(held, key=lambda m: (m.partition(), m.offset())):
+            self._forward(msg)
+        self._producer.flush(10.0)
+
+    # ---- the forwarding loop ---------------------------------------------------------
+    def start(self) -> None:
+        self._producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "linger.ms": 2,
+                                   "logger": kafka.quiet_logger()})
+        self._consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"chaos-interposer-{self.sink}",
+                                   "enable.auto.commit": False, "logger": kafka.quiet_logger()})
+        meta = self._consumer.list_topics(self.source, timeout=10).topics[self.source]
+        if meta.error is not None:
+            raise ChaosError(f"interposer topic {self.source} is missing: {meta.error}")
+        self._consumer.assign([TopicPartition(self.source, p, 0) for p in meta.partitions])
+        self._thread.start()
+
+    def _forward(self, msg: Message) -> None:
+        self._producer.produce(self.sink, key=msg.key(), value=msg.value(), headers=msg.headers() or [],
+                               partition=msg.partition())
+        self.forwarded += 1
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                for msg in self._consumer.consume(200, timeout=0.1):
+                    if msg.error():
+                        continue
+                    with self._lock:
+                        first = self._held.pop(msg.key(), None)
+                        hold = first is None and self._swap_budget > 0
+                        if hold:
+                            self._swap_budget -= 1
+                            self._held[msg.key()] = msg
+                    if not hold:
+                        self._forward(msg)
+                        if first is not None:
+                            self._forward(first)  # the held event goes out after its successor: swapped
+                            self.swapped += 1
+                    self._positions[msg.partition()] = msg.offset() + 1
+                self._producer.poll(0)
+        except Exception as exc:  # noqa: BLE001 - kept and reported by caught_up(); the run turns unknown
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def lag(self) -> int:
+        """Records on the interposer topic not yet forwarded (held ones count as not forwarded)."""
+        ends = {p: self._consumer.get_watermark_offsets(TopicPartition(self.source, p), timeout=5)[1]
+                for p in self._consumer.list_topics(self.source, timeout=5).topics[self.source].partitions}
+        with self._lock:
+            held = len(self._held)
+        return sum(max(0, end - self._positions.get(p, 0)) for p, end in ends.items()) + held + len(self._producer)
+
+    def caught_up(self, timeout_s: float) -> None:
+        """Wait until everything published so far was forwarded (called before drain)."""
+        def observe() -> tuple[bool, str]:
+            if self.error:
+                raise ChaosError(f"the interposer failed: {self.error}")
+            self._producer.flush(1.0)
+            lag = self.lag()
+            return lag == 0, f"interposer lag {lag}"
+
+        wait_for(observe, timeout_s=timeout_s, what="the interposer to forward everything", interval_s=0.2)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if not hasattr(self, "_consumer"):
+            return  # start() failed before the clients existed
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self.release()
+        self._consumer.close()
+
+
+@dataclass(slots=True)
+class ReorderFault:
+    """Swap the next two events of up to ``entities`` entities, through the interposer."""
+
+    interposer: Interposer
+    entities: int
+    name: str = "reorder"
+    target: str = "events"
+    _before: int = field(default=0)
+
+    def inject(self) -> None:
+        self._before = self.interposer.swapped
+        self.interposer.swap(self.entities)
+
+    def effect(self) -> int:
+        return self.interposer.swapped - self._before
+
+    def heal(self) -> None:
+        self.interposer.release()

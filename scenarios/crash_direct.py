@@ -1,0 +1,21 @@
+"""The order service crashes after its commit and before its publish, on the direct pipeline.
+
+Direct publishing has no record of what it still owed the broker: the committed order's
+event is never published (the loss window, made on purpose instead of by luck). The
+outbox pipeline's version of the same crash is in ``crash_points``: the relay publishes
+the committed row after the restart.
+"""
+
+from harness.faults.spec import Crash, FaultKind, FaultSpec
+from harness.scenario import Scenario
+from harness.workload.rate import Constant
+
+SCENARIO = Scenario(
+    name="crash_direct",
+    description="The direct pipeline's order service dies between commit and publish.",
+    pipelines=("direct",),
+    shape=Constant(20),
+    duration_s=12,
+    faults=(FaultSpec(FaultKind.CRASH, "app", at=0.3, for_s=4, params=Crash("app.after_commit", 10)),),
+    drain_timeout_s=45,
+)

@@ -1,0 +1,23 @@
+"""Reordering: one entity's events arrive swapped (``order.paid`` before ``order.created``).
+
+The scenario puts the harness's interposer topic between the publisher and the event
+topic (a visible hop: ``<topic>.interposer``); while the fault is active it holds the
+next event of five orders and releases each right after that order's next event.
+The payment consumer charges on ``order.paid`` alone, so no charge is lost; what
+the swap does to consumers that care about order (fulfillment: never ship before
+paid) is for the per-entity-order checker (I3) to judge.
+"""
+
+from harness.faults.spec import FaultKind, FaultSpec, Reordering
+from harness.scenario import Scenario
+from harness.workload.rate import Constant
+
+SCENARIO = Scenario(
+    name="reorder",
+    description="An interposer holds one event of five orders and releases it after the next one: swapped.",
+    pipelines=("outbox",),
+    shape=Constant(20),
+    duration_s=12,
+    faults=(FaultSpec(FaultKind.REORDER, "events", at=0.3, for_s=3, params=Reordering(5)),),
+    drain_timeout_s=45,
+)

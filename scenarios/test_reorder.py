@@ -1,0 +1,34 @@
+"""Reordering through the interposer: entities' events really arrive swapped, and no charge is lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.checkers.base import Validity
+from harness.runner import RunResult
+from harness.testing import evidence
+from scenarios._evidence import assert_faults_bit, duplicate_effects, history, swapped_entities
+from scenarios.reorder import SCENARIO
+
+pytestmark = pytest.mark.chaos
+
+
+@pytest.fixture(scope="module")
+def reorder(chaos_run) -> RunResult:  # type: ignore[no-untyped-def]
+    return chaos_run(SCENARIO)
+
+
+def test_events_of_the_held_entities_arrive_swapped(reorder: RunResult) -> None:
+    assert_faults_bit(reorder, "outbox", faults=1)
+    h = history(reorder, "outbox")
+    swapped = swapped_entities(h)
+    assert 1 <= len(swapped) <= 5, f"expected up to 5 swapped orders on the topic, got {len(swapped)}"
+    effect = next(op for op in h.ops if op.process == "nemesis" and op.f == "effect")
+    assert effect.value["observed"] == len(swapped), "the interposer's count and the topic disagree"
+
+
+def test_outbox_loses_nothing_through_the_interposer(reorder: RunResult) -> None:
+    loss = reorder.verdict("outbox").result("no-lost-effect")
+    assert loss is not None and loss.validity is Validity.VALID, evidence(reorder)
+    assert duplicate_effects(history(reorder, "outbox")) == {}
+    assert reorder.exit_code == 0, evidence(reorder)
