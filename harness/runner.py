@@ -144,9 +144,10 @@ def run_scenario(
 def _run_pipeline(scenario: Scenario, pipeline: str, infra: Infra, recorder: Recorder, ctx: RunContext,
                   progress: ProgressSink) -> None:
     from targets.pipelines import Pipeline, PipelineTarget  # the reference targets; a user's own plug in here
+    from targets.variants import Variant
 
     t_start = time.monotonic()
-    target = PipelineTarget(Pipeline.parse(pipeline), infra, ctx)
+    target = PipelineTarget(Pipeline.parse(pipeline), infra, ctx, Variant.parse(scenario.variant))
     progress(Progress(pipeline, "starting", 0.0))
     target.start()
     try:
@@ -215,6 +216,7 @@ def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, 
         "command": command,
         "duration_s": scenario.duration_s,
         "pipelines": list(scenario.pipelines),
+        "variant": scenario.variant,
         "faults": [{"kind": f.kind.value, "link": f.link, "at": f.at, "for_s": f.for_s} for f in scenario.faults],
         "expect": [{"pipeline": e.pipeline, "invariant": e.invariant, "validity": e.validity.value, "why": e.why}
                    for e in scenario.expect],

@@ -23,6 +23,11 @@ __all__ = ["Nemesis", "build_fault"]
 
 
 def build_fault(planned: PlannedFault, infra: Infra, target: Target) -> Fault:
+    if planned.kind is FaultKind.CRASH:
+        crash = getattr(target, "crash", None)
+        if crash is None:
+            raise ChaosError(f"target {target.name} cannot crash its processes (it has no crash(process) method)")
+        return crash(planned.link)  # type: ignore[no-any-return]
     link = infra.topology.link(target.resolve_link(planned.link))
     if planned.kind is FaultKind.OUTAGE:
         return LinkOutage(link, infra.toxiproxy)

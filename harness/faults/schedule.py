@@ -21,7 +21,8 @@ _SERVICES = ("kafka", "postgres")
 
 
 class FaultKind(Enum):
-    OUTAGE = "outage"
+    OUTAGE = "outage"  # a link is down (its proxy disabled)
+    CRASH = "crash"  # a process is SIGKILLed, then restarted at heal; ``link`` names the process
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,11 @@ class FaultSpec:
             raise UsageError(f"FaultSpec.kind must be a FaultKind, got {self.kind!r}; valid: "
                              f"{', '.join(k.value for k in FaultKind)}")
         client, sep, service = self.link.partition("->")
-        if not sep or service not in _SERVICES or client not in (*CLIENTS, *_ROLE_CLIENTS):
+        if self.kind is FaultKind.CRASH:
+            if sep or client not in (*CLIENTS, *_ROLE_CLIENTS):
+                raise UsageError(f"FaultSpec.link {self.link!r} of a crash must name a process, one of "
+                                 f"{', '.join((*_ROLE_CLIENTS, *CLIENTS))}")
+        elif not sep or service not in _SERVICES or client not in (*CLIENTS, *_ROLE_CLIENTS):
             raise UsageError(
                 f"FaultSpec.link {self.link!r} is not a link; write CLIENT->SERVICE with CLIENT one of "
                 f"{', '.join((*_ROLE_CLIENTS, *CLIENTS))} and SERVICE one of {', '.join(_SERVICES)}"

@@ -1,0 +1,135 @@
+"""The cdc pipeline's capture side: one Debezium Postgres connector per run, streaming ``orders``.
+
+No outbox and no publishing code: the order service only commits rows, and Debezium
+reads each committed change from the WAL through a logical replication slot. The run
+owns its publication (created here, so ``publication.autocreate.mode=disabled`` needs no
+superuser), its slot (named after the run, dropped at teardown: a forgotten slot keeps
+WAL forever) and its connector (deleted at teardown).
+
+Records: key = the order id as a plain string (``ExtractField$Key`` + StringConverter),
+so every change of one order lands on one partition, the one Java's murmur2 picks;
+value = the row after the change (``ExtractNewRecordState``, JSON without schemas),
+which consumers decode with ``targets.domain.event_from_row``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from harness.errors import TargetError, WaitTimeout
+from harness.infra import postgres
+from harness.infra.connect import ConnectClient, ConnectorState
+from harness.infra.topology import HOST, Topology
+from harness.wait import wait_for
+
+__all__ = ["Capture"]
+
+READY_TIMEOUT_S = 120.0
+PUBLICATION = "chaos_orders"
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """The Debezium connector of one run."""
+
+    run_id: str
+    database: str
+    topo: Topology
+
+    @property
+    def name(self) -> str:
+        return f"cdc-{self.run_id}"
+
+    @property
+    def slot(self) -> str:
+        return "chaos_" + self.run_id.replace("-", "_")
+
+    @property
+    def topic_prefix(self) -> str:
+        return f"cdc.{self.run_id}"
+
+    @property
+    def topic(self) -> str:
+        return f"{self.topic_prefix}.public.orders"
+
+    def config(self) -> Mapping[str, str]:
+        return {
+            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+            "tasks.max": "1",
+            "plugin.name": "pgoutput",
+            # The database link runs through its own proxy, so a fault can cut connect->postgres alone.
+            "database.hostname": HOST,
+            "database.port": str(self.topo.link("connect->postgres").proxy_port),
+            "database.user": "postgres",
+            "database.password": "postgres",
+            "database.dbname": self.database,
+            "topic.prefix": self.topic_prefix,
+            "table.include.list": "public.orders",
+            "publication.name": PUBLICATION,
+            "publication.autocreate.mode": "disabled",
+            "slot.name": self.slot,
+            # The table is empty when the connector starts: stream from the slot's creation on.
+            "snapshot.mode": "no_data",
+            "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "value.converter.schemas.enable": "false",
+            "transforms": "unwrap,key",
+            "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
+            "transforms.unwrap.delete.tombstone.handling.mode": "drop",
+            "transforms.key.type": "org.apache.kafka.connect.transforms.ExtractField$Key",
+            "transforms.key.field": "order_id",
+            # A lost database connection is retried by the task itself (the default -1 means forever).
+            "errors.max.retries": "-1",
+            "status.update.interval.ms": "1000",
+        }
+
+    def create_publication(self) -> None:
+        with postgres.connect_direct(self.topo.postgres_port, self.database) as conn:
+            conn.execute(f"CREATE PUBLICATION {PUBLICATION} FOR TABLE orders")
+
+    def register(self, client: ConnectClient) -> None:
+        client.put(self.name, self.config())
+        self.await_running(client)
+
+    def await_running(self, client: ConnectClient, timeout_s: float = READY_TIMEOUT_S) -> ConnectorState:
+        """Readiness: the task is RUNNING and the slot is active (Debezium is streaming from it)."""
+
+        def observe() -> tuple[bool, str]:
+            state = client.status(self.name)
+            if state.failed:
+                raise TargetError(f"Debezium connector {self.name} failed: {state.connector} {state.tasks}\n{state.trace}")
+            active = self.slot_active()
+            return state.running and active, f"connector {state.connector} tasks {state.tasks} slot active={active}"
+
+        try:
+            return wait_for(observe, timeout_s=timeout_s, what=f"Debezium connector {self.name} to stream", interval_s=0.5)
+        except WaitTimeout as exc:
+            if "TargetError" in exc.last:
+                raise TargetError(exc.last) from exc
+            raise
+
+    def slot_active(self) -> bool:
+        with postgres.connect_direct(self.topo.postgres_port) as conn:
+            row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (self.slot,)).fetchone()
+        return bool(row and row[0])
+
+    def teardown(self, client: ConnectClient | None) -> None:
+        """Delete the connector, then drop its slot once nothing streams from it."""
+        if client is not None:
+            client.delete(self.name)
+
+        def drop() -> tuple[bool, str]:
+            with postgres.connect_direct(self.topo.postgres_port) as conn:
+                row = conn.execute("SELECT active, active_pid FROM pg_replication_slots WHERE slot_name = %s",
+                                   (self.slot,)).fetchone()
+                if row is None:
+                    return True, "no slot"
+                if row[0]:
+                    # The connector is gone or going; end its walsender rather than wait for a TCP timeout.
+                    conn.execute("SELECT pg_terminate_backend(%s)", (row[1],))
+                    return False, f"slot {self.slot} still active (pid {row[1]})"
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (self.slot,))
+                return True, "dropped"
+
+        wait_for(drop, timeout_s=30, what=f"replication slot {self.slot} to be dropped", interval_s=0.5)
