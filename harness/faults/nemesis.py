@@ -12,6 +12,7 @@ import time
 
 from harness.errors import ChaosError
 from harness.faults.base import Fault
+from harness.faults.message import PoisonMessages
 from harness.faults.network import LinkOutage
 from harness.faults.schedule import FaultKind, PlannedFault
 from harness.history.ops import OpType
@@ -28,6 +29,11 @@ def build_fault(planned: PlannedFault, infra: Infra, target: Target) -> Fault:
         if crash is None:
             raise ChaosError(f"target {target.name} cannot crash its processes (it has no crash(process) method)")
         return crash(planned.link)  # type: ignore[no-any-return]
+    if planned.kind is FaultKind.POISON:
+        topic = getattr(target, "topic", None)
+        if topic is None:
+            raise ChaosError(f"target {target.name} names no event topic to poison (it has no .topic)")
+        return PoisonMessages(infra.topology.kafka_direct, str(topic))
     link = infra.topology.link(target.resolve_link(planned.link))
     if planned.kind is FaultKind.OUTAGE:
         return LinkOutage(link, infra.toxiproxy)
@@ -66,7 +72,10 @@ class Nemesis:
             self.active.append(f"{fault.name}@{fault.target}")
             stop.wait(max(0.0, planned.end_s - (time.monotonic() - t0)))
             try:
-                observed = int(self.effect_probe())  # type: ignore[operator]
+                # A fault that knows its own effect (poison pills published) reports it; others are
+                # measured by what backed up behind them.
+                probe = getattr(fault, "observed", None) or self.effect_probe
+                observed = int(probe())  # type: ignore[operator]
                 rec.record("nemesis", OpType.OK, "effect", value={**value, "observed": observed})
             except Exception as exc:  # noqa: BLE001 - a failed probe is recorded, the heal must still run
                 rec.record("nemesis", OpType.FAIL, "effect", value=value, error=f"{type(exc).__name__}: {exc}")

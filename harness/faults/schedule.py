@@ -23,6 +23,7 @@ _SERVICES = ("kafka", "postgres")
 class FaultKind(Enum):
     OUTAGE = "outage"  # a link is down (its proxy disabled)
     CRASH = "crash"  # a process is SIGKILLed, then restarted at heal; ``link`` names the process
+    POISON = "poison"  # malformed records appear on the event topic (``link``: publisher->kafka)
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,8 +80,11 @@ def worker_properties(topo: Topology, plugin_path: Path, home: Path) -> str:
         "producer.socket.connection.setup.timeout.ms": "2000",
         "producer.linger.ms": "5",
         "connector.client.config.override.policy": "All",
-        # A one-worker cluster: no reason to wait for other members before assigning.
+        # A one-worker cluster: no reason to wait for other members before assigning, and a killed
+        # worker's old membership should expire quickly so its restarted self gets the tasks.
         "scheduled.rebalance.max.delay.ms": "0",
+        "session.timeout.ms": "6000",
+        "heartbeat.interval.ms": "2000",
         "task.shutdown.graceful.timeout.ms": "3000",
     }
     home.mkdir(parents=True, exist_ok=True)
