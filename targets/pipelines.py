@@ -80,6 +80,7 @@ class PipelineTarget:
         self.dlq_topics = {c: f"dlq.{c}.{self.name}.{ctx.run_id}" for c in CONSUMERS}
         self.groups = {c: f"{c}.{self.name}.{ctx.run_id}" for c in CONSUMERS}
         self._procs: dict[str, ManagedProcess] = {}
+        self._spawned: dict[str, tuple[str, str, str]] = {}  # name -> how to start it again (module, client, consumer)
         self._connect: ConnectClient | None = None
 
     # ---- shape -----------------------------------------------------------------------
@@ -114,8 +115,16 @@ class PipelineTarget:
         name = self.publisher if process == "publisher" else process
         if name == "connect" and self.pipeline is Pipeline.CDC:
             return ProcessCrash("connect", self.infra.kill_connect, self._restart_connect)
-        raise UsageError(f"pipeline {self.name} cannot crash {process!r}; crashable: "
-                         f"{'connect' if self.pipeline is Pipeline.CDC else 'nothing yet'}")
+        if name in self._spawned:
+            return ProcessCrash(name, self._procs[name].kill, lambda: self._respawn(name))
+        crashable = sorted(self._spawned) + (["connect"] if self.pipeline is Pipeline.CDC else [])
+        raise UsageError(f"pipeline {self.name} cannot crash {process!r}; crashable: {', '.join(crashable)}")
+
+    def _respawn(self, name: str) -> None:
+        module, client, consumer = self._spawned[name]
+        # Restarted from the nemesis thread: not tied to that thread's life (PDEATHSIG would kill
+        # it when the thread ends); stop() ends it like every other process of the target.
+        self._spawn(name, module, client, consumer, die_with_parent=False)
 
     def _restart_connect(self) -> None:
         assert self.capture is not None
@@ -129,7 +138,7 @@ class PipelineTarget:
         port = self.topo.link(f"{client}->postgres").proxy_port
         return f"host={HOST} port={port} dbname={self.database} user=postgres"
 
-    def _spawn(self, name: str, module: str, client: str, consumer: str = "") -> ManagedProcess:
+    def _spawn(self, name: str, module: str, client: str, consumer: str = "", die_with_parent: bool = True) -> ManagedProcess:
         env = {
             "CHAOS_RUN_ID": self.ctx.run_id,  # marks every process of this run (leak checks look for it)
             "CHAOS_PIPELINE": self.name,
@@ -143,9 +152,10 @@ class PipelineTarget:
             "PYTHONUNBUFFERED": "1",
         }
         spec = ProcessSpec(name=name, argv=[sys.executable, "-m", module], env=env,
-                           log_path=self.ctx.logs_dir / f"{self.name}.{name}.log")
+                           log_path=self.ctx.logs_dir / f"{self.name}.{name}.log", die_with_parent=die_with_parent)
         proc = ManagedProcess(spec).start()
         self._procs[name] = proc
+        self._spawned[name] = (module, client, consumer)
         return proc
 
     def start(self) -> None:
