@@ -82,6 +82,9 @@ class Capture:
             # A lost database connection is retried by the task itself (the default -1 means forever).
             "errors.max.retries": "-1",
             "status.update.interval.ms": "1000",
+            # Debezium's default 500 ms between polls of its change queue dominated the measured
+            # capture lag (p50 ~510 ms at 40 orders/s); 50 ms keeps it at what the WAL stream allows.
+            "poll.interval.ms": "50",
         }
 
     def create_publication(self) -> None:

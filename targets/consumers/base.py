@@ -165,7 +165,8 @@ def run_consumer(name: str, handlers: Mapping[str, Handler]) -> None:
         while not stop.is_set():
             # Batches, as real consumers fetch: with auto-commit, the whole batch's offsets are stored
             # the moment it is handed over, so a crash mid-batch loses the batch's unapplied tail.
-            for msg in consumer.consume(BATCH, timeout=0.2):
+            # consume() waits for a full batch or the timeout: keep the timeout short or it becomes latency.
+            for msg in consumer.consume(BATCH, timeout=0.05):
                 if msg.error():
                     if msg.error().code() != KafkaError._PARTITION_EOF:
                         loop.log.warning("consumer error: %s", msg.error())
