@@ -92,8 +92,23 @@ class Capture:
             conn.execute(f"CREATE PUBLICATION {PUBLICATION} FOR TABLE orders")
 
     def register(self, client: ConnectClient) -> None:
+        self._clear_stale(client)
         client.put(self.name, self.config())
         self.await_running(client)
+
+    def _clear_stale(self, client: ConnectClient) -> None:
+        """Remove connectors and slots a killed harness left behind on this infra.
+
+        One base port runs one pipeline at a time (the order service's port is fixed), so any
+        other cdc connector here is a leftover: it would keep streaming a dead run's slot and
+        its slot would keep WAL forever.
+        """
+        for name in client.connectors():
+            if name.startswith("cdc-") and name != self.name:
+                client.delete(name)
+        with postgres.connect_direct(self.topo.postgres_port) as conn:
+            conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                         "WHERE slot_name LIKE 'chaos\\_%%' AND NOT active AND slot_name <> %s", (self.slot,))
 
     def await_running(self, client: ConnectClient, timeout_s: float = READY_TIMEOUT_S) -> ConnectorState:
         """Readiness: the task is RUNNING and the slot is active (Debezium is streaming from it)."""
