@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import Enum
 
-__all__ = ["SCHEMA_SQL", "SCHEMA_VERSION", "Event", "EventType", "TargetEnv", "decode_event", "event_from_row",
-           "event_id_for"]
+__all__ = ["CONSUMERS", "EFFECT_TABLES", "EVENT_NAMESPACE", "SCHEMA_SQL", "SCHEMA_VERSION", "STATUS_EVENT", "Event",
+           "EventType", "TargetEnv", "decode_event", "event_from_row", "event_id_for"]
 
 SCHEMA_VERSION = 1
 # Namespace of event ids: uuid5(EVENT_NAMESPACE, "<order_id>:<version>").

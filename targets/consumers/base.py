@@ -59,7 +59,8 @@ class ConsumerLoop:
         self.log = logging.getLogger(f"consumer.{spec.name}")
         self.conn: psycopg.Connection | None = None
         self.dlq = Producer({"bootstrap.servers": env.kafka, "enable.idempotence": True, "acks": "all",
-                             "logger": logging.getLogger("librdkafka")})
+                             # Shorter than the flush wait in dead_letter, so every attempt ends in a report.
+                             "message.timeout.ms": 25000, "logger": logging.getLogger("librdkafka")})
 
     def _db(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed or self.conn.broken:
@@ -88,15 +89,24 @@ class ConsumerLoop:
                     (event.order_id, event.amount_cents, event.correlation_id, event.event_id),
                 )
 
-    def dead_letter(self, msg: Message, reason: str) -> None:
+    def dead_letter(self, msg: Message, reason: str, stop: threading.Event) -> None:
+        """Send ``msg`` to this consumer's DLQ and wait for the ack: its offset is committed right after.
+
+        If the DLQ is unreachable the consumer waits (lag, not loss); a stop before the ack
+        returns without the ack, and the caller commits nothing when stopping.
+        """
         headers = {"reason": reason[:500], "source_topic": msg.topic(), "source_partition": str(msg.partition()),
                    "source_offset": str(msg.offset()), "consumer": self.spec.name}
-        self.dlq.produce(self.env.dlq_topic, key=msg.key(), value=msg.value(), headers=headers)
-        # The offset is committed right after this returns: the DLQ record must be durable first.
-        remaining = self.dlq.flush(30.0)
-        if remaining:
-            raise RuntimeError(f"dead-letter topic {self.env.dlq_topic} did not acknowledge within 30s")
-        self.log.error("dead-lettered offset %s/%s: %s", msg.partition(), msg.offset(), reason)
+        while not stop.is_set():
+            outcome: list[KafkaError | None] = []
+            self.dlq.produce(self.env.dlq_topic, key=msg.key(), value=msg.value(), headers=headers,
+                             on_delivery=lambda err, _msg: outcome.append(err))
+            self.dlq.flush(30.0)
+            if outcome and outcome[0] is None:
+                self.log.error("dead-lettered offset %s/%s: %s", msg.partition(), msg.offset(), reason)
+                return
+            self.log.warning("dead-letter topic did not acknowledge (%s); trying again", outcome or "no delivery report")
+            stop.wait(1.0)
 
     def handle(self, msg: Message, stop: threading.Event) -> None:
         try:
@@ -105,38 +115,54 @@ class ConsumerLoop:
             if self.variant is Variant.SWALLOW_ERRORS:
                 self.log.debug("skipping undecodable message at %s/%s: %s", msg.partition(), msg.offset(), exc)
                 return
-            self.dead_letter(msg, f"undecodable: {exc}")
+            self.dead_letter(msg, f"undecodable: {exc}", stop)
             return
         for attempt in range(1, MAX_TRIES + 1):
             try:
                 self.apply(event)
                 return
-            except NotReady as exc:
-                last = f"not applicable: {exc}"
+            except (NotReady, *_MESSAGE_FAULTS) as exc:
+                # The event's own fault (not applicable yet, or data the database rejects): retried N
+                # times, then dead-lettered with the reason.
+                last = _reason(exc)
                 self.log.warning("attempt %d/%d: %s", attempt, MAX_TRIES, last)
             except psycopg.Error as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 self.log.warning("attempt %d/%d failed: %s", attempt, MAX_TRIES, last)
                 self.conn = None
+                break
             stop.wait(0.1 * attempt)  # back-off between tries of one event (a product setting)
             if stop.is_set():
                 return
-        if last.startswith("not applicable"):
-            self.dead_letter(msg, f"{last} (event_id={event.event_id} seq={event.seq})")
+        else:
+            self.dead_letter(msg, f"{last} (event_id={event.event_id} seq={event.seq})", stop)
             return
-        # Database trouble is not the message's fault: keep retrying rather than dead-letter a good
-        # event; the partition stalls, which shows up as lag, not loss.
+        # Database trouble (connection lost, timeout) is not the message's fault: keep retrying rather
+        # than dead-letter a good event; the partition stalls, which shows up as lag, not loss.
         while not stop.is_set():
+            stop.wait(1.0)
             try:
                 self.apply(event)
                 return
-            except NotReady as exc:
-                self.dead_letter(msg, f"not applicable: {exc}")
+            except (NotReady, *_MESSAGE_FAULTS) as exc:
+                self.dead_letter(msg, f"{_reason(exc)} (event_id={event.event_id} seq={event.seq})", stop)
                 return
             except psycopg.Error as exc:
                 self.log.warning("database still failing: %s", exc)
                 self.conn = None
-                stop.wait(1.0)
+
+
+# Errors that say the event's data is wrong, not that the database is unreachable.
+_MESSAGE_FAULTS: tuple[type[Exception], ...] = (psycopg.DataError, psycopg.IntegrityError)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, NotReady):
+        return f"not applicable: {exc}"
+    if isinstance(exc, psycopg.Error):
+        # The message fault was raised inside a transaction that rolled back: the connection is reusable.
+        return f"rejected by the database: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def run_consumer(name: str, handlers: Mapping[str, Handler]) -> None:
