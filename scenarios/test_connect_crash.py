@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 
 from harness.checkers.base import Validity
+from harness.infra import postgres
 from harness.runner import RunResult
 from harness.scenario import Expect
 from harness.testing import evidence
@@ -32,9 +33,13 @@ def _fault_was_effective(result: RunResult) -> int:
     return again
 
 
-def test_idempotent_consumers_absorb_redelivery(chaos_run) -> None:  # type: ignore[no-untyped-def]
+def test_idempotent_consumers_absorb_redelivery(chaos_run, chaos_infra) -> None:  # type: ignore[no-untyped-def]
     result = chaos_run(SCENARIO)
     _fault_was_effective(result)
+    # Teardown dropped the run's replication slot: a forgotten slot keeps WAL forever.
+    with postgres.connect_direct(chaos_infra.topology.postgres_port) as conn:
+        slots = [r[0] for r in conn.execute("SELECT slot_name FROM pg_replication_slots").fetchall()]
+    assert slots == [], f"replication slots left behind: {slots}"
     dups = duplicate_effects(history(result, "cdc"))
     assert dups == {}, f"{len(dups)} effects happened twice, e.g. {sorted(dups)[:3]}\n{evidence(result)}"
     loss = result.verdict("cdc").result("no-lost-effect")
