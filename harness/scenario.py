@@ -29,7 +29,7 @@ INVARIANTS = {
     "I7": "bounded-recovery",
     "I8": "schema-contract",
 }
-PIPELINES = ("direct", "outbox", "cdc")
+PIPELINES = ("direct", "outbox", "cdc", "cdc_outbox")
 
 
 @dataclass(frozen=True, slots=True)

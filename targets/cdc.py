@@ -1,4 +1,8 @@
-"""The cdc pipeline's capture side: one Debezium Postgres connector per run, streaming ``orders``.
+"""The cdc pipelines' capture side: one Debezium Postgres connector per run.
+
+  cdc         streams the business table ``orders`` itself (``Capture.table = "orders"``)
+  cdc_outbox  streams the ``outbox`` table through Debezium's outbox event router
+              (``Capture.table = "outbox"``): the relay's job, done by Debezium
 
 No outbox and no publishing code: the order service only commits rows, and Debezium
 reads each committed change from the WAL through a logical replication slot. The run
@@ -6,10 +10,13 @@ owns its publication (created here, so ``publication.autocreate.mode=disabled`` 
 superuser), its slot (named after the run, dropped at teardown: a forgotten slot keeps
 WAL forever) and its connector (deleted at teardown).
 
-Records: key = the order id as a plain string (``ExtractField$Key`` + StringConverter),
-so every change of one order lands on one partition, the one Java's murmur2 picks;
-value = the row after the change (``ExtractNewRecordState``, JSON without schemas),
-which consumers decode with ``targets.domain.event_from_row``.
+Records of ``orders``: key = the order id as a plain string (``ExtractField$Key`` +
+StringConverter), so every change of one order lands on one partition, the one Java's
+murmur2 picks; value = the row after the change (``ExtractNewRecordState``, JSON without
+schemas), which consumers decode with ``targets.domain.event_from_row``.
+Records of ``outbox``: the EventRouter keys by ``order_id``, puts the event id in the ``id``
+header, expands the JSON ``payload`` column into the value (the domain event itself) and
+routes every row to the pipeline's one topic.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ class Capture:
     run_id: str
     database: str
     topo: Topology
+    table: str = "orders"  # or "outbox" for the outbox event router
 
     @property
     def name(self) -> str:
@@ -51,7 +59,30 @@ class Capture:
 
     @property
     def topic(self) -> str:
+        if self.table == "outbox":
+            return f"orders.cdc_outbox.{self.run_id}"
         return f"{self.topic_prefix}.public.orders"
+
+    def _transforms(self) -> dict[str, str]:
+        if self.table == "outbox":
+            return {
+                "transforms": "outbox",
+                "transforms.outbox.type": "io.debezium.transforms.outbox.EventRouter",
+                "transforms.outbox.table.field.event.id": "event_id",
+                "transforms.outbox.table.field.event.key": "order_id",
+                "transforms.outbox.table.field.event.payload": "payload",
+                "transforms.outbox.table.expand.json.payload": "true",
+                "transforms.outbox.route.by.field": "type",
+                # One topic for every event type: consumers rely on one partition per order.
+                "transforms.outbox.route.topic.replacement": self.topic,
+            }
+        return {
+            "transforms": "unwrap,key",
+            "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
+            "transforms.unwrap.delete.tombstone.handling.mode": "drop",
+            "transforms.key.type": "org.apache.kafka.connect.transforms.ExtractField$Key",
+            "transforms.key.field": "order_id",
+        }
 
     def config(self) -> Mapping[str, str]:
         return {
@@ -65,7 +96,7 @@ class Capture:
             "database.password": "postgres",
             "database.dbname": self.database,
             "topic.prefix": self.topic_prefix,
-            "table.include.list": "public.orders",
+            "table.include.list": f"public.{self.table}",
             "publication.name": PUBLICATION,
             "publication.autocreate.mode": "disabled",
             "slot.name": self.slot,
@@ -74,11 +105,7 @@ class Capture:
             "key.converter": "org.apache.kafka.connect.storage.StringConverter",
             "value.converter": "org.apache.kafka.connect.json.JsonConverter",
             "value.converter.schemas.enable": "false",
-            "transforms": "unwrap,key",
-            "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
-            "transforms.unwrap.delete.tombstone.handling.mode": "drop",
-            "transforms.key.type": "org.apache.kafka.connect.transforms.ExtractField$Key",
-            "transforms.key.field": "order_id",
+            **self._transforms(),
             # A lost database connection is retried by the task itself (the default -1 means forever).
             "errors.max.retries": "-1",
             "status.update.interval.ms": "1000",
@@ -89,7 +116,7 @@ class Capture:
 
     def create_publication(self) -> None:
         with postgres.connect_direct(self.topo.postgres_port, self.database) as conn:
-            conn.execute(f"CREATE PUBLICATION {PUBLICATION} FOR TABLE orders")
+            conn.execute(f"CREATE PUBLICATION {PUBLICATION} FOR TABLE {self.table}")
 
     def register(self, client: ConnectClient) -> None:
         self._clear_stale(client)

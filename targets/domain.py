@@ -10,7 +10,7 @@ entry point (the orders row stores the correlation id of the request that last c
 it), and a time.
 
 Two shapes reach the consumers:
-  domain event  ``direct`` and ``outbox``: the JSON of ``Event``
+  domain event  ``direct``, ``outbox`` and ``cdc_outbox``: the JSON of ``Event``
   row state     ``cdc``: the ``orders`` row after the change, as Debezium's
                 ExtractNewRecordState leaves it (JSON, schemas disabled); ``event_from_row``
                 turns it into the same ``Event``. Decoding happens in the consumer, not in
@@ -134,7 +134,7 @@ CREATE TABLE outbox (
     order_id uuid NOT NULL,
     seq int NOT NULL,
     type text NOT NULL,
-    payload bytea NOT NULL,
+    payload text NOT NULL,  -- the event's JSON; text (not bytea) so Debezium's EventRouter can expand it
     created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     sent_at timestamptz
 );

@@ -4,6 +4,7 @@
           a publish error is logged and swallowed (the article's Black Friday team).
   outbox  the order row and an outbox row commit in one transaction; the relay publishes.
   cdc     only the order row commits; Debezium reads the change from the WAL.
+  cdc_outbox  as outbox, but Debezium's outbox event router publishes the outbox rows (no relay).
 
 Routes: POST /orders, /orders/{id}/pay, /orders/{id}/ship, /orders/{id}/cancel. Each
 answers 2xx only after its transaction committed, and each makes a correlation id: this
@@ -93,7 +94,7 @@ class Publisher:
 class OrderService:
     def __init__(self, env: TargetEnv) -> None:
         self.env = env
-        self.outbox = env.pipeline == "outbox"
+        self.outbox = env.pipeline in ("outbox", "cdc_outbox")
         self.publisher = Publisher(env) if env.pipeline == "direct" else None
         self._local = threading.local()
 
@@ -120,7 +121,7 @@ class OrderService:
             if self.outbox:
                 conn.execute(
                     "INSERT INTO outbox (event_id, order_id, seq, type, payload) VALUES (%s, %s, %s, %s, %s)",
-                    (event.event_id, event.order_id, event.seq, event.type, event.encode()),
+                    (event.event_id, event.order_id, event.seq, event.type, event.encode().decode()),
                 )
         if self.publisher is not None:
             self.publisher.publish(event)

@@ -3,6 +3,7 @@
   direct  the order service publishes in the request (best effort)
   outbox  the order service writes an outbox row in the order's transaction; a relay publishes
   cdc     the order service only commits; Debezium on Kafka Connect streams ``orders`` from the WAL
+  cdc_outbox  outbox rows as in ``outbox``, published by Debezium's outbox event router instead of a relay
 
 Consumers (separate processes, each with its own links ``consumer.<name>->kafka|postgres``,
 its own consumer group and its own dead-letter topic): payment, inventory, fulfillment,
@@ -48,6 +49,12 @@ class Pipeline(Enum):
     DIRECT = "direct"
     OUTBOX = "outbox"
     CDC = "cdc"
+    CDC_OUTBOX = "cdc_outbox"
+
+    @property
+    def captured(self) -> bool:
+        """Whether Debezium on Kafka Connect publishes (rather than the app or a relay)."""
+        return self in (Pipeline.CDC, Pipeline.CDC_OUTBOX)
 
     @classmethod
     def parse(cls, name: str) -> Pipeline:
@@ -57,7 +64,7 @@ class Pipeline(Enum):
             raise UsageError(f"unknown pipeline {name!r}; valid pipelines: {', '.join(p.value for p in cls)}") from None
 
 
-_PUBLISHER = {Pipeline.DIRECT: "app", Pipeline.OUTBOX: "relay", Pipeline.CDC: "connect"}
+_PUBLISHER = {Pipeline.DIRECT: "app", Pipeline.OUTBOX: "relay", Pipeline.CDC: "connect", Pipeline.CDC_OUTBOX: "connect"}
 
 
 class PipelineTarget:
@@ -75,7 +82,8 @@ class PipelineTarget:
         self.topo = infra.topology
         suffix = ctx.run_id.replace("-", "_")
         self.database = f"chaos_{self.name}_{suffix}"
-        self.capture = Capture(ctx.run_id, self.database, self.topo) if pipeline is Pipeline.CDC else None
+        table = "outbox" if pipeline is Pipeline.CDC_OUTBOX else "orders"
+        self.capture = Capture(ctx.run_id, self.database, self.topo, table) if pipeline.captured else None
         self.topic = self.capture.topic if self.capture else f"orders.{self.name}.{ctx.run_id}"
         self.dlq_topics = {c: f"dlq.{c}.{self.name}.{ctx.run_id}" for c in CONSUMERS}
         self.groups = {c: f"{c}.{self.name}.{ctx.run_id}" for c in CONSUMERS}
@@ -106,18 +114,18 @@ class PipelineTarget:
 
     def processes(self) -> Mapping[str, ManagedProcess]:
         procs = dict(self._procs)
-        if self.pipeline is Pipeline.CDC and "connect" in self.infra.processes:
+        if self.pipeline.captured and "connect" in self.infra.processes:
             procs["connect"] = self.infra.processes["connect"]
         return procs
 
     def crash(self, process: str) -> Fault:
         """A SIGKILL of ``process`` (``publisher`` resolves per pipeline), healed by a restart."""
         name = self.publisher if process == "publisher" else process
-        if name == "connect" and self.pipeline is Pipeline.CDC:
+        if name == "connect" and self.pipeline.captured:
             return ProcessCrash("connect", self.infra.kill_connect, self._restart_connect)
         if name in self._spawned:
             return ProcessCrash(name, self._procs[name].kill, lambda: self._respawn(name))
-        crashable = sorted(self._spawned) + (["connect"] if self.pipeline is Pipeline.CDC else [])
+        crashable = sorted(self._spawned) + (["connect"] if self.pipeline.captured else [])
         raise UsageError(f"pipeline {self.name} cannot crash {process!r}; crashable: {', '.join(crashable)}")
 
     def _respawn(self, name: str) -> None:
@@ -280,14 +288,15 @@ class PipelineTarget:
         """Events committed at the source but not on the topic: the effect of a publish-link fault."""
         if self.pipeline is Pipeline.OUTBOX:
             return int(self._sql("SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0][0])  # type: ignore[arg-type]
-        # Every version of every order is one event.
-        expected = int(self._sql("SELECT coalesce(sum(version), 0) FROM orders")[0][0])  # type: ignore[arg-type]
+        # Every version of every order is one event (one outbox row, for cdc_outbox).
+        count = "count(*) FROM outbox" if self.pipeline is Pipeline.CDC_OUTBOX else "coalesce(sum(version), 0) FROM orders"
+        expected = int(self._sql(f"SELECT {count}")[0][0])  # type: ignore[arg-type]
         consumer = self._oracle_consumer(f"oracle.{self.ctx.run_id}")
         try:
             on_topic = sum(self._end_offsets(consumer, self.topic).values())
         finally:
             consumer.close()
-        if on_topic < expected or self.pipeline is not Pipeline.CDC:
+        if on_topic < expected or not self.pipeline.captured:
             return max(0, expected - on_topic)
         # Debezium redelivers after a crash, so a full count may hide a missing tail: count distinct events.
         distinct = {r["event_id"] for r in self._read_topic(self.topic) if r.get("event_id")}

@@ -91,7 +91,7 @@ def run(env: TargetEnv, stop: threading.Event) -> None:
 
         for row_id, order_id, event_id, payload in rows:
             key = None if variant is Variant.KEYLESS else str(order_id).encode()
-            producer.produce(env.topic, key=key, value=bytes(payload),
+            producer.produce(env.topic, key=key, value=str(payload).encode(),
                              headers={"event_id": str(event_id)}, on_delivery=on_delivery(row_id))
         # Every produced message gets exactly one delivery report within message.timeout.ms.
         deadline = time.monotonic() + MESSAGE_TIMEOUT_MS / 1000 + 5

@@ -49,5 +49,5 @@ class Variant(Enum):
         if self in (Variant.MARK_BEFORE_ACK, Variant.LAST_ID):
             return pipeline == "outbox"
         if self is Variant.KEYLESS:
-            return pipeline in ("direct", "outbox")  # Debezium keys by primary key, not by our code
+            return pipeline in ("direct", "outbox")  # Debezium sets the key from configuration, not our code
         return True

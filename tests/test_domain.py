@@ -54,6 +54,15 @@ def test_capture_streams_orders_through_its_proxies_with_a_run_owned_slot_and_pu
     assert config["database.port"] == str(topo.link("connect->postgres").proxy_port)
 
 
+def test_outbox_capture_routes_every_outbox_row_to_one_topic_keyed_by_order() -> None:
+    capture = Capture("20261126-200000-abcd", "chaos_cdc_outbox_x", Topology(23000), table="outbox")
+    config = capture.config()
+    assert config["table.include.list"] == "public.outbox"
+    assert config["transforms.outbox.type"] == "io.debezium.transforms.outbox.EventRouter"
+    assert config["transforms.outbox.table.field.event.key"] == "order_id"
+    assert config["transforms.outbox.route.topic.replacement"] == capture.topic
+
+
 def test_connect_keeps_internal_topics_direct_and_produces_through_its_proxy(tmp_path: Path) -> None:
     topo = Topology(23000)
     props = dict(line.split("=", 1) for line in worker_properties(topo, tmp_path, tmp_path).splitlines())
