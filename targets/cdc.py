@@ -21,10 +21,11 @@ routes every row to the pipeline's one topic.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from harness.errors import TargetError, WaitTimeout
+from harness.errors import TargetError
 from harness.infra import postgres
 from harness.infra.connect import ConnectClient, ConnectorState
 from harness.infra.topology import HOST, Topology
@@ -33,6 +34,7 @@ from harness.wait import wait_for
 __all__ = ["Capture"]
 
 READY_TIMEOUT_S = 120.0
+RELEASE_GRACE_S = 10.0
 PUBLICATION = "chaos_orders"
 
 
@@ -45,17 +47,20 @@ class Capture:
     topo: Topology
     table: str = "orders"  # or "outbox" for the outbox event router
 
+    # Names carry the table as well as the run: one run captures ``orders`` (cdc) and then
+    # ``outbox`` (cdc_outbox), and Connect remembers a deleted connector's last task status,
+    # so reusing a name would show the new connector the old one's FAILED task.
     @property
     def name(self) -> str:
-        return f"cdc-{self.run_id}"
+        return f"cdc-{self.table}-{self.run_id}"
 
     @property
     def slot(self) -> str:
-        return "chaos_" + self.run_id.replace("-", "_")
+        return f"chaos_{self.table}_" + self.run_id.replace("-", "_")
 
     @property
     def topic_prefix(self) -> str:
-        return f"cdc.{self.run_id}"
+        return f"cdc.{self.table}.{self.run_id}"
 
     @property
     def topic(self) -> str:
@@ -140,19 +145,18 @@ class Capture:
     def await_running(self, client: ConnectClient, timeout_s: float = READY_TIMEOUT_S) -> ConnectorState:
         """Readiness: the task is RUNNING and the slot is active (Debezium is streaming from it)."""
 
-        def observe() -> tuple[bool, str]:
+        def observe() -> tuple[bool, ConnectorState | str]:
             state = client.status(self.name)
             if state.failed:
-                raise TargetError(f"Debezium connector {self.name} failed: {state.connector} {state.tasks}\n{state.trace}")
+                return True, state  # done waiting: it will not recover by itself (raised below)
             active = self.slot_active()
             return state.running and active, f"connector {state.connector} tasks {state.tasks} slot active={active}"
 
-        try:
-            return wait_for(observe, timeout_s=timeout_s, what=f"Debezium connector {self.name} to stream", interval_s=0.5)
-        except WaitTimeout as exc:
-            if "TargetError" in exc.last:
-                raise TargetError(exc.last) from exc
-            raise
+        outcome = wait_for(observe, timeout_s=timeout_s, what=f"Debezium connector {self.name} to stream", interval_s=0.5)
+        if isinstance(outcome, ConnectorState):
+            raise TargetError(f"Debezium connector {self.name} failed ({outcome.connector}, tasks {outcome.tasks}); "
+                              f"see connect.log in the infra logs. Trace:\n{outcome.trace}")
+        return client.status(self.name)
 
     def slot_active(self) -> bool:
         with postgres.connect_direct(self.topo.postgres_port) as conn:
@@ -163,6 +167,7 @@ class Capture:
         """Delete the connector, then drop its slot once nothing streams from it."""
         if client is not None:
             client.delete(self.name)
+        started = time.monotonic()
 
         def drop() -> tuple[bool, str]:
             with postgres.connect_direct(self.topo.postgres_port) as conn:
@@ -171,8 +176,10 @@ class Capture:
                 if row is None:
                     return True, "no slot"
                 if row[0]:
-                    # The connector is gone or going; end its walsender rather than wait for a TCP timeout.
-                    conn.execute("SELECT pg_terminate_backend(%s)", (row[1],))
+                    # A deleted connector's task lets go of its slot within seconds; one that does not
+                    # (Connect down, a half-open proxied connection) gets its walsender ended.
+                    if time.monotonic() - started > RELEASE_GRACE_S:
+                        conn.execute("SELECT pg_terminate_backend(%s)", (row[1],))
                     return False, f"slot {self.slot} still active (pid {row[1]})"
                 conn.execute("SELECT pg_drop_replication_slot(%s)", (self.slot,))
                 return True, "dropped"

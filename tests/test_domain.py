@@ -50,7 +50,7 @@ def test_capture_streams_orders_through_its_proxies_with_a_run_owned_slot_and_pu
     assert config["plugin.name"] == "pgoutput"
     assert config["publication.autocreate.mode"] == "disabled"
     assert config["snapshot.mode"] == "no_data"
-    assert config["slot.name"] == "chaos_20261126_200000_abcd"
+    assert config["slot.name"] == "chaos_orders_20261126_200000_abcd"
     assert config["database.port"] == str(topo.link("connect->postgres").proxy_port)
 
 
