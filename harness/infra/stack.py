@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,10 +146,14 @@ class Infra:
             return self.connect_client
         inst = Installation.locate(self.settings)
         t0 = time.monotonic()
-        # Never tie Connect to the death of the calling thread: a restart after a crash fault
-        # happens on the nemesis thread, which ends long before the run does.
+        # PR_SET_PDEATHSIG fires when the *thread* that started a process ends. Started on the main
+        # thread of the process that owns the infra, Connect dies with it like the other services; a
+        # restart after a crash fault runs on the nemesis thread, which ends long before the run, and
+        # a worker started on an attached infra should outlive this process: those two are not tied
+        # (Infra.stop and `chaos infra down` stop them).
+        tie = self.owned and threading.current_thread() is threading.main_thread()
         proc = ManagedProcess(connect.spec(inst, self.topology, self.settings.state_dir / "connect",
-                                           self.logs_dir / "connect.log", die_with_parent=False)).start()
+                                           self.logs_dir / "connect.log", die_with_parent=tie)).start()
         self.processes["connect"] = proc
         self._write_state()
         try:
