@@ -17,6 +17,11 @@ harness's own tests run them to prove the checkers catch what each one does wron
                     broker outage loses them
   last_id           the relay remembers the last id it saw and reads ``id > last``: a row
                     whose transaction commits after a later id is skipped forever
+
+Demonstrated by scenario tests: no_idempotency (test_connect_crash), keyless
+(test_keyless_publisher), swallow_errors (test_poison_pill), auto_commit
+(test_consumer_crash), mark_before_ack (test_relay_variants). last_id has no test yet:
+it needs rows that commit out of id order, which this workload produces only by chance.
 """
 
 from __future__ import annotations
