@@ -164,14 +164,19 @@ def run_scenario(
 def _run_pipeline(scenario: Scenario, pipeline: str, infra: Infra, recorder: Recorder, ctx: RunContext,
                   progress: ProgressSink) -> None:
     from targets.pipelines import Pipeline, PipelineTarget  # the reference targets; a user's own plug in here
+    from targets.variants import Variant
 
     t_start = time.monotonic()
     # The anchor between this pipeline's monotonic clock and the epoch times effects carry
     # (applied_at_ms): what end-to-end latency is measured with.
     recorder.record("probe", OpType.OK, "clock", value={"epoch_ms": int(time.time() * 1000)})
-    target = PipelineTarget(Pipeline.parse(pipeline), infra, ctx)
+    target = PipelineTarget(Pipeline.parse(pipeline), infra, ctx, Variant.parse(scenario.variant))
     progress(Progress(pipeline, "starting", 0.0))
+    cold_before = infra.connect_cold_start_s
     target.start()
+    if infra.connect_cold_start_s is not None and infra.connect_cold_start_s != cold_before:
+        # This target paid Kafka Connect's cold start: a measurement for the report, not a verdict.
+        recorder.record("probe", OpType.OK, "connect_start", value={"cold_start_s": round(infra.connect_cold_start_s, 2)})
     interposer = Interposer(infra.topology.kafka_direct, target.topic) if ctx.interposed else None
     try:
         if interposer is not None:
@@ -289,6 +294,7 @@ def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, 
         "command": command,
         "duration_s": scenario.duration_s,
         "pipelines": list(scenario.pipelines),
+        "variant": scenario.variant,
         "faults": [{"kind": f.kind.value, "target": f.target, "at": f.at, "for_s": f.for_s,
                     "params": dict(f.param_items())} for f in scenario.faults],
         "expect": [{"pipeline": e.pipeline, "invariant": e.invariant, "validity": e.validity.value, "why": e.why}

@@ -29,7 +29,7 @@ INVARIANTS = {
     "I7": "bounded-recovery",
     "I8": "schema-contract",
 }
-PIPELINES = ("direct", "outbox")
+PIPELINES = ("direct", "outbox", "cdc", "cdc_outbox")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +60,17 @@ class Scenario:
     drain_timeout_s: float = 60.0
     tags: tuple[str, ...] = field(default=())
     recovery_budget_s: float | None = None  # I7: seconds from the last heal until lag and backlog are zero
+    # A deliberately broken variant of the reference targets (targets/variants.py), e.g.
+    # "no_idempotency"; "correct" runs the pipelines as they should be.
+    variant: str = "correct"
 
     def __post_init__(self) -> None:
+        from targets.variants import Variant  # the reference targets define which mistakes exist
+
+        variant = Variant.parse(self.variant)
+        wrong = [p for p in self.pipelines if not variant.applies_to(p)]
+        if wrong:
+            raise UsageError(f"Scenario.variant {self.variant!r} does not apply to pipeline(s) {', '.join(wrong)}")
         if not self.name.replace("_", "").isalnum():
             raise UsageError(f"Scenario.name {self.name!r} must be letters, digits and underscores")
         unknown = [p for p in self.pipelines if p not in PIPELINES]

@@ -1,4 +1,4 @@
-"""Black Friday: load ramps up, the broker link goes down in the middle, both pipelines run.
+"""Black Friday: load ramps up, the broker link goes down in the middle, every pipeline runs.
 
 The article's first story: with direct publishing, 340 orders were lost while the
 broker was unavailable; with an outbox, the next outage lost none. Here the
@@ -13,7 +13,7 @@ from harness.workload.rate import RampHold
 SCENARIO = Scenario(
     name="black_friday",
     description="Traffic ramps to its peak; the publisher's link to Kafka goes down mid-sale.",
-    pipelines=("direct", "outbox"),
+    pipelines=("direct", "outbox", "cdc"),
     shape=RampHold(start=5, peak=40, ramp_s=15),
     duration_s=45,
     faults=(FaultSpec(FaultKind.OUTAGE, "publisher->kafka", at=0.4, for_s=12, jitter=0.05),),

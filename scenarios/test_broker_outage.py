@@ -1,4 +1,4 @@
-"""Broker outage on the publishing link, per pipeline: direct loses acknowledged orders, outbox none.
+"""Broker outage on the publishing link, per pipeline: direct loses acknowledged orders, outbox and both cdc none.
 
 Each test first proves the fault was effective (injected, traffic during it, a backlog
 behind it); a fault that did nothing fails the test instead of passing it vacuously.
@@ -43,6 +43,15 @@ def test_outbox_loses_nothing(outage: RunResult) -> None:
     loss = outage.verdict("outbox").result("no-lost-effect")
     assert loss is not None
     assert loss.validity is Validity.VALID, f"the outbox lost orders:\n{evidence(outage)}"
+    assert loss.counts["lost"] == 0 and int(loss.counts["acknowledged_orders"] or 0) > 0
+
+
+@pytest.mark.parametrize("pipeline", ["cdc", "cdc_outbox"])
+def test_debezium_loses_nothing(outage: RunResult, pipeline: str) -> None:
+    _fault_was_effective(outage, pipeline)
+    loss = outage.verdict(pipeline).result("no-lost-effect")
+    assert loss is not None
+    assert loss.validity is Validity.VALID, f"{pipeline} lost orders:\n{evidence(outage)}"
     assert loss.counts["lost"] == 0 and int(loss.counts["acknowledged_orders"] or 0) > 0
 
 

@@ -1,25 +1,61 @@
 """The order domain shared by every pipeline and consumer: events, tables, configuration.
 
-An order lives ``created -> paid`` (shipping and cancelling arrive with the full
-domain). Every event carries its id, the entity key (order id), a per-entity sequence
-number, a schema version, the correlation id made at the HTTP entry point, and a time.
+An order lives ``created -> paid -> shipped``, or ``created -> cancelled``. Every change
+bumps the row's ``version``, and every version is exactly one event: the version is the
+event's per-entity ``seq``, and the event id is derived from (order id, version), so the
+same change always has the same id whichever pipeline carries it and however often it is
+redelivered (Debezium after a Connect crash, the relay after a crash between publish and
+mark). Every event also carries the schema version, the correlation id made at the HTTP
+entry point (the orders row stores the correlation id of the request that last changed
+it), and a time.
+
+Two shapes reach the consumers:
+  domain event  ``direct``, ``outbox`` and ``cdc_outbox``: the JSON of ``Event``
+  row state     ``cdc``: the ``orders`` row after the change, as Debezium's
+                ExtractNewRecordState leaves it (JSON, schemas disabled); ``event_from_row``
+                turns it into the same ``Event``. Decoding happens in the consumer, not in
+                a Connect SMT, because the event id (uuid5) and the type (from the status)
+                need code that no stock SMT provides, and a custom Java SMT would be one
+                more artifact to build and install; the one Python function serves the
+                consumers and the harness's oracle alike.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import Enum
 
-__all__ = ["SCHEMA_SQL", "SCHEMA_VERSION", "Event", "EventType", "TargetEnv", "decode_event"]
+__all__ = ["CONSUMERS", "EFFECT_TABLES", "EVENT_NAMESPACE", "SCHEMA_SQL", "SCHEMA_VERSION", "STATUS_EVENT", "Event",
+           "EventType", "TargetEnv", "decode_event", "event_from_row", "event_id_for"]
 
 SCHEMA_VERSION = 1
+# Namespace of event ids: uuid5(EVENT_NAMESPACE, "<order_id>:<version>").
+EVENT_NAMESPACE = uuid.UUID("6f1c3a52-8a4e-4c0e-9a51-3c1d2b7e9f10")
 
 
 class EventType(Enum):
     CREATED = "order.created"
     PAID = "order.paid"
+    SHIPPED = "order.shipped"
+    CANCELLED = "order.cancelled"
+
+
+# The status a change leaves the row in names the event that change was.
+STATUS_EVENT: Mapping[str, EventType] = {
+    "created": EventType.CREATED,
+    "paid": EventType.PAID,
+    "shipped": EventType.SHIPPED,
+    "cancelled": EventType.CANCELLED,
+}
+
+
+def event_id_for(order_id: str, version: int) -> str:
+    """The id of the event of one row version: deterministic, so redeliveries dedupe."""
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"{order_id}:{version}"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +74,27 @@ class Event:
         return json.dumps(asdict(self), separators=(",", ":")).encode()
 
 
+_ROW_FIELDS = ("order_id", "customer", "amount_cents", "status", "version", "correlation_id", "updated_at")
+
+
+def event_from_row(row: Mapping[str, object]) -> Event:
+    """The domain event of one ``orders`` row version (the cdc pipeline's record value)."""
+    missing = [f for f in _ROW_FIELDS if f not in row]
+    if missing:
+        raise ValueError(f"orders row without {', '.join(missing)}")
+    status = str(row["status"])
+    if status not in STATUS_EVENT:
+        raise ValueError(f"orders row with unknown status {status!r}")
+    order_id, version = str(row["order_id"]), int(row["version"])  # type: ignore[call-overload]
+    return Event(
+        event_id=event_id_for(order_id, version), type=STATUS_EVENT[status].value, order_id=order_id, seq=version,
+        schema_version=SCHEMA_VERSION, correlation_id=str(row["correlation_id"]), occurred_at=str(row["updated_at"]),
+        customer=str(row["customer"]), amount_cents=int(row["amount_cents"]),  # type: ignore[call-overload]
+    )
+
+
 def decode_event(raw: bytes | None) -> Event:
-    """Parse an event; raises ValueError naming what was wrong (the consumer dead-letters it)."""
+    """Parse an event (either shape); raises ValueError naming what was wrong (the consumer dead-letters it)."""
     if raw is None:
         raise ValueError("empty message value")
     try:
@@ -48,10 +103,15 @@ def decode_event(raw: bytes | None) -> Event:
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    if "event_id" not in data and "status" in data and "version" in data:
+        return event_from_row(data)
     missing = [f for f in Event.__dataclass_fields__ if f not in data]
     if missing:
         raise ValueError(f"missing fields: {', '.join(missing)}")
-    return Event(**{f: data[f] for f in Event.__dataclass_fields__})
+    try:
+        return Event(**{f: data[f] for f in Event.__dataclass_fields__})
+    except TypeError as exc:
+        raise ValueError(f"bad event: {exc}") from None
 
 
 # One database per pipeline run. The order service owns orders and outbox; each consumer
@@ -74,7 +134,7 @@ CREATE TABLE outbox (
     order_id uuid NOT NULL,
     seq int NOT NULL,
     type text NOT NULL,
-    payload bytea NOT NULL,
+    payload text NOT NULL,  -- the event's JSON; text (not bytea) so Debezium's EventRouter can expand it
     created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     sent_at timestamptz
 );
@@ -89,15 +149,33 @@ CREATE TABLE processed_events (
     processed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (consumer, event_id)
 );
-CREATE TABLE payment_charges (
+CREATE TABLE fulfillment_paid (
+    order_id uuid PRIMARY KEY,
+    event_id uuid NOT NULL
+);
+""" + "".join(
+    # One effect table per consumer, all of one shape, so the oracle reads them alike.
+    # No unique constraint on the effect itself: exactly-once comes from processed_events,
+    # and a consumer without it (a broken variant) must be able to show a second row.
+    f"""
+CREATE TABLE {table} (
     id bigserial PRIMARY KEY,
     order_id uuid NOT NULL,
     amount_cents bigint NOT NULL,
     correlation_id uuid NOT NULL,
     event_id uuid NOT NULL,
-    charged_at timestamptz NOT NULL DEFAULT clock_timestamp()
+    applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
-"""
+""" for table in ("payment_charges", "inventory_reservations", "fulfillment_shipments", "notification_emails"))
+
+# consumer -> (effect kind, table): what each consumer's effect is called and where it lives.
+EFFECT_TABLES: Mapping[str, tuple[str, str]] = {
+    "payment": ("charge", "payment_charges"),
+    "inventory": ("reservation", "inventory_reservations"),
+    "fulfillment": ("shipment", "fulfillment_shipments"),
+    "notification": ("email", "notification_emails"),
+}
+CONSUMERS = tuple(EFFECT_TABLES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +189,7 @@ class TargetEnv:
     group: str
     http_port: int
     dlq_topic: str
+    variant: str  # targets.variants.Variant value; "correct" unless a broken variant was asked for
 
     @classmethod
     def from_environ(cls) -> TargetEnv:
@@ -123,6 +202,7 @@ class TargetEnv:
                 group=os.environ.get("CHAOS_GROUP", ""),
                 http_port=int(os.environ.get("CHAOS_HTTP_PORT", "0")),
                 dlq_topic=os.environ.get("CHAOS_DLQ_TOPIC", ""),
+                variant=os.environ.get("CHAOS_VARIANT", "correct"),
             )
         except KeyError as exc:
             raise SystemExit(f"missing environment variable {exc.args[0]}: targets are started by the harness") from None

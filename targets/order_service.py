@@ -3,9 +3,13 @@
   direct  commit the order, then publish the event in the request with a bounded wait;
           a publish error is logged and swallowed (the article's Black Friday team).
   outbox  the order row and an outbox row commit in one transaction; the relay publishes.
+  cdc     only the order row commits; Debezium reads the change from the WAL.
+  cdc_outbox  as outbox, but Debezium's outbox event router publishes the outbox rows (no relay).
 
-POST /orders answers 201 only after its transaction committed, and it makes the
-correlation id: this is the entry point of every chain.
+Routes: POST /orders, /orders/{id}/pay, /orders/{id}/ship, /orders/{id}/cancel. Each
+answers 2xx only after its transaction committed, and each makes a correlation id: this
+is the entry point of every chain. The row keeps the correlation id of the request that
+last changed it (what the cdc pipeline's events carry), and every change bumps ``version``.
 
 Run by the harness: python -m targets.order_service (configuration in the environment).
 """
@@ -26,7 +30,8 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from targets.crashpoints import crash_point
 from targets.drift import drifted
-from targets.domain import Event, EventType, SCHEMA_VERSION, TargetEnv, pg_connect_kwargs
+from targets.domain import Event, EventType, SCHEMA_VERSION, TargetEnv, event_id_for, pg_connect_kwargs
+from targets.variants import Variant
 
 log = logging.getLogger("order_service")
 
@@ -40,6 +45,8 @@ class Publisher:
 
     def __init__(self, env: TargetEnv) -> None:
         self.topic = env.topic
+        # The keyless variant: no key, so librdkafka spreads an order's events over partitions.
+        self.keyed = Variant.parse(env.variant) is not Variant.KEYLESS
         self.producer = Producer({
             "bootstrap.servers": env.kafka,
             "acks": "all",
@@ -48,6 +55,8 @@ class Publisher:
             # this is dropped, and only its delivery callback knows.
             "message.timeout.ms": 5000,
             "socket.connection.setup.timeout.ms": 2000,
+            "partitioner": "murmur2_random",  # the partition Java clients (Debezium) would choose for a key
+            "sticky.partitioning.linger.ms": 0,  # a keyless message gets a random partition of its own
             "logger": logging.getLogger("librdkafka"),
         })
         self._stop = threading.Event()
@@ -68,7 +77,8 @@ class Publisher:
             acked.set()
 
         try:
-            self.producer.produce(self.topic, key=event.order_id.encode(), value=drifted(event.encode()), on_delivery=on_delivery)
+            self.producer.produce(self.topic, key=event.order_id.encode() if self.keyed else None, value=drifted(event.encode()),
+                                  on_delivery=on_delivery)
         except BufferError as exc:
             log.warning("publish failed, local queue full: %s event_id=%s", exc, event.event_id)
             return
@@ -86,7 +96,7 @@ class Publisher:
 class OrderService:
     def __init__(self, env: TargetEnv) -> None:
         self.env = env
-        self.outbox = env.pipeline == "outbox"
+        self.outbox = env.pipeline in ("outbox", "cdc_outbox")
         self.publisher = Publisher(env) if env.pipeline == "direct" else None
         self._local = threading.local()
 
@@ -99,7 +109,7 @@ class OrderService:
 
     def _event(self, type_: EventType, order_id: str, seq: int, correlation_id: str, customer: str, amount: int) -> Event:
         return Event(
-            event_id=str(uuid.uuid4()), type=type_.value, order_id=order_id, seq=seq, schema_version=SCHEMA_VERSION,
+            event_id=event_id_for(order_id, seq), type=type_.value, order_id=order_id, seq=seq, schema_version=SCHEMA_VERSION,
             correlation_id=correlation_id, occurred_at=datetime.now(timezone.utc).isoformat(),
             customer=customer, amount_cents=amount,
         )
@@ -113,9 +123,9 @@ class OrderService:
             if self.outbox:
                 conn.execute(
                     "INSERT INTO outbox (event_id, order_id, seq, type, payload) VALUES (%s, %s, %s, %s, %s)",
-                    (event.event_id, event.order_id, event.seq, event.type, drifted(event.encode())),
+                    (event.event_id, event.order_id, event.seq, event.type, drifted(event.encode()).decode()),
                 )
-        crash_point("app.after_commit")
+        crash_point("app.after_commit")  # committed, not yet published: the direct pipeline's loss window
         if self.publisher is not None:
             self.publisher.publish(event)
         return True
@@ -136,24 +146,39 @@ class OrderService:
             return 409, {"error": f"order {order_id} already exists"}
         return 201, {"order_id": order_id, "correlation_id": correlation_id}
 
-    def pay(self, order_id: str) -> tuple[int, dict[str, object]]:
+    # status it moves to -> (the status it must be in, the event the change is)
+    TRANSITIONS = {
+        "paid": ("created", EventType.PAID),
+        "shipped": ("paid", EventType.SHIPPED),
+        "cancelled": ("created", EventType.CANCELLED),
+    }
+
+    def transition(self, order_id: str, to: str) -> tuple[int, dict[str, object]]:
+        """Move an order to ``to``: optimistic on ``version``, so a concurrent change makes this a 409."""
         correlation_id = str(uuid.uuid4())
+        frm, type_ = self.TRANSITIONS[to]
         conn = self._conn()
-        row = conn.execute("SELECT customer, amount_cents, version FROM orders WHERE order_id = %s", (order_id,)).fetchone()
+        row = conn.execute("SELECT customer, amount_cents, version, status FROM orders WHERE order_id = %s",
+                           (order_id,)).fetchone()
         conn.commit()
         if row is None:
             return 404, {"error": f"no order {order_id}"}
-        customer, amount, version = row
-        event = self._event(EventType.PAID, order_id, version + 1, correlation_id, customer, amount)
+        customer, amount, version, status = row
+        if status != frm:
+            return 409, {"error": f"order {order_id} is {status}, not {frm}: cannot become {to}"}
+        event = self._event(type_, order_id, version + 1, correlation_id, customer, amount)
         ok = self._commit(
             event,
-            "UPDATE orders SET status = 'paid', version = version + 1, updated_at = clock_timestamp() "
-            "WHERE order_id = %s AND status = 'created' AND version = %s",
-            (order_id, version),
+            "UPDATE orders SET status = %s, version = version + 1, correlation_id = %s, updated_at = clock_timestamp() "
+            "WHERE order_id = %s AND status = %s AND version = %s",
+            (to, correlation_id, order_id, frm, version),
         )
         if not ok:
-            return 409, {"error": f"order {order_id} is not awaiting payment"}
+            return 409, {"error": f"order {order_id} changed concurrently; it is no longer {frm} at version {version}"}
         return 200, {"order_id": order_id, "correlation_id": correlation_id}
+
+
+_ACTIONS = {"pay": "paid", "ship": "shipped", "cancel": "cancelled"}
 
 
 def make_handler(service: OrderService) -> type[BaseHTTPRequestHandler]:
@@ -186,8 +211,8 @@ def make_handler(service: OrderService) -> type[BaseHTTPRequestHandler]:
                 parts = self.path.strip("/").split("/")
                 if parts == ["orders"]:
                     status, out = service.place(str(uuid.UUID(body["order_id"])), str(body["customer"]), int(body["amount_cents"]))
-                elif len(parts) == 3 and parts[0] == "orders" and parts[2] == "pay":
-                    status, out = service.pay(str(uuid.UUID(parts[1])))
+                elif len(parts) == 3 and parts[0] == "orders" and parts[2] in _ACTIONS:
+                    status, out = service.transition(str(uuid.UUID(parts[1])), _ACTIONS[parts[2]])
                 else:
                     status, out = 404, {"error": f"no route POST {self.path}"}
             except (KeyError, ValueError, TypeError) as exc:

@@ -6,6 +6,11 @@ producer, and marked sent only after the broker acknowledged them. A row whose p
 failed stays unsent and is tried again, so delivery is at-least-once: a crash between
 publish and mark re-sends it, and consumers dedupe.
 
+Broken variants (``targets.variants``): ``keyless`` publishes without a key;
+``mark_before_ack`` marks the batch sent before producing it (a broker outage loses it);
+``last_id`` reads ``id > last id seen`` instead of ``sent_at IS NULL`` (a row whose
+transaction commits after a higher id was already read is skipped for good).
+
 Run by the harness: python -m targets.relay (configuration in the environment).
 """
 
@@ -22,6 +27,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from targets.crashpoints import crash_point
 from targets.domain import TargetEnv, pg_connect_kwargs
+from targets.variants import Variant
 
 log = logging.getLogger("relay")
 
@@ -31,6 +37,8 @@ MESSAGE_TIMEOUT_MS = 10_000
 
 
 def run(env: TargetEnv, stop: threading.Event) -> None:
+    variant = Variant.parse(env.variant)
+    last_id = 0  # only the last_id variant uses it
     producer = Producer({
         "bootstrap.servers": env.kafka,
         "enable.idempotence": True,  # retries cannot duplicate or reorder within a partition
@@ -40,6 +48,9 @@ def run(env: TargetEnv, stop: threading.Event) -> None:
         "socket.connection.setup.timeout.ms": 2000,
         # Same partition for the same key as Java clients (Debezium) would choose.
         "partitioner": "murmur2_random",
+        # Keyless messages would otherwise stick to one partition per batch; the keyless variant
+        # is about the random partition a missing key gets, so make it random per message.
+        "sticky.partitioning.linger.ms": 0,
         "logger": logging.getLogger("librdkafka"),
     })
     conn: psycopg.Connection | None = None
@@ -47,9 +58,14 @@ def run(env: TargetEnv, stop: threading.Event) -> None:
         try:
             if conn is None or conn.closed or conn.broken:
                 conn = psycopg.connect(env.pg_dsn, autocommit=True, **pg_connect_kwargs())  # type: ignore[arg-type]
-            rows = conn.execute(
-                "SELECT id, order_id, event_id, payload FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT %s", (BATCH,)
-            ).fetchall()
+            if variant is Variant.LAST_ID:
+                rows = conn.execute(
+                    "SELECT id, order_id, event_id, payload FROM outbox WHERE id > %s ORDER BY id LIMIT %s", (last_id, BATCH)
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT id, order_id, event_id, payload FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT %s", (BATCH,)
+                ).fetchall()
         except psycopg.Error as exc:
             log.warning("outbox read failed, retrying: %s", exc)
             conn = None
@@ -58,6 +74,15 @@ def run(env: TargetEnv, stop: threading.Event) -> None:
         if not rows:
             stop.wait(IDLE_POLL_S)
             continue
+        if variant is Variant.LAST_ID:
+            last_id = max(r[0] for r in rows)
+        if variant is Variant.MARK_BEFORE_ACK:
+            try:
+                conn.execute("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY(%s)", ([r[0] for r in rows],))
+            except psycopg.Error as exc:
+                log.warning("mark-sent failed: %s", exc)
+                conn = None
+                continue
         results: dict[int, KafkaError | None] = {}
 
         def on_delivery(row_id: int) -> object:
@@ -66,7 +91,8 @@ def run(env: TargetEnv, stop: threading.Event) -> None:
             return cb
 
         for row_id, order_id, event_id, payload in rows:
-            producer.produce(env.topic, key=str(order_id).encode(), value=bytes(payload),
+            key = None if variant is Variant.KEYLESS else str(order_id).encode()
+            producer.produce(env.topic, key=key, value=str(payload).encode(),
                              headers={"event_id": str(event_id)}, on_delivery=on_delivery(row_id))
         # Every produced message gets exactly one delivery report within message.timeout.ms.
         deadline = time.monotonic() + MESSAGE_TIMEOUT_MS / 1000 + 5
@@ -74,6 +100,11 @@ def run(env: TargetEnv, stop: threading.Event) -> None:
             producer.poll(0.1)
         acked = [row_id for row_id, err in results.items() if err is None]
         failed = len(rows) - len(acked)
+        if variant is Variant.MARK_BEFORE_ACK:
+            if failed:
+                # The mistake: these rows are already marked and will never be sent again.
+                log.warning("%d of %d rows not acknowledged and will not be retried", failed, len(rows))
+            continue
         if acked:
             crash_point("relay.after_publish")
             try:

@@ -38,7 +38,8 @@ __all__ = ["DuplicateDelivery", "POISON_PAYLOADS", "PoisonMessage", "SchemaDrift
 POISON_PAYLOADS: tuple[bytes, ...] = (
     b"{not json at all",
     b"[1, 2, 3]",
-    b'{"event_id": "00000000-0000-4000-8000-000000000000", "type": "order.paid"}',
+    # An object that misses the event's identity: no event_id, order_id or seq to dedupe or order by.
+    b'{"type": "order.paid", "note": "an object without event_id, order_id or seq"}',
 )
 _PREFERRED_TYPES = (b'"order.paid"', b'"order.shipped"', b'"order.created"')
 

@@ -1,6 +1,7 @@
 """`chaos infra install`: fetch and build the real components into a cache outside the repo.
 
-  Kafka 4.3.1 (KRaft)  Maven Central, resolved by Maven from resources/kafka-pom.xml
+  Kafka 4.3.1 (KRaft)  Maven Central, resolved by Maven from resources/kafka-pom.xml (broker, tools, Connect)
+  Debezium 3.6.1       Maven Central plugin archive of the Postgres connector, unpacked as a Connect plugin
   Toxiproxy 2.12.0     built from the Go module proxy with `go install`
   PostgreSQL 15        Debian's package (found, not installed: that needs root and apt)
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -20,9 +22,11 @@ from pathlib import Path
 from harness.config import Settings
 from harness.errors import InstallError
 
-__all__ = ["KAFKA_VERSION", "TOXIPROXY_VERSION", "Installation", "install"]
+__all__ = ["DEBEZIUM_VERSION", "KAFKA_VERSION", "TOXIPROXY_VERSION", "Installation", "install"]
 
 KAFKA_VERSION = "4.3.1"
+DEBEZIUM_VERSION = "3.6.1.Final"
+_DEBEZIUM_ARTIFACT = f"io.debezium:debezium-connector-postgres:{DEBEZIUM_VERSION}:tar.gz:plugin"
 TOXIPROXY_VERSION = "2.12.0"
 POSTGRES_MAJOR = 15
 _MARKER = ".complete"
@@ -38,6 +42,7 @@ class Installation:
     toxiproxy_bin: Path
     postgres_bin: Path
     java: Path
+    connect_plugins: Path  # Connect's plugin.path: one sub-folder per plugin (Debezium's Postgres connector)
 
     @classmethod
     def paths(cls, settings: Settings) -> Installation:
@@ -47,7 +52,16 @@ class Installation:
             toxiproxy_bin=root / f"toxiproxy-{TOXIPROXY_VERSION}" / "toxiproxy-server",
             postgres_bin=_postgres_bin(),
             java=_java(),
+            connect_plugins=root / f"debezium-{DEBEZIUM_VERSION}" / "plugins",
         )
+
+    def require_debezium(self) -> None:
+        """Debezium is needed only by the cdc pipeline, so it is checked when Connect starts."""
+        if not (self.connect_plugins.parent / _MARKER).exists():
+            raise InstallError(
+                f"Debezium {DEBEZIUM_VERSION} Postgres connector is not installed (expected in {self.connect_plugins}); "
+                "the cdc pipeline needs it. Run `chaos infra install`."
+            )
 
     @classmethod
     def locate(cls, settings: Settings) -> Installation:
@@ -92,6 +106,7 @@ def install(settings: Settings, report: Report = print) -> Installation:
     report(f"postgres {POSTGRES_MAJOR}: found in {inst.postgres_bin}")
     _check_java(inst.java)
     _install_kafka(inst, report)
+    _install_debezium(inst, report)
     _install_toxiproxy(inst, report)
     return Installation.locate(settings)
 
@@ -166,6 +181,38 @@ def _install_kafka(inst: Installation, report: Report) -> None:
         raise InstallError(f"Maven finished but kafka_2.13-{KAFKA_VERSION}.jar is not in {inst.kafka_libs}")
     (home / _MARKER).write_text(KAFKA_VERSION)
     report(f"kafka {KAFKA_VERSION}: installed ({len(jars)} jars)")
+
+
+def _install_debezium(inst: Installation, report: Report) -> None:
+    home = inst.connect_plugins.parent
+    if (home / _MARKER).exists():
+        report(f"debezium {DEBEZIUM_VERSION}: already installed in {home} (nothing to do)")
+        return
+    if shutil.which("mvn") is None:
+        raise InstallError("Maven (mvn) is needed to fetch Debezium from Maven Central: apt-get install -y maven")
+    shutil.rmtree(home, ignore_errors=True)
+    download = home / "download"
+    download.mkdir(parents=True)
+    report(f"debezium {DEBEZIUM_VERSION}: fetching {_DEBEZIUM_ARTIFACT} from Maven Central ...")
+    _run_streaming(
+        ["mvn", "-B", "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
+         f"-Dartifact={_DEBEZIUM_ARTIFACT}", f"-DoutputDirectory={download}"],
+        dict(os.environ), lambda line: None, home / "install.log", timeout_s=1200,
+    )
+    archives = list(download.glob("*.tar.gz"))
+    if len(archives) != 1:
+        raise InstallError(f"Maven finished but no Debezium plugin archive is in {download}; see {home / 'install.log'}")
+    inst.connect_plugins.mkdir(parents=True)
+    with tarfile.open(archives[0]) as tar:
+        tar.extractall(inst.connect_plugins, filter="data")
+    # The archive bundles kafka-clients and connect-api 4.3.0; Connect loads org.apache.kafka.* from its
+    # own classpath (4.3.1) anyway, so the copies are removed rather than left to confuse a reader.
+    for jar in inst.connect_plugins.glob("*/*.jar"):
+        if jar.name.startswith(("kafka-clients-", "connect-api-")):
+            jar.unlink()
+    shutil.rmtree(download)
+    (home / _MARKER).write_text(DEBEZIUM_VERSION)
+    report(f"debezium {DEBEZIUM_VERSION}: installed in {inst.connect_plugins}")
 
 
 def _install_toxiproxy(inst: Installation, report: Report) -> None:

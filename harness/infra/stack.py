@@ -4,6 +4,10 @@
 deadline, creates one Toxiproxy proxy per link, and writes a state file so that
 `chaos infra status | down`, `chaos run` and the pytest plugin can find it. A failed
 start stops whatever did start and raises with the failing service's log tail.
+
+Kafka Connect (with Debezium) is the optional fourth service: ``ensure_connect`` starts it
+the first time a cdc pipeline asks, records it in the state file, and later runs on the
+same infra reuse it. Non-cdc runs never pay its cold start.
 """
 
 from __future__ import annotations
@@ -11,14 +15,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import Settings
 from harness.errors import InfraError, ProcessExited, WaitTimeout
-from harness.infra import kafka, postgres
-from harness.infra.install import KAFKA_VERSION, TOXIPROXY_VERSION, Installation
+from harness.infra import connect, kafka, postgres
+from harness.infra.install import DEBEZIUM_VERSION, KAFKA_VERSION, TOXIPROXY_VERSION, Installation
 from harness.infra.process import ManagedProcess, ProcessSpec, pid_alive
 from harness.infra.topology import HOST, Topology
 from harness.infra.toxiproxy import ToxiproxyClient
@@ -28,6 +33,8 @@ __all__ = ["Infra", "ServiceStatus"]
 
 _STATE = "state.json"
 READY_TIMEOUT_S = 90.0
+CONNECT_READY_TIMEOUT_S = 120.0  # a cold JVM scanning plugins on a busy 2-core machine
+_CORE = ("postgres", "kafka", "toxiproxy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,8 @@ class Infra:
         self.logs_dir = logs_dir
         self.owned = owned
         self.toxiproxy = ToxiproxyClient(self.topology.toxiproxy_url)
+        self.connect_client = connect.ConnectClient(self.topology)
+        self.connect_cold_start_s: float | None = None  # measured when this handle started Connect
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -94,7 +103,7 @@ class Infra:
             raise
         return infra
 
-    def _await(self, name: str, probe: object) -> None:
+    def _await(self, name: str, probe: object, timeout_s: float = READY_TIMEOUT_S) -> None:
         proc = self.processes[name]
 
         def observe() -> tuple[bool, str]:
@@ -103,7 +112,7 @@ class Infra:
                                     f"--- {proc.spec.log_path} ---\n{proc.tail(30)}")
             return probe()  # type: ignore[operator]
 
-        wait_for(observe, timeout_s=READY_TIMEOUT_S, what=f"{name} to be ready", interval_s=0.2,
+        wait_for(observe, timeout_s=timeout_s, what=f"{name} to be ready", interval_s=0.2,
                  evidence=lambda: f"{proc.spec.log_path}:\n{proc.tail(30)}", fatal=(ProcessExited,))
 
     def ensure_proxies(self) -> None:
@@ -147,19 +156,73 @@ class Infra:
             "toxiproxy": lambda: (True, self.toxiproxy.version()),
             "postgres": lambda: postgres.probe(topo.postgres_port),
             "kafka": lambda: kafka.probe(topo),
+            "connect": self._connect_probe,
         }
-        self._await(name, probes.get(name, lambda: (True, "alive")))
+        self._await(name, probes.get(name, lambda: (True, "alive")),
+                    timeout_s=CONNECT_READY_TIMEOUT_S if name == "connect" else READY_TIMEOUT_S)
         if name == "toxiproxy":
             self.ensure_proxies()
+    # ---- Kafka Connect (optional, started on demand) -----------------------------------
+    @property
+    def connect_running(self) -> bool:
+        proc = self.processes.get("connect")
+        return proc is not None and proc.alive()
+
+    def ensure_connect(self) -> connect.ConnectClient:
+        """Kafka Connect with Debezium, started now if it is not already running; returns its REST client.
+
+        A worker started by a handle that owns the infra dies with it; one started on an attached
+        infra (``chaos infra up``) outlives this process, so later runs reuse it, and
+        `chaos infra down` stops it.
+        """
+        if self.connect_running:
+            return self.connect_client
+        inst = Installation.locate(self.settings)
+        t0 = time.monotonic()
+        # PR_SET_PDEATHSIG fires when the *thread* that started a process ends. Started on the main
+        # thread of the process that owns the infra, Connect dies with it like the other services; a
+        # restart after a crash fault runs on the nemesis thread, which ends long before the run, and
+        # a worker started on an attached infra should outlive this process: those two are not tied
+        # (Infra.stop and `chaos infra down` stop them).
+        tie = self.owned and threading.current_thread() is threading.main_thread()
+        proc = ManagedProcess(connect.spec(inst, self.topology, self.settings.state_dir / "connect",
+                                           self.logs_dir / "connect.log", die_with_parent=tie)).start()
+        self.processes["connect"] = proc
+        self._write_state()
+        try:
+            self._await("connect", self._connect_probe, timeout_s=CONNECT_READY_TIMEOUT_S)
+        except BaseException:
+            self.stop_connect()
+            raise
+        self.connect_cold_start_s = time.monotonic() - t0
+        return self.connect_client
+
+    def _connect_probe(self) -> tuple[bool, str]:
+        plugins = self.connect_client.plugins()
+        found = any(p.endswith("PostgresConnector") for p in plugins)
+        return found, f"{len(plugins)} connector plugins, Debezium Postgres {'found' if found else 'not found yet'}"
+
+    def kill_connect(self) -> None:
+        """SIGKILL the worker: a crash, offsets since the last flush are not committed."""
+        proc = self.processes.get("connect")
+        if proc is not None:
+            proc.kill()
+
+    def stop_connect(self) -> None:
+        proc = self.processes.pop("connect", None)
+        if proc is not None:
+            proc.stop(grace_s=15.0)
+            self._write_state()
 
     def stop(self) -> None:
         """Stop every process (even half-started ones) and delete data. Safe to call twice."""
-        for name in ("toxiproxy", "kafka", "postgres"):
+        for name in ("connect", "toxiproxy", "kafka", "postgres"):
             proc = self.processes.get(name)
             if proc is not None:
                 proc.stop(grace_s=15.0)
         shutil.rmtree(postgres.data_dir(self.topology.postgres_port), ignore_errors=True)
         shutil.rmtree(self.settings.state_dir / "kafka", ignore_errors=True)
+        shutil.rmtree(self.settings.state_dir / "connect", ignore_errors=True)
         (self.settings.state_dir / _STATE).unlink(missing_ok=True)
 
     # ---- discovery -------------------------------------------------------------------
@@ -169,7 +232,7 @@ class Infra:
             "started_at": time.time(),
             "owner_pid": os.getpid(),
             "logs_dir": str(self.logs_dir),
-            "versions": {"kafka": KAFKA_VERSION, "toxiproxy": TOXIPROXY_VERSION, "postgres": "15"},
+            "versions": self.versions(),
             "processes": {
                 name: {"pid": p.pid, "log": str(p.spec.log_path), "argv": list(p.spec.argv),
                        # the rest of the spec, so a later attach can restart the process faithfully
@@ -197,8 +260,10 @@ class Infra:
             )
             for name, entry in state["processes"].items()
         }
-        if set(procs) != {"postgres", "kafka", "toxiproxy"} or not all(pid_alive(p.pid or 0) for p in procs.values()):
+        if not set(_CORE) <= set(procs) or not all(pid_alive(procs[n].pid or 0) for n in _CORE):
             return None
+        if "connect" in procs and not pid_alive(procs["connect"].pid or 0):
+            del procs["connect"]  # a worker that died with the run that started it: start a new one when needed
         return cls(settings, procs, Path(state["logs_dir"]), owned=False)
 
     def status(self) -> list[ServiceStatus]:
@@ -207,6 +272,8 @@ class Infra:
             "postgres": lambda: postgres.probe(topo.postgres_port),
             "kafka": lambda: kafka.probe(topo),
             "toxiproxy": lambda: (True, f"version {self.toxiproxy.version()}, {len(self.toxiproxy.proxies())} proxies"),
+            "connect": lambda: (True, f"Kafka Connect {self.connect_client.version()}, "
+                                      f"{len(self.connect_client.connectors())} connectors"),
         }
         out = []
         for name, proc in self.processes.items():
@@ -218,4 +285,4 @@ class Infra:
         return out
 
     def versions(self) -> dict[str, str]:
-        return {"kafka": KAFKA_VERSION, "toxiproxy": TOXIPROXY_VERSION, "postgres": "15"}
+        return {"kafka": KAFKA_VERSION, "toxiproxy": TOXIPROXY_VERSION, "postgres": "15", "debezium": DEBEZIUM_VERSION}

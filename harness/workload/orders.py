@@ -1,7 +1,8 @@
-"""The order workload: clients place and pay orders over HTTP and record every step.
+"""The order workload: clients place, pay, ship or cancel orders over HTTP and record every step.
 
-Each order is two requests, ``place`` then ``pay``, each recorded as invoke then exactly
-one of ok / fail / info. The client never asserts; it reports:
+Each order is ``place`` then ``pay`` then ``ship``, or, for a seeded fraction of orders,
+``place`` then ``cancel``; each request is recorded as invoke then exactly one of
+ok / fail / info, and a step runs only if the one before it was ok. The client never asserts; it reports:
   ok    the service answered 2xx (committed)
   fail  the service answered an error, or the connection was refused (certainly not done)
   info  a timeout or a connection cut mid-request (may or may not have happened)
@@ -28,6 +29,7 @@ from harness.workload.rate import RateShape, arrival_times
 __all__ = ["OrderWorkload", "PlannedOrder", "plan_orders"]
 
 REQUEST_TIMEOUT_S = 5.0
+CANCEL_FRACTION = 0.1  # share of orders the customer cancels instead of paying
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +38,14 @@ class PlannedOrder:
     order_id: str
     customer: str
     amount_cents: int
+    cancel: bool = False  # cancelled after placing, instead of paid and shipped
 
 
-def plan_orders(shape: RateShape, duration_s: float, seed: int) -> list[PlannedOrder]:
+def plan_orders(shape: RateShape, duration_s: float, seed: int, cancel_fraction: float = CANCEL_FRACTION) -> list[PlannedOrder]:
     rng = random.Random(seed)
     return [
         PlannedOrder(at, str(uuid.UUID(int=rng.getrandbits(128), version=4)), f"customer-{rng.randrange(1000):03d}",
-                     rng.randrange(500, 50_000))
+                     rng.randrange(500, 50_000), rng.random() < cancel_fraction)
         for at in arrival_times(shape, duration_s)
     ]
 
@@ -84,8 +87,12 @@ class OrderWorkload:
         process = self._client()
         placed = self._request(process, "place", order, "POST", "/orders",
                                {"order_id": order.order_id, "customer": order.customer, "amount_cents": order.amount_cents})
-        if placed:
-            self._request(process, "pay", order, "POST", f"/orders/{order.order_id}/pay", {})
+        if not placed:
+            return
+        if order.cancel:
+            self._request(process, "cancel", order, "POST", f"/orders/{order.order_id}/cancel", {})
+        elif self._request(process, "pay", order, "POST", f"/orders/{order.order_id}/pay", {}):
+            self._request(process, "ship", order, "POST", f"/orders/{order.order_id}/ship", {})
 
     def _request(self, process: str, f: str, order: PlannedOrder, method: str, path: str, body: dict[str, object]) -> bool:
         value = {"amount_cents": order.amount_cents, "customer": order.customer}

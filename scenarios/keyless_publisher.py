@@ -1,0 +1,27 @@
+"""Keyless publisher: the outbox relay publishes without a key, so an order's events scatter.
+
+Without the order id as key, each event gets a random partition, and Kafka orders only
+within a partition: under load a consumer sees an order's ``shipped`` before its
+``paid``. Fulfillment refuses to ship an unpaid order and dead-letters the event, so
+the mistake shows as per-entity ordering violations and as shipments that never
+happen. No fault is injected: the load alone does it.
+"""
+
+from harness.checkers.base import Validity
+from harness.scenario import Expect, Scenario
+from harness.workload.rate import Constant
+
+SCENARIO = Scenario(
+    name="keyless_publisher",
+    description="The outbox relay publishes without a key under steady load; an order's events scatter over partitions.",
+    pipelines=("outbox",),
+    shape=Constant(40),
+    duration_s=12,
+    faults=(),
+    variant="keyless",
+    expect=(
+        Expect("outbox", "I3", Validity.INVALID, "without a key an order's events are not ordered across partitions"),
+        Expect("outbox", "I1", Validity.INVALID, "fulfillment dead-letters a shipment that arrives before its payment"),
+    ),
+    drain_timeout_s=45,
+)

@@ -1,0 +1,49 @@
+"""Auto-commit loses what a crashed consumer had fetched but not applied; commit-after-effect loses nothing.
+
+The faults here act on a consumer, so the publish backlog (the stats checker's effect
+probe) stays empty and the verdict may read inconclusive; each test instead proves the
+faults were injected while traffic flowed, then asserts on the charges themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from harness.checkers.base import Validity
+from harness.runner import RunResult
+from harness.scenario import Expect
+from harness.testing import evidence
+from scenarios.consumer_crash import SCENARIO
+
+pytestmark = pytest.mark.chaos
+
+
+def _faults_hit_traffic(result: RunResult) -> None:
+    stats = result.verdict("outbox").result("stats")
+    assert stats is not None, evidence(result)
+    for fault in ("outage@consumer.payment->postgres", "crash@consumer.payment"):
+        assert int(stats.counts.get(f"ops_during:{fault}") or 0) > 0, (
+            f"{fault} was not injected while traffic flowed: {stats.message}\n{evidence(result)}")
+    assert "injection failed" not in stats.message, stats.message
+
+
+def _missing_charges(result: RunResult) -> int:
+    loss = result.verdict("outbox").result("no-lost-effect")
+    assert loss is not None, evidence(result)
+    return int(loss.counts.get("missing:payment") or 0)
+
+
+def test_commit_after_effect_survives_a_crash_mid_stall(chaos_run) -> None:  # type: ignore[no-untyped-def]
+    result = chaos_run(SCENARIO)
+    _faults_hit_traffic(result)
+    assert _missing_charges(result) == 0, f"a crashed correct consumer lost charges:\n{evidence(result)}"
+
+
+def test_auto_commit_loses_the_event_it_was_stuck_on(chaos_run) -> None:  # type: ignore[no-untyped-def]
+    broken = replace(SCENARIO, variant="auto_commit", expect=(
+        Expect("outbox", "I1", Validity.INVALID, "auto-commit committed offsets of events never applied"),))
+    result = chaos_run(broken)
+    _faults_hit_traffic(result)
+    assert _missing_charges(result) > 0, f"auto-commit lost no charge across the crash:\n{evidence(result)}"

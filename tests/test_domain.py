@@ -1,0 +1,86 @@
+"""The order domain, the cdc capture config and the broken variants, without infrastructure."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from harness.errors import UsageError
+from harness.faults.messages import POISON_PAYLOADS as POISON_VALUES
+from harness.faults.schedule import FaultKind, FaultSpec
+from harness.infra.connect import worker_properties
+from harness.infra.topology import Topology
+from scenarios.connect_crash import SCENARIO as CRASH
+from targets.cdc import Capture
+from targets.domain import SCHEMA_VERSION, decode_event, event_from_row, event_id_for
+from targets.variants import Variant
+
+ROW = {"order_id": "0b6f7c1e-6a7e-4a59-9d0c-1f6f0e6f2a11", "customer": "customer-007", "amount_cents": 1234,
+       "status": "paid", "version": 2, "correlation_id": "9a0f1d0e-3a53-4f0c-8d7c-2b8a7c1e0f55",
+       "created_at": "2026-11-26T20:00:00.000001Z", "updated_at": "2026-11-26T20:00:01.000002Z"}
+
+
+def test_a_debezium_row_decodes_to_the_domain_event_with_a_deterministic_id() -> None:
+    event = decode_event(json.dumps(ROW).encode())
+    assert event == event_from_row(ROW)
+    assert (event.type, event.seq, event.schema_version) == ("order.paid", 2, SCHEMA_VERSION)
+    assert event.correlation_id == ROW["correlation_id"] and event.occurred_at == ROW["updated_at"]
+    # Redelivery of the same row version must carry the same id, and the next version a new one.
+    assert event.event_id == event_id_for(ROW["order_id"], 2) == decode_event(json.dumps(ROW).encode()).event_id
+    assert event_id_for(ROW["order_id"], 3) != event.event_id
+
+
+def test_a_domain_event_round_trips() -> None:
+    event = event_from_row(ROW)
+    assert decode_event(event.encode()) == event
+
+
+@pytest.mark.parametrize("raw", [*POISON_VALUES, None, b'{"status": "lost", "version": 1}'])
+def test_malformed_values_raise_value_error_naming_the_problem(raw: bytes | None) -> None:
+    with pytest.raises(ValueError, match=r"\w"):
+        decode_event(raw)
+
+
+def test_capture_streams_orders_through_its_proxies_with_a_run_owned_slot_and_publication() -> None:
+    topo = Topology(23000)
+    config = Capture("20261126-200000-abcd", "chaos_cdc_x", topo).config()
+    assert config["plugin.name"] == "pgoutput"
+    assert config["publication.autocreate.mode"] == "disabled"
+    assert config["snapshot.mode"] == "no_data"
+    assert config["slot.name"] == "chaos_orders_20261126_200000_abcd"
+    assert config["database.port"] == str(topo.link("connect->postgres").proxy_port)
+
+
+def test_outbox_capture_routes_every_outbox_row_to_one_topic_keyed_by_order() -> None:
+    capture = Capture("20261126-200000-abcd", "chaos_cdc_outbox_x", Topology(23000), table="outbox")
+    config = capture.config()
+    assert config["table.include.list"] == "public.outbox"
+    assert config["transforms.outbox.type"] == "io.debezium.transforms.outbox.EventRouter"
+    assert config["transforms.outbox.table.field.event.key"] == "order_id"
+    assert config["transforms.outbox.route.topic.replacement"] == capture.topic
+
+
+def test_connect_keeps_internal_topics_direct_and_produces_through_its_proxy(tmp_path: Path) -> None:
+    topo = Topology(23000)
+    props = dict(line.split("=", 1) for line in worker_properties(topo, tmp_path, tmp_path).splitlines())
+    assert props["bootstrap.servers"] == topo.kafka_direct
+    assert props["producer.bootstrap.servers"] == topo.link("connect->kafka").proxy_address
+    assert props["listeners"] == f"http://127.0.0.1:{topo.connect_rest_port}"
+
+
+def test_variants_parse_and_know_their_pipelines() -> None:
+    assert Variant.parse("no_idempotency") is Variant.NO_IDEMPOTENCY
+    with pytest.raises(UsageError, match="valid variants"):
+        Variant.parse("sloppy")
+    assert Variant.LAST_ID.applies_to("outbox") and not Variant.LAST_ID.applies_to("cdc")
+    with pytest.raises(UsageError, match="does not apply"):
+        replace(CRASH, variant="mark_before_ack")
+
+
+def test_a_crash_names_a_process_not_a_link() -> None:
+    assert FaultSpec(FaultKind.CRASH, "connect", at=0.3, for_s=3).link == "connect"
+    with pytest.raises(UsageError, match="must name a process"):
+        FaultSpec(FaultKind.CRASH, "connect->kafka", at=0.3, for_s=3)
