@@ -8,8 +8,9 @@ the swap does to consumers that care about order (fulfillment: never ship before
 paid) is for the per-entity-order checker (I3) to judge.
 """
 
+from harness.checkers.base import Validity
 from harness.faults.spec import FaultKind, FaultSpec, Reordering
-from harness.scenario import Scenario
+from harness.scenario import Expect, Scenario
 from harness.workload.rate import Constant
 
 SCENARIO = Scenario(
@@ -19,5 +20,7 @@ SCENARIO = Scenario(
     shape=Constant(20),
     duration_s=12,
     faults=(FaultSpec(FaultKind.REORDER, "events", at=0.3, for_s=3, params=Reordering(5)),),
+    expect=(Expect("outbox", "I3", Validity.INVALID,
+                   "the interposer swaps events on the topic; per-entity-order must flag it (nonmonotonic-publish)"),),
     drain_timeout_s=45,
 )

@@ -20,6 +20,8 @@ SCENARIO = Scenario(
     duration_s=14,
     faults=(FaultSpec(FaultKind.SCHEMA_DRIFT, "app", at=0.35, for_s=4, params=SchemaDrift("rename")),),
     expect=(Expect("outbox", "I1", Validity.INVALID,
-                   "the payment consumer only reads schema v1: v2 events go to its DLQ and are never charged"),),
+                   "the payment consumer only reads schema v1: v2 events go to its DLQ and are never charged"),
+            Expect("outbox", "I8", Validity.INVALID,
+                   "v2 is not a registered, compatible version: the schema-contract checker must say so")),
     drain_timeout_s=45,
 )

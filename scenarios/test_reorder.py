@@ -32,3 +32,10 @@ def test_outbox_loses_nothing_through_the_interposer(reorder: RunResult) -> None
     assert loss is not None and loss.validity is Validity.VALID, evidence(reorder)
     assert duplicate_effects(history(reorder, "outbox")) == {}
     assert reorder.exit_code == 0, evidence(reorder)
+
+
+def test_the_ordering_checker_sees_the_swap_on_the_topic(reorder: RunResult) -> None:
+    order = reorder.verdict("outbox").result("per-entity-order")
+    assert order is not None and order.validity is Validity.INVALID, evidence(reorder)
+    kinds = {str(e.get("anomaly")) for e in order.examples}
+    assert "nonmonotonic-publish" in kinds, f"the swap was not named as a publish-order anomaly: {kinds}"

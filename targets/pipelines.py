@@ -121,6 +121,11 @@ class PipelineTarget:
         return procs
 
     @property
+    def group(self) -> str:
+        """The payment consumer's group: what "already delivered" means to a duplicate-delivery fault."""
+        return self.groups["payment"]
+
+    @property
     def crashpoints_dir(self) -> Path:
         """Where the harness arms crash points and schema drift for this target's processes."""
         return self.ctx.logs_dir / f"{self.name}.crashpoints"

@@ -80,7 +80,7 @@ def test_variants_parse_and_know_their_pipelines() -> None:
         replace(CRASH, variant="mark_before_ack")
 
 
-def test_a_crash_names_a_process_not_a_link() -> None:
-    assert FaultSpec(FaultKind.CRASH, "connect", at=0.3, for_s=3).link == "connect"
-    with pytest.raises(UsageError, match="must name a process"):
-        FaultSpec(FaultKind.CRASH, "connect->kafka", at=0.3, for_s=3)
+def test_a_kill_names_a_process_not_a_link() -> None:
+    assert FaultSpec(FaultKind.KILL, "connect", at=0.3, for_s=3).target == "connect"
+    with pytest.raises(UsageError, match="connect->kafka"):
+        FaultSpec(FaultKind.KILL, "connect->kafka", at=0.3, for_s=3)

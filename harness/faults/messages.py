@@ -44,14 +44,19 @@ POISON_PAYLOADS: tuple[bytes, ...] = (
 _PREFERRED_TYPES = (b'"order.paid"', b'"order.shipped"', b'"order.created"')
 
 
-def _produce(bootstrap: str, records: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
-             topic: str) -> int:
+Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]], int | None]
+"""key, value, headers, and the partition to write to (None: the partitioner decides)."""
+
+
+def _produce(bootstrap: str, records: list[Record], topic: str) -> int:
+    # murmur2_random: the partition Java clients (Debezium) and the relay choose for the same key.
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "message.timeout.ms": 10_000,
-                         "logger": kafka.quiet_logger()})
+                         "partitioner": "murmur2_random", "logger": kafka.quiet_logger()})
     acked: list[bool] = []
-    for key, value, headers in records:
+    for key, value, headers, partition in records:
+        extra = {"partition": partition} if partition is not None else {}
         producer.produce(topic, key=key, value=value, headers=headers,
-                         on_delivery=lambda err, msg: acked.append(err is None))
+                         on_delivery=lambda err, msg: acked.append(err is None), **extra)
     producer.flush(15.0)
     return sum(acked)
 
@@ -68,7 +73,7 @@ class DuplicateDelivery:
     target: str = "events"
     published: int = field(default=0)
 
-    def _delivered(self) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
+    def _delivered(self) -> list[Record]:
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group, "enable.auto.commit": False,
                              "socket.timeout.ms": 5000, "logger": kafka.quiet_logger()})
         try:
@@ -102,7 +107,9 @@ class DuplicateDelivery:
             return kind, -msg.timestamp()[1]  # type: ignore[attr-defined]
 
         chosen = sorted(found, key=rank)[: self.count]
-        return [(m.key(), m.value(), list(m.headers() or ())) for m in chosen]  # type: ignore[attr-defined]
+        # A redelivery lands where the original did: whatever partitioner the publisher used, the
+        # duplicate must not look like the entity split across partitions.
+        return [(m.key(), m.value(), list(m.headers() or ()), m.partition()) for m in chosen]  # type: ignore[attr-defined]
 
     def inject(self) -> None:
         records = self._delivered()
@@ -133,7 +140,8 @@ class PoisonMessage:
 
     def inject(self) -> None:
         records = [(str(uuid.uuid5(uuid.NAMESPACE_URL, f"chaos-poison-{self.topic}-{i}")).encode(),
-                    POISON_PAYLOADS[i % len(POISON_PAYLOADS)], [("chaos_fault", b"poison")]) for i in range(self.count)]
+                    POISON_PAYLOADS[i % len(POISON_PAYLOADS)], [("chaos_fault", b"poison")], None)
+                   for i in range(self.count)]
         self.published = _produce(self.bootstrap, records, self.topic)
         if self.published == 0:
             raise ChaosError(f"none of {self.count} poison messages was acknowledged by the broker")
