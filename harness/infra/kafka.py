@@ -92,9 +92,11 @@ def format_storage(inst: Installation, topo: Topology, home: Path, log: Path) ->
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as fh:
-        # Static controller.quorum.voters: format without --standalone.
+        # Static controller.quorum.voters: format without --standalone. The id is passed as
+        # --cluster-id=ID because a url-safe base64 id can start with "-", which argparse then
+        # takes for an option (one start in 64 failed that way).
         result = subprocess.run(  # noqa: S603
-            _java_argv(inst, log4j, "kafka.tools.StorageTool", heap="256m") + ["format", "-t", cluster_id, "-c", str(props)],
+            _java_argv(inst, log4j, "kafka.tools.StorageTool", heap="256m") + ["format", f"--cluster-id={cluster_id}", "-c", str(props)],
             stdout=fh, stderr=subprocess.STDOUT, timeout=120, check=False,
         )
     if result.returncode != 0:
