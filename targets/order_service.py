@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import signal
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -93,18 +96,75 @@ class Publisher:
         self._stop.set()
 
 
+POOL_SIZE = 32  # above the workload's 16 clients: the pool itself must not be the bottleneck
+POOL_WAIT_S = 3.0  # below the clients' 5 s timeout, so an exhausted pool is a clean 503, not a hang
+
+
+class PoolExhausted(Exception):
+    """No database connection became free in time."""
+
+
+class ConnectionPool:
+    """A few long-lived connections shared by the request threads.
+
+    ThreadingHTTPServer runs each request on a new thread, so a thread-local connection
+    would be opened (through the proxy) and dropped on every request, which no real service
+    does. A connection that saw an error, or is left inside a transaction, is closed rather
+    than returned: the next request gets a fresh one.
+    """
+
+    def __init__(self, dsn: str, size: int = POOL_SIZE) -> None:
+        self._dsn = dsn
+        self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(size)
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        if not self._slots.acquire(timeout=POOL_WAIT_S):
+            raise PoolExhausted(f"no database connection free within {POOL_WAIT_S:.0f}s ({POOL_SIZE} in use)")
+        conn: psycopg.Connection | None = None
+        healthy = False
+        try:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                conn = None
+            if conn is None or conn.closed or conn.broken:
+                conn = psycopg.connect(self._dsn, **pg_connect_kwargs())  # type: ignore[arg-type]
+            yield conn
+            healthy = not (conn.closed or conn.broken) and \
+                conn.info.transaction_status is psycopg.pq.TransactionStatus.IDLE
+        finally:
+            if conn is not None:
+                if healthy:
+                    self._idle.put(conn)
+                else:
+                    conn.close()
+            self._slots.release()
+
+
 class OrderService:
     def __init__(self, env: TargetEnv) -> None:
         self.env = env
         self.outbox = env.pipeline in ("outbox", "cdc_outbox")
         self.publisher = Publisher(env) if env.pipeline == "direct" else None
+        self.pool = ConnectionPool(env.pg_dsn)
         self._local = threading.local()
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """One request's database connection, checked out of the pool for the request's duration."""
+        with self.pool.connection() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
 
     def _conn(self) -> psycopg.Connection:
         conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed or conn.broken:
-            conn = psycopg.connect(self.env.pg_dsn, **pg_connect_kwargs())  # type: ignore[arg-type]
-            self._local.conn = conn
+        if conn is None:
+            raise RuntimeError("no database connection checked out: call inside OrderService.session()")
         return conn
 
     def _event(self, type_: EventType, order_id: str, seq: int, correlation_id: str, customer: str, amount: int) -> Event:
@@ -209,18 +269,19 @@ def make_handler(service: OrderService) -> type[BaseHTTPRequestHandler]:
             try:
                 body = json.loads(raw or b"{}")
                 parts = self.path.strip("/").split("/")
-                if parts == ["orders"]:
-                    status, out = service.place(str(uuid.UUID(body["order_id"])), str(body["customer"]), int(body["amount_cents"]))
-                elif len(parts) == 3 and parts[0] == "orders" and parts[2] in _ACTIONS:
-                    status, out = service.transition(str(uuid.UUID(parts[1])), _ACTIONS[parts[2]])
-                else:
-                    status, out = 404, {"error": f"no route POST {self.path}"}
+                with service.session():
+                    if parts == ["orders"]:
+                        status, out = service.place(str(uuid.UUID(body["order_id"])), str(body["customer"]),
+                                                    int(body["amount_cents"]))
+                    elif len(parts) == 3 and parts[0] == "orders" and parts[2] in _ACTIONS:
+                        status, out = service.transition(str(uuid.UUID(parts[1])), _ACTIONS[parts[2]])
+                    else:
+                        status, out = 404, {"error": f"no route POST {self.path}"}
             except (KeyError, ValueError, TypeError) as exc:
                 status, out = 400, {"error": f"bad request: {exc!r}"}
-            except psycopg.Error as exc:
-                # The transaction did not commit: the client is told it failed.
+            except (psycopg.Error, PoolExhausted) as exc:
+                # The transaction did not commit (the pool closed the connection that saw it): failed.
                 log.warning("database error, request failed: %s", exc)
-                service._local.conn = None
                 status, out = 503, {"error": f"database unavailable: {type(exc).__name__}"}
             self._send(status, out)
 
