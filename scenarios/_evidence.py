@@ -1,8 +1,14 @@
-"""Helpers for fault scenario tests: read a run's history back and count what the faults did."""
+"""Small counts over a run's stored history, for scenario tests that need more than a verdict.
+
+They read only history.jsonl, like the checkers, so each number can be re-derived from the
+run folder. They are deliberately narrow: the I2/I3/I5 checkers give the general verdicts;
+these make a scenario test fail when its fault had no effect (no redelivery, no
+reordering, no poison on the topic).
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 
 from harness.checkers.base import Validity
 from harness.history.ops import History
@@ -10,7 +16,8 @@ from harness.history.store import load_histories
 from harness.runner import RunResult
 from harness.testing import evidence
 
-__all__ = ["assert_faults_bit", "duplicate_effects", "history", "redelivered_events", "swapped_entities", "unpublished_commits"]
+__all__ = ["assert_faults_bit", "dlq_by_consumer", "duplicate_effects", "history", "out_of_order", "redelivered_events",
+           "swapped_entities", "undecodable_on_topic", "unpublished_commits"]
 
 
 def history(result: RunResult, pipeline: str) -> History:
@@ -66,3 +73,36 @@ def swapped_entities(h: History) -> set[str]:
             swapped.add(str(order))
         last[str(order)] = max(last.get(str(order), 0), int(seq))  # type: ignore[arg-type]
     return swapped
+
+
+def out_of_order(h: History) -> dict[str, int]:
+    """Per consumer, orders whose events it received out of ``seq`` order.
+
+    Counted from what it applied (a later position with a lower seq) and from what it
+    dead-lettered as not applicable yet (fulfillment refusing a shipment before payment).
+    """
+    seen: dict[tuple[str, str], int] = {}
+    bad: dict[str, set[str]] = defaultdict(set)
+    for r in sorted(h.observed("applied"), key=lambda r: int(r["position"] or 0)):
+        key = (str(r["consumer"]), str(r["order_id"]))
+        seq = int(r["seq"] or 0)
+        if seq < seen.get(key, 0):
+            bad[key[0]].add(key[1])
+        seen[key] = max(seq, seen.get(key, 0))
+    for r in h.observed("dlq"):
+        if "before" in str(r.get("reason") or "") and r.get("order_id"):
+            bad[str(r["consumer"])].add(str(r["order_id"]))
+    return {c: len(orders) for c, orders in bad.items()}
+
+
+def dlq_by_consumer(h: History) -> dict[str, list[str]]:
+    """consumer -> the reasons on its dead-letter topic."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for r in h.observed("dlq"):
+        out[str(r["consumer"])].append(str(r.get("reason") or ""))
+    return dict(out)
+
+
+def undecodable_on_topic(h: History) -> int:
+    """Records on the event topic that are not an event (poison): each must end applied or dead-lettered."""
+    return sum(1 for r in h.observed("topic") if r.get("undecodable") or not r.get("event_id"))

@@ -8,7 +8,7 @@ import pytest
 
 from harness.runner import RunResult
 from harness.testing import evidence
-from scenarios._observed import history, out_of_order
+from scenarios._evidence import history, out_of_order
 from scenarios.keyless_publisher import SCENARIO
 
 pytestmark = pytest.mark.chaos

@@ -11,7 +11,7 @@ from harness.faults.messages import POISON_PAYLOADS as POISON_VALUES
 from harness.runner import RunResult
 from harness.scenario import Expect
 from harness.testing import evidence
-from scenarios._observed import dlq_by_consumer, history, undecodable_on_topic
+from scenarios._evidence import dlq_by_consumer, history, undecodable_on_topic
 from scenarios.poison_pill import SCENARIO
 from targets.domain import CONSUMERS
 

@@ -16,16 +16,14 @@ should not pay.
 
 from __future__ import annotations
 
-import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import InfraError
+from harness.infra._http import call_json
 from harness.infra.install import Installation
 from harness.infra.process import ProcessSpec
 from harness.infra.topology import HOST, Topology
@@ -135,19 +133,8 @@ class ConnectClient:
         self.timeout_s = timeout_s
 
     def _call(self, method: str, path: str, body: object | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json", "Accept": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310 - loopback only
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:500]
-            raise InfraError(f"Kafka Connect {method} {path} answered {exc.code}: {detail}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise InfraError(f"Kafka Connect at {self.base_url} did not answer {method} {path} within "
-                             f"{self.timeout_s}s ({exc}); see the connect log in the infra logs folder") from exc
-        return json.loads(raw) if raw else None
+        return call_json(self.base_url, method, path, body, timeout_s=self.timeout_s, service="Kafka Connect",
+                         error=InfraError, hint="see the connect log in the infra logs folder", detail_chars=500)
 
     def version(self) -> str:
         return str(self._call("GET", "/")["version"])

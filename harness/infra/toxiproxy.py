@@ -8,7 +8,6 @@ API's own answer.
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from enum import Enum
 from typing import Any
 
 from harness.errors import ToxiproxyError
+from harness.infra._http import call_json
 
 __all__ = ["Proxy", "Stream", "ToxiproxyClient"]
 
@@ -40,22 +40,8 @@ class ToxiproxyClient:
         self.timeout_s = timeout_s
 
     def _call(self, method: str, path: str, body: object | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.base_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310 - loopback only
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:300]
-            raise ToxiproxyError(f"Toxiproxy {method} {path} answered {exc.code}: {detail}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise ToxiproxyError(
-                f"Toxiproxy at {self.base_url} did not answer {method} {path} within {self.timeout_s}s ({exc}); "
-                "is the infra up? Run `chaos infra status`."
-            ) from exc
-        return json.loads(raw) if raw else None
+        return call_json(self.base_url, method, path, body, timeout_s=self.timeout_s, service="Toxiproxy",
+                         error=ToxiproxyError, hint="is the infra up? Run `chaos infra status`.")
 
     def version(self) -> str:
         request = urllib.request.Request(self.base_url + "/version")
