@@ -1,8 +1,14 @@
 """The relay that marks rows sent before the broker acknowledged them loses them in an outage the correct relay survives.
 
-The outage outlasts the relay's delivery budget (``message.timeout.ms`` 10 s), so
+The outage outlasts two of the relay's delivery budgets (``message.timeout.ms`` 10 s), so
 messages the broken relay already marked sent expire unsent and are never retried; the
 correct relay keeps them unsent and publishes them after the heal.
+
+Why two budgets: the relay waits for a batch's delivery reports before it reads the next
+rows. The batch in flight when the link is cut may already sit in the broker (its ack is
+what got lost), and the next batch is produced only when that one times out, 10 s into
+the outage. An outage of 13 s let that second batch reach the broker after the heal, and
+CI saw a run lose nothing. With 24 s the second batch (10 s worth of rows) expires too.
 """
 
 from __future__ import annotations
@@ -19,8 +25,8 @@ from scenarios.broker_outage import SCENARIO as OUTAGE
 
 pytestmark = pytest.mark.chaos
 
-LONG_OUTAGE = replace(OUTAGE, pipelines=("outbox",), expect=(), duration_s=16, drain_timeout_s=40,
-                      faults=(FaultSpec(FaultKind.OUTAGE, "publisher->kafka", at=0.2, for_s=13),))
+LONG_OUTAGE = replace(OUTAGE, pipelines=("outbox",), expect=(), duration_s=30, drain_timeout_s=40,
+                      faults=(FaultSpec(FaultKind.OUTAGE, "publisher->kafka", at=0.1, for_s=24),))
 
 
 def test_marking_before_the_ack_loses_rows_in_a_long_outage(chaos_run) -> None:  # type: ignore[no-untyped-def]
