@@ -1,6 +1,6 @@
-"""The relay that marks rows sent before the broker acknowledged them loses them in an outage the correct relay survives.
+"""Two broken relays, each losing rows under the fault that exposes it, where the correct relay loses none.
 
-The outage outlasts two of the relay's delivery budgets (``message.timeout.ms`` 10 s), so
+mark_before_ack: the relay marks rows sent before the broker acknowledged them. The outage outlasts two of the relay's delivery budgets (``message.timeout.ms`` 10 s), so
 messages the broken relay already marked sent expire unsent and are never retried; the
 correct relay keeps them unsent and publishes them after the heal.
 
@@ -9,6 +9,11 @@ rows. The batch in flight when the link is cut may already sit in the broker (it
 what got lost), and the next batch is produced only when that one times out, 10 s into
 the outage. An outage of 13 s let that second batch reach the broker after the heal, and
 CI saw a run lose nothing. With 24 s the second batch (10 s worth of rows) expires too.
+
+last_id: the relay reads rows after the highest id it has seen. Under late_commit (a slow,
+jittery database link for the order service) transactions commit out of id order, and
+the rows that commit behind an id already read are committed and never published. The
+correct relay, under the same fault, publishes every committed row.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from harness.checkers.base import Validity
 from harness.faults.schedule import FaultKind, FaultSpec
 from harness.scenario import Expect
 from harness.testing import evidence
+from harness.runner import RunResult
+from scenarios._evidence import history, unpublished_commits
 from scenarios.broker_outage import SCENARIO as OUTAGE
+from scenarios.late_commit import SCENARIO as LATE_COMMIT
 
 pytestmark = pytest.mark.chaos
 
@@ -41,3 +49,30 @@ def test_marking_before_the_ack_loses_rows_in_a_long_outage(chaos_run) -> None: 
     loss = result.verdict("outbox").result("no-lost-effect")
     assert loss is not None and loss.validity is Validity.INVALID, f"the broken relay lost nothing:\n{evidence(result)}"
     assert int(loss.counts["lost"] or 0) > 0
+
+
+def _latency_hit_traffic(result: RunResult) -> None:
+    stats = result.verdict("outbox").result("stats")
+    assert stats is not None and int(stats.counts.get("ops_during:latency@app->postgres") or 0) > 0, (
+        f"no traffic during the slow-database window, so this run proves nothing\n{evidence(result)}")
+    assert "injection failed" not in stats.message, stats.message
+
+
+def test_reading_after_the_last_id_skips_rows_that_commit_late(chaos_run) -> None:  # type: ignore[no-untyped-def]
+    broken = replace(LATE_COMMIT, variant="last_id", expect=(
+        Expect("outbox", "I1", Validity.INVALID, "rows committed behind an id already read are never published"),
+        Expect("outbox", "I7", Validity.INVALID, "the skipped rows stay unsent: the backlog never drains"),))
+    result = chaos_run(broken)
+    _latency_hit_traffic(result)
+    skipped = unpublished_commits(history(result, "outbox"))
+    assert skipped, f"every committed row reached the topic: no transaction committed late\n{evidence(result)}"
+    loss = result.verdict("outbox").result("no-lost-effect")
+    assert loss is not None and loss.validity is Validity.INVALID, f"skipped rows but no lost effect:\n{evidence(result)}"
+
+
+def test_reading_unsent_rows_publishes_late_commits(chaos_run) -> None:  # type: ignore[no-untyped-def]
+    result = chaos_run(LATE_COMMIT)
+    _latency_hit_traffic(result)
+    assert unpublished_commits(history(result, "outbox")) == [], evidence(result)
+    loss = result.verdict("outbox").result("no-lost-effect")
+    assert loss is not None and loss.validity is Validity.VALID, evidence(result)
