@@ -211,6 +211,9 @@ def _run_pipeline(scenario: Scenario, pipeline: str, infra: Infra, recorder: Rec
             probe_stop.set()
             for t in (*threads, prober):
                 t.join()
+            # Was the workload open-loop? A client that fell behind its plan under-reports the load.
+            recorder.record("probe", OpType.OK, "workload", value={
+                "clients": workload.concurrency, "max_start_late_s": round(workload.max_start_late_s, 3)})
             # Heal-all before drain, whatever the nemesis managed to do (proxies, toxics, paused processes).
             heal_all(infra, target)
             if interposer is not None:

@@ -63,6 +63,10 @@ class Stats:
         counts: dict[str, int | float] = {t.value: by_type[t] for t in OpType}
         windows = fault_windows(history)
         counts["faults"] = len(windows)
+        for op in history.ops:  # the workload's own report: did it keep its arrival schedule?
+            if op.process == "probe" and op.f == "workload":
+                counts["clients"] = int(op.value.get("clients") or 0)
+                counts["max_start_late_s"] = float(op.value.get("max_start_late_s") or 0.0)
         problems: list[dict[str, object]] = []
         invoked = sorted(op.time_s for op in client if op.type is OpType.INVOKE) if windows else []
         for w in windows:

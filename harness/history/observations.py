@@ -30,6 +30,10 @@ Probe ops (process ``probe``), recorded by the runner through the oracle:
            yet committed by the consumers, events committed at the source and not yet on the
            topic), or ``fail`` with the error when the sample could not be taken (I7)
   drain    ``ok`` once lag and backlog are both zero, ``info`` if the drain timed out
+  clock    once, before traffic: {epoch_ms}, the anchor between run time and effect times
+  connect_start  when this pipeline paid Kafka Connect's cold start: {cold_start_s}
+  workload once, after traffic: {clients, max_start_late_s}: the client pool size and how far
+           behind its planned arrival the latest order started (open-loop or not)
 """
 
 from __future__ import annotations

@@ -7,6 +7,14 @@ ok / fail / info, and a step runs only if the one before it was ok. The client n
   fail  the service answered an error, or the connection was refused (certainly not done)
   info  a timeout or a connection cut mid-request (may or may not have happened)
 Amounts and customers are drawn from the seed, so a seed fixes the whole workload.
+
+The workload is open-loop: customers arrive on the plan's schedule whether or not the
+service is slow, as they do on Black Friday. A fixed pool of 16 clients was closed-loop in
+disguise: when each request waited a second for an unreachable broker, orders queued in
+the client and the service saw fewer of them than planned. The pool is therefore sized
+for the worst case, every order in flight for its whole timeout budget, and the run
+records how late the latest order started (``max_start_late_s``) so a saturated client
+shows up as evidence rather than as a quieter service.
 """
 
 from __future__ import annotations
@@ -26,10 +34,12 @@ from harness.history.ops import OpType
 from harness.history.store import Recorder
 from harness.workload.rate import RateShape, arrival_times
 
-__all__ = ["OrderWorkload", "PlannedOrder", "plan_orders"]
+__all__ = ["OrderWorkload", "PlannedOrder", "clients_for", "plan_orders"]
 
 REQUEST_TIMEOUT_S = 5.0
+STEPS_PER_ORDER = 3  # place, pay, ship: the longest an order can be in flight is this many timeouts
 CANCEL_FRACTION = 0.1  # share of orders the customer cancels instead of paying
+MIN_CLIENTS, MAX_CLIENTS = 16, 256  # threads are created only when all are busy; the cap bounds a runaway plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +60,27 @@ def plan_orders(shape: RateShape, duration_s: float, seed: int, cancel_fraction:
     ]
 
 
+def clients_for(plan: list[PlannedOrder], budget_s: float = STEPS_PER_ORDER * REQUEST_TIMEOUT_S) -> int:
+    """Clients enough for every order arriving within ``budget_s`` to be in flight at once."""
+    peak, first = 0, 0
+    for last, order in enumerate(plan):  # the plan is sorted by arrival: a sliding window over it
+        while order.at_s - plan[first].at_s >= budget_s:
+            first += 1
+        peak = max(peak, last - first + 1)
+    return max(MIN_CLIENTS, min(MAX_CLIENTS, peak))
+
+
 class OrderWorkload:
-    def __init__(self, base_url: str, recorder: Recorder, plan: list[PlannedOrder], concurrency: int = 16) -> None:
+    def __init__(self, base_url: str, recorder: Recorder, plan: list[PlannedOrder], concurrency: int | None = None) -> None:
         parts = urlsplit(base_url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
         self.recorder = recorder
         self.plan = plan
-        self.concurrency = concurrency
+        self.concurrency = clients_for(plan) if concurrency is None else concurrency
+        self.max_start_late_s = 0.0  # how far behind its plan the latest-starting order began
         self._local = threading.local()
+        self._lock = threading.Lock()
 
     def run(self, stop: threading.Event, t0: float) -> None:
         """Dispatch the planned orders on time (relative to ``t0``) until done or ``stop`` is set."""
@@ -71,7 +93,7 @@ class OrderWorkload:
                     break
                 if stop.is_set():
                     break
-                pool.submit(self._order, order)
+                pool.submit(self._order, order, t0)
         finally:
             # On a stop, orders not yet started are dropped; requests in flight finish (bounded by their timeout).
             pool.shutdown(wait=True, cancel_futures=stop.is_set())
@@ -83,7 +105,10 @@ class OrderWorkload:
             self._local.name = name
         return name
 
-    def _order(self, order: PlannedOrder) -> None:
+    def _order(self, order: PlannedOrder, t0: float) -> None:
+        late = time.monotonic() - t0 - order.at_s
+        with self._lock:
+            self.max_start_late_s = max(self.max_start_late_s, late)
         process = self._client()
         placed = self._request(process, "place", order, "POST", "/orders",
                                {"order_id": order.order_id, "customer": order.customer, "amount_cents": order.amount_cents})
