@@ -108,3 +108,33 @@ def test_sigint_mid_toxic_and_pauses_restores_proxies_toxics_and_processes(chaos
     assert not stopped, f"processes left paused (SIGSTOP) after the interrupt: {stopped}"
     assert leftover_processes(run_id=_run_id(run_dir)) == []
     assert all(s.alive for s in infra.status()), "the shared infra was harmed"
+
+
+def test_sigkill_after_connect_was_restarted_by_a_fault_leaves_no_process(chaos_infra: Infra, tmp_path: Path) -> None:
+    """kill -9 of the harness cannot run any cleanup: only PR_SET_PDEATHSIG stands between a dead
+    harness and orphans. The Connect worker restarted by the nemesis (after its own kill fault,
+    from a nemesis thread) must be tied to the harness like every process started on the main thread."""
+    port = chaos_infra.settings.base_port + 1200  # a private topology: this run owns its infra
+    env = {**os.environ, "CHAOS_RUNS_DIR": str(tmp_path), "CHAOS_BASE_PORT": str(port)}
+    log = tmp_path / "chaos-run-kill9.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "connect_crash", "--seed", "5"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        def restarted() -> tuple[bool, object]:
+            assert proc.poll() is None, f"chaos run exited early with {proc.returncode}:\n{log.read_text()[-2000:]}"
+            for history in tmp_path.glob("connect_crash-*/history.jsonl"):
+                if '"type":"ok","f":"heal"' in history.read_text():
+                    return True, history.parent
+            return False, "the Connect worker has not been restarted yet"
+
+        run_dir = wait_for(restarted, timeout_s=180, what="the nemesis to restart Kafka Connect", interval_s=0.2,
+                           evidence=lambda: log.read_text()[-2000:])
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    fragments = (f"chaos-harness-pg-{port + 1}", f"/infra/{port}/", f"-port {port}")
+    wait_for(lambda: (not (left := leftover_processes(run_id=_run_id(run_dir), fragments=fragments)), left),
+             timeout_s=30, what="every process of the killed run to exit", interval_s=0.2)

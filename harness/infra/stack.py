@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,12 +178,11 @@ class Infra:
             return self.connect_client
         inst = Installation.locate(self.settings)
         t0 = time.monotonic()
-        # PR_SET_PDEATHSIG fires when the *thread* that started a process ends. Started on the main
-        # thread of the process that owns the infra, Connect dies with it like the other services; a
-        # restart after a crash fault runs on the nemesis thread, which ends long before the run, and
-        # a worker started on an attached infra should outlive this process: those two are not tied
-        # (Infra.stop and `chaos infra down` stop them).
-        tie = self.owned and threading.current_thread() is threading.main_thread()
+        # A worker of infra this process owns dies with it, like the other services, from whichever
+        # thread it is started (ManagedProcess forks off-main-thread starts from one long-lived
+        # spawner thread, so PR_SET_PDEATHSIG does not fire when a nemesis thread ends). A worker
+        # started on an attached infra must outlive this process: `chaos infra down` stops it.
+        tie = self.owned
         proc = ManagedProcess(connect.spec(inst, self.topology, self.settings.state_dir / "connect",
                                            self.logs_dir / "connect.log", die_with_parent=tie)).start()
         self.processes["connect"] = proc
