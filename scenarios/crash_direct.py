@@ -4,10 +4,15 @@ Direct publishing has no record of what it still owed the broker: the committed 
 event is never published (the loss window, made on purpose instead of by luck). The
 outbox pipeline's version of the same crash is in ``crash_points``: the relay publishes
 the committed row after the restart.
+
+The request that crashed was never answered, so I1 (which holds the pipeline to what it
+acknowledged) has nothing to demand of it; I4 sees the order committed with no event and
+no effect behind it. That is the expected verdict here, said explicitly.
 """
 
+from harness.checkers.base import Validity
 from harness.faults.spec import Crash, FaultKind, FaultSpec
-from harness.scenario import Scenario
+from harness.scenario import Expect, Scenario
 from harness.workload.rate import Constant
 
 SCENARIO = Scenario(
@@ -17,5 +22,7 @@ SCENARIO = Scenario(
     shape=Constant(20),
     duration_s=12,
     faults=(FaultSpec(FaultKind.CRASH, "app", at=0.3, for_s=4, params=Crash("app.after_commit", 10)),),
+    expect=(Expect("direct", "I4", Validity.INVALID,
+                   "the order committed before the crash is never published: committed without effect"),),
     drain_timeout_s=45,
 )

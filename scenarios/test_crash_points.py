@@ -45,3 +45,4 @@ def test_direct_crash_after_commit_never_publishes_the_committed_event(direct: R
     assert missing, f"the crash between commit and publish lost nothing:\n{evidence(direct)}"
     unknown = {op.key for op in h.client_ops() if op.type.value == "info"}
     assert {order for order, _ in missing} & unknown, "the lost event should belong to a request left unanswered"
+    assert direct.exit_code == 0, f"only the expected I4 break may show:\n{evidence(direct)}"
