@@ -50,7 +50,10 @@ def test_forty_simultaneous_customers_are_all_in_flight_together(tmp_path: Path)
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 64  # the default backlog of 5 resets a burst of 40 connects
+
+    server = Server(("127.0.0.1", 0), Slow)
     serving = threading.Thread(target=server.serve_forever, daemon=True)
     serving.start()
     writer = HistoryWriter(tmp_path / "history.jsonl", "run", 1)
