@@ -321,7 +321,6 @@ def _clock_anchor_ms(history: History) -> float | None:
 
 def _latency_samples(history: History, client: Sequence[Op]) -> tuple[str, list[tuple[float, float]]]:
     """(kind, [(invoke time, latency seconds)]): end-to-end where possible, else client latency."""
-    invokes: dict[tuple[str, str | None], float] = {}
     client_lat: list[tuple[float, float]] = []
     acked: dict[tuple[str, str | None], float] = {}
     pending: dict[tuple[str, str, str | None], float] = {}

@@ -16,7 +16,7 @@ from harness.history.store import load_histories
 from harness.runner import RunResult
 from harness.testing import evidence
 
-__all__ = ["assert_faults_bit", "dlq_by_consumer", "duplicate_effects", "history", "out_of_order", "redelivered_events",
+__all__ = ["assert_faults_bit", "assert_traffic_during", "dlq_by_consumer", "duplicate_effects", "history", "out_of_order", "redelivered_events",
            "swapped_entities", "undecodable_on_topic", "unpublished_commits"]
 
 
@@ -31,6 +31,20 @@ def assert_faults_bit(result: RunResult, pipeline: str, faults: int) -> None:
         f"the faults on {pipeline} were not all effective, so this run proves nothing: "
         f"{stats.message if stats else 'no stats'}\n{evidence(result)}")
     assert stats.counts["faults"] == faults, f"expected {faults} fault windows, got {stats.counts['faults']}"
+
+
+def assert_traffic_during(result: RunResult, pipeline: str, *faults: str) -> None:
+    """Each fault (``kind@link``) was injected while client traffic flowed; otherwise the run proves nothing.
+
+    For scenarios whose faults leave no pending work behind (the effect probe may read
+    zero and the verdict inconclusive), so the test asserts on the loss itself instead.
+    """
+    stats = result.verdict(pipeline).result("stats")
+    assert stats is not None, evidence(result)
+    for fault in faults:
+        assert int(stats.counts.get(f"ops_during:{fault}") or 0) > 0, (
+            f"{fault} was not injected while traffic flowed: {stats.message}\n{evidence(result)}")
+    assert "injection failed" not in stats.message, stats.message
 
 
 def duplicate_effects(h: History) -> dict[tuple[str, str, str], int]:

@@ -15,18 +15,12 @@ from harness.checkers.base import Validity
 from harness.runner import RunResult
 from harness.scenario import Expect
 from harness.testing import evidence
+from scenarios._evidence import assert_traffic_during
 from scenarios.consumer_crash import SCENARIO
 
+FAULTS = ("outage@consumer.payment->postgres", "kill@consumer.payment")
+
 pytestmark = pytest.mark.chaos
-
-
-def _faults_hit_traffic(result: RunResult) -> None:
-    stats = result.verdict("outbox").result("stats")
-    assert stats is not None, evidence(result)
-    for fault in ("outage@consumer.payment->postgres", "kill@consumer.payment"):
-        assert int(stats.counts.get(f"ops_during:{fault}") or 0) > 0, (
-            f"{fault} was not injected while traffic flowed: {stats.message}\n{evidence(result)}")
-    assert "injection failed" not in stats.message, stats.message
 
 
 def _missing_charges(result: RunResult) -> int:
@@ -37,7 +31,7 @@ def _missing_charges(result: RunResult) -> int:
 
 def test_commit_after_effect_survives_a_crash_mid_stall(chaos_run) -> None:  # type: ignore[no-untyped-def]
     result = chaos_run(SCENARIO)
-    _faults_hit_traffic(result)
+    assert_traffic_during(result, "outbox", *FAULTS)
     assert _missing_charges(result) == 0, f"a crashed correct consumer lost charges:\n{evidence(result)}"
 
 
@@ -46,5 +40,5 @@ def test_auto_commit_loses_the_event_it_was_stuck_on(chaos_run) -> None:  # type
         Expect("outbox", "I1", Validity.INVALID, "auto-commit committed offsets of events never applied"),
         Expect("outbox", "I5", Validity.INVALID, "the skipped events were neither applied nor dead-lettered: vanished"),))
     result = chaos_run(broken)
-    _faults_hit_traffic(result)
+    assert_traffic_during(result, "outbox", *FAULTS)
     assert _missing_charges(result) > 0, f"auto-commit lost no charge across the crash:\n{evidence(result)}"

@@ -25,7 +25,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from harness.errors import ChaosError, TargetError, UsageError
+from harness.errors import TargetError, UsageError
 from harness.history.ops import Scalar
 from harness.infra import kafka, postgres
 from harness.infra.connect import ConnectClient
