@@ -109,6 +109,10 @@ _SHARED = {
 }
 """Fields whose values repeat across rows (ids, enumerations): one string object each, not one per row."""
 
+_SHARED_OP = ("process", "f", "key")
+"""The same for ops: a few process and step names, and order ids that the rows name too. Shared, the
+checkers' lookups by these strings hit one object whose hash is already known, not a fresh copy per op."""
+
 
 def _share(rows: list[dict[str, object]], fields: tuple[str, ...], memo: dict[object, object]) -> None:
     # A million-row history names each order a dozen times: one string object per id instead
@@ -145,7 +149,9 @@ def load_histories(path: Path) -> tuple[Mapping[str, object], dict[str, History]
                 raise UsageError(f"{path}:{n} is not valid JSON; the history is corrupt") from None
             pipeline = record["pipeline"]
             if "op" in record:
-                ops.setdefault(pipeline, []).append(Op.from_json(record["op"]))
+                raw = record["op"]
+                _share((raw,), _SHARED_OP, memo)  # type: ignore[arg-type]
+                ops.setdefault(pipeline, []).append(Op.from_json(raw))  # type: ignore[arg-type]
             else:
                 source = record["observation"]
                 rows = record["rows"]
