@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from operator import itemgetter
 
+from harness.checkers._index import ops_by_role
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
 from harness.history.observations import REQUIRED_EFFECTS
@@ -32,9 +33,8 @@ class NoLostEffect:
         consumers = {str(r["consumer"]) for r in history.observed("consumers")}
         needs = {f: tuple((c, k) for c, k in pairs if c in consumers) for f, pairs in REQUIRED_EFFECTS.items()}
         acknowledged: dict[str, dict[str, int]] = {f: {} for f in needs}  # op -> order -> amount
-        ok = OpType.OK
-        for op in history.ops:
-            if op.type is ok and op.key is not None and op.f in needs and op.process.startswith("client"):
+        for op in history.derived(ops_by_role).client[OpType.OK]:
+            if op.key is not None and op.f in needs:
                 acknowledged[op.f][op.key] = int(op.value.get("amount_cents") or 0)
         have: dict[tuple[object, object], set[object]] = {}
         for consumer, kind, order in map(itemgetter("consumer", "kind", "order_id"), history.observed("effects")):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.checkers._index import ops_by_role
 from harness.checkers._sources import missing, pick, running_consumers
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
@@ -43,13 +44,14 @@ class NoPhantom:
         if unknown is not None:
             return unknown
         fail, info, ok = OpType.FAIL, OpType.INFO, OpType.OK
+        ops = history.derived(ops_by_role)
         # Few requests fail or end unknown: find those first, then whether a retry of theirs succeeded.
-        doubtful = {(op.key, op.f): op.type for op in history.ops
-                    if (op.type is fail or op.type is info) and op.key is not None and op.process.startswith("client")}
-        outcomes: dict[tuple[str, str], set[OpType]] = {}
+        doubtful = {(op.key, op.f) for op in (*ops.client[fail], *ops.client[info]) if op.key is not None}
+        doubtful_keys = {key for key, _ in doubtful}  # a cheap first test for the many ops that are fine
+        outcomes: dict[tuple[str, str], set[OpType]] = {}  # in the order of each request's first outcome
         if doubtful:
-            for op in history.ops:
-                if op.type is not OpType.INVOKE and (op.key, op.f) in doubtful and op.process.startswith("client"):
+            for op in ops.completions:
+                if op.key in doubtful_keys and (op.key, op.f) in doubtful:
                     outcomes.setdefault((op.key, op.f), set()).add(op.type)  # type: ignore[arg-type]
         failed = [k for k, types in outcomes.items() if types == {fail}]
         unsure = [k for k, types in outcomes.items() if info in types and ok not in types]

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from operator import itemgetter
 
+from harness.checkers._index import ops_by_role
 from harness.checkers._sources import CAUSE, missing, pick
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
@@ -39,13 +40,12 @@ class TraceComplete:
         unknown = missing(history, self.name, self.invariant, "effects")
         if unknown is not None:
             return unknown
-        ok = OpType.OK
         expected: dict[tuple[object, str], object] = {}  # (order, op) -> its correlation id
         extra: dict[tuple[object, str], set[object]] = {}  # retried ops: every correlation id they got
-        for op in history.ops:
-            if op.type is ok and op.key is not None:
+        for op in history.derived(ops_by_role).client[OpType.OK]:
+            if op.key is not None:
                 cid = op.value.get("correlation_id")
-                if cid and op.process.startswith("client"):
+                if cid:
                     k = (op.key, op.f)
                     first = expected.setdefault(k, cid)
                     if first != cid:
