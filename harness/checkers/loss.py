@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from operator import itemgetter
 
-from harness.checkers._index import ops_by_role
+from harness.checkers._index import effects_index, ops_by_role
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
 from harness.history.observations import REQUIRED_EFFECTS
@@ -36,19 +35,14 @@ class NoLostEffect:
         for op in history.derived(ops_by_role).client[OpType.OK]:
             if op.key is not None and op.f in needs:
                 acknowledged[op.f][op.key] = int(op.value.get("amount_cents") or 0)
-        have: dict[tuple[object, object], set[object]] = {}
-        for consumer, kind, order in map(itemgetter("consumer", "kind", "order_id"), history.observed("effects")):
-            got = have.get((consumer, kind))
-            if got is None:
-                got = have[(consumer, kind)] = set()
-            got.add(order)
+        have = history.derived(effects_index).orders_of  # (consumer, kind) -> orders it took effect for
         missing: list[tuple[str, str, str]] = []
         amounts: dict[str, int] = {}  # acknowledged orders that require some effect -> amount
         for f, orders in acknowledged.items():
             if needs[f]:
                 amounts.update(orders)
             for consumer, kind in needs[f]:
-                missing.extend((consumer, kind, o) for o in orders.keys() - have.get((consumer, kind), set()))
+                missing.extend((consumer, kind, o) for o in orders.keys() - have.get((consumer, kind), frozenset()))
         n_required = sum(len(orders) * len(needs[f]) for f, orders in acknowledged.items())
         lost_orders = sorted({order for _, _, order in missing})
         lost_cents = sum(amounts[o] for o in lost_orders)

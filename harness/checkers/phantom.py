@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.checkers._index import ops_by_role
+from harness.checkers._index import effects_index, ops_by_role, topic_index
 from harness.checkers._sources import missing, pick, running_consumers
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
@@ -64,14 +64,15 @@ class NoPhantom:
 
         orders = {o for o, _ in failed} | {o for o, _ in unsure}
         rows = {r["order_id"]: r for r in history.observed("orders") if r["order_id"] in orders}
-        effects: dict[str, set[tuple[str, str]]] = {}
-        for e in history.observed("effects"):
-            if e["order_id"] in orders:
-                effects.setdefault(str(e["order_id"]), set()).add((str(e["consumer"]), str(e["kind"])))
-        events: dict[str, set[str]] = {}
-        for t in history.observed("topic"):
-            if t.get("order_id") in orders:
-                events.setdefault(str(t["order_id"]), set()).add(str(t.get("type")))
+        effects: dict[str, set[tuple[str, str]]] = {}  # order -> (consumer, kind) of its effects
+        for (consumer, kind), done in history.derived(effects_index).orders_of.items():
+            for order in orders & done:
+                effects.setdefault(str(order), set()).add((str(consumer), str(kind)))
+        events: dict[str, set[str]] = {}  # order -> types of its events on the topic
+        topic = history.derived(topic_index)
+        for order, type_ in zip(topic.order_id, topic.type):
+            if order in orders:
+                events.setdefault(str(order), set()).add(str(type_))
         consumers = set(running_consumers(history))
 
         found: dict[str, list[dict[str, object]]] = {}

@@ -16,19 +16,14 @@ An effect whose cause's correlation id nobody knows (an unknown-outcome ``pay``)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import itemgetter
 
-from harness.checkers._index import ops_by_role
+from harness.checkers._index import column, effects_index, ops_by_role
 from harness.checkers._sources import CAUSE, missing, pick
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
 from harness.history.ops import History, OpType
 
 __all__ = ["TraceComplete"]
-
-
-_TRACE = itemgetter("consumer", "kind", "order_id", "correlation_id")
-_TRACE3 = itemgetter("consumer", "kind", "order_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +57,9 @@ class TraceComplete:
         foreign: list[dict[str, object]] = []
         n_absent = n_foreign = unverifiable = unmapped = 0
         cause = CAUSE
-        for e in effects:
-            consumer, kind, order, cid = _TRACE(e) if "correlation_id" in e else (*_TRACE3(e), None)
+        index = history.derived(effects_index)
+        for e, consumer, kind, order, cid in zip(effects, index.consumer, index.kind, index.order,
+                                                 column(effects, "correlation_id")):
             f = cause.get((consumer, kind))
             if f is None:
                 unmapped += 1
