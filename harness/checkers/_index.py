@@ -21,8 +21,8 @@ from typing import Any
 
 from harness.history.ops import History, Op, OpType, Scalar
 
-__all__ = ["EffectsIndex", "OpsByRole", "TopicIndex", "applied_events", "column", "effects_index", "ops_by_role",
-           "topic_index"]
+__all__ = ["AppliedIndex", "EffectsIndex", "OpsByRole", "TopicIndex", "applied_index", "column", "effects_index",
+           "ops_by_role", "topic_index"]
 
 Row = Mapping[str, Scalar]
 
@@ -128,16 +128,27 @@ def effects_index(history: History) -> EffectsIndex:
                    sum(map(len, orders_of.values())))
 
 
-def applied_events(history: History) -> Mapping[Scalar, frozenset[Scalar]]:
-    """Consumer -> the event ids of its processed-event records (applied or deliberately skipped)."""
+@dataclass(frozen=True, slots=True)
+class AppliedIndex:
+    """The processed-event records (applied or deliberately skipped) by column, and each consumer's events."""
+
+    consumer: tuple[Scalar, ...]  # of each record, in history order
+    event_id: tuple[Scalar, ...]
+    order_id: tuple[Scalar, ...]
+    events_of: Mapping[Scalar, frozenset[Scalar]]  # consumer -> the event ids it applied
+
+
+def applied_index(history: History) -> AppliedIndex:
+    """Every record names its consumer, event and order (a row without one crashes its readers into unknown)."""
     rows = history.observed("applied")
+    consumer, event_id = _strict(rows, "consumer"), _strict(rows, "event_id")
     events: dict[Scalar, set[Scalar]] = {}
-    for c, e in zip(_strict(rows, "consumer"), _strict(rows, "event_id")):
+    for c, e in zip(consumer, event_id):
         got = events.get(c)
         if got is None:
             got = events[c] = set()
         got.add(e)
-    return {c: frozenset(got) for c, got in events.items()}
+    return AppliedIndex(consumer, event_id, _strict(rows, "order_id"), {c: frozenset(got) for c, got in events.items()})
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.checkers._index import applied_events, topic_index
+from harness.checkers._index import applied_index, topic_index
 from harness.checkers._sources import missing, pick, running_consumers
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
@@ -41,7 +41,7 @@ class DlqAccounted:
         consumers = running_consumers(history)
         known = [c for c in consumers if c in SUBSCRIPTIONS]
 
-        applied = history.derived(applied_events)  # consumer -> event ids
+        applied = history.derived(applied_index).events_of  # consumer -> event ids
         dlq_event: dict[tuple[object, object], object] = {}
         dlq_pos: dict[tuple[object, object, object], object] = {}
         for r in history.observed("dlq"):

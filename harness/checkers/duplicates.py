@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from harness.checkers._index import applied_events, effects_index, topic_index
+from harness.checkers._index import applied_index, effects_index, topic_index
 from harness.checkers._sources import missing
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
@@ -47,7 +47,7 @@ class ExactlyOnceEffect:
         on_topic = Counter(history.derived(topic_index).event_id)
         on_topic.pop(None, None)
         redelivered = {e: n - 1 for e, n in on_topic.items() if n > 1}
-        reapplied = len(history.observed("applied")) - sum(map(len, history.derived(applied_events).values()))
+        reapplied = len(history.observed("applied")) - sum(map(len, history.derived(applied_index).events_of.values()))
 
         dup_rows: dict[tuple[object, object, object], list[dict[str, object]]] = {}
         if duplicated:
