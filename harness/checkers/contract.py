@@ -29,7 +29,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from harness.checkers._index import ops_by_role
+from harness.checkers._index import column, ops_by_role, topic_index
 from harness.checkers._sources import missing, pick
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
@@ -70,12 +70,12 @@ class SchemaContract:
                      if op.f == "effect" and op.type is OpType.OK
                      and op.value.get("fault") in self.injecting)
         shapes = _Shapes(self.registry)
-        for rec in topic:
-            payload = rec.get("payload", _UNREPORTED)
+        payloads = column(topic, "payload", _UNREPORTED)
+        for rec, payload, undecodable in zip(topic, payloads, history.derived(topic_index).undecodable):
             if payload is _UNREPORTED:
                 unvalidated += 1
                 continue
-            if rec.get("undecodable") or not isinstance(payload, str):
+            if undecodable or not isinstance(payload, str):
                 anomaly, problems, version, extra = "undecodable", ["the value is not a JSON object"], None, 0
             else:
                 anomaly, problems, version, extra = shapes.judge(payload)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from harness.checkers._index import effects_index, ops_by_role
+from harness.checkers._index import acknowledged_index, effects_index
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
 from harness.history.observations import REQUIRED_EFFECTS
-from harness.history.ops import History, OpType
+from harness.history.ops import History
 
 __all__ = ["NoLostEffect"]
 
@@ -32,9 +32,10 @@ class NoLostEffect:
         consumers = {str(r["consumer"]) for r in history.observed("consumers")}
         needs = {f: tuple((c, k) for c, k in pairs if c in consumers) for f, pairs in REQUIRED_EFFECTS.items()}
         acknowledged: dict[str, dict[str, int]] = {f: {} for f in needs}  # op -> order -> amount
-        for op in history.derived(ops_by_role).client[OpType.OK]:
-            if op.key is not None and op.f in needs:
-                acknowledged[op.f][op.key] = int(op.value.get("amount_cents") or 0)
+        acks = history.derived(acknowledged_index)
+        for key, f, amount in zip(acks.key, acks.f, acks.amount_cents):
+            if key is not None and f in needs:
+                acknowledged[f][key] = int(amount or 0)  # type: ignore[call-overload]
         have = history.derived(effects_index).orders_of  # (consumer, kind) -> orders it took effect for
         missing: list[tuple[str, str, str]] = []
         amounts: dict[str, int] = {}  # acknowledged orders that require some effect -> amount

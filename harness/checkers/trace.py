@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.checkers._index import column, effects_index, ops_by_role
+from harness.checkers._index import acknowledged_index, column, effects_index
 from harness.checkers._sources import CAUSE, missing, pick
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
-from harness.history.ops import History, OpType
+from harness.history.ops import History
 
 __all__ = ["TraceComplete"]
 
@@ -37,14 +37,13 @@ class TraceComplete:
             return unknown
         expected: dict[tuple[object, str], object] = {}  # (order, op) -> its correlation id
         extra: dict[tuple[object, str], set[object]] = {}  # retried ops: every correlation id they got
-        for op in history.derived(ops_by_role).client[OpType.OK]:
-            if op.key is not None:
-                cid = op.value.get("correlation_id")
-                if cid:
-                    k = (op.key, op.f)
-                    first = expected.setdefault(k, cid)
-                    if first != cid:
-                        extra.setdefault(k, {first}).add(cid)
+        acks = history.derived(acknowledged_index)
+        for key, f, cid in zip(acks.key, acks.f, acks.correlation_id):
+            if key is not None and cid:
+                k = (key, f)
+                first = expected.setdefault(k, cid)
+                if first != cid:
+                    extra.setdefault(k, {first}).add(cid)
         for row in history.observed("orders"):
             # The row keeps the correlation id of the request that last changed it: the place's
             # only while nothing else has (version 1).
@@ -56,11 +55,10 @@ class TraceComplete:
         absent: list[dict[str, object]] = []
         foreign: list[dict[str, object]] = []
         n_absent = n_foreign = unverifiable = unmapped = 0
-        cause = CAUSE
         index = history.derived(effects_index)
-        for e, consumer, kind, order, cid in zip(effects, index.consumer, index.kind, index.order,
-                                                 column(effects, "correlation_id")):
-            f = cause.get((consumer, kind))
+        causes = tuple(map(CAUSE.get, zip(index.consumer, index.kind)))  # the op that causes each effect, if any
+        wants = map(expected.get, zip(index.order, causes))  # the correlation id that op got, if known
+        for e, order, f, cid, want in zip(effects, index.order, causes, column(effects, "correlation_id"), wants):
             if f is None:
                 unmapped += 1
                 continue
@@ -69,7 +67,6 @@ class TraceComplete:
                 if len(absent) < MAX_EXAMPLES:
                     absent.append({"anomaly": "missing-correlation-id", "cause": f, **_effect(e)})
                 continue
-            want = expected.get((order, f))
             if want is None:
                 unverifiable += 1
             elif cid != want and cid not in extra.get((order, f), ()):
