@@ -41,7 +41,7 @@ class DlqAccounted:
         consumers = running_consumers(history)
         known = [c for c in consumers if c in SUBSCRIPTIONS]
 
-        applied = history.derived(applied_index).events_of  # consumer -> event ids
+        applied = {c: mine.events for c, mine in history.derived(applied_index).items()}  # consumer -> event ids
         dlq_event: dict[tuple[object, object], object] = {}
         dlq_pos: dict[tuple[object, object, object], object] = {}
         for r in history.observed("dlq"):

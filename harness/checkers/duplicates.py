@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from harness.checkers._index import applied_index, effects_index, topic_index
+from harness.checkers._index import applied_index, effects_index, repeated, topic_index
 from harness.checkers._sources import missing
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
@@ -42,12 +42,12 @@ class ExactlyOnceEffect:
         per_step: Counter[tuple[object, object, object]] = Counter()  # (consumer, kind, order) -> effects
         if n_steps < len(effects):  # only then did some step take effect twice: find which
             per_step = Counter(zip(index.consumer, index.kind, index.order))
-        duplicated = {k for k, n in per_step.items() if n > 1}
+        duplicated = repeated(per_step)
 
         on_topic = Counter(history.derived(topic_index).event_id)
         on_topic.pop(None, None)
-        redelivered = {e: n - 1 for e, n in on_topic.items() if n > 1}
-        reapplied = len(history.observed("applied")) - sum(map(len, history.derived(applied_index).events_of.values()))
+        redelivered = {e: on_topic[e] - 1 for e in repeated(on_topic)}
+        reapplied = len(history.observed("applied")) - sum(len(mine.events) for mine in history.derived(applied_index).values())
 
         dup_rows: dict[tuple[object, object, object], list[dict[str, object]]] = {}
         if duplicated:
