@@ -47,7 +47,8 @@ class ExactlyOnceEffect:
         on_topic = Counter(history.derived(topic_index).event_id)
         on_topic.pop(None, None)
         redelivered = {e: on_topic[e] - 1 for e in repeated(on_topic)}
-        reapplied = len(history.observed("applied")) - sum(len(mine.events) for mine in history.derived(applied_index).values())
+        distinct_applies = sum(len(mine.events) for mine in history.derived(applied_index).values())
+        reapplied = len(history.observed("applied")) - distinct_applies
 
         dup_rows: dict[tuple[object, object, object], list[dict[str, object]]] = {}
         if duplicated:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from operator import attrgetter
 
 from harness.checkers._index import ops_by_role
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.history.ops import History, OpType
 
 __all__ = ["FaultWindow", "Stats", "fault_windows"]
+
+_TIME = attrgetter("time_s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,7 @@ class Stats:
         windows = fault_windows(history)
         counts["faults"] = len(windows)
         problems: list[dict[str, object]] = []
-        invoked = sorted(op.time_s for op in ops.client[OpType.INVOKE]) if windows else []
+        invoked = sorted(map(_TIME, ops.client[OpType.INVOKE])) if windows else []
         for w in windows:
             end = w.end_s if w.end_s is not None else float("inf")
             inside = bisect_right(invoked, end) - bisect_left(invoked, w.start_s)

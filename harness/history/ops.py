@@ -97,10 +97,11 @@ class History:
     def derived(self, build: Callable[[History], _T]) -> _T:
         """``build(self)``, computed once per History and shared by every caller.
 
-        Several checkers group the same million rows by the same keys; building that index
-        once per history instead of once per checker is most of what checking costs. A
-        History never changes, so neither does anything derived from it: ``build`` must be a
-        pure function of the history, and callers must not mutate what it returns.
+        Several checkers group the same million rows by the same keys, and reading the rows
+        is most of what checking costs: the index is built once per history, not once per
+        checker (see harness/checkers/_index.py). A History never changes, so neither does
+        anything derived from it: ``build`` must be a pure function of the history, and
+        callers must not mutate what it returns.
         """
         try:
             return self._derived[build]  # type: ignore[return-value]
