@@ -84,6 +84,7 @@ def test_the_indexes_hold_what_the_rows_say() -> None:
     topic = _index.topic_index(h)
     for field in ("event_id", "order_id", "type", "seq", "partition", "offset", "undecodable"):
         assert getattr(topic, field) == tuple(r.get(field) for r in h.observed("topic")), field
+    assert topic.redelivered == {"o1/2": 1}
 
 
 def test_checking_twice_or_with_indexes_already_built_gives_the_same_results() -> None:

@@ -14,6 +14,7 @@ full garbage collection to walk (they cost 0.4 s at the end of checking when the
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
@@ -189,10 +190,14 @@ class TopicIndex:
     partition: tuple[Scalar, ...]
     offset: tuple[Scalar, ...]
     undecodable: tuple[Scalar, ...]
+    redelivered: Mapping[Scalar, int]  # event id -> extra copies of it on the topic (at-least-once delivery)
 
 
 def topic_index(history: History) -> TopicIndex:
     """A record that is not an event (undecodable) has no event id, order, type or seq: None there."""
     rows = history.observed("topic")
     names = ("event_id", "order_id", "type", "seq", "partition", "offset", "undecodable")
-    return TopicIndex(*(column(rows, name) for name in names))
+    columns = [column(rows, name) for name in names]
+    copies = Counter(columns[0])
+    copies.pop(None, None)
+    return TopicIndex(*columns, {e: copies[e] - 1 for e in repeated(copies)})

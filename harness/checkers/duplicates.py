@@ -44,9 +44,7 @@ class ExactlyOnceEffect:
             per_step = Counter(zip(index.consumer, index.kind, index.order))
         duplicated = repeated(per_step)
 
-        on_topic = Counter(history.derived(topic_index).event_id)
-        on_topic.pop(None, None)
-        redelivered = {e: on_topic[e] - 1 for e in repeated(on_topic)}
+        redelivered = history.derived(topic_index).redelivered  # event id -> extra copies
         distinct_applies = sum(len(mine.events) for mine in history.derived(applied_index).values())
         reapplied = len(history.observed("applied")) - distinct_applies
 

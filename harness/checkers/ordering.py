@@ -176,13 +176,15 @@ def _topic_order(topic: TopicIndex, dlq: tuple[Mapping[str, object], ...]) -> tu
     first: dict[object, tuple[object, object, object, object]] = {}  # order -> partition, offset, seq, event id
     split: dict[object, dict[str, object]] = {}
     reordered: dict[object, dict[str, object]] = {}
+    redelivered = topic.redelivered
     for eid, order, seq, partition, offset in zip(topic.event_id, topic.order_id, topic.seq, topic.partition,
                                                   topic.offset):
         if eid is None or order is None:
             continue
-        if eid in seen:  # a copy of an event already on the topic: a redelivery (I2), not a reordering
-            continue
-        seen.add(eid)
+        if eid in redelivered:  # only its first copy counts: another is a redelivery (I2), not a reordering
+            if eid in seen:
+                continue
+            seen.add(eid)
         if eid in wanted:
             seqs[eid] = seq
         here = (partition, offset, seq, eid)
