@@ -173,6 +173,7 @@ def measure(path: Path) -> dict[str, object]:
     wall, cpu = time.perf_counter(), time.process_time()
     (verdict,) = analyze(histories, {})  # exactly what `chaos analyze` runs
     check_wall, check_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    rss_checked = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # before the per-checker pass below
 
     # Checkers share indexes derived from the history (History.derived); on a fresh History
     # each index is built again by the first checker that reads it, so the per-checker times
@@ -192,7 +193,7 @@ def measure(path: Path) -> dict[str, object]:
         "load_cpu_s": round(load_cpu, 3), "load_wall_s": round(load_wall, 3),
         "load_events_per_cpu_s": round(events / load_cpu),
         "peak_rss_mib_after_load": round(rss_loaded / 1024),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mib": round(rss_checked / 1024),
         "per_checker_cpu_s": per_checker,
         "verdicts": {r.checker: r.validity.value for r in verdict.results},
         "python": sys.version.split()[0], "loadavg": os.getloadavg()[0],
