@@ -29,6 +29,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from harness.checkers._index import column, ops_by_role, topic_index
 from harness.checkers._sources import missing, pick
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
@@ -65,16 +66,16 @@ class SchemaContract:
         unvalidated = undeclared = injected = 0
         # Records the nemesis itself published as poison are the fault, not the pipeline's doing:
         # as many records without an event id as it says it published are counted, not flagged.
-        poison = sum(int(op.value.get("observed") or 0) for op in history.ops
-                     if op.process == "nemesis" and op.f == "effect" and op.type is OpType.OK
+        poison = sum(int(op.value.get("observed") or 0) for op in history.derived(ops_by_role).nemesis
+                     if op.f == "effect" and op.type is OpType.OK
                      and op.value.get("fault") in self.injecting)
         shapes = _Shapes(self.registry)
-        for rec in topic:
-            payload = rec.get("payload", _UNREPORTED)
+        payloads = column(topic, "payload", _UNREPORTED)
+        for rec, payload, undecodable in zip(topic, payloads, history.derived(topic_index).undecodable):
             if payload is _UNREPORTED:
                 unvalidated += 1
                 continue
-            if rec.get("undecodable") or not isinstance(payload, str):
+            if undecodable or not isinstance(payload, str):
                 anomaly, problems, version, extra = "undecodable", ["the value is not a JSON object"], None, 0
             else:
                 anomaly, problems, version, extra = shapes.judge(payload)

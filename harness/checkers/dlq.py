@@ -16,8 +16,8 @@ Counts are kept per consumer (``vanished:payment`` ...).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import itemgetter
 
+from harness.checkers._index import applied_index, topic_index
 from harness.checkers._sources import missing, pick, running_consumers
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
@@ -41,10 +41,7 @@ class DlqAccounted:
         consumers = running_consumers(history)
         known = [c for c in consumers if c in SUBSCRIPTIONS]
 
-        applied: dict[object, set[object]] = {c: set() for c in known}  # consumer -> event ids it applied
-        for c, event_id in map(_APPLIED, history.observed("applied")):
-            if c in applied:
-                applied[c].add(event_id)
+        applied = {c: mine.events for c, mine in history.derived(applied_index).items()}  # consumer -> event ids
         dlq_event: dict[tuple[object, object], object] = {}
         dlq_pos: dict[tuple[object, object, object], object] = {}
         for r in history.observed("dlq"):
@@ -58,9 +55,9 @@ class DlqAccounted:
         topic = history.observed("topic")
         by_type: dict[object, tuple[list[int], list[object]]] = {}  # type -> (record indexes, event ids)
         bad: list[int] = []  # undecodable records: owed to every consumer
-        for i, rec in enumerate(topic):
-            eid, type_ = rec.get("event_id"), rec.get("type")
-            if eid is None or type_ is None or rec.get("undecodable"):
+        index = history.derived(topic_index)
+        for i, (eid, type_, undecodable) in enumerate(zip(index.event_id, index.type, index.undecodable)):
+            if eid is None or type_ is None or undecodable:
                 bad.append(i)
             else:
                 group = by_type.get(type_)
@@ -76,7 +73,7 @@ class DlqAccounted:
         undecodable = len(bad)
         bad_set = set(bad)
         for c in known:
-            done = applied[c]
+            done = applied.get(c, frozenset())
             owed = len(bad)
             unapplied = list(bad)
             for t in sorted(SUBSCRIPTIONS[c]):
@@ -136,7 +133,6 @@ class DlqAccounted:
 
 
 _ABSENT = object()
-_APPLIED = itemgetter("consumer", "event_id")
 
 
 def _record(rec: object) -> dict[str, object]:

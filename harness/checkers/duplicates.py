@@ -17,17 +17,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from operator import itemgetter, methodcaller
 
+from harness.checkers._index import applied_index, effects_index, repeated, topic_index
 from harness.checkers._sources import missing
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
 from harness.history.ops import History
 
 __all__ = ["ExactlyOnceEffect"]
-
-_STEP = itemgetter("consumer", "kind", "order_id")
-_EVENT_ID = methodcaller("get", "event_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,33 +37,34 @@ class ExactlyOnceEffect:
         if unknown is not None:
             return unknown
         effects = history.observed("effects")
-        per_step = Counter(map(_STEP, effects))
-        duplicated = {k for k, n in per_step.items() if n > 1}
+        index = history.derived(effects_index)
+        n_steps = index.steps
+        per_step: Counter[tuple[object, object, object]] = Counter()  # (consumer, kind, order) -> effects
+        if n_steps < len(effects):  # only then did some step take effect twice: find which
+            per_step = Counter(zip(index.consumer, index.kind, index.order))
+        duplicated = repeated(per_step)
 
-        on_topic = Counter(map(_EVENT_ID, history.observed("topic")))
-        on_topic.pop(None, None)
-        redelivered = {e: n - 1 for e, n in on_topic.items() if n > 1}
-        applied = history.observed("applied")
-        reapplied = len(applied) - len(set(map(itemgetter("consumer", "event_id"), applied)))
+        redelivered = history.derived(topic_index).redelivered  # event id -> extra copies
+        distinct_applies = sum(len(mine.events) for mine in history.derived(applied_index).values())
+        reapplied = len(history.observed("applied")) - distinct_applies
 
         dup_rows: dict[tuple[object, object, object], list[dict[str, object]]] = {}
         if duplicated:
-            for r in effects:
-                k = _STEP(r)
+            for r, k in zip(effects, zip(index.consumer, index.kind, index.order)):
                 if k in duplicated:
                     dup_rows.setdefault(k, []).append(dict(r))
         effect_events_duplicated = {row.get("event_id") for rows in dup_rows.values() for row in rows}
         absorbed = sum(n for e, n in redelivered.items() if e not in effect_events_duplicated)
         extra_cents = sum(int(row.get("amount_cents") or 0) for rows in dup_rows.values() for row in rows[1:])
 
-        counts: dict[str, int] = {"effects": len(effects), "steps": len(per_step), "duplicated": len(duplicated),
+        counts: dict[str, int] = {"effects": len(effects), "steps": n_steps, "duplicated": len(duplicated),
                                   "extra_effects": sum(per_step[k] - 1 for k in duplicated), "extra_cents": extra_cents,
                                   "redelivered": sum(redelivered.values()), "absorbed": absorbed, "reapplied": reapplied}
         for consumer in sorted({str(k[0]) for k in duplicated}):
             counts[f"duplicated:{consumer}"] = sum(1 for k in duplicated if k[0] == consumer)
         if not duplicated:
             return CheckResult(self.name, self.invariant, Validity.VALID,
-                               f"{len(per_step)} effects, none twice; {absorbed} redelivered copies absorbed", counts)
+                               f"{n_steps} effects, none twice; {absorbed} redelivered copies absorbed", counts)
         shown = sorted(duplicated, key=lambda k: tuple(str(x) for x in k))[:MAX_EXAMPLES]
         chains = order_chains(history, {str(k[2]) for k in shown})
         examples = []
@@ -79,5 +77,5 @@ class ExactlyOnceEffect:
                 else "distinct events drove the same step", "effects": rows[:MAX_EXAMPLES], "chain": chains[str(order)],
             })
         return CheckResult(self.name, self.invariant, Validity.INVALID,
-                           f"{len(duplicated)} of {len(per_step)} steps took effect more than once "
+                           f"{len(duplicated)} of {n_steps} steps took effect more than once "
                            f"({counts['extra_effects']} extra, {extra_cents / 100:.2f} charged twice)", counts, tuple(examples))

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from operator import itemgetter
 
+from harness.checkers._index import acknowledged_index, effects_index
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
 from harness.history.observations import REQUIRED_EFFECTS
-from harness.history.ops import History, OpType
+from harness.history.ops import History
 
 __all__ = ["NoLostEffect"]
 
@@ -32,23 +32,18 @@ class NoLostEffect:
         consumers = {str(r["consumer"]) for r in history.observed("consumers")}
         needs = {f: tuple((c, k) for c, k in pairs if c in consumers) for f, pairs in REQUIRED_EFFECTS.items()}
         acknowledged: dict[str, dict[str, int]] = {f: {} for f in needs}  # op -> order -> amount
-        ok = OpType.OK
-        for op in history.ops:
-            if op.type is ok and op.key is not None and op.f in needs and op.process.startswith("client"):
-                acknowledged[op.f][op.key] = int(op.value.get("amount_cents") or 0)
-        have: dict[tuple[object, object], set[object]] = {}
-        for consumer, kind, order in map(itemgetter("consumer", "kind", "order_id"), history.observed("effects")):
-            got = have.get((consumer, kind))
-            if got is None:
-                got = have[(consumer, kind)] = set()
-            got.add(order)
+        acks = history.derived(acknowledged_index)
+        for key, f, amount in zip(acks.key, acks.f, acks.amount_cents):
+            if key is not None and f in needs:
+                acknowledged[f][key] = int(amount or 0)  # type: ignore[call-overload]
+        have = history.derived(effects_index).orders_of  # (consumer, kind) -> orders it took effect for
         missing: list[tuple[str, str, str]] = []
         amounts: dict[str, int] = {}  # acknowledged orders that require some effect -> amount
         for f, orders in acknowledged.items():
             if needs[f]:
                 amounts.update(orders)
             for consumer, kind in needs[f]:
-                missing.extend((consumer, kind, o) for o in orders.keys() - have.get((consumer, kind), set()))
+                missing.extend((consumer, kind, o) for o in orders.keys() - have.get((consumer, kind), frozenset()))
         n_required = sum(len(orders) * len(needs[f]) for f, orders in acknowledged.items())
         lost_orders = sorted({order for _, _, order in missing})
         lost_cents = sum(amounts[o] for o in lost_orders)

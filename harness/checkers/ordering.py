@@ -23,8 +23,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import eq, itemgetter
 
+from harness.checkers._index import TopicIndex, applied_index, effects_index, repeated, topic_index
 from harness.checkers._sources import missing, pick
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
@@ -33,8 +35,8 @@ from harness.history.ops import History
 __all__ = ["PerEntityOrder"]
 
 PAID = "order.paid"
-_ENTITY = itemgetter("consumer", "order_id")
-_POSITION = itemgetter("consumer", "position")
+_APPLY = itemgetter("consumer", "order_id", "seq", "event_id", "position")
+_POSITION = itemgetter("position")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,17 +52,30 @@ class PerEntityOrder:
             return unknown
         applied = history.observed("applied")
         shipper = self.shipper
-        shipped = {e["order_id"] for e in history.observed("effects")
-                   if e["consumer"] == shipper and e["kind"] == self.shipment}
+        effects = history.derived(effects_index)
+        shipped = effects.orders_of.get((shipper, self.shipment), frozenset())
         topic = history.observed("topic")
-        split, reordered, dead = _topic_order(topic, history.observed("dlq"))
-        keys = list(map(_ENTITY, applied))
-        applies = Counter(keys)
+        split, reordered, dead = _topic_order(history.derived(topic_index), history.observed("dlq"))
+        dead_orders: dict[object, set[object]] = {}  # consumer -> orders it dead-lettered an event of
+        for consumer, order in dead:
+            dead_orders.setdefault(consumer, set()).add(order)
         # Only a (consumer, order) pair applied more than once can be out of order, only the
         # shipper's applies of shipped orders can say when they were paid, and only pairs with a
         # dead letter can have carried on past one: most rows are none of these.
-        judged = {k for k, n in applies.items() if n > 1} | {(shipper, o) for o in shipped} | dead.keys()
-        rows = sorted((r for r, k in zip(applied, keys) if k in judged), key=_POSITION)
+        judged_rows: dict[object, list[Mapping[str, object]]] = {}  # consumer -> its judged rows by position
+        entities = 0  # (consumer, order) pairs
+        for consumer, mine in history.derived(applied_index).items():
+            distinct = set(mine.order_id)
+            entities += len(distinct)
+            judged = dead_orders.get(consumer, set())
+            if consumer == shipper:
+                judged = judged | shipped
+            if len(distinct) < len(mine.order_id):
+                judged = judged | repeated(Counter(mine.order_id))
+            if judged:
+                picked = compress(mine.rows, map(judged.__contains__, mine.order_id))
+                judged_rows[consumer] = sorted(map(applied.__getitem__, picked), key=_POSITION)
+        rows = [r for consumer in sorted(judged_rows) for r in judged_rows[consumer]]  # by consumer, then position
 
         latest: dict[tuple[object, object], tuple[object, object, object]] = {}  # (consumer, order) -> seq, event, pos
         nonmonotonic: list[dict[str, object]] = []
@@ -69,18 +84,18 @@ class PerEntityOrder:
         shipper_pos: dict[object, tuple[object, object]] = {}  # event_id -> (position, applied_at_ms)
         paid_pos: dict[object, tuple[object, object]] = {}  # order -> (position, applied_at_ms) of its paid event
         for r in rows:
-            key = (r["consumer"], r["order_id"])
-            seq = r["seq"]
+            consumer, order, seq, event_id, position = _APPLY(r)
+            key = (consumer, order)
             prev = latest.get(key)
             if prev is None or seq > prev[0]:  # type: ignore[operator]
-                latest[key] = (seq, r["event_id"], r["position"])
-            elif r["event_id"] != prev[1]:
+                latest[key] = (seq, event_id, position)
+            elif event_id != prev[1]:
                 n_nonmonotonic += 1
                 if len(nonmonotonic) < MAX_EXAMPLES:
                     nonmonotonic.append({
                         "anomaly": "nonmonotonic-apply", "consumer": key[0], "order_id": key[1],
                         "applied_first": {"event_id": prev[1], "seq": prev[0], "position": prev[2]},
-                        "applied_later": {"event_id": r["event_id"], "seq": seq, "position": r["position"],
+                        "applied_later": {"event_id": event_id, "seq": seq, "position": position,
                                           "type": r.get("type")},
                     })
             gap = dead.get(key)
@@ -90,19 +105,19 @@ class PerEntityOrder:
                     past_dead.append({
                         "anomaly": "applied-past-dead-letter", "consumer": key[0], "order_id": key[1],
                         "dead_lettered": {"event_id": gap[1], "seq": gap[0], "reason": gap[2]},
-                        "applied_later": {"event_id": r["event_id"], "seq": seq, "position": r["position"]},
+                        "applied_later": {"event_id": event_id, "seq": seq, "position": position},
                     })
-            if key[0] == shipper and key[1] in shipped:
-                where = (r["position"], r.get("applied_at_ms"))
-                shipper_pos.setdefault(r["event_id"], where)
+            if consumer == shipper and order in shipped:
+                where = (position, r.get("applied_at_ms"))
+                shipper_pos.setdefault(event_id, where)
                 if r.get("type") == PAID:
-                    paid_pos.setdefault(key[1], where)
+                    paid_pos.setdefault(order, where)
 
         shipped_early: list[dict[str, object]] = []
         n_shipped_early = shipments = 0
-        for e in history.observed("effects"):
-            if e["consumer"] != shipper or e["kind"] != self.shipment:
-                continue
+        # The shipper's shipments, picked in C: they are one effect in eight.
+        is_shipment = map(eq, zip(effects.consumer, effects.kind), repeat((shipper, self.shipment)))
+        for e in compress(history.observed("effects"), is_shipment):
             shipments += 1
             order = e["order_id"]
             paid = paid_pos.get(order)
@@ -123,7 +138,7 @@ class PerEntityOrder:
                         "paid_applied": {"position": paid[0], "applied_at_ms": paid[1]} if paid else None,
                     })
 
-        counts: dict[str, int] = {"applied": len(applied), "entities": len(applies), "nonmonotonic": n_nonmonotonic,
+        counts: dict[str, int] = {"applied": len(applied), "entities": entities, "nonmonotonic": n_nonmonotonic,
                                   "shipments": shipments, "shipped_before_paid": n_shipped_early,
                                   "applied_past_dead_letter": n_past_dead, "topic_records": len(topic),
                                   "split_entities": len(split), "nonmonotonic_publish": len(reordered)}
@@ -133,7 +148,7 @@ class PerEntityOrder:
                                    "applies are in seq order, but without an effects observation no shipment "
                                    "could be checked against its payment", counts)
             return CheckResult(self.name, self.invariant, Validity.VALID,
-                               f"{len(applied)} applies over {len(applies)} (consumer, order) pairs in seq order; "
+                               f"{len(applied)} applies over {entities} (consumer, order) pairs in seq order; "
                                f"{shipments} shipments all after payment; every order on one partition in order",
                                counts)
         examples = pick(nonmonotonic, shipped_early, past_dead, split[:MAX_EXAMPLES], reordered[:MAX_EXAMPLES],
@@ -148,7 +163,7 @@ class PerEntityOrder:
         return CheckResult(self.name, self.invariant, Validity.INVALID, found, counts, tuple(examples))
 
 
-def _topic_order(topic: tuple[Mapping[str, object], ...], dlq: tuple[Mapping[str, object], ...]) -> tuple[
+def _topic_order(topic: TopicIndex, dlq: tuple[Mapping[str, object], ...]) -> tuple[
         list[dict[str, object]], list[dict[str, object]], dict[tuple[object, object], tuple[object, object, object]]]:
     """Orders split over partitions, orders published out of seq order, and each consumer's
     dead-lettered events: (consumer, order) -> (lowest dead-lettered seq, its event id, reason)."""
@@ -161,18 +176,18 @@ def _topic_order(topic: tuple[Mapping[str, object], ...], dlq: tuple[Mapping[str
     first: dict[object, tuple[object, object, object, object]] = {}  # order -> partition, offset, seq, event id
     split: dict[object, dict[str, object]] = {}
     reordered: dict[object, dict[str, object]] = {}
-    for r in topic:
-        eid = r.get("event_id")
-        order = r.get("order_id")
+    redelivered = topic.redelivered
+    for eid, order, seq, partition, offset in zip(topic.event_id, topic.order_id, topic.seq, topic.partition,
+                                                  topic.offset):
         if eid is None or order is None:
             continue
-        if eid in seen:  # a copy of an event already on the topic: a redelivery (I2), not a reordering
-            continue
-        seen.add(eid)
-        seq = r.get("seq")
+        if eid in redelivered:  # only its first copy counts: another is a redelivery (I2), not a reordering
+            if eid in seen:
+                continue
+            seen.add(eid)
         if eid in wanted:
             seqs[eid] = seq
-        here = (r.get("partition"), r.get("offset"), seq, eid)
+        here = (partition, offset, seq, eid)
         prev = first.get(order)
         if prev is None:
             first[order] = here
@@ -180,7 +195,7 @@ def _topic_order(topic: tuple[Mapping[str, object], ...], dlq: tuple[Mapping[str
             if order not in split:
                 split[order] = {"anomaly": "split-entity", "order_id": order,
                                 "partitions": sorted({str(prev[0]), str(here[0])})}
-        elif prev[3] != eid and _inverted(prev, here):
+        elif _inverted(prev, here):  # prev is another event: this one was not seen before
             if order not in reordered:
                 reordered[order] = {"anomaly": "nonmonotonic-publish", "order_id": order, "partition": here[0],
                                     "records": [{"offset": x[1], "seq": x[2], "event_id": x[3]}
@@ -203,9 +218,12 @@ def _later(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
 
 def _inverted(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
     """Two distinct events of one order in one partition whose offsets and seqs disagree."""
-    if not all(isinstance(x, int) for x in (a[1], b[1], a[2], b[2])):
+    a_offset, a_seq, b_offset, b_seq = a[1], a[2], b[1], b[2]
+    # Called for most records: plain ``and`` rather than all() over a generator, which costs more than the test.
+    if not (isinstance(a_offset, int) and isinstance(b_offset, int) and isinstance(a_seq, int)
+            and isinstance(b_seq, int)):
         return False
-    return (a[1] < b[1]) != (a[2] < b[2]) and a[2] != b[2]  # type: ignore[operator]
+    return (a_offset < b_offset) != (a_seq < b_seq) and a_seq != b_seq
 
 
 def _before(a: object, b: object) -> bool:

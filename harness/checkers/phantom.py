@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.checkers._index import effects_index, ops_by_role, topic_index
 from harness.checkers._sources import missing, pick, running_consumers
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
@@ -43,13 +44,14 @@ class NoPhantom:
         if unknown is not None:
             return unknown
         fail, info, ok = OpType.FAIL, OpType.INFO, OpType.OK
+        ops = history.derived(ops_by_role)
         # Few requests fail or end unknown: find those first, then whether a retry of theirs succeeded.
-        doubtful = {(op.key, op.f): op.type for op in history.ops
-                    if (op.type is fail or op.type is info) and op.key is not None and op.process.startswith("client")}
-        outcomes: dict[tuple[str, str], set[OpType]] = {}
+        doubtful = {(op.key, op.f) for op in (*ops.client[fail], *ops.client[info]) if op.key is not None}
+        doubtful_keys = {key for key, _ in doubtful}  # a cheap first test for the many ops that are fine
+        outcomes: dict[tuple[str, str], set[OpType]] = {}  # in the order of each request's first outcome
         if doubtful:
-            for op in history.ops:
-                if op.type is not OpType.INVOKE and (op.key, op.f) in doubtful and op.process.startswith("client"):
+            for op in ops.completions:
+                if op.key in doubtful_keys and (op.key, op.f) in doubtful:
                     outcomes.setdefault((op.key, op.f), set()).add(op.type)  # type: ignore[arg-type]
         failed = [k for k, types in outcomes.items() if types == {fail}]
         unsure = [k for k, types in outcomes.items() if info in types and ok not in types]
@@ -62,14 +64,15 @@ class NoPhantom:
 
         orders = {o for o, _ in failed} | {o for o, _ in unsure}
         rows = {r["order_id"]: r for r in history.observed("orders") if r["order_id"] in orders}
-        effects: dict[str, set[tuple[str, str]]] = {}
-        for e in history.observed("effects"):
-            if e["order_id"] in orders:
-                effects.setdefault(str(e["order_id"]), set()).add((str(e["consumer"]), str(e["kind"])))
-        events: dict[str, set[str]] = {}
-        for t in history.observed("topic"):
-            if t.get("order_id") in orders:
-                events.setdefault(str(t["order_id"]), set()).add(str(t.get("type")))
+        effects: dict[str, set[tuple[str, str]]] = {}  # order -> (consumer, kind) of its effects
+        for (consumer, kind), done in history.derived(effects_index).orders_of.items():
+            for order in orders & done:
+                effects.setdefault(str(order), set()).add((str(consumer), str(kind)))
+        events: dict[str, set[str]] = {}  # order -> types of its events on the topic
+        topic = history.derived(topic_index)
+        for order, type_ in zip(topic.order_id, topic.type):
+            if order in orders:
+                events.setdefault(str(order), set()).add(str(type_))
         consumers = set(running_consumers(history))
 
         found: dict[str, list[dict[str, object]]] = {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.checkers._index import ops_by_role
 from harness.checkers.base import CheckResult, Validity
 from harness.history.ops import History, OpType
 
@@ -38,20 +39,20 @@ class BoundedRecovery:
         injected = heal = None
         samples: list[tuple[float, object, object]] = []
         failed_samples = 0
-        for op in history.ops:
-            if op.process == "nemesis":
-                if op.f == "inject" and op.type is OpType.OK:
-                    injected = op.time_s
-                elif op.f == "heal" and op.type is OpType.OK:
-                    heal = op.time_s
-            elif op.process == "probe":
-                if op.f == "lag":
-                    if op.type is OpType.OK:
-                        samples.append((op.time_s, op.value.get("lag"), op.value.get("backlog")))
-                    elif op.type is not OpType.INVOKE:
-                        failed_samples += 1
-                elif op.f == "drain" and op.type is OpType.OK:
-                    samples.append((op.time_s, 0, 0))
+        ops = history.derived(ops_by_role)
+        for op in ops.nemesis:  # the last successful inject and heal
+            if op.f == "inject" and op.type is OpType.OK:
+                injected = op.time_s
+            elif op.f == "heal" and op.type is OpType.OK:
+                heal = op.time_s
+        for op in ops.probe:
+            if op.f == "lag":
+                if op.type is OpType.OK:
+                    samples.append((op.time_s, op.value.get("lag"), op.value.get("backlog")))
+                elif op.type is not OpType.INVOKE:
+                    failed_samples += 1
+            elif op.f == "drain" and op.type is OpType.OK:
+                samples.append((op.time_s, 0, 0))
         counts: dict[str, int | float | None] = {"samples": len(samples), "failed_samples": failed_samples,
                                                  "budget_s": self.budget_s}
         if injected is None:

@@ -8,13 +8,16 @@ unknown: a pipeline cannot pass a test that never touched it.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections import Counter
 from dataclasses import dataclass
+from operator import attrgetter
 
+from harness.checkers._index import ops_by_role
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.history.ops import History, OpType
 
 __all__ = ["FaultWindow", "Stats", "fault_windows"]
+
+_TIME = attrgetter("time_s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +36,7 @@ def fault_windows(history: History) -> list[FaultWindow]:
     open_: dict[str, tuple[float, bool, str, str]] = {}
     effects: dict[str, int] = {}
     failed: set[str] = set()
-    nemesis = [op for op in history.ops if op.process == "nemesis"]
+    nemesis = history.derived(ops_by_role).nemesis
     for op in nemesis:  # the effect is measured after the heal, so collect it first
         fid = str(op.value.get("id"))
         if op.f == "effect" and op.type is OpType.OK:
@@ -58,9 +61,9 @@ class Stats:
     invariant: str | None = None
 
     def check(self, history: History) -> CheckResult:
-        client = [op for op in history.ops if op.process.startswith("client")]
-        by_type = Counter([op.type for op in client])
-        counts: dict[str, int | float] = {t.value: by_type[t] for t in OpType}
+        ops = history.derived(ops_by_role)
+        n_client = ops.client_count
+        counts: dict[str, int | float] = {t.value: len(ops.client[t]) for t in OpType}
         windows = fault_windows(history)
         counts["faults"] = len(windows)
         for op in history.ops:  # the workload's own report: did it keep its arrival schedule?
@@ -68,7 +71,7 @@ class Stats:
                 counts["clients"] = int(op.value.get("clients") or 0)
                 counts["max_start_late_s"] = float(op.value.get("max_start_late_s") or 0.0)
         problems: list[dict[str, object]] = []
-        invoked = sorted(op.time_s for op in client if op.type is OpType.INVOKE) if windows else []
+        invoked = sorted(map(_TIME, ops.client[OpType.INVOKE])) if windows else []
         for w in windows:
             end = w.end_s if w.end_s is not None else float("inf")
             inside = bisect_right(invoked, end) - bisect_left(invoked, w.start_s)
@@ -84,11 +87,11 @@ class Stats:
                 problems.append({"fault": w.fault, "target": w.target,
                                  "problem": "the fault had no observable effect (nothing backed up behind it, "
                                             "no request failed, no message injected, no crash)"})
-        if not client:
+        if not n_client:
             return CheckResult(self.name, self.invariant, Validity.UNKNOWN, "no client traffic at all", counts)
         if problems:
             return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
                                "; ".join(f"{p['fault']}@{p['target']}: {p['problem']}" for p in problems),
                                counts, tuple(problems[:MAX_EXAMPLES]))
         return CheckResult(self.name, self.invariant, Validity.VALID,
-                           f"{len(client)} client ops, {len(windows)} fault(s) injected with traffic and effect", counts)
+                           f"{n_client} client ops, {len(windows)} fault(s) injected with traffic and effect", counts)

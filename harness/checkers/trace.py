@@ -16,18 +16,14 @@ An effect whose cause's correlation id nobody knows (an unknown-outcome ``pay``)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import itemgetter
 
+from harness.checkers._index import acknowledged_index, column, effects_index
 from harness.checkers._sources import CAUSE, missing, pick
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
-from harness.history.ops import History, OpType
+from harness.history.ops import History
 
 __all__ = ["TraceComplete"]
-
-
-_TRACE = itemgetter("consumer", "kind", "order_id", "correlation_id")
-_TRACE3 = itemgetter("consumer", "kind", "order_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +35,15 @@ class TraceComplete:
         unknown = missing(history, self.name, self.invariant, "effects")
         if unknown is not None:
             return unknown
-        ok = OpType.OK
         expected: dict[tuple[object, str], object] = {}  # (order, op) -> its correlation id
         extra: dict[tuple[object, str], set[object]] = {}  # retried ops: every correlation id they got
-        for op in history.ops:
-            if op.type is ok and op.key is not None:
-                cid = op.value.get("correlation_id")
-                if cid and op.process.startswith("client"):
-                    k = (op.key, op.f)
-                    first = expected.setdefault(k, cid)
-                    if first != cid:
-                        extra.setdefault(k, {first}).add(cid)
+        acks = history.derived(acknowledged_index)
+        for key, f, cid in zip(acks.key, acks.f, acks.correlation_id):
+            if key is not None and cid:
+                k = (key, f)
+                first = expected.setdefault(k, cid)
+                if first != cid:
+                    extra.setdefault(k, {first}).add(cid)
         for row in history.observed("orders"):
             # The row keeps the correlation id of the request that last changed it: the place's
             # only while nothing else has (version 1).
@@ -61,10 +55,10 @@ class TraceComplete:
         absent: list[dict[str, object]] = []
         foreign: list[dict[str, object]] = []
         n_absent = n_foreign = unverifiable = unmapped = 0
-        cause = CAUSE
-        for e in effects:
-            consumer, kind, order, cid = _TRACE(e) if "correlation_id" in e else (*_TRACE3(e), None)
-            f = cause.get((consumer, kind))
+        index = history.derived(effects_index)
+        causes = tuple(map(CAUSE.get, zip(index.consumer, index.kind)))  # the op that causes each effect, if any
+        wants = map(expected.get, zip(index.order, causes))  # the correlation id that op got, if known
+        for e, order, f, cid, want in zip(effects, index.order, causes, column(effects, "correlation_id"), wants):
             if f is None:
                 unmapped += 1
                 continue
@@ -73,7 +67,6 @@ class TraceComplete:
                 if len(absent) < MAX_EXAMPLES:
                     absent.append({"anomaly": "missing-correlation-id", "cause": f, **_effect(e)})
                 continue
-            want = expected.get((order, f))
             if want is None:
                 unverifiable += 1
             elif cid != want and cid not in extra.get((order, f), ()):

@@ -9,11 +9,11 @@ the system under test after drain is an ``Observation``, not an op.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Union
+from typing import TypeVar, Union
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "History", "Observation", "Op", "OpType", "Scalar"]
 
@@ -24,6 +24,7 @@ Scalar = Union[str, int, float, bool, None]
 """What an op's value may hold: JSON scalars only, so a history is plain, diffable JSON."""
 
 _EMPTY: Mapping[str, Scalar] = MappingProxyType({})
+_T = TypeVar("_T")
 
 
 class OpType(Enum):
@@ -88,6 +89,25 @@ class History:
     pipeline: str
     ops: tuple[Op, ...]
     observations: Mapping[str, Observation]
+    # Indexes derived from the fields above, built on first use (see ``derived``). Not part of
+    # the value: two histories with equal ops and observations are equal whatever was derived.
+    _derived: dict[Callable[[History], object], object] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+
+    def derived(self, build: Callable[[History], _T]) -> _T:
+        """``build(self)``, computed once per History and shared by every caller.
+
+        Several checkers group the same million rows by the same keys, and reading the rows
+        is most of what checking costs: the index is built once per history, not once per
+        checker (see harness/checkers/_index.py). A History never changes, so neither does
+        anything derived from it: ``build`` must be a pure function of the history, and
+        callers must not mutate what it returns.
+        """
+        try:
+            return self._derived[build]  # type: ignore[return-value]
+        except KeyError:
+            value = self._derived[build] = build(self)
+            return value
 
     def observed(self, source: str) -> tuple[Mapping[str, Scalar], ...]:
         obs = self.observations.get(source)
