@@ -66,8 +66,8 @@ class Stats:
         counts: dict[str, int | float] = {t.value: len(ops.client[t]) for t in OpType}
         windows = fault_windows(history)
         counts["faults"] = len(windows)
-        for op in history.ops:  # the workload's own report: did it keep its arrival schedule?
-            if op.process == "probe" and op.f == "workload":
+        for op in ops.probe:  # the workload's own report: did it keep its arrival schedule?
+            if op.f == "workload":
                 counts["clients"] = int(op.value.get("clients") or 0)
                 counts["max_start_late_s"] = float(op.value.get("max_start_late_s") or 0.0)
         problems: list[dict[str, object]] = []
