@@ -55,6 +55,13 @@ def test_stats_valid_with_traffic_inside_an_effective_fault() -> None:
     assert result.counts["ops_during:outage@relay->kafka"] == 2  # place and pay invokes of o2
 
 
+def test_stats_reports_whether_the_workload_kept_its_schedule() -> None:
+    h = (HistoryBuilder().order("o1", at=0.5)
+         .op("probe", OpType.OK, "workload", at=5.0, clients=256, max_start_late_s=1.25).build())
+    result = Stats().check(h)
+    assert (result.counts["clients"], result.counts["max_start_late_s"]) == (256, 1.25)
+
+
 def test_fault_window_without_traffic_is_vacuous() -> None:
     h = HistoryBuilder().order("o1", at=0.5).fault_window(1.0, 3.0).order("o3", at=4.0).build()
     result = Stats().check(h)
