@@ -56,11 +56,13 @@ def expectations_from_run_json(raw: Mapping[str, object]) -> dict[str, dict[str,
     return out
 
 
-def analyze_run_dir(run_dir: Path) -> tuple[PipelineVerdict, ...]:
+def analyze_run_dir(run_dir: Path, histories: Mapping[str, History] | None = None) -> tuple[PipelineVerdict, ...]:
+    """The verdicts of a stored run; pass its ``histories`` if already loaded (loading is the slow part)."""
     run_json = run_dir / "run.json"
     if not run_json.exists():
         raise UsageError(f"{run_dir} is not a run folder (no run.json); pass a folder under runs/ written by `chaos run`")
     meta = json.loads(run_json.read_text())
-    _, histories = load_histories(run_dir / "history.jsonl")
+    if histories is None:
+        _, histories = load_histories(run_dir / "history.jsonl")
     budget = meta.get("recovery_budget_s")
     return analyze(histories, expectations_from_run_json(meta), checkers(float(budget) if budget is not None else None))

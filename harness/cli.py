@@ -182,11 +182,15 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
 
 def _analyze(run_dir: Path, console: Console) -> int:
     from harness.analysis import analyze_run_dir
+    from harness.history.store import load_histories
     from harness.report.terminal import summary_table
+    from harness.score import measure, score
     from harness.scoring import exit_code
 
-    verdicts = analyze_run_dir(run_dir)
-    console.print(summary_table(verdicts, title=f"re-analysed {run_dir.name}"))
+    _, histories = load_histories(run_dir / "history.jsonl")
+    verdicts = analyze_run_dir(run_dir, histories)
+    scores = [score(v, measure(histories[v.pipeline], v)) for v in verdicts if v.pipeline in histories]
+    console.print(summary_table(verdicts, title=f"re-analysed {run_dir.name}", scores=scores))
     for v in verdicts:
         for reason in v.reasons:
             console.print(f"  [bold]{v.pipeline}[/bold]: {reason}")

@@ -87,6 +87,20 @@ def test_renderers_do_not_change_verdicts(black_friday: Outputs) -> None:
         (v.validity.value, v.outcome.value) for v in black_friday.verdicts]
 
 
+def test_chaos_analyze_prints_the_verdicts_and_scores_of_the_run(black_friday: Outputs) -> None:
+    import io
+
+    from rich.console import Console
+
+    from harness.cli import _analyze
+
+    out = io.StringIO()
+    _analyze(black_friday.run_dir, Console(file=out, width=200))
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in out.getvalue().splitlines() if line.count("│") > 3]
+    score_column = {row[0]: row[6] for row in cells}  # pipeline ... broken, score, verdict
+    assert score_column == {s.pipeline: f"{s.value:g}" for s in black_friday.scores}, out.getvalue()
+
+
 def test_report_is_self_contained_and_escapes_untrusted_text(black_friday: Outputs) -> None:
     page = black_friday.report_html.read_text()
     # Nothing loaded from anywhere: no external src/href, and a CSP that forbids network outright.

@@ -81,7 +81,7 @@ def rerender(run_dir: Path) -> Outputs:
 
     meta = read_run_json(run_dir)
     _, histories = load_histories(run_dir / "history.jsonl")
-    verdicts = analyze_run_dir(run_dir)  # the same checkers and budget as `chaos analyze`
+    verdicts = analyze_run_dir(run_dir, histories)  # the same checkers and budget as `chaos analyze`
     wall_s = None
     previous = run_dir / "results.json"
     if previous.exists():
