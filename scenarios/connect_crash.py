@@ -1,7 +1,8 @@
 """Kafka Connect crash: the worker running Debezium is SIGKILLed mid-run and restarted.
 
 Debezium is at-least-once across a crash: the restarted task resumes from the last
-offset Connect flushed (every 10 s), so changes it had already sent are sent again.
+offset Connect flushed (every 60 s, its default; none yet in a run this short), so changes
+it had already sent are sent again.
 Idempotent consumers absorb the redelivery (one effect per event id); the
 no-idempotency variant (``variant="no_idempotency"``) charges twice, which is the
 demonstration in ``test_connect_crash.py``.

@@ -173,6 +173,16 @@ def test_unknown_outcome_committed_without_its_effect_is_flagged() -> None:
     assert result.examples[0]["missing"] == ["payment:charge"]
 
 
+def test_unknown_cancel_committed_without_its_event_is_flagged() -> None:
+    """A cancel requires no consumer effect: its event on the topic is the only other half of "all"."""
+    h = shop().flow("o5", ("place", "cancel"), outcomes={"cancel": OpType.INFO}, committed={"cancel": True})
+    assert NoPhantom().check(h.build()).validity is Validity.VALID  # committed and published: all
+    h.observations["topic"] = [r for r in h.observations["topic"] if r["type"] != "order.cancelled"]
+    result = NoPhantom().check(h.build())
+    assert anomalies(result) == ["committed-without-event"] and result.counts["committed_without_event"] == 1
+    assert result.examples[0]["event_type"] == "order.cancelled"
+
+
 def test_unknown_outcome_not_committed_with_an_effect_is_flagged() -> None:
     h = shop().flow("o3", ("place", "pay"), outcomes={"pay": OpType.INFO}, committed={"pay": False})
     h.effect("o3", "payment", "charge", correlation_id="y")

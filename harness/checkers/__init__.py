@@ -7,7 +7,8 @@
                                                     applied-past-dead-letter, split-entity,
                                                     nonmonotonic-publish
   I4         phantom.py     no-phantom              phantom-order, phantom-event, phantom-effect,
-                                                    committed-without-effect, effect-without-commit
+                                                    committed-without-effect,
+                                                    committed-without-event, effect-without-commit
   I5         dlq.py         dlq-accounted           vanished, dlq-without-reason
   I6         trace.py       trace-complete          missing-correlation-id, foreign-correlation-id
   I7         recovery.py    bounded-recovery        slow-recovery, never-recovered

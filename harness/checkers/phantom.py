@@ -7,6 +7,10 @@ never got it); one that ended ``info`` may or may not have happened. Anomalies:
   phantom-effect           a failed op's effect happened anyway (a charge for a failed payment)
   committed-without-effect an unknown-outcome op committed (the order row or its event shows it)
                            but not every effect it requires happened
+  committed-without-event  an unknown-outcome op committed (its order row shows it) but its event
+                           never reached the topic: the publish half of "all" is missing. The only
+                           evidence for a cancel (no consumer acts on it); judged when the topic
+                           was observed
   effect-without-commit    an unknown-outcome op did not commit, yet some of its effects happened
 
 An op counts as failed only when no retry of the same step on the same order ended ok or
@@ -57,7 +61,8 @@ class NoPhantom:
         unsure = [k for k, types in outcomes.items() if info in types and ok not in types]
         counts: dict[str, int] = {"failed_ops": len(failed), "unknown_ops": len(unsure), "unknown_committed": 0,
                                   "unknown_absent": 0, "phantom_order": 0, "phantom_event": 0, "phantom_effect": 0,
-                                  "committed_without_effect": 0, "effect_without_commit": 0}
+                                  "committed_without_effect": 0, "committed_without_event": 0,
+                                  "effect_without_commit": 0}
         if not failed and not unsure:
             return CheckResult(self.name, self.invariant, Validity.VALID,
                                "no request failed or ended unknown, so none could leave a phantom", counts)
@@ -74,6 +79,7 @@ class NoPhantom:
             if order in orders:
                 events.setdefault(str(order), set()).add(str(type_))
         consumers = set(running_consumers(history))
+        topic_seen = "topic" in history.observations
 
         found: dict[str, list[dict[str, object]]] = {}
 
@@ -108,6 +114,8 @@ class NoPhantom:
                 counts["unknown_committed"] += 1
                 if absent:
                     flag("committed-without-effect", order, f, "info", missing=absent, present=present)
+                if topic_seen and f in EVENT_OF and EVENT_OF[f] not in events.get(order, ()):
+                    flag("committed-without-event", order, f, "info", event_type=EVENT_OF[f])
             else:
                 counts["unknown_absent"] += 1
                 stray = sorted(f"{c}:{k}" for c, k in REQUIRED_EFFECTS.get(f, ()) if (c, k) in done)
@@ -117,7 +125,8 @@ class NoPhantom:
                     flag("phantom-event", order, f, "info", event_type=EVENT_OF[f])
 
         anomalies = sum(counts[k] for k in ("phantom_order", "phantom_event", "phantom_effect",
-                                            "committed_without_effect", "effect_without_commit"))
+                                            "committed_without_effect", "committed_without_event",
+                                            "effect_without_commit"))
         if not anomalies:
             return CheckResult(self.name, self.invariant, Validity.VALID,
                                f"{len(failed)} failed requests left nothing; {len(unsure)} unknown outcomes are "
