@@ -11,6 +11,7 @@ import pytest
 from harness.checkers.base import Validity
 from harness.runner import RunResult
 from harness.testing import evidence
+from scenarios._evidence import assert_faults_effective
 from scenarios.broker_outage import SCENARIO
 
 pytestmark = pytest.mark.chaos
@@ -21,16 +22,8 @@ def outage(chaos_run) -> RunResult:  # type: ignore[no-untyped-def]
     return chaos_run(SCENARIO)
 
 
-def _fault_was_effective(result: RunResult, pipeline: str) -> None:
-    stats = result.verdict(pipeline).result("stats")
-    assert stats is not None and stats.validity is Validity.VALID, (
-        f"the outage on {pipeline} was not effective, so this run proves nothing: "
-        f"{stats.message if stats else 'no stats'}\n{evidence(result)}"
-    )
-
-
 def test_direct_publish_loses_acknowledged_orders(outage: RunResult) -> None:
-    _fault_was_effective(outage, "direct")
+    assert_faults_effective(outage, "direct")
     loss = outage.verdict("direct").result("no-lost-effect")
     assert loss is not None
     assert loss.validity is Validity.INVALID, f"direct publish lost nothing under the outage:\n{evidence(outage)}"
@@ -39,7 +32,7 @@ def test_direct_publish_loses_acknowledged_orders(outage: RunResult) -> None:
 
 
 def test_outbox_loses_nothing(outage: RunResult) -> None:
-    _fault_was_effective(outage, "outbox")
+    assert_faults_effective(outage, "outbox")
     loss = outage.verdict("outbox").result("no-lost-effect")
     assert loss is not None
     assert loss.validity is Validity.VALID, f"the outbox lost orders:\n{evidence(outage)}"
@@ -48,7 +41,7 @@ def test_outbox_loses_nothing(outage: RunResult) -> None:
 
 @pytest.mark.parametrize("pipeline", ["cdc", "cdc_outbox"])
 def test_debezium_loses_nothing(outage: RunResult, pipeline: str) -> None:
-    _fault_was_effective(outage, pipeline)
+    assert_faults_effective(outage, pipeline)
     loss = outage.verdict(pipeline).result("no-lost-effect")
     assert loss is not None
     assert loss.validity is Validity.VALID, f"{pipeline} lost orders:\n{evidence(outage)}"

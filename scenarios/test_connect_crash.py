@@ -16,18 +16,14 @@ from harness.infra import postgres
 from harness.runner import RunResult
 from harness.scenario import Expect
 from harness.testing import evidence
-from scenarios._evidence import duplicate_effects, history, redelivered_events
+from scenarios._evidence import assert_faults_effective, duplicate_effects, history, redelivered_events
 from scenarios.connect_crash import SCENARIO
 
 pytestmark = pytest.mark.chaos
 
 
 def _fault_was_effective(result: RunResult) -> int:
-    stats = result.verdict("cdc").result("stats")
-    assert stats is not None and stats.validity is Validity.VALID, (
-        f"the Connect crash was not effective, so this run proves nothing: "
-        f"{stats.message if stats else 'no stats'}\n{evidence(result)}"
-    )
+    assert_faults_effective(result, "cdc")
     again = redelivered_events(history(result, "cdc"))
     assert again > 0, f"Debezium redelivered nothing after the crash; the scenario did not exercise dedup\n{evidence(result)}"
     return again

@@ -65,6 +65,14 @@ def _process(host: ProcessHost, name: str) -> ManagedProcess:
     return proc
 
 
+def _running(host: ProcessHost, name: str, could_not: str) -> ManagedProcess:
+    """The process, which must be alive for a fault to act on it (``could_not``: "be killed", ...)."""
+    proc = _process(host, name)
+    if not proc.alive():
+        raise ChaosError(f"{name} was not running, so it could not {could_not}")
+    return proc
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessKill:
     process: str
@@ -76,10 +84,7 @@ class ProcessKill:
         return self.process
 
     def inject(self) -> None:
-        proc = _process(self.host, self.process)
-        if not proc.alive():
-            raise ChaosError(f"{self.process} was not running, so it could not be killed")
-        proc.kill()
+        _running(self.host, self.process, "be killed").kill()
 
     def heal(self) -> None:
         self.host.restart(self.process)
@@ -96,10 +101,7 @@ class ProcessPause:
         return self.process
 
     def inject(self) -> None:
-        proc = _process(self.host, self.process)
-        if not proc.alive():
-            raise ChaosError(f"{self.process} was not running, so it could not be paused")
-        proc.pause()
+        _running(self.host, self.process, "be paused").pause()
 
     def heal(self) -> None:
         _process(self.host, self.process).resume()
@@ -116,10 +118,7 @@ class ProcessRestart:
         return self.process
 
     def inject(self) -> None:
-        proc = _process(self.host, self.process)
-        if not proc.alive():
-            raise ChaosError(f"{self.process} was not running, so it could not be stopped")
-        proc.stop(grace_s=10.0)
+        _running(self.host, self.process, "be stopped").stop(grace_s=10.0)
 
     def heal(self) -> None:
         self.host.restart(self.process)
