@@ -34,12 +34,18 @@ def _parser() -> argparse.ArgumentParser:
     infra = sub.add_parser("infra", help="install, start, inspect or stop Postgres, Kafka and Toxiproxy")
     infra.add_argument("action", choices=("install", "up", "status", "down"))
 
-    run = sub.add_parser("run", help="run a named scenario against its pipelines")
-    run.add_argument("scenario", help="scenario name, e.g. black_friday (see `chaos scenarios`)")
+    run = sub.add_parser("run", help="run a named scenario against its pipelines, or against --target")
+    run.add_argument("scenario", help="scenario name, e.g. black_friday (see `chaos scenarios`), or a path to a "
+                                      "scenario module (.py) that defines SCENARIO")
     run.add_argument("--seed", type=int, help="seed for the workload and fault schedule (default: random, printed)")
     run.add_argument("--duration", type=float, help="seconds of traffic per pipeline (default: the scenario's)")
     run.add_argument("--rate", type=float, help="peak orders per second (default: the scenario's)")
     run.add_argument("--pipelines", help="comma-separated subset of the scenario's pipelines, e.g. outbox")
+    run.add_argument("--target", action="append", default=[], metavar="SPEC",
+                     help="run against this target instead of the scenario's pipelines: a name (`chaos targets`), "
+                          "module:attr, or a path to a target.toml; repeat to compare several in one report")
+    run.add_argument("--variant", help="a deliberate mistake the targets declare they can make (default: the "
+                                       "scenario's, usually correct)")
 
     analyze = sub.add_parser("analyze", help="re-run the checkers on a stored run folder")
     analyze.add_argument("run_dir", type=Path)
@@ -48,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", type=Path, help="a folder written by `chaos run` (holds run.json and history.jsonl)")
 
     sub.add_parser("scenarios", help="list the named scenarios")
+    targets = sub.add_parser("targets", help="list the available targets and where each came from")
+    targets.add_argument("spec", nargs="?", help="show one target's processes, links and crash points "
+                                                 "(a name, module:attr or a .toml path)")
     sub.add_parser("faults", help="list every fault kind with its target and parameters (and defaults)")
     return p
 
@@ -77,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args.run_dir, console)
         if args.command == "faults":
             return _faults(console)
+        if args.command == "targets":
+            return _targets(args.spec, console)
         if args.command == "scenarios":
             from harness.scenario import load_scenario, scenario_names
 
@@ -133,36 +144,65 @@ def _print_status(infra: object, console: Console) -> bool:
     console.print(table)
     topo = infra.topology  # type: ignore[attr-defined]
     console.print(f"kafka direct (oracle) {topo.kafka_direct}, postgres {topo.postgres_port}, "
-                  f"toxiproxy {topo.toxiproxy_url}, order service {topo.order_service_port}")
+                  f"toxiproxy {topo.toxiproxy_url}, target process ports from {topo.process_ports[0]}")
     return all(s.alive for s in statuses)
 
 
 def _faults(console: Console) -> int:
     from rich.table import Table
 
-    from harness.faults.spec import PROCESSES, SERVICES, TOPICS, TargetType, catalogue, param_defaults
-    from harness.infra.topology import CLIENTS
+    from harness.faults.spec import INFRA_PROCESSES, SERVICES, TOPICS, TargetType, catalogue, param_defaults
 
     table = Table("fault", "targets", "parameters (defaults)", "what it does", title="chaos fault catalogue")
     for info in catalogue():
         params = ", ".join(f"{n}={v!r}" for n, v in param_defaults(info.params)) or "-"
         table.add_row(info.kind.value, info.target.value, params, info.summary)
     console.print(table)
-    links = f"CLIENT->SERVICE, CLIENT in publisher, {', '.join(CLIENTS)}; SERVICE in {', '.join(SERVICES)}"
+    links = f"CLIENT->SERVICE, CLIENT a process of the target or publisher; SERVICE in {', '.join(SERVICES)}"
     console.print(f"[bold]{TargetType.LINK.value}[/bold]: {links}", highlight=False)
-    console.print(f"[bold]{TargetType.PROCESS.value}[/bold]: {', '.join(PROCESSES)}", highlight=False)
+    console.print(f"[bold]{TargetType.PROCESS.value}[/bold]: {', '.join(INFRA_PROCESSES)}, publisher, or a process "
+                  "of the target (`chaos targets NAME` lists them)", highlight=False)
     console.print(f"[bold]{TargetType.TOPIC.value}[/bold]: {', '.join(TOPICS)} (the pipeline's event topic)", highlight=False)
     console.print("In a scenario: FaultSpec(FaultKind.LATENCY, 'relay->kafka', at=0.3, for_s=5, "
                   "params=Latency(latency_ms=800))", highlight=False)
     return 0
 
 
+def _targets(ref: str | None, console: Console) -> int:
+    from rich.table import Table
+
+    from harness.target.registry import available_targets, resolve_target
+
+    if ref is None:
+        table = Table("target", "from", title="chaos targets (or give --target module:attr | path/to/target.toml)")
+        for info in available_targets():
+            table.add_row(info.name, info.origin)
+        console.print(table)
+        return 0
+    spec = resolve_target(ref)
+    console.print(f"[bold]{spec.name}[/bold] ({spec.origin}); domain {spec.domain}, entrypoint {spec.entrypoint}, "
+                  f"publisher {spec.publisher}, variants {', '.join(spec.variants)}", highlight=False)
+    table = Table("process", "command", "links", "replicas", "crash points", "consumer")
+    for p in spec.processes:
+        table.add_row(p.name, " ".join(p.command), ", ".join(p.link_names()), str(p.replicas),
+                      ", ".join(p.crash_points), p.consumer or "")
+    console.print(table)
+    console.print(f"links: {', '.join(spec.links())}", highlight=False)
+    return 0
+
+
 def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from dataclasses import replace
+
     from harness.report.terminal import LiveProgress, print_summary
     from harness.runner import new_seed, run_scenario
     from harness.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
+    if args.variant is not None:
+        scenario = replace(scenario, variant=args.variant)
+    if args.target and args.pipelines:
+        raise UsageError("give either --pipelines (a subset of the scenario's) or --target, not both")
     pipelines = None
     if args.pipelines:
         pipelines = tuple(p.strip() for p in args.pipelines.split(",") if p.strip())
@@ -175,7 +215,9 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     with LiveProgress(console) as live:
         # soft_wrap: the seed line, run folder and report path stay on one line, so they can be copied.
         result = run_scenario(scenario, settings=settings, seed=seed, rate=args.rate, progress=live,
-                              say=lambda line: console.print(line, soft_wrap=True, highlight=False))
+                              say=lambda line: console.print(line, soft_wrap=True, highlight=False),
+                              targets=tuple(args.target),
+                              scenario_ref=args.scenario if args.scenario != scenario.name else None)
     print_summary(result, console)
     return result.exit_code
 

@@ -2,6 +2,7 @@
 
     ChaosError
     ├── UsageError            exit 4: bad command line, bad scenario or fault parameters
+    │   └── SpecError         exit 4: a target spec (TOML or Python) is incomplete or wrong
     ├── InfraError            exit 3: a real component could not be installed, started or reached
     │   ├── InstallError      `chaos infra install` could not fetch or build something
     │   ├── WaitTimeout       a readiness or drain condition did not hold before its deadline
@@ -19,6 +20,7 @@ __all__ = [
     "InfraError",
     "InstallError",
     "ProcessExited",
+    "SpecError",
     "TargetError",
     "ToxiproxyError",
     "UsageError",
@@ -36,6 +38,10 @@ class UsageError(ChaosError):
     """The user asked for something that cannot be done as stated."""
 
     exit_code = 4
+
+
+class SpecError(UsageError):
+    """A target spec is incomplete or wrong: the message names the field and the fix."""
 
 
 class InfraError(ChaosError):

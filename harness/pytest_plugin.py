@@ -28,7 +28,10 @@ _SEED = pytest.StashKey[int]()
 _RUNS = pytest.StashKey[list[RunResult]]()
 
 ScenarioRunner = Callable[..., RunResult]
-"""``chaos_run(scenario, *, rate=None, duration_s=None, pipelines=None) -> RunResult``."""
+"""``chaos_run(scenario, *, rate=None, duration_s=None, pipelines=None, target=(), variant=None) -> RunResult``.
+
+``target`` is a name, module:attr or a path to a target.toml (or several): the run uses it instead
+of the scenario's pipelines, exactly like ``chaos run SCENARIO --target SPEC``."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -102,10 +105,14 @@ def chaos_run(chaos_infra: object, chaos_settings: Settings, chaos_seed: int, py
     """Run a scenario on the session's infra; the result carries verdicts, run folder and seed."""
 
     def run(scenario: Scenario, *, rate: float | None = None, duration_s: float | None = None,
-            pipelines: tuple[str, ...] | None = None) -> RunResult:
+            pipelines: tuple[str, ...] | None = None, target: str | tuple[str, ...] = (),
+            variant: str | None = None) -> RunResult:
         scenario = scenario.with_overrides(duration_s=duration_s, rate=rate, pipelines=pipelines)
+        if variant is not None:
+            scenario = replace(scenario, variant=variant)
+        targets = (target,) if isinstance(target, str) else tuple(target)
         result = run_scenario(scenario, settings=chaos_settings, seed=chaos_seed, infra=chaos_infra,  # type: ignore[arg-type]
-                              rate=rate, say=lambda line: None)
+                              rate=rate, say=lambda line: None, targets=targets)
         pytestconfig.stash[_RUNS].append(result)
         return result
 

@@ -34,15 +34,18 @@ from harness.faults.schedule import plan
 from harness.history.ops import OpType
 from harness.history.store import HistoryWriter, Recorder
 from harness.infra.stack import Infra
+from harness.capabilities import check_capabilities
 from harness.scenario import Scenario
 from harness.score import Score
 from harness.scoring import PipelineVerdict, exit_code
-from harness.target import RunContext
-from harness.errors import WaitTimeout
+from harness.target import RunContext, Target, TargetSpec
+from harness.target.registry import load_domain, resolve_target
+from harness.target.runtime import SpecTarget
+from harness.errors import UsageError, WaitTimeout
 from harness.wait import wait_for
 from harness.workload.orders import OrderWorkload, plan_orders
 
-__all__ = ["Progress", "RunResult", "reproduce_command", "run_scenario"]
+__all__ = ["Progress", "RunResult", "build_target", "reproduce_command", "resolve_targets", "run_scenario"]
 
 LAG_SAMPLE_S = 0.5  # how often the runner probes lag and backlog (I7 measures recovery from these)
 
@@ -91,13 +94,46 @@ def new_seed() -> int:
     return secrets.randbelow(2**31)
 
 
-def reproduce_command(scenario: Scenario, seed: int, duration_s: float, rate: float | None) -> str:
-    parts = ["chaos", "run", scenario.name, "--seed", str(seed), "--duration", f"{duration_s:g}"]
+def reproduce_command(scenario: Scenario, seed: int, duration_s: float, rate: float | None,
+                      target_refs: tuple[str, ...] = (), scenario_ref: str | None = None) -> str:
+    parts = ["chaos", "run", scenario_ref or scenario.name, "--seed", str(seed), "--duration", f"{duration_s:g}"]
     if rate is not None:
         parts += ["--rate", f"{rate:g}"]
-    if scenario.pipelines:
+    if target_refs:
+        for ref in target_refs:
+            parts += ["--target", ref]
+    elif scenario.pipelines:
         parts += ["--pipelines", ",".join(scenario.pipelines)]
+    if scenario.variant != "correct":
+        parts += ["--variant", scenario.variant]
     return shlex.join(parts)
+
+
+def resolve_targets(scenario: Scenario, refs: tuple[str, ...] = ()) -> tuple[Scenario, tuple[TargetSpec, ...]]:
+    """The specs a run uses (``refs``, else the scenario's pipelines), checked against what it needs.
+
+    Everything here happens before any infrastructure starts: a bad spec or a missing
+    capability exits 4 at once.
+    """
+    from dataclasses import replace
+
+    specs = tuple(resolve_target(r) for r in refs) if refs else tuple(resolve_target(p) for p in scenario.pipelines)
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise UsageError(f"two targets of this run share a name ({', '.join(names)}); give each target its own name")
+    if refs:
+        scenario = replace(scenario, pipelines=tuple(names))
+    for spec in specs:
+        check_capabilities(scenario.name, scenario.faults, scenario.needs, scenario.variant, spec)
+        load_domain(spec.domain)  # an unknown domain pack is a spec error, found now rather than after infra
+    return scenario, specs
+
+
+def build_target(spec: TargetSpec, infra: Infra, ctx: RunContext) -> Target:
+    """The running Target of ``spec``: its own runtime if it brings one, else the generic ``SpecTarget``."""
+    if spec.runtime is not None:
+        return spec.runtime(spec, infra, ctx)
+    return SpecTarget(spec, infra, ctx, load_domain(spec.domain))
 
 
 def run_scenario(
@@ -109,14 +145,18 @@ def run_scenario(
     rate: float | None = None,
     progress: ProgressSink = lambda p: None,
     say: Callable[[str], None] = print,
+    targets: tuple[str, ...] = (),
+    scenario_ref: str | None = None,
 ) -> RunResult:
+    """Run ``scenario`` on its pipelines, or on ``targets`` (names, module:attr or .toml paths) when given."""
+    scenario, specs = resolve_targets(scenario, targets)
     started = time.monotonic()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     run_id = f"{stamp}-{secrets.token_hex(2)}"
     run_dir = settings.runs_dir / f"{scenario.name}-{run_id}"
     logs = run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    command = reproduce_command(scenario, seed, scenario.duration_s, rate)
+    command = reproduce_command(scenario, seed, scenario.duration_s, rate, targets, scenario_ref)
     say(f"chaos: scenario {scenario.name}, seed {seed}; reproduce with: {command}")
     say(f"chaos: run folder {run_dir}")
 
@@ -129,16 +169,17 @@ def run_scenario(
             infra = Infra.start(settings, logs_dir=logs)
         else:
             say(f"chaos: using the infra already running on base port {settings.base_port}")
-    _write_run_json(run_dir, scenario, seed, command, infra, run_id)
+    _write_run_json(run_dir, scenario, seed, command, infra, run_id, specs)
     writer = HistoryWriter(run_dir / "history.jsonl", run_id, seed)
     histories = {}
     try:
         infra.heal_all()  # start from a clean network whatever an earlier run left
-        for pipeline in scenario.pipelines:
+        for spec in specs:
+            pipeline = spec.name
             recorder = writer.recorder(pipeline)
             interposed = any(f.kind is FaultKind.REORDER for f in scenario.faults)
-            _run_pipeline(scenario, pipeline, infra, recorder, RunContext(run_id, pipeline, logs, seed, interposed),
-                          progress)
+            ctx = RunContext(run_id, pipeline, logs, seed, interposed, scenario.variant)
+            _run_pipeline(scenario, spec, infra, recorder, ctx, progress)
             histories[pipeline] = recorder.history()
     finally:
         writer.close()
@@ -161,16 +202,14 @@ def run_scenario(
     return result
 
 
-def _run_pipeline(scenario: Scenario, pipeline: str, infra: Infra, recorder: Recorder, ctx: RunContext,
+def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: Recorder, ctx: RunContext,
                   progress: ProgressSink) -> None:
-    from targets.pipelines import Pipeline, PipelineTarget  # the reference targets; a user's own plug in here
-    from targets.variants import Variant
-
+    pipeline = spec.name
     t_start = time.monotonic()
     # The anchor between this pipeline's monotonic clock and the epoch times effects carry
     # (applied_at_ms): what end-to-end latency is measured with.
     recorder.record("probe", OpType.OK, "clock", value={"epoch_ms": int(time.time() * 1000)})
-    target = PipelineTarget(Pipeline.parse(pipeline), infra, ctx, Variant.parse(scenario.variant))
+    target = build_target(spec, infra, ctx)
     progress(Progress(pipeline, "starting", 0.0))
     cold_before = infra.connect_cold_start_s
     target.start()
@@ -183,8 +222,7 @@ def _run_pipeline(scenario: Scenario, pipeline: str, infra: Infra, recorder: Rec
             interposer.start()
         orders = plan_orders(scenario.shape, scenario.duration_s, ctx.seed)
         schedule = plan(scenario.faults, scenario.duration_s, ctx.seed)
-        crash_dir = getattr(target, "crashpoints_dir", None)
-        nemesis = Nemesis(schedule, infra, target, recorder, CrashPoints(crash_dir) if crash_dir else None, interposer)
+        nemesis = Nemesis(schedule, infra, target, recorder, CrashPoints(target.crashpoints_dir), interposer)
         workload = OrderWorkload(target.base_url, recorder, orders)
         stop = threading.Event()
         # One origin for the workload's arrivals and the fault windows: both plans are relative to it.
@@ -240,10 +278,10 @@ def _counts(recorder: Recorder) -> tuple[int, int, int]:
             sum(1 for o in ops if o.type.value == "info"))
 
 
-def _drain(target: object, timeout_s: float, recorder: Recorder, pipeline: str, progress: ProgressSink,
+def _drain(target: Target, timeout_s: float, recorder: Recorder, pipeline: str, progress: ProgressSink,
            t_start: float) -> bool:
     def observe() -> tuple[bool, str]:
-        state = target.drain_state()  # type: ignore[attr-defined]
+        state = target.drain_state()
         recorder.record("probe", OpType.OK, "lag", value={"lag": state.consumer_lag, "backlog": state.publish_backlog})
         progress(Progress(pipeline, "draining", time.monotonic() - t_start,
                           lag=state.publish_backlog + state.consumer_lag))
@@ -268,7 +306,7 @@ class _LagProbe:
 
     INTERVAL_S = LAG_SAMPLE_S
 
-    def __init__(self, target: object, recorder: Recorder) -> None:
+    def __init__(self, target: Target, recorder: Recorder) -> None:
         self.target = target
         self.recorder = recorder
         self.last: int | None = None
@@ -276,7 +314,7 @@ class _LagProbe:
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                state = self.target.drain_state()  # type: ignore[attr-defined]
+                state = self.target.drain_state()
             except Exception as exc:  # noqa: BLE001 - a failed probe is evidence, not a reason to stop the run
                 self.recorder.record("probe", OpType.FAIL, "lag", error=f"{type(exc).__name__}: {exc}")
             else:
@@ -288,7 +326,8 @@ class _LagProbe:
             stop.wait(self.INTERVAL_S)
 
 
-def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, infra: Infra, run_id: str) -> None:
+def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, infra: Infra, run_id: str,
+                    specs: tuple[TargetSpec, ...]) -> None:
     meta = {
         "run_id": run_id,
         "scenario": scenario.name,
@@ -298,6 +337,8 @@ def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, 
         "duration_s": scenario.duration_s,
         "pipelines": list(scenario.pipelines),
         "variant": scenario.variant,
+        "targets": [{"name": t.name, "origin": t.origin, "domain": t.domain, "processes": list(t.process_names()),
+                     "links": list(t.links())} for t in specs],
         "faults": [{"kind": f.kind.value, "target": f.target, "at": f.at, "for_s": f.for_s,
                     "params": dict(f.param_items())} for f in scenario.faults],
         "expect": [{"pipeline": e.pipeline, "invariant": e.invariant, "validity": e.validity.value, "why": e.why}

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 
 from harness.checkers.base import CheckResult, Validity
 from harness.checkers.stats import fault_windows
-from harness.history.observations import REQUIRED_EFFECTS
+from harness.history.observations import cause_of
 from harness.history.ops import History, Op, OpType
 from harness.scoring import PipelineVerdict
 
@@ -334,7 +334,7 @@ def _latency_samples(history: History, client: Sequence[Op]) -> tuple[str, list[
                 client_lat.append((t0, op.time_s - t0))
                 acked.setdefault((op.f, op.key), t0)
     anchor = _clock_anchor_ms(history)
-    produced_by = {pair: f for f, pairs in REQUIRED_EFFECTS.items() for pair in pairs}
+    produced_by = cause_of(history)
     if anchor is not None:
         first: dict[tuple[object, object, object], float] = {}
         for row in history.observed("effects"):

@@ -1,35 +1,13 @@
-"""Named crash points: a target process dies *exactly here* when the harness armed this point.
+"""The reference pipelines' crash points: where each of their processes may be made to die.
 
-    from targets.crashpoints import crash_point
-    ...publish and wait for the acks...
-    crash_point("relay.after_publish")   # the harness may kill us between publish and mark-sent
-    ...mark the rows sent...
-
-The mechanism is a small file, so it needs nothing but the standard library and works
-for any process the harness starts (a user's own target can copy this module):
-
-  CHAOS_CRASHPOINTS_DIR  a folder of the run, set by the harness for every target process
-  CHAOS_PROCESS          this process's name, e.g. ``relay`` or ``consumer.payment``
-  <dir>/<process>.arm    JSON {"point": NAME, "passage": N, "arm_id": ID}, written atomically
-                         (write + rename) by harness.faults.crashpoints.CrashPoints.arm
-  <dir>/<process>.fired  JSON {"point", "passage", "arm_id", "pid"}, written by the process
-                         just before it SIGKILLs itself: the harness's evidence that the
-                         crash happened at the point and not somewhere else
-
-Each call stats the arm file (one syscall; nothing is read unless it changed). When the
-armed point is passed for the N-th time since arming, the process writes the fired
-file and kills itself with SIGKILL: no finally, no atexit, no flush, no offset commit,
-exactly like a power cut to the process. An arm whose fired file exists is spent, so a
-restarted process does not die again at the same point.
+The mechanism is the harness's SDK (``harness.sdk.crash_point``, a language-neutral file
+protocol); this module names the points the reference processes pass through, which their
+target specs declare (``ProcessDecl.crash_points``).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import threading
-from pathlib import Path
+from harness.sdk import crash_point
 
 __all__ = ["POINTS", "crash_point"]
 
@@ -38,50 +16,3 @@ POINTS = (
     "relay.after_publish",  # relay: the broker acknowledged the batch, the rows not yet marked sent
     "consumer.after_effect",  # consumer: effect + processed record committed, the offset not yet committed
 )
-
-_lock = threading.Lock()
-_state: dict[str, object] = {"key": None, "point": None, "passage": 0, "arm_id": None, "count": 0}
-
-
-def _paths() -> tuple[Path, Path] | None:
-    folder = os.environ.get("CHAOS_CRASHPOINTS_DIR")
-    process = os.environ.get("CHAOS_PROCESS")
-    if not folder or not process:
-        return None
-    return Path(folder) / f"{process}.arm", Path(folder) / f"{process}.fired"
-
-
-def crash_point(name: str) -> None:
-    """Die here if the harness armed ``name`` for this process and this is the armed passage."""
-    paths = _paths()
-    if paths is None:
-        return
-    arm, fired = paths
-    try:
-        st = os.stat(arm)
-    except FileNotFoundError:
-        return
-    with _lock:
-        key = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if _state["key"] != key:
-            try:
-                spec = json.loads(arm.read_text())
-            except (OSError, ValueError):
-                return  # half-written or just removed: not armed for this passage
-            spent = False
-            try:
-                spent = json.loads(fired.read_text()).get("arm_id") == spec.get("arm_id")
-            except (OSError, ValueError):
-                pass
-            _state.update(key=key, point=None if spent else spec.get("point"), passage=int(spec.get("passage", 1)),
-                          arm_id=spec.get("arm_id"), count=0)
-        if _state["point"] != name:
-            return
-        _state["count"] = int(_state["count"]) + 1  # type: ignore[call-overload]
-        if _state["count"] != _state["passage"]:
-            return
-        record = {"point": name, "passage": _state["passage"], "arm_id": _state["arm_id"], "pid": os.getpid()}
-        tmp = fired.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, fired)
-        os.kill(os.getpid(), signal.SIGKILL)

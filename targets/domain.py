@@ -29,7 +29,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import Enum
 
-__all__ = ["CONSUMERS", "EFFECT_TABLES", "EVENT_NAMESPACE", "SCHEMA_SQL", "SCHEMA_VERSION", "STATUS_EVENT", "Event",
+from harness.history.ops import Scalar
+from harness.target.domain import ConsumerDecl, DecodedEvent, DomainDecl, Requirement, SqlReader
+
+__all__ = ["CONSUMERS", "EFFECT_TABLES", "EVENT_NAMESPACE", "ORDERS", "OrdersDomain", "SCHEMA_SQL", "SCHEMA_VERSION", "STATUS_EVENT", "Event",
            "EventType", "TargetEnv", "decode_event", "event_from_row", "event_id_for"]
 
 SCHEMA_VERSION = 1
@@ -190,6 +193,7 @@ class TargetEnv:
     http_port: int
     dlq_topic: str
     variant: str  # targets.variants.Variant value; "correct" unless a broken variant was asked for
+    mode: str = ""  # the order service's ORDER_SERVICE_MODE: direct | outbox | commit_only
 
     @classmethod
     def from_environ(cls) -> TargetEnv:
@@ -197,12 +201,13 @@ class TargetEnv:
             return cls(
                 pipeline=os.environ["CHAOS_PIPELINE"],
                 pg_dsn=os.environ["CHAOS_PG_DSN"],
-                kafka=os.environ["CHAOS_KAFKA"],
+                kafka=os.environ.get("CHAOS_KAFKA", ""),  # a process without a kafka link (an outbox-mode service)
                 topic=os.environ["CHAOS_TOPIC"],
                 group=os.environ.get("CHAOS_GROUP", ""),
                 http_port=int(os.environ.get("CHAOS_HTTP_PORT", "0")),
                 dlq_topic=os.environ.get("CHAOS_DLQ_TOPIC", ""),
                 variant=os.environ.get("CHAOS_VARIANT", "correct"),
+                mode=os.environ.get("ORDER_SERVICE_MODE", ""),
             )
         except KeyError as exc:
             raise SystemExit(f"missing environment variable {exc.args[0]}: targets are started by the harness") from None
@@ -218,3 +223,62 @@ def pg_connect_kwargs() -> dict[str, object]:
         "keepalives_count": 2,
         "options": "-c statement_timeout=5000",
     }
+
+
+class OrdersDomain:
+    """The reference order domain as a domain pack (``harness.target.domain.Domain``).
+
+    Registered as the ``orders`` entry point of ``chaos.domains``; any pipeline whose
+    services write these tables (the reference ones, or a team's own in any language)
+    is checked with it.
+    """
+
+    decl = DomainDecl(
+        name="orders",
+        consumers=(
+            ConsumerDecl("payment", frozenset({EventType.PAID.value}), "charge"),
+            ConsumerDecl("inventory", frozenset({EventType.CREATED.value}), "reservation"),
+            ConsumerDecl("fulfillment", frozenset({EventType.PAID.value, EventType.SHIPPED.value}), "shipment"),
+            ConsumerDecl("notification", frozenset({EventType.CREATED.value}), "email"),
+        ),
+        requirements=(
+            # an acknowledged client step -> the effects it must cause exactly once
+            Requirement("place", "inventory", "reservation"),
+            Requirement("place", "notification", "email"),
+            Requirement("pay", "payment", "charge"),
+            Requirement("ship", "fulfillment", "shipment"),
+        ),
+    )
+    schema_sql = SCHEMA_SQL
+
+    def decode(self, raw: bytes | None) -> DecodedEvent:
+        # The consumers' own decoder: a cdc row and a domain event come out as the same fields.
+        event = decode_event(raw)
+        return DecodedEvent(event_id=event.event_id, entity_id=event.order_id, type=event.type, seq=event.seq,
+                            correlation_id=event.correlation_id, schema_version=event.schema_version)
+
+    def observe(self, sql: SqlReader) -> Mapping[str, list[Mapping[str, Scalar]]]:
+        def rows(query: str, names: tuple[str, ...]) -> list[Mapping[str, Scalar]]:
+            return [dict(zip(names, r)) for r in sql(query)]  # type: ignore[misc]
+
+        epoch_ms = "(extract(epoch FROM {}) * 1000)::bigint"
+        effects = " UNION ALL ".join(
+            f"SELECT '{consumer}' AS consumer, '{kind}' AS kind, order_id::text, event_id::text, correlation_id::text, "
+            f"amount_cents, {epoch_ms.format('applied_at')} AS applied_at_ms, id FROM {table}"
+            for consumer, (kind, table) in EFFECT_TABLES.items()
+        )
+        return {
+            "orders": rows("SELECT order_id::text, customer, amount_cents, status, version, correlation_id::text FROM orders",
+                           ("order_id", "customer", "amount_cents", "status", "version", "correlation_id")),
+            "applied": rows(
+                "SELECT consumer, position, event_id::text, order_id::text, type, seq, "
+                f"{epoch_ms.format('processed_at')} FROM processed_events ORDER BY position",
+                ("consumer", "position", "event_id", "order_id", "type", "seq", "applied_at_ms")),
+            "effects": rows(
+                "SELECT consumer, kind, order_id, event_id, correlation_id, amount_cents, applied_at_ms "
+                f"FROM ({effects}) AS e ORDER BY applied_at_ms, consumer, id",
+                ("consumer", "kind", "order_id", "event_id", "correlation_id", "amount_cents", "applied_at_ms")),
+        }
+
+
+ORDERS = OrdersDomain()

@@ -145,11 +145,16 @@ class ConnectionPool:
             self._slots.release()
 
 
+MODES = ("direct", "outbox", "commit_only")  # publish in the request; write an outbox row; only commit (CDC)
+
+
 class OrderService:
     def __init__(self, env: TargetEnv) -> None:
         self.env = env
-        self.outbox = env.pipeline in ("outbox", "cdc_outbox")
-        self.publisher = Publisher(env) if env.pipeline == "direct" else None
+        if env.mode not in MODES:
+            raise SystemExit(f"ORDER_SERVICE_MODE={env.mode!r}: set it to one of {', '.join(MODES)} in the target spec")
+        self.outbox = env.mode == "outbox"
+        self.publisher = Publisher(env) if env.mode == "direct" else None
         self.pool = ConnectionPool(env.pg_dsn)
         self._local = threading.local()
 

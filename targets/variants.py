@@ -1,6 +1,6 @@
 """Deliberately broken variants of the reference pipelines: each one a real mistake from practice.
 
-A variant is an option of the target (``PipelineTarget(..., variant=Variant.NO_IDEMPOTENCY)``,
+A variant is an option of the target (each reference spec lists the variants it accepts in ``variants``,
 or ``Scenario(variant="no_idempotency")``); the correct pipeline is the default. The
 harness's own tests run them to prove the checkers catch what each one does wrong.
 

@@ -13,9 +13,17 @@ from harness.faults.process import InfraHost, ProcessKill, ProcessPause
 from harness.faults.spec import FaultKind, OneWayCut, kind_info
 from harness.infra import kafka, postgres
 from harness.infra.stack import Infra
+from harness.infra.topology import Link
 from harness.wait import wait_for
 
 pytestmark = pytest.mark.chaos
+
+
+def _link(infra: Infra, name: str) -> Link:
+    """The link as a run binds it: every link these tests use gets its proxy, in one fixed order."""
+    infra.bind_links(("app->postgres", "app->kafka", "relay->postgres", "relay->kafka", "consumer.payment->kafka",
+                      "consumer.payment->postgres"))
+    return infra.link(name)
 
 TOPIC = "chaos.probe.oneway"
 
@@ -58,7 +66,7 @@ def _send(p: Producer, value: bytes) -> object:
 def test_one_way_cut_stops_exactly_one_direction(chaos_infra: Infra, stream: str) -> None:
     """downstream cut: the broker applies the produce, the ack never returns. upstream: nothing arrives."""
     _topic(chaos_infra)
-    link = chaos_infra.topology.link("relay->kafka")
+    link = _link(chaos_infra, "relay->kafka")
     producer = _connected_producer(link.proxy_address)
     fault = ToxicFault("one_way_cut", link, chaos_infra.toxiproxy, toxics_for(FaultKind.ONE_WAY_CUT, OneWayCut(stream)))
     before = _end_offset(chaos_infra)
@@ -78,7 +86,7 @@ def test_one_way_cut_stops_exactly_one_direction(chaos_infra: Infra, stream: str
 
 @pytest.mark.parametrize("kind", [k for k in FaultKind if kind_info(k).target.value == "link" and k is not FaultKind.OUTAGE])
 def test_every_toxic_fault_injects_and_heals_to_a_clean_proxy(chaos_infra: Infra, kind: FaultKind) -> None:
-    link = chaos_infra.topology.link("consumer.payment->postgres")
+    link = _link(chaos_infra, "consumer.payment->postgres")
     params = kind_info(kind).params()
     fault = ToxicFault(kind.value, link, chaos_infra.toxiproxy, toxics_for(kind, params))
     fault.inject()
@@ -93,7 +101,7 @@ def test_every_toxic_fault_injects_and_heals_to_a_clean_proxy(chaos_infra: Infra
 
 
 def test_outage_heals_and_update_toxic_changes_in_place(chaos_infra: Infra) -> None:
-    link = chaos_infra.topology.link("app->kafka")
+    link = _link(chaos_infra, "app->kafka")
     outage = LinkOutage(link, chaos_infra.toxiproxy)
     outage.inject()
     assert not chaos_infra.toxiproxy.proxies()[link.proxy_name].enabled
@@ -140,7 +148,7 @@ def test_heal_all_resumes_paused_and_restarts_dead_infra_processes(chaos_infra: 
     """The safety net for a fault whose own heal never ran (an interrupted or crashed nemesis)."""
     chaos_infra.processes["kafka"].pause()
     chaos_infra.processes["postgres"].kill()
-    link = chaos_infra.topology.link("relay->kafka")
+    link = _link(chaos_infra, "relay->kafka")
     chaos_infra.toxiproxy.set_enabled(link.proxy_name, False)
     chaos_infra.heal_all()
     assert _pg_answers(chaos_infra)[0]

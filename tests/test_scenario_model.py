@@ -21,7 +21,7 @@ def test_same_seed_same_schedule_and_workload() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "names"),
     [
-        ({"target": "nowhere->kafka"}, "FaultSpec.target"),
+        ({"target": "Nowhere->kafka"}, "FaultSpec.target"),
         ({"target": "relay->redis"}, "FaultSpec.target"),
         ({"for_s": -1}, "FaultSpec.for_s"),
         ({"at": 1.5}, "FaultSpec.at"),
@@ -34,8 +34,13 @@ def test_bad_fault_parameters_fail_at_construction_naming_the_field(kwargs: dict
 
 
 def test_unknown_link_lists_the_valid_clients() -> None:
-    with pytest.raises(UsageError, match="consumer.payment"):
-        FaultSpec(FaultKind.OUTAGE, "payments->kafka", at=0.3, for_s=5)
+    # The form is checked at construction; whether the target has the link, when the run starts.
+    from harness.capabilities import check_capabilities
+    from harness.target.registry import resolve_target
+
+    fault = FaultSpec(FaultKind.OUTAGE, "payments->kafka", at=0.3, for_s=5)
+    with pytest.raises(UsageError, match="consumer.payment->kafka"):
+        check_capabilities("t", (fault,), (), "correct", resolve_target("outbox"))
 
 
 def test_arrivals_follow_the_rate_shape() -> None:

@@ -7,18 +7,10 @@ A source that was observed and is empty is evidence ("nothing there"), not absen
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from harness.checkers.base import CheckResult, Validity
-from harness.history.observations import REQUIRED_EFFECTS
 from harness.history.ops import History
 
-__all__ = ["CAUSE", "missing", "pick", "running_consumers"]
-
-CAUSE: Mapping[tuple[str, str], str] = {
-    (consumer, kind): f for f, pairs in REQUIRED_EFFECTS.items() for consumer, kind in pairs
-}
-"""(consumer, effect kind) -> the client op whose acknowledgement requires it (place, pay, ship)."""
+__all__ = ["missing", "pick", "running_consumers"]
 
 
 def missing(history: History, name: str, invariant: str | None, *sources: str) -> CheckResult | None:

@@ -1,7 +1,7 @@
 """I5 dlq-accounted: every event on the topic was applied or sits in a dead-letter queue with a reason.
 
 For every record on the pipeline's topic and every consumer the target runs:
-  - a decodable record of a type the consumer subscribes to (``SUBSCRIPTIONS``) must be in
+  - a decodable record of a type the consumer subscribes to (the history's domain declares it) must be in
     that consumer's processed-event records (applied or deliberately skipped) or in its DLQ;
   - an undecodable record (not a JSON object, or without ``event_id`` / ``type``) must be in
     every consumer's DLQ: no consumer can know it was not its business.
@@ -21,7 +21,7 @@ from harness.checkers._index import applied_index, topic_index
 from harness.checkers._sources import missing, pick, running_consumers
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
-from harness.history.observations import SUBSCRIPTIONS
+from harness.history.observations import subscriptions
 from harness.history.ops import History
 
 __all__ = ["DlqAccounted"]
@@ -39,7 +39,8 @@ class DlqAccounted:
         if unknown is not None:
             return unknown
         consumers = running_consumers(history)
-        known = [c for c in consumers if c in SUBSCRIPTIONS]
+        subscribed = subscriptions(history)
+        known = [c for c in consumers if c in subscribed]
 
         applied = {c: mine.events for c, mine in history.derived(applied_index).items()}  # consumer -> event ids
         dlq_event: dict[tuple[object, object], object] = {}
@@ -76,7 +77,7 @@ class DlqAccounted:
             done = applied.get(c, frozenset())
             owed = len(bad)
             unapplied = list(bad)
-            for t in sorted(SUBSCRIPTIONS[c]):
+            for t in sorted(subscribed[c]):
                 indexes, eids = by_type.get(t, ((), ()))
                 owed += len(indexes)
                 unapplied.extend(i for i, e in zip(indexes, eids) if e not in done)

@@ -1,6 +1,6 @@
 """I1 no-lost-effect: every acknowledged request gets every effect it requires by the end of drain.
 
-Which effects a request requires is policy, in ``REQUIRED_EFFECTS`` (a paid order needs
+Which effects a request requires is policy, in the history's domain (``required_effects``) (a paid order needs
 its charge, a placed order its reservation and email ...), restricted to the consumers
 the target actually runs. A request whose outcome is unknown (info) may or may not have
 happened, so it requires nothing. Money lost is the sum of the affected orders' amounts.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from harness.checkers._index import acknowledged_index, effects_index
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
-from harness.history.observations import REQUIRED_EFFECTS
+from harness.history.observations import required_effects
 from harness.history.ops import History
 
 __all__ = ["NoLostEffect"]
@@ -30,7 +30,7 @@ class NoLostEffect:
             return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
                                "no final observation of effects was recorded; the run ended before drain")
         consumers = {str(r["consumer"]) for r in history.observed("consumers")}
-        needs = {f: tuple((c, k) for c, k in pairs if c in consumers) for f, pairs in REQUIRED_EFFECTS.items()}
+        needs = {f: tuple((c, k) for c, k in pairs if c in consumers) for f, pairs in required_effects(history).items()}
         acknowledged: dict[str, dict[str, int]] = {f: {} for f in needs}  # op -> order -> amount
         acks = history.derived(acknowledged_index)
         for key, f, amount in zip(acks.key, acks.f, acks.amount_cents):

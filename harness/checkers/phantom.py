@@ -14,7 +14,7 @@ never got it); one that ended ``info`` may or may not have happened. Anomalies:
   effect-without-commit    an unknown-outcome op did not commit, yet some of its effects happened
 
 An op counts as failed only when no retry of the same step on the same order ended ok or
-info. Required effects come from ``REQUIRED_EFFECTS``, restricted to consumers the target
+info. Required effects come from the history's domain, restricted to consumers the target
 runs; acknowledged ops are I1's business, not this checker's.
 """
 
@@ -26,7 +26,7 @@ from harness.checkers._index import effects_index, ops_by_role, topic_index
 from harness.checkers._sources import missing, pick, running_consumers
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
-from harness.history.observations import REQUIRED_EFFECTS
+from harness.history.observations import required_effects
 from harness.history.ops import History, OpType
 
 __all__ = ["NoPhantom"]
@@ -89,13 +89,14 @@ class NoPhantom:
             if len(bucket) < MAX_EXAMPLES:
                 bucket.append({"anomaly": anomaly, "order_id": order, "op": f, "outcome": outcome, **detail})
 
+        requires = required_effects(history)
         for order, f in failed:
             done = effects.get(order, set())
             if f == "place" and order in rows:
                 flag("phantom-order", order, f, "fail", row=dict(rows[order]))
             if EVENT_OF.get(f) in events.get(order, ()):
                 flag("phantom-event", order, f, "fail", event_type=EVENT_OF[f])
-            phantom = sorted(f"{c}:{k}" for c, k in REQUIRED_EFFECTS.get(f, ()) if (c, k) in done)
+            phantom = sorted(f"{c}:{k}" for c, k in requires.get(f, ()) if (c, k) in done)
             if phantom:
                 flag("phantom-effect", order, f, "fail", effects=phantom)
 
@@ -107,7 +108,7 @@ class NoPhantom:
                 committed = (row is not None and row.get("status") in _STATUS_AFTER.get(f, ())) \
                     or EVENT_OF.get(f) in events.get(order, ())
             done = effects.get(order, set())
-            required = [(c, k) for c, k in REQUIRED_EFFECTS.get(f, ()) if c in consumers]
+            required = [(c, k) for c, k in requires.get(f, ()) if c in consumers]
             present = sorted(f"{c}:{k}" for c, k in required if (c, k) in done)
             absent = sorted(f"{c}:{k}" for c, k in required if (c, k) not in done)
             if committed:
@@ -118,7 +119,7 @@ class NoPhantom:
                     flag("committed-without-event", order, f, "info", event_type=EVENT_OF[f])
             else:
                 counts["unknown_absent"] += 1
-                stray = sorted(f"{c}:{k}" for c, k in REQUIRED_EFFECTS.get(f, ()) if (c, k) in done)
+                stray = sorted(f"{c}:{k}" for c, k in requires.get(f, ()) if (c, k) in done)
                 if stray:
                     flag("effect-without-commit", order, f, "info", effects=stray)
                 elif f == "place" and EVENT_OF[f] in events.get(order, ()):

@@ -1,6 +1,6 @@
 """I6 trace-complete: every effect carries the correlation id of the request that caused it.
 
-The cause of an effect is policy (``REQUIRED_EFFECTS`` read backwards): a reservation or an
+The cause of an effect is policy (the history's required effects read backwards): a reservation or an
 email is caused by ``place``, a charge by ``pay``, a shipment by ``ship``. The correlation
 id the cause had is what the client got in that op's ``ok``; for a ``place`` whose outcome
 the client never learned, the order row's ``correlation_id`` stands in for it while the row
@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.checkers._index import acknowledged_index, column, effects_index
-from harness.checkers._sources import CAUSE, missing, pick
+from harness.checkers._sources import missing, pick
+from harness.history.observations import cause_of
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
 from harness.history.ops import History
@@ -56,7 +57,8 @@ class TraceComplete:
         foreign: list[dict[str, object]] = []
         n_absent = n_foreign = unverifiable = unmapped = 0
         index = history.derived(effects_index)
-        causes = tuple(map(CAUSE.get, zip(index.consumer, index.kind)))  # the op that causes each effect, if any
+        cause = cause_of(history)
+        causes = tuple(map(cause.get, zip(index.consumer, index.kind)))  # the op that causes each effect, if any
         wants = map(expected.get, zip(index.order, causes))  # the correlation id that op got, if known
         for e, order, f, cid, want in zip(effects, index.order, causes, column(effects, "correlation_id"), wants):
             if f is None:

@@ -1,7 +1,7 @@
 """The harness side of named crash points: arm, disarm, and read the evidence.
 
 A crash point is a line in a target, ``crash_point("relay.after_publish")``
-(targets/crashpoints.py, which documents the file protocol). The harness arms a point
+(harness.sdk.crashpoints documents the file protocol; the target's spec declares its points). The harness arms a point
 for one process and its N-th passage by writing ``<dir>/<process>.arm``; the process
 SIGKILLs itself there and leaves ``<dir>/<process>.fired`` behind; the nemesis then
 restarts it. This is how a run produces a duplicate-delivery or loss window on purpose
@@ -18,9 +18,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from targets.crashpoints import POINTS
-
-__all__ = ["POINTS", "CrashPoints"]
+__all__ = ["CrashPoints"]
 
 
 @dataclass(frozen=True, slots=True)

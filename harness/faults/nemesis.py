@@ -42,9 +42,7 @@ SAMPLE_EVERY_S = 0.5
 
 
 def _process_name(name: str, target: Target) -> str:
-    if name == "publisher":
-        return target.resolve_link("publisher->kafka").split("->", 1)[0]
-    return name
+    return target.resolve_process(name)
 
 
 def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints: CrashPoints | None = None,
@@ -53,23 +51,23 @@ def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints
     kind, params = planned.kind, planned.params
     info = kind_info(kind)
     if kind is FaultKind.OUTAGE:
-        return LinkOutage(infra.topology.link(target.resolve_link(planned.target)), infra.toxiproxy)
+        return LinkOutage(infra.link(target.resolve_link(planned.target)), infra.toxiproxy)
     if info.target is TargetType.LINK:
-        link = infra.topology.link(target.resolve_link(planned.target))
+        link = infra.link(target.resolve_link(planned.target))
         return ToxicFault(kind.value, link, infra.toxiproxy, toxics_for(kind, params))
     if kind is FaultKind.SLOW_CONSUMER:
-        link = infra.topology.link(target.resolve_link(f"{planned.target}->kafka"))
+        link = infra.link(target.resolve_link(f"{planned.target}->kafka"))
         return ToxicFault(kind.value, link, infra.toxiproxy, toxics_for(kind, params))
     if kind is FaultKind.SCHEMA_DRIFT:
         assert isinstance(params, SchemaDrift)
         if crashpoints is None:
             raise UsageError("this target has no crash-point folder, so schema drift cannot be switched on")
-        find_host(planned.target, target)  # type: ignore[arg-type]
-        return SchemaDriftFault(planned.target, crashpoints.folder, params.change, str(getattr(target, "topic", "")),
+        find_host(planned.target, target)
+        return SchemaDriftFault(planned.target, crashpoints.folder, params.change, target.topic,
                                 infra.topology.kafka_direct)
     if info.target is TargetType.PROCESS:
         name = _process_name(planned.target, target)
-        host = find_host(name, target, InfraHost(infra))  # type: ignore[arg-type]
+        host = find_host(name, target, InfraHost(infra))
         if kind is FaultKind.KILL:
             return ProcessKill(name, host)
         if kind is FaultKind.PAUSE:
@@ -81,10 +79,10 @@ def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints
             if crashpoints is None:
                 raise UsageError("this target has no crash-point folder, so crash faults cannot be armed")
             return CrashFault(name, host, crashpoints, params.point, params.passage)
-    topic = str(getattr(target, "topic", ""))
+    topic = target.topic
     if kind is FaultKind.DUPLICATE:
         assert isinstance(params, Duplicate)
-        return DuplicateDelivery(topic, str(getattr(target, "group", "")), infra.topology.kafka_direct, params.count)
+        return DuplicateDelivery(topic, target.group, infra.topology.kafka_direct, params.count)
     if kind is FaultKind.REORDER:
         assert isinstance(params, Reordering)
         if interposer is None:
@@ -136,7 +134,7 @@ class Nemesis:
         rec = self.recorder
         rec.record("nemesis", OpType.INVOKE, "heal-all")
         try:
-            heal_all(self.infra, self.target)  # type: ignore[arg-type]
+            heal_all(self.infra, self.target)
             rec.record("nemesis", OpType.OK, "heal-all")
         except ChaosError as exc:
             rec.record("nemesis", OpType.FAIL, "heal-all", error=str(exc))
@@ -149,10 +147,7 @@ class Nemesis:
         except Exception:
             # With the broker itself down, consumer lag cannot be read; the source-side backlog
             # (an outbox table) often still can, and it is what a broker fault backs up.
-            backlog = getattr(self.target, "publish_backlog", None)
-            if backlog is None:
-                raise
-            return int(backlog())
+            return int(self.target.publish_backlog())
         return state.publish_backlog + state.consumer_lag
 
     def _client_errors(self, since: float, until: float) -> int:

@@ -20,7 +20,16 @@ a user's own) reports these sources with these fields. Times are epoch milliseco
            source_topic, source_partition, source_offset
   consumers  one row per consumer the target runs: consumer (effects are required only
            of consumers that exist)
+  domain   the domain pack's consumers: domain, consumer, subscribes (comma-separated event
+           types), effect (the kind it writes)
+  requires what each acknowledged client step requires: step, consumer, kind
+  processes  every process of the target at the end: process, alive, returncode, log_tail
   drain    one row: drained (bool), nemesis_errors
+
+The checkers read the domain (``subscriptions``, ``required_effects``) from the history
+itself, so a stored run is judged by the domain it ran with. Histories written before
+the domain was recorded were all of the reference order domain: ``SUBSCRIPTIONS`` and
+``REQUIRED_EFFECTS`` below are that domain, used only when a history records none.
 
 Client ops (f): ``place``, ``pay``, ``ship``, ``cancel``, keyed by order id; an ``ok``
 carries the ``correlation_id`` the service made for that request.
@@ -39,10 +48,14 @@ Probe ops (process ``probe``), recorded by the runner through the oracle:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-__all__ = ["REQUIRED_EFFECTS", "SOURCES", "SUBSCRIPTIONS"]
+if TYPE_CHECKING:
+    from harness.history.ops import History
 
-SOURCES = ("orders", "topic", "applied", "effects", "dlq", "consumers", "drain")
+__all__ = ["REQUIRED_EFFECTS", "SOURCES", "SUBSCRIPTIONS", "cause_of", "required_effects", "subscriptions"]
+
+SOURCES = ("orders", "topic", "applied", "effects", "dlq", "consumers", "domain", "requires", "processes", "drain")
 
 SUBSCRIPTIONS: Mapping[str, frozenset[str]] = {
     # consumer -> the event types it acts on (others it may skip without recording)
@@ -58,3 +71,26 @@ REQUIRED_EFFECTS: Mapping[str, tuple[tuple[str, str], ...]] = {
     "pay": (("payment", "charge"),),
     "ship": (("fulfillment", "shipment"),),
 }
+
+
+def subscriptions(history: History) -> Mapping[str, frozenset[str]]:
+    """consumer -> the event types it acts on, as the history's domain declares them."""
+    if "domain" not in history.observations:
+        return SUBSCRIPTIONS
+    return {str(r["consumer"]): frozenset(t for t in str(r.get("subscribes") or "").split(",") if t)
+            for r in history.observed("domain")}
+
+
+def required_effects(history: History) -> Mapping[str, tuple[tuple[str, str], ...]]:
+    """client step -> the (consumer, effect kind) pairs it must cause exactly once."""
+    if "requires" not in history.observations:
+        return REQUIRED_EFFECTS
+    out: dict[str, list[tuple[str, str]]] = {}
+    for r in history.observed("requires"):
+        out.setdefault(str(r["step"]), []).append((str(r["consumer"]), str(r["kind"])))
+    return {step: tuple(pairs) for step, pairs in out.items()}
+
+
+def cause_of(history: History) -> Mapping[tuple[str, str], str]:
+    """(consumer, effect kind) -> the client step whose acknowledgement requires it."""
+    return {pair: step for step, pairs in required_effects(history).items() for pair in pairs}

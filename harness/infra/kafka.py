@@ -37,7 +37,7 @@ logger.request.level=WARN
 
 
 def broker_properties(topo: Topology, log_dir: Path) -> str:
-    links = topo.kafka_links()
+    links = topo.kafka_slots()
     listeners = [f"DIRECT://{HOST}:{topo.kafka_direct_port}", f"CONTROLLER://{HOST}:{topo.kafka_controller_port}"]
     listeners += [f"{link.listener_name}://{link.upstream_address}" for link in links]
     advertised = [f"DIRECT://{HOST}:{topo.kafka_direct_port}"]

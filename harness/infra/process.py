@@ -141,6 +141,13 @@ class ManagedProcess:
     def returncode(self) -> int | None:
         return self._popen.poll() if self._popen is not None else None
 
+    def log_size(self) -> int:
+        """Bytes in the log so far: where this incarnation's output starts (log readiness reads from there)."""
+        try:
+            return self.spec.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
     def tail(self, lines: int = 40) -> str:
         return log_tail(self.spec.log_path, lines)
 
@@ -166,12 +173,12 @@ class ManagedProcess:
     def resume(self) -> None:
         self.signal_group(signal.SIGCONT)
 
-    def stop(self, grace_s: float = 10.0) -> None:
-        """SIGTERM, wait up to ``grace_s``, then SIGKILL. Safe to call twice."""
+    def stop(self, grace_s: float = 10.0, sig: signal.Signals = signal.SIGTERM) -> None:
+        """``sig`` (SIGTERM), wait up to ``grace_s``, then SIGKILL. Safe to call twice."""
         if self.pid is None:
             return
         self.signal_group(signal.SIGCONT)
-        if self.signal_group(signal.SIGTERM) and not self._reap(grace_s):
+        if self.signal_group(sig) and not self._reap(grace_s):
             self.signal_group(signal.SIGKILL)
             self._reap(5.0)
         # Children of the leader that ignored SIGTERM (e.g. Postgres backends) die with the group.

@@ -16,15 +16,16 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import Settings
-from harness.errors import InfraError, ProcessExited, WaitTimeout
+from harness.errors import InfraError, ProcessExited, UsageError, WaitTimeout
 from harness.infra import connect, kafka, postgres
 from harness.infra.install import DEBEZIUM_VERSION, KAFKA_VERSION, TOXIPROXY_VERSION, Installation
 from harness.infra.process import ManagedProcess, ProcessSpec, pid_alive
-from harness.infra.topology import HOST, Topology
+from harness.infra.topology import HOST, Link, Topology
 from harness.infra.toxiproxy import ToxiproxyClient
 from harness.wait import wait_for
 
@@ -56,6 +57,8 @@ class Infra:
         self.toxiproxy = ToxiproxyClient(self.topology.toxiproxy_url)
         self.connect_client = connect.ConnectClient(self.topology)
         self.connect_cold_start_s: float | None = None  # measured when this handle started Connect
+        # The links of the target bound last (bind_links), plus the infra's own.
+        self.links: dict[str, Link] = {link.name: link for link in self.topology.infra_links()}
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -114,11 +117,39 @@ class Infra:
         wait_for(observe, timeout_s=timeout_s, what=f"{name} to be ready", interval_s=0.2,
                  evidence=lambda: f"{proc.spec.log_path}:\n{proc.tail(30)}", fatal=(ProcessExited,))
 
-    def ensure_proxies(self) -> None:
+    def ensure_proxies(self, links: Sequence[Link] | None = None) -> None:
+        """One proxy per link: the infra's own (Connect's) plus the links of the bound target.
+
+        A proxy on the same listen port under another name (an earlier target's link in that
+        slot) is replaced: a slot serves one link at a time.
+        """
+        wanted = list({link.name: link for link in (*self.topology.infra_links(),
+                                                     *(links if links is not None else self.links.values()))}.values())
         existing = self.toxiproxy.proxies()
-        for link in self.topology.links:
-            if link.proxy_name not in existing:
-                self.toxiproxy.create(link.proxy_name, link.proxy_address, link.upstream_address)
+        by_listen = {p.listen: p for p in existing.values()}
+        for link in wanted:
+            current = by_listen.get(link.proxy_address)
+            if current is not None and current.name == link.proxy_name and current.upstream == link.upstream_address:
+                continue
+            if current is not None:
+                self.toxiproxy.delete(current.name)
+            if link.proxy_name in existing and existing[link.proxy_name].listen != link.proxy_address:
+                self.toxiproxy.delete(link.proxy_name)
+            self.toxiproxy.create(link.proxy_name, link.proxy_address, link.upstream_address)
+
+    def bind_links(self, names: Sequence[str]) -> dict[str, Link]:
+        """Give a target's declared links their proxies (``Topology.bind``) and make them the current ones."""
+        bound = self.topology.bind(names)
+        self.ensure_proxies(bound)
+        self.links = {link.name: link for link in (*self.topology.infra_links(), *bound)}
+        return dict(self.links)
+
+    def link(self, name: str) -> Link:
+        """A link of the infra (Connect's) or of the target bound last; UsageError naming the valid ones."""
+        if name in self.links:
+            return self.links[name]
+        valid = ", ".join(self.links) or "none bound yet"
+        raise UsageError(f"unknown link {name!r}; links of this run: {valid}")
 
     def heal_all(self) -> None:
         """Resume every paused process, restart any dead one, enable every proxy and drop every toxic.

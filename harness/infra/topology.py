@@ -4,35 +4,39 @@ A *link* is one network path from a client process to a service, e.g. ``relay->k
 Every link has its own Toxiproxy proxy, so a fault can cut exactly one of them.
 Kafka needs more than a proxy: a client uses ``bootstrap.servers`` only for its first
 metadata request and then connects to whatever address the broker advertises. So the
-broker gets one listener per Kafka link, bound to a private port and advertising the
-proxy's port, plus a DIRECT listener for replication, Connect's internal topics and the
-harness's own oracle reads, which are never under chaos.
+broker has one listener per Kafka link *slot*, bound to a private port and advertising
+the slot's proxy port, plus a DIRECT listener for replication, Connect's internal topics
+and the harness's own oracle reads, which are never under chaos.
+
+The harness knows no target's processes: a target declares its links and ``bind``
+gives them slots in declaration order. Slot 0 belongs to Kafka Connect, which the infra
+runs (its worker's producer is configured once, at start). Listeners are fixed when the
+broker starts, so the number of slots bounds a target's links.
 
 Ports, from a base B (CHAOS_BASE_PORT, default 20000):
   B+0 Toxiproxy API      B+1 Postgres (direct)     B+2 Kafka DIRECT    B+3 Kafka CONTROLLER
-  B+4 Kafka Connect REST  B+10+i proxy of Kafka link i   B+30+i broker listener of Kafka link i
-  B+50+i proxy of Postgres link i                    B+80.. HTTP of the order service
+  B+4 Kafka Connect REST  B+10+i proxy of Kafka slot i   B+30+i broker listener of Kafka slot i
+  B+50+i proxy of Postgres slot i                    B+80..B+99 ports of target processes (http ...)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["CLIENTS", "Link", "Service", "Topology"]
+from harness.errors import SpecError, UsageError
+
+__all__ = ["HOST", "MAX_KAFKA_LINKS", "MAX_POSTGRES_LINKS", "Link", "Service", "Topology"]
 
 HOST = "127.0.0.1"  # never "localhost": a client may try ::1 while a proxy listens on IPv4 only
 
-# Every process that may talk to a service. The order is part of the port layout: append only.
-CLIENTS: tuple[str, ...] = (
-    "app",
-    "relay",
-    "connect",
-    "consumer.payment",
-    "consumer.inventory",
-    "consumer.fulfillment",
-    "consumer.notification",
-)
+KAFKA_SLOTS = 16  # listeners on the broker (each with its own proxy); slot 0 is Kafka Connect's
+POSTGRES_SLOTS = 30
+PROCESS_PORTS = 20
+MAX_KAFKA_LINKS = KAFKA_SLOTS - 1
+MAX_POSTGRES_LINKS = POSTGRES_SLOTS - 1
+INFRA_CLIENT = "connect"  # the one client the infra itself runs
 
 
 class Service(Enum):
@@ -42,12 +46,13 @@ class Service(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """One proxied network path from ``client`` to ``service``."""
+    """One proxied network path from ``client`` to ``service``, in port slot ``slot``."""
 
     client: str
     service: Service
     proxy_port: int
     upstream_port: int
+    slot: int = 0
 
     @property
     def name(self) -> str:
@@ -68,8 +73,8 @@ class Link:
 
     @property
     def listener_name(self) -> str:
-        """The Kafka listener that serves this link (only meaningful for Kafka links)."""
-        return "L_" + self.client.upper().replace(".", "_")
+        """The Kafka listener that serves this link's slot (only meaningful for Kafka links)."""
+        return f"L{self.slot}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +102,13 @@ class Topology:
         return self.base_port + 4
 
     @property
-    def order_service_port(self) -> int:
-        return self.base_port + 80
+    def process_ports(self) -> range:
+        """Ports handed to target processes that serve something (an order service's HTTP API)."""
+        return range(self.base_port + 80, self.base_port + 80 + PROCESS_PORTS)
+
+    @property
+    def highest_port(self) -> int:
+        return self.process_ports[-1]
 
     @property
     def kafka_direct(self) -> str:
@@ -109,26 +119,54 @@ class Topology:
     def toxiproxy_url(self) -> str:
         return f"http://{HOST}:{self.toxiproxy_port}"
 
-    @property
-    def links(self) -> tuple[Link, ...]:
-        kafka = tuple(
-            Link(client, Service.KAFKA, self.base_port + 10 + i, self.base_port + 30 + i)
-            for i, client in enumerate(CLIENTS)
-        )
-        postgres = tuple(
-            Link(client, Service.POSTGRES, self.base_port + 50 + i, self.postgres_port)
-            for i, client in enumerate(CLIENTS)
-        )
-        return kafka + postgres
+    def kafka_slot(self, slot: int, client: str) -> Link:
+        return Link(client, Service.KAFKA, self.base_port + 10 + slot, self.base_port + 30 + slot, slot)
+
+    def postgres_slot(self, slot: int, client: str) -> Link:
+        return Link(client, Service.POSTGRES, self.base_port + 50 + slot, self.postgres_port, slot)
+
+    def kafka_slots(self) -> tuple[Link, ...]:
+        """Every Kafka listener slot, named by slot: what the broker is configured with."""
+        return tuple(self.kafka_slot(i, f"slot{i}") for i in range(KAFKA_SLOTS))
+
+    def infra_links(self) -> tuple[Link, ...]:
+        """The links of the infra's own client (Kafka Connect): slot 0 of each service."""
+        return (self.kafka_slot(0, INFRA_CLIENT), self.postgres_slot(0, INFRA_CLIENT))
+
+    def bind(self, links: Sequence[str]) -> tuple[Link, ...]:
+        """Give each declared link (``client->service``) a port slot, in the order given.
+
+        ``connect->*`` always takes slot 0; every other client's links take slots 1, 2, ...
+        per service. The same declaration always gets the same ports.
+        """
+        bound: list[Link] = []
+        next_slot = {Service.KAFKA: 1, Service.POSTGRES: 1}
+        seen: set[str] = set()
+        for name in links:
+            client, sep, service_name = name.partition("->")
+            try:
+                service = Service(service_name)
+            except ValueError:
+                raise SpecError(f"link {name!r} must be CLIENT->SERVICE with SERVICE one of "
+                                f"{', '.join(s.value for s in Service)}") from None
+            if not sep or not client or name in seen:
+                raise SpecError(f"link {name!r} is malformed or declared twice")
+            seen.add(name)
+            if client == INFRA_CLIENT:
+                slot = 0
+            else:
+                slot = next_slot[service]
+                next_slot[service] += 1
+            limit = KAFKA_SLOTS if service is Service.KAFKA else POSTGRES_SLOTS
+            if slot >= limit:
+                raise SpecError(f"too many {service.value} links ({slot} or more); the topology has {limit - 1}")
+            bound.append(self.kafka_slot(slot, client) if service is Service.KAFKA else self.postgres_slot(slot, client))
+        return tuple(bound)
 
     def link(self, name: str) -> Link:
-        for link in self.links:
+        """One of the infra's own links (``connect->kafka``, ``connect->postgres``); a target's come from ``bind``."""
+        for link in self.infra_links():
             if link.name == name:
                 return link
-        from harness.errors import UsageError
-
-        valid = ", ".join(link.name for link in self.links)
-        raise UsageError(f"unknown link {name!r}; valid links: {valid}")
-
-    def kafka_links(self) -> tuple[Link, ...]:
-        return tuple(link for link in self.links if link.service is Service.KAFKA)
+        raise UsageError(f"{name!r} is not an infra link; a target's links are bound when it starts "
+                         "(Infra.bind_links)")

@@ -58,6 +58,9 @@ class ToxiproxyClient:
     def create(self, name: str, listen: str, upstream: str) -> Proxy:
         return _proxy(self._call("POST", "/proxies", {"name": name, "listen": listen, "upstream": upstream, "enabled": True}))
 
+    def delete(self, name: str) -> None:
+        self._call("DELETE", f"/proxies/{_quote(name)}")
+
     def set_enabled(self, name: str, enabled: bool) -> Proxy:
         return _proxy(self._call("POST", f"/proxies/{_quote(name)}", {"enabled": enabled}))
 

@@ -1,0 +1,11 @@
+"""What a pipeline under test may import: crash points by name (``crash_point("relay.after_publish")``).
+
+The protocol is language-neutral (a control folder named by ``CHAOS_CRASHPOINTS_DIR``,
+see ``harness.sdk.crashpoints``); ``harness/sdk/go/crashpoint/crashpoint.go`` is the
+one-file helper for Go. A target declares the points it exposes in its spec
+(``crash_points``), so scenarios and the explorer can arm them by name.
+"""
+
+from harness.sdk.crashpoints import crash_point
+
+__all__ = ["crash_point"]
