@@ -125,17 +125,17 @@ class Infra:
         """
         wanted = list({link.name: link for link in (*self.topology.infra_links(),
                                                      *(links if links is not None else self.links.values()))}.values())
+        wanted_by_name = {link.proxy_name: link for link in wanted}
+        listens = {link.proxy_address for link in wanted}
+        for proxy in self.toxiproxy.proxies().values():
+            want = wanted_by_name.get(proxy.name)
+            right = want is not None and proxy.listen == want.proxy_address and proxy.upstream == want.upstream_address
+            if not right and (want is not None or proxy.listen in listens):
+                self.toxiproxy.delete(proxy.name)
         existing = self.toxiproxy.proxies()
-        by_listen = {p.listen: p for p in existing.values()}
         for link in wanted:
-            current = by_listen.get(link.proxy_address)
-            if current is not None and current.name == link.proxy_name and current.upstream == link.upstream_address:
-                continue
-            if current is not None:
-                self.toxiproxy.delete(current.name)
-            if link.proxy_name in existing and existing[link.proxy_name].listen != link.proxy_address:
-                self.toxiproxy.delete(link.proxy_name)
-            self.toxiproxy.create(link.proxy_name, link.proxy_address, link.upstream_address)
+            if link.proxy_name not in existing:
+                self.toxiproxy.create(link.proxy_name, link.proxy_address, link.upstream_address)
 
     def bind_links(self, names: Sequence[str]) -> dict[str, Link]:
         """Give a target's declared links their proxies (``Topology.bind``) and make them the current ones."""
