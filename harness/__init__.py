@@ -25,7 +25,9 @@ __all__ = [
     "RunResult",
     "Scenario",
     "Settings",
+    "ProcessDecl",
     "Target",
+    "TargetSpec",
     "Validity",
     "analyze_run_dir",
     "load_scenario",
@@ -48,6 +50,8 @@ _WHERE = {
     "run_scenario": "harness.runner",
     "Settings": "harness.config",
     "Target": "harness.target",
+    "TargetSpec": "harness.target",
+    "ProcessDecl": "harness.target",
     "analyze_run_dir": "harness.analysis",
 }
 

@@ -39,9 +39,10 @@ from harness.scenario import Scenario
 from harness.score import Score
 from harness.scoring import PipelineVerdict, exit_code
 from harness.target import RunContext, Target, TargetSpec
+from harness.target.links import LinkMonitor
 from harness.target.registry import load_domain, resolve_target
 from harness.target.runtime import SpecTarget
-from harness.errors import UsageError, WaitTimeout
+from harness.errors import SpecError, UsageError, WaitTimeout
 from harness.wait import wait_for
 from harness.workload.orders import OrderWorkload, plan_orders
 
@@ -213,6 +214,8 @@ def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: 
     progress(Progress(pipeline, "starting", 0.0))
     cold_before = infra.connect_cold_start_s
     target.start()
+    # The target's own links only: Connect's are the infra's and may idle in a run without cdc.
+    monitor = LinkMonitor([infra.link(name) for name in target.links()]).start()
     if infra.connect_cold_start_s is not None and infra.connect_cold_start_s != cold_before:
         # This target paid Kafka Connect's cold start: a measurement for the report, not a verdict.
         recorder.record("probe", OpType.OK, "connect_start", value={"cold_start_s": round(infra.connect_cold_start_s, 2)})
@@ -263,7 +266,15 @@ def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: 
         recorder.observe("drain", [{"drained": drained, "nemesis_errors": "; ".join(nemesis.errors) or None}])
         for source, rows in target.observe().items():
             recorder.observe(source, list(rows))
+        unused = monitor.stop()
+        recorder.observe("links", [{"link": name, "connected": name not in unused} for name in target.links()])
+        if unused:
+            raise SpecError(
+                f"target {spec.name}: no process connected through {', '.join(unused)} during the whole run, so "
+                "every fault on it would be a no-op; have the process use its CHAOS_LINK_*/CHAOS_KAFKA/CHAOS_PG_DSN "
+                "address, or remove the service from its links")
     finally:
+        monitor.stop()
         try:
             if interposer is not None:
                 interposer.stop()

@@ -86,6 +86,7 @@ def direct() -> TargetSpec:
 def outbox() -> TargetSpec:
     return _spec("outbox", (*_consumers(), COMPONENTS["order_service.outbox"], COMPONENTS["relay"]), "relay",
                  backlog_sql="SELECT count(*) FROM outbox WHERE sent_at IS NULL",
+                 pending_sql="SELECT DISTINCT order_id::text FROM outbox WHERE sent_at IS NULL",
                  timeouts=Timeouts(delivery_s=10.0, session_s=45.0))
 
 

@@ -293,6 +293,15 @@ def test_recovery_over_budget_is_invalid_with_the_samples() -> None:
     assert anomalies(result) == ["slow-recovery"] and len(result.examples[0]["samples"]) == 2  # type: ignore[arg-type]
 
 
+def test_a_process_dead_at_the_end_did_not_recover_whatever_the_lag_says() -> None:
+    h = recovered((2.5, 0, 0)).row("processes", process="consumer.payment", alive=True, returncode=None, log_tail=None)
+    assert BoundedRecovery().check(h.build()).validity is Validity.VALID
+    h.row("processes", process="relay", alive=False, returncode=-9, log_tail="panic: boom")
+    result = BoundedRecovery().check(h.build())
+    assert result.validity is Validity.INVALID and "relay (exit -9)" in result.message
+    assert anomalies(result)[0] == "did-not-recover" and result.examples[0]["log_tail"] == "panic: boom"
+
+
 def test_backlog_counts_as_not_recovered() -> None:
     result = BoundedRecovery(budget_s=1.0).check(recovered((2.5, 0, 4), (4.0, 0, 0)).build())
     assert result.validity is Validity.INVALID and result.counts["recovery_s"] == 2.0
@@ -496,3 +505,29 @@ def test_partial_sources_decide_what_they_can() -> None:
     no_dlq.observations["applied"].pop()
     result = DlqAccounted().check(no_dlq.build())
     assert result.validity is Validity.UNKNOWN and result.counts["unaccounted"] == 1
+
+
+def _acknowledged_without_effects(h: HistoryBuilder, order: str) -> HistoryBuilder:
+    h.op("client-0", OpType.INVOKE, "place", order, amount_cents=500)
+    return h.op("client-0", OpType.OK, "place", order, amount_cents=500, correlation_id=f"{order}/place")
+
+
+def test_events_still_waiting_at_the_source_are_pending_never_lost() -> None:
+    from harness.checkers.loss import NoLostEffect
+
+    h = _acknowledged_without_effects(shop(), "o3")
+    assert NoLostEffect().check(h.build()).validity is Validity.INVALID
+    h.row("pending", order_id="o3")
+    result = NoLostEffect().check(h.build())
+    assert result.validity is Validity.UNKNOWN and "pending at source: 1" in result.message
+    assert result.counts["lost"] == 0 and result.counts["pending_at_source"] == 1
+    assert anomalies(result) == ["pending-at-source"]
+
+
+def test_required_effects_come_from_the_history_domain() -> None:
+    """A target whose domain requires only a charge is not blamed for a missing reservation."""
+    from harness.checkers.loss import NoLostEffect
+
+    h = _acknowledged_without_effects(shop(), "o3")
+    h.row("requires", step="pay", consumer="payment", kind="charge")
+    assert NoLostEffect().check(h.build()).validity is Validity.VALID

@@ -8,7 +8,8 @@ import harness
 
 PINNED = {
     "ChaosError", "CheckResult", "Checker", "Expect", "FaultKind", "FaultSpec", "History", "Infra",
-    "RunResult", "Scenario", "Settings", "Target", "Validity", "analyze_run_dir", "load_scenario", "run_scenario",
+    "ProcessDecl", "RunResult", "Scenario", "Settings", "Target", "TargetSpec", "Validity", "analyze_run_dir",
+    "load_scenario", "run_scenario",
 }
 
 

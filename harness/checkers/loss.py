@@ -4,6 +4,11 @@ Which effects a request requires is policy, in the history's domain (``required_
 its charge, a placed order its reservation and email ...), restricted to the consumers
 the target actually runs. A request whose outcome is unknown (info) may or may not have
 happened, so it requires nothing. Money lost is the sum of the affected orders' amounts.
+
+Loss is what is gone from every place where it could still be: an order whose events
+still wait at the source (the ``pending`` observation: an outbox's unsent rows, read by the
+target's backlog query) is *pending at source*, counted and listed, never lost. A run
+whose only missing effects are pending cannot tell yet (unknown), and says so.
 """
 
 from __future__ import annotations
@@ -45,10 +50,13 @@ class NoLostEffect:
             for consumer, kind in needs[f]:
                 missing.extend((consumer, kind, o) for o in orders.keys() - have.get((consumer, kind), frozenset()))
         n_required = sum(len(orders) * len(needs[f]) for f, orders in acknowledged.items())
+        pending = {str(r.get("order_id")) for r in history.observed("pending")}
+        waiting = sorted({order for _, _, order in missing if order in pending})
+        missing = [m for m in missing if m[2] not in pending]
         lost_orders = sorted({order for _, _, order in missing})
         lost_cents = sum(amounts[o] for o in lost_orders)
         counts = {"required": n_required, "missing": len(missing), "acknowledged_orders": len(amounts),
-                  "lost": len(lost_orders), "lost_cents": lost_cents}
+                  "lost": len(lost_orders), "lost_cents": lost_cents, "pending_at_source": len(waiting)}
         per_consumer = Counter(c for c, _, _ in missing)
         for consumer in sorted(consumers):
             counts[f"missing:{consumer}"] = per_consumer[consumer]
@@ -63,8 +71,15 @@ class NoLostEffect:
                  "chain": chains[o]}
                 for o in lost_orders[:MAX_EXAMPLES]
             )
+            also = f"; pending at source: {len(waiting)}" if waiting else ""
             return CheckResult(self.name, self.invariant, Validity.INVALID,
                                f"{len(lost_orders)} of {len(amounts)} acknowledged orders are missing "
-                               f"{len(missing)} required effects ({lost_cents / 100:.2f} affected)", counts, examples)
+                               f"{len(missing)} required effects ({lost_cents / 100:.2f} affected){also}", counts,
+                               examples)
+        if waiting:
+            return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
+                               f"pending at source: {len(waiting)} acknowledged orders' events still wait to be "
+                               f"published (e.g. {', '.join(waiting[:5])}); none is lost, none arrived yet", counts,
+                               tuple({"anomaly": "pending-at-source", "order_id": o} for o in waiting[:MAX_EXAMPLES]))
         return CheckResult(self.name, self.invariant, Validity.VALID,
                            f"all {n_required} required effects of {len(amounts)} acknowledged orders happened", counts)

@@ -36,6 +36,19 @@ class BoundedRecovery:
     budget_s: float | None = None
 
     def check(self, history: History) -> CheckResult:
+        measured = self._measure(history)
+        dead = [r for r in history.observed("processes") if r.get("alive") is False]
+        if not dead:
+            return measured
+        names = ", ".join(f"{r['process']} (exit {r.get('returncode')})" for r in dead)
+        examples = tuple({"anomaly": "did-not-recover", "process": r["process"], "returncode": r.get("returncode"),
+                          "log_tail": r.get("log_tail")} for r in dead)
+        return CheckResult(self.name, self.invariant, Validity.INVALID,
+                           f"did not recover: {names} not running at the end of the run; "
+                           f"{measured.message}", {**measured.counts, "dead_processes": len(dead)},
+                           examples + tuple(measured.examples))
+
+    def _measure(self, history: History) -> CheckResult:
         injected = heal = None
         samples: list[tuple[float, object, object]] = []
         failed_samples = 0

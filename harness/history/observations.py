@@ -24,6 +24,9 @@ a user's own) reports these sources with these fields. Times are epoch milliseco
            types), effect (the kind it writes)
   requires what each acknowledged client step requires: step, consumer, kind
   processes  every process of the target at the end: process, alive, returncode, log_tail
+  pending  entities whose events still wait at the source after drain (the spec's backlog
+           ids query): order_id; I1 counts them as pending, never as lost
+  links    every declared link: link, connected (did any process ever connect through it)
   drain    one row: drained (bool), nemesis_errors
 
 The checkers read the domain (``subscriptions``, ``required_effects``) from the history
@@ -55,7 +58,8 @@ if TYPE_CHECKING:
 
 __all__ = ["REQUIRED_EFFECTS", "SOURCES", "SUBSCRIPTIONS", "cause_of", "required_effects", "subscriptions"]
 
-SOURCES = ("orders", "topic", "applied", "effects", "dlq", "consumers", "domain", "requires", "processes", "drain")
+SOURCES = ("orders", "topic", "applied", "effects", "dlq", "consumers", "domain", "requires", "processes", "pending",
+           "links", "drain")
 
 SUBSCRIPTIONS: Mapping[str, frozenset[str]] = {
     # consumer -> the event types it acts on (others it may skip without recording)

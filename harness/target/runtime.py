@@ -379,6 +379,8 @@ class SpecTarget:
         sources = dict(self.domain_pack.observe(self._sql))
         declared, requires = domain_rows(self.domain)
         running = set(self.groups)
+        if self.spec.pending_sql is not None:
+            sources["pending"] = [{"order_id": str(r[0])} for r in self._sql(self.spec.pending_sql)]
         sources.update(
             topic=self.oracle.read_topic(self.topic),
             dlq=[{**r, "consumer": c} for c, t in self.dlq_topics.items() for r in self.oracle.read_topic(t)],

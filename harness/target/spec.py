@@ -193,6 +193,7 @@ class TargetSpec:
     entrypoint: str  # the process whose "http" port the workload sends requests to
     publisher: str  # the process (or "connect") that writes the event topic
     backlog_sql: str | None = None  # count of events committed at the source and not yet on the topic
+    pending_sql: str | None = None  # the entity ids whose events still wait there (pending, never lost)
     partitions: int = 3
     variants: tuple[str, ...] = ("correct",)  # deliberate mistakes this target can run (CHAOS_VARIANT)
     timeouts: Timeouts = Timeouts()

@@ -22,6 +22,7 @@
 
     [backlog]
     sql = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+    ids_sql = "SELECT DISTINCT order_id::text FROM outbox WHERE sent_at IS NULL"
 
     [timeouts]
     delivery_s = 10
@@ -171,7 +172,7 @@ def _spec(data: dict[str, Any], path: Path, components: ComponentLookup | None =
                             (folder / str(b.get("cwd", "."))).resolve(),
                             float(_typed(f"build[{i}].timeout_s", b.get("timeout_s", 600), (int, float), "seconds"))))
     backlog = data.get("backlog", {})
-    _keys("backlog", _typed("backlog", backlog, dict, "a table"), {"sql"})
+    _keys("backlog", _typed("backlog", backlog, dict, "a table"), {"sql", "ids_sql"})
     timeouts = data.get("timeouts", {})
     _keys("timeouts", _typed("timeouts", timeouts, dict, "a table"), {"delivery_s", "session_s"})
     schema = data.get("schema", {})
@@ -189,6 +190,7 @@ def _spec(data: dict[str, Any], path: Path, components: ComponentLookup | None =
         entrypoint=str(_typed("entrypoint", data["entrypoint"], str, "a process name")),
         publisher=str(_typed("publisher", data["publisher"], str, "a process name")),
         backlog_sql=str(_typed("backlog.sql", backlog["sql"], str, "an SQL query")) if "sql" in backlog else None,
+        pending_sql=str(_typed("backlog.ids_sql", backlog["ids_sql"], str, "an SQL query")) if "ids_sql" in backlog else None,
         partitions=int(_typed("partitions", data.get("partitions", 3), int, "an integer")),
         variants=_strings("variants", data.get("variants", ["correct"])),
         timeouts=Timeouts(**{k: float(_typed(f"timeouts.{k}", v, (int, float), "seconds")) for k, v in timeouts.items()}),
