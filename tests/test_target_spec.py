@@ -160,3 +160,27 @@ def test_a_command_that_is_not_found_is_a_spec_error(chaos_run, tmp_path: Path) 
     with pytest.raises(SpecError, match="bin/not-built-yet' was not found"):
         chaos_run(TINY, target=str(_write(tmp_path, text)))
 
+
+
+@pytest.mark.chaos
+def test_a_replica_of_a_consumer_group_is_a_fault_target_of_its_own(chaos_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Two members of one payment group share the partitions; killing the second rebalances, loses nothing."""
+    from harness.checkers.base import Validity
+    from harness.faults.spec import FaultKind, FaultSpec
+    from harness.testing import evidence
+    from scenarios._evidence import history
+
+    text = MINIMAL.replace('use = "reference:order_service.direct"', 'use = "reference:order_service.outbox"')
+    text = text.replace('publisher = "app"', 'publisher = "relay"')
+    text = text.replace('use = "reference:consumer.payment"', 'use = "reference:consumer.payment"\nreplicas = 2')
+    text += '\n[processes.relay]\nuse = "reference:relay"\n\n[backlog]\nsql = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"\n'
+    scenario = Scenario(name="replica_kill", description="kill the second member of the payment group",
+                        pipelines=("outbox",), shape=Constant(10), duration_s=10, drain_timeout_s=45,
+                        faults=(FaultSpec(FaultKind.KILL, "consumer.payment#1", at=0.3, for_s=2),))
+    result = chaos_run(scenario, target=str(_write(tmp_path, text)))
+    stats = result.verdict("mini").result("stats")
+    assert stats is not None and int(stats.counts.get("ops_during:kill@consumer.payment#1") or 0) > 0, evidence(result)
+    loss = result.verdict("mini").result("no-lost-effect")
+    assert loss is not None and loss.validity is Validity.VALID, evidence(result)
+    processes = {str(r["process"]): r["alive"] for r in history(result, "mini").observed("processes")}
+    assert processes.get("consumer.payment") is True and processes.get("consumer.payment#1") is True, processes

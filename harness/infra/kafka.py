@@ -128,6 +128,8 @@ def admin(bootstrap: str, timeout_ms: int = 3000) -> AdminClient:
     from its own background thread and aborts the whole process (seen when a readiness
     wait retried describe_consumer_groups during a rebalance). Clients that are never
     released cannot be destroyed from the wrong thread.
+
+    A harness that stops the broker releases them first (``release_admins``).
     """
     key = (bootstrap, timeout_ms)
     with _ADMINS_LOCK:
@@ -140,6 +142,19 @@ def admin(bootstrap: str, timeout_ms: int = 3000) -> AdminClient:
                 "logger": quiet_logger(),
             })
         return client
+
+
+def release_admins(bootstrap: str) -> None:
+    """Destroy the cached clients of ``bootstrap`` now, while its broker still answers.
+
+    Called before a harness stops a broker it owns: a client destroyed at interpreter exit,
+    after its broker is gone, can wait forever for its broker thread (librdkafka's destroy
+    joined a thread that kept serving its queue; seen after Ctrl-C of a run that owned its infra).
+    """
+    with _ADMINS_LOCK:
+        stale = [key for key in _ADMINS if key[0] == bootstrap]
+        clients = [_ADMINS.pop(key) for key in stale]
+    del clients  # the last references: destroyed here, on the caller's thread
 
 
 def probe(topo: Topology) -> tuple[bool, str]:

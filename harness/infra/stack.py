@@ -245,6 +245,7 @@ class Infra:
 
     def stop(self) -> None:
         """Stop every process (even half-started ones) and delete data. Safe to call twice."""
+        kafka.release_admins(self.topology.kafka_direct)
         for name in ("connect", "toxiproxy", "kafka", "postgres"):
             proc = self.processes.get(name)
             if proc is not None:
