@@ -37,6 +37,7 @@ def _fault_needs(fault: FaultSpec, spec: TargetSpec) -> list[str]:
                 out.append(f"a consumer {fault.target} with a kafka link (slow_consumer)")
         elif name not in names and name not in INFRA_PROCESSES:
             out.append(f"process {fault.target} ({fault.kind.value}); its processes: {', '.join(names)}")
+            return out  # its crash points and drift changes follow from that
         elif name == "connect" and not spec.uses_connect:
             out.append("Kafka Connect (connect) in the target: it publishes without a connector")
         if isinstance(fault.params, Crash) and name not in INFRA_PROCESSES:

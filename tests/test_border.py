@@ -42,3 +42,10 @@ def test_reference_pipelines_come_through_entry_points() -> None:
     found = {t.name: t.origin for t in available_targets()}
     assert {"direct", "outbox", "cdc", "cdc_outbox"} <= set(found)
     assert all("entry point chaos.targets" in found[n] for n in ("direct", "outbox", "cdc", "cdc_outbox"))
+
+
+def test_the_go_example_uses_the_sdk_crash_point_helper_unchanged() -> None:
+    """One file to copy, and the example shows it copied as is (a fix lands in both or fails here)."""
+    sdk = ROOT / "harness" / "sdk" / "go" / "crashpoint" / "crashpoint.go"
+    copy = ROOT / "examples" / "go_outbox" / "internal" / "crashpoint" / "crashpoint.go"
+    assert sdk.read_bytes() == copy.read_bytes()

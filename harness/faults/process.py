@@ -36,6 +36,9 @@ class ProcessHost(Protocol):
     def restart(self, name: str) -> None:
         """Start ``name`` again (stopping what is left of it first) and wait until it is ready."""
 
+    def stop_process(self, name: str) -> None:
+        """Stop ``name`` cleanly, the way its owner declares (signal and grace), without starting it."""
+
 
 @dataclass(frozen=True, slots=True)
 class InfraHost:
@@ -48,6 +51,9 @@ class InfraHost:
 
     def restart(self, name: str) -> None:
         self.infra.restart(name)  # type: ignore[attr-defined]
+
+    def stop_process(self, name: str) -> None:
+        self.infra.processes[name].stop(grace_s=15.0)  # type: ignore[attr-defined]
 
 
 def find_host(name: str, *hosts: ProcessHost) -> ProcessHost:
@@ -118,7 +124,8 @@ class ProcessRestart:
         return self.process
 
     def inject(self) -> None:
-        _running(self.host, self.process, "be stopped").stop(grace_s=10.0)
+        _running(self.host, self.process, "be stopped")
+        self.host.stop_process(self.process)  # the owner's clean stop: the spec's signal and grace
 
     def heal(self) -> None:
         self.host.restart(self.process)

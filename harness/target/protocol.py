@@ -86,6 +86,9 @@ class Target(Protocol):
         Process faults (kill, restart, crash) heal through this: the target owns the spec.
         """
 
+    def stop_process(self, name: str) -> None:
+        """Stop process ``name`` cleanly, with its declared signal and grace (a ``restart`` fault)."""
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...

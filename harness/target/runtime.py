@@ -257,6 +257,17 @@ class SpecTarget:
         self._await_ready([replica])
         self._hold_ready(replica)
 
+    def stop_process(self, name: str) -> None:
+        """A clean stop as the spec declares it (a ``restart`` fault's inject; shutdown hooks run)."""
+        name = self.resolve_process(name)
+        if name == "connect" and self.spec.uses_connect:
+            self.infra.processes["connect"].stop(grace_s=15.0)
+            return
+        replica = self._replicas.get(name)
+        if replica is None or replica.proc is None:
+            raise UsageError(f"target {self.name} has no running process {name!r}")
+        replica.proc.stop(grace_s=replica.decl.stop.grace_s, sig=_signal(replica.decl.stop.signal))
+
     def _hold_ready(self, replica: _Replica) -> None:
         """Honest recovery: alive and ready for the whole grace period, not at one instant."""
         grace = replica.decl.recovery_grace_s
