@@ -182,10 +182,11 @@ def _targets(ref: str | None, console: Console) -> int:
     spec = resolve_target(ref)
     console.print(f"[bold]{spec.name}[/bold] ({spec.origin}); domain {spec.domain}, entrypoint {spec.entrypoint}, "
                   f"publisher {spec.publisher}, variants {', '.join(spec.variants)}", highlight=False)
-    table = Table("process", "command", "links", "replicas", "crash points", "consumer")
+    table = Table("process", "command", "services", "replicas", "crash points", "consumer")
     for p in spec.processes:
-        table.add_row(p.name, " ".join(p.command), ", ".join(p.link_names()), str(p.replicas),
-                      ", ".join(p.crash_points), p.consumer or "")
+        exe = Path(p.command[0]).name if Path(p.command[0]).is_absolute() else p.command[0]  # a full path says little
+        command = " ".join([exe, *p.command[1:]])
+        table.add_row(p.name, command, ", ".join(p.links), str(p.replicas), ", ".join(p.crash_points), p.consumer or "")
     console.print(table)
     console.print(f"links: {', '.join(spec.links())}", highlight=False)
     return 0

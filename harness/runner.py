@@ -213,9 +213,13 @@ def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: 
     target = build_target(spec, infra, ctx)
     progress(Progress(pipeline, "starting", 0.0))
     cold_before = infra.connect_cold_start_s
-    target.start()
-    # The target's own links only: Connect's are the infra's and may idle in a run without cdc.
-    monitor = LinkMonitor([infra.link(name) for name in target.links()]).start()
+    # Watching starts before the target does: its first connections are the proof a link is used.
+    monitor = LinkMonitor(infra.topology.bind(target.links())).start()
+    try:
+        target.start()
+    except BaseException:
+        monitor.stop()
+        raise
     if infra.connect_cold_start_s is not None and infra.connect_cold_start_s != cold_before:
         # This target paid Kafka Connect's cold start: a measurement for the report, not a verdict.
         recorder.record("probe", OpType.OK, "connect_start", value={"cold_start_s": round(infra.connect_cold_start_s, 2)})

@@ -184,3 +184,27 @@ def test_a_replica_of_a_consumer_group_is_a_fault_target_of_its_own(chaos_run, t
     assert loss is not None and loss.validity is Validity.VALID, evidence(result)
     processes = {str(r["process"]): r["alive"] for r in history(result, "mini").observed("processes")}
     assert processes.get("consumer.payment") is True and processes.get("consumer.payment#1") is True, processes
+
+
+def test_the_link_monitor_counts_only_connections_made_after_it_started() -> None:
+    """A socket through the port from before (an earlier target's, lingering in TIME_WAIT) proves nothing."""
+    import socket
+
+    from harness.infra.topology import Link, Service
+    from harness.target.links import LinkMonitor
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    early = socket.create_connection(("127.0.0.1", port))
+    try:
+        link = Link("relay", Service.KAFKA, port, port)
+        monitor = LinkMonitor([link])
+        monitor.sample()
+        assert monitor.seen == set(), "a connection from before the monitor counted"
+        late = socket.create_connection(("127.0.0.1", port))
+        monitor.sample()
+        late.close()
+        assert monitor.stop() == [] and monitor.seen == {"relay->kafka"}
+    finally:
+        early.close()
+        server.close()

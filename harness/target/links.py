@@ -20,9 +20,9 @@ _LISTEN = "0A"
 _TCP_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
 
 
-def ports_in_use() -> set[int]:
-    """Local and remote ports of every TCP socket on this machine that is not listening."""
-    ports: set[int] = set()
+def sockets() -> set[tuple[str, str]]:
+    """(local, remote) address pairs of every TCP socket on this machine that is not listening."""
+    found: set[tuple[str, str]] = set()
     for table in _TCP_TABLES:
         try:
             lines = table.read_text().splitlines()[1:]
@@ -30,26 +30,44 @@ def ports_in_use() -> set[int]:
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) < 4 or fields[3] == _LISTEN:
-                continue
-            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-            ports.add(int(fields[2].rsplit(":", 1)[1], 16))
+            if len(fields) >= 4 and fields[3] != _LISTEN:
+                found.add((fields[1], fields[2]))
+    return found
+
+
+def _ports(pair: tuple[str, str]) -> tuple[int, int]:
+    return int(pair[0].rsplit(":", 1)[1], 16), int(pair[1].rsplit(":", 1)[1], 16)
+
+
+def ports_in_use(baseline: set[tuple[str, str]] = frozenset()) -> set[int]:  # type: ignore[assignment]
+    """Ports of every TCP socket that is not listening and was not in ``baseline``.
+
+    A connection of an earlier target through the same proxy port lingers in TIME_WAIT for
+    a minute; the baseline taken when this target starts keeps it from counting as this one's.
+    """
+    ports: set[int] = set()
+    for pair in sockets() - baseline:
+        ports.update(_ports(pair))
     return ports
 
 
 class LinkMonitor:
-    """Samples in the background which links' proxies have carried a connection."""
+    """Samples in the background which links' proxies have carried a connection since it was made.
+
+    Make it before the target starts: sockets that exist at that moment are the baseline.
+    """
 
     INTERVAL_S = 0.5
 
     def __init__(self, links: Sequence[Link]) -> None:
         self.links = {link.proxy_port: link.name for link in links}
         self.seen: set[str] = set()
+        self.baseline = sockets()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="link-monitor", daemon=True)
 
     def sample(self) -> None:
-        in_use = ports_in_use()
+        in_use = ports_in_use(self.baseline)
         self.seen.update(name for port, name in self.links.items() if port in in_use)
 
     def _run(self) -> None:
@@ -64,6 +82,7 @@ class LinkMonitor:
     def stop(self) -> list[str]:
         """Stop sampling; the declared links that never carried a connection."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
         self.sample()
         return sorted(set(self.links.values()) - self.seen)
