@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, Consumer, TopicPartition
+from confluent_kafka.admin import OffsetSpec
 
 from harness.history.ops import Scalar
 from harness.infra import kafka
@@ -29,6 +30,7 @@ class Oracle:
         self.bootstrap = bootstrap
         self.group = f"oracle.{run_id}"
         self.domain = domain
+        self._known_partitions: dict[str, list[int]] = {}
 
     def _consumer(self, group: str | None = None) -> Consumer:
         return Consumer({"bootstrap.servers": self.bootstrap, "group.id": group or self.group,
@@ -46,21 +48,31 @@ class Oracle:
         finally:
             consumer.close()
 
+    def _partitions(self, topic: str) -> list[int]:
+        known = self._known_partitions.get(topic)
+        if known is None:
+            meta = kafka.admin(self.bootstrap).list_topics(topic, timeout=5).topics[topic]
+            if meta.error is not None or not meta.partitions:
+                raise RuntimeError(f"topic {topic} has no partitions yet: {meta.error}")
+            known = self._known_partitions[topic] = sorted(meta.partitions)
+        return known
+
     def lag(self, topic: str, groups: Sequence[str]) -> dict[str, int]:
-        """Records on ``topic`` not yet committed, per group."""
-        consumer = self._consumer()
-        try:
-            ends = self._ends(consumer, topic)
-        finally:
-            consumer.close()
+        """Records on ``topic`` not yet committed, per group.
+
+        One long-lived admin client, every request in flight at once: the end offsets and each
+        group's committed offsets. The probe runs every half second for a whole run, so a
+        client per sample (hundreds of milliseconds each) would be the probe's whole cost.
+        """
+        admin = kafka.admin(self.bootstrap)
+        tps = [TopicPartition(topic, p) for p in self._partitions(topic)]
+        ends_f = admin.list_offsets({tp: OffsetSpec.latest() for tp in tps}, request_timeout=5)
+        committed_f = {g: admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g, tps)],
+                                                            request_timeout=5)[g] for g in groups}
+        ends = {tp.partition: f.result(timeout=6).offset for tp, f in ends_f.items()}
         out = {}
-        for group in groups:
-            member = self._consumer(group)
-            try:
-                committed = member.committed([TopicPartition(topic, p) for p in ends], timeout=5)
-            finally:
-                member.close()
-            offsets = {tp.partition: max(tp.offset, 0) for tp in committed}
+        for group, future in committed_f.items():
+            offsets = {tp.partition: max(tp.offset, 0) for tp in future.result(timeout=6).topic_partitions}
             out[group] = sum(max(0, ends[p] - offsets.get(p, 0)) for p in ends)
         return out
 
