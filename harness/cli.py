@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from harness.config import Settings
-from harness.errors import ChaosError, UsageError
+from harness.errors import ChaosError, InternalError, UsageError
 
 __all__ = ["main"]
 
@@ -57,6 +58,24 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _print_error(err: Console, exc: ChaosError) -> None:
+    # Escaped: a message quotes user input, and "[x]" in it is not rich markup. Soft-wrapped: one line
+    # stays one line in a log, whatever the terminal's width.
+    err.print(f"[bold red]chaos: {type(exc).__name__}:[/bold red] {escape(str(exc))}", markup=True, highlight=False,
+              soft_wrap=True)
+
+
+def _internal_error(err: Console, exc: Exception, argv: list[str] | None) -> int:
+    from harness.crash import write_crash_log
+
+    log = write_crash_log(exc, list(sys.argv[1:] if argv is None else argv))
+    where = f"traceback in {log}" if log else "no folder was writable for its traceback"
+    cause = (str(exc).splitlines() or [""])[0][:200]
+    _print_error(err, InternalError(f"internal error ({type(exc).__name__}: {cause}); {where}; "
+                                    "please report it with that file"))
+    return InternalError.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     console = Console()
@@ -84,11 +103,13 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"[bold]{name}[/bold]: {load_scenario(name).description}")
             return 0
     except ChaosError as exc:
-        err.print(f"[bold red]chaos: {type(exc).__name__}:[/bold red] {exc}", markup=True, highlight=False)
+        _print_error(err, exc)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("chaos: interrupted; faults healed and processes stopped")
         return 130
+    except Exception as exc:  # noqa: BLE001 - anything unplanned is exit 5 with a crash log, never 1
+        return _internal_error(err, exc, argv)
     return 4
 
 
