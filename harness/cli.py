@@ -132,15 +132,33 @@ def _infra(action: str, settings: Settings, console: Console) -> int:
         console.print(f"infra ready in {time.monotonic() - t0:.1f}s; logs in {infra.logs_dir}")
         _print_status(infra, console)
         return 0
+    if action == "down":
+        return _infra_down(settings, console)
     infra = Infra.attach(settings)
     if infra is None:
         console.print(f"no infra running on base port {settings.base_port} (start it with `chaos infra up`)")
-        return 0 if action == "down" else 3
-    if action == "status":
-        healthy = _print_status(infra, console)
-        return 0 if healthy else 3
-    infra.stop()
-    console.print("infra stopped and its data removed")
+        return 3
+    healthy = _print_status(infra, console)
+    return 0 if healthy else 3
+
+
+def _infra_down(settings: Settings, console: Console) -> int:
+    """Stop the infra and every process a pid record still names (leftovers of runs killed with -9)."""
+    from harness.infra.stack import Infra, stop_leftovers
+
+    infra = Infra.attach(settings)
+    if infra is not None:
+        infra.stop()
+        console.print("infra stopped and its data removed")
+    left = stop_leftovers(settings)
+    if left.stopped:
+        console.print(f"stopped {len(left.stopped)} left-over process(es): {', '.join(left.stopped)}",
+                      highlight=False, soft_wrap=True)
+    if left.not_stopped:
+        console.print(f"could not stop: {', '.join(left.not_stopped)}", highlight=False, soft_wrap=True)
+        return 3
+    if infra is None and not left.stopped:
+        console.print(f"no infra running on base port {settings.base_port} (start it with `chaos infra up`)")
     return 0
 
 

@@ -45,3 +45,8 @@ class Settings:
     def state_dir(self) -> Path:
         """Data and pid state of the infra started by `chaos infra up` (one per base port)."""
         return self.home / "infra" / str(self.base_port)
+
+    @property
+    def pids_dir(self) -> Path:
+        """Pid records of every process the harness started for this base port (harness/infra/pids.py)."""
+        return self.state_dir / "pids"

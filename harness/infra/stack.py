@@ -8,6 +8,9 @@ start stops whatever did start and raises with the failing service's log tail.
 Kafka Connect (with Debezium) is the optional fourth service: ``ensure_connect`` starts it
 the first time a cdc pipeline asks, records it in the state file, and later runs on the
 same infra reuse it. Non-cdc runs never pay its cold start.
+
+Every handle records the processes this process starts in the base port's pid folder
+(pids.py); ``stop_leftovers`` stops whatever those records still name.
 """
 
 from __future__ import annotations
@@ -21,19 +24,39 @@ from pathlib import Path
 
 from harness.config import Settings
 from harness.errors import InfraError, ProcessExited, WaitTimeout
-from harness.infra import connect, kafka, postgres
+from harness.infra import connect, kafka, pids, postgres
 from harness.infra.install import DEBEZIUM_VERSION, KAFKA_VERSION, TOXIPROXY_VERSION, Installation
 from harness.infra.process import ManagedProcess, ProcessSpec, pid_alive
 from harness.infra.topology import HOST, Topology
 from harness.infra.toxiproxy import ToxiproxyClient
 from harness.wait import wait_for
 
-__all__ = ["Infra", "ServiceStatus"]
+__all__ = ["Infra", "ServiceStatus", "stop_leftovers"]
 
 _STATE = "state.json"
 READY_TIMEOUT_S = 90.0
 CONNECT_READY_TIMEOUT_S = 120.0  # a cold JVM scanning plugins on a busy 2-core machine
 _CORE = ("postgres", "kafka", "toxiproxy")
+
+
+def _wipe_state(state_dir: Path) -> None:
+    """Empty the state folder of an earlier infra, except the pid records: they name its leftovers."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for entry in state_dir.iterdir():
+        if entry.name == "pids":
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def stop_leftovers(settings: Settings) -> pids.Leftovers:
+    """Stop every process a pid record of this base port still names (after a harness was killed -9).
+
+    Take the base port's lock first: while a run holds it, its records name its live processes.
+    """
+    return pids.stop_leftovers(settings.pids_dir)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +79,9 @@ class Infra:
         self.toxiproxy = ToxiproxyClient(self.topology.toxiproxy_url)
         self.connect_client = connect.ConnectClient(self.topology)
         self.connect_cold_start_s: float | None = None  # measured when this handle started Connect
+        # Whatever this process starts from now on (infra, targets, restarts) works on this base port, unless
+        # it holds another base port's lock: its pid records go where `chaos infra down` for it looks.
+        pids.record_into(settings.pids_dir)
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -70,8 +96,7 @@ class Infra:
                     f"an infra is already running on base port {settings.base_port}; "
                     "use it, or stop it with `chaos infra down`, or pick another CHAOS_BASE_PORT"
                 )
-        shutil.rmtree(state_dir, ignore_errors=True)
-        state_dir.mkdir(parents=True)
+        _wipe_state(state_dir)
         logs = logs_dir or state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         procs: dict[str, ManagedProcess] = {}
