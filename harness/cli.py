@@ -144,13 +144,16 @@ def _infra(action: str, settings: Settings, console: Console) -> int:
 
 def _infra_down(settings: Settings, console: Console) -> int:
     """Stop the infra and every process a pid record still names (leftovers of runs killed with -9)."""
+    from harness.infra.lock import hold_base_port
     from harness.infra.stack import Infra, stop_leftovers
 
-    infra = Infra.attach(settings)
-    if infra is not None:
-        infra.stop()
-        console.print("infra stopped and its data removed")
-    left = stop_leftovers(settings)
+    # Under the lock: a run in progress on this base port is turned away rather than pulled out from under.
+    with hold_base_port(settings):
+        infra = Infra.attach(settings)
+        if infra is not None:
+            infra.stop()
+            console.print("infra stopped and its data removed")
+        left = stop_leftovers(settings)
     if left.stopped:
         console.print(f"stopped {len(left.stopped)} left-over process(es): {', '.join(left.stopped)}",
                       highlight=False, soft_wrap=True)
@@ -197,6 +200,7 @@ def _faults(console: Console) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from harness.infra.lock import hold_base_port
     from harness.report.terminal import LiveProgress, print_summary
     from harness.runner import new_seed, run_scenario
     from harness.scenario import load_scenario
@@ -211,7 +215,8 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
                              f"(its pipelines: {', '.join(scenario.pipelines)})")
     scenario = scenario.with_overrides(duration_s=args.duration, rate=args.rate, pipelines=pipelines)
     seed = args.seed if args.seed is not None else new_seed()
-    with LiveProgress(console) as live:
+    # One run per base port for the run's whole life, attached or not: see harness/infra/lock.py.
+    with hold_base_port(settings), LiveProgress(console) as live:
         # soft_wrap: the seed line, run folder and report path stay on one line, so they can be copied.
         result = run_scenario(scenario, settings=settings, seed=seed, rate=args.rate, progress=live,
                               say=lambda line: console.print(line, soft_wrap=True, highlight=False))

@@ -9,8 +9,10 @@ Kafka Connect (with Debezium) is the optional fourth service: ``ensure_connect``
 the first time a cdc pipeline asks, records it in the state file, and later runs on the
 same infra reuse it. Non-cdc runs never pay its cold start.
 
-Every handle records the processes this process starts in the base port's pid folder
-(pids.py); ``stop_leftovers`` stops whatever those records still name.
+Starting holds the base port's lock (lock.py) and first checks that every port of the
+layout is free (ports.py), so a clash is reported in milliseconds, before any process
+starts. Every handle records the processes this process starts in the base port's pid
+folder (pids.py); ``stop_leftovers`` stops whatever those records still name.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from harness.config import Settings
 from harness.errors import InfraError, ProcessExited, WaitTimeout
 from harness.infra import connect, kafka, pids, postgres
 from harness.infra.install import DEBEZIUM_VERSION, KAFKA_VERSION, TOXIPROXY_VERSION, Installation
+from harness.infra.lock import hold_base_port
+from harness.infra.ports import ensure_ports_free
 from harness.infra.process import ManagedProcess, ProcessSpec, pid_alive
 from harness.infra.topology import HOST, Topology
 from harness.infra.toxiproxy import ToxiproxyClient
@@ -86,7 +90,13 @@ class Infra:
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
     def start(cls, settings: Settings, logs_dir: Path | None = None, *, die_with_parent: bool = True) -> Infra:
-        inst = Installation.locate(settings)
+        # Held while the processes start, so that no other run or `chaos infra up` starts, or wipes, the
+        # same base port meanwhile; a `chaos run` or pytest session that already holds it re-enters.
+        with hold_base_port(settings):
+            return cls._start(settings, logs_dir, die_with_parent=die_with_parent)
+
+    @classmethod
+    def _start(cls, settings: Settings, logs_dir: Path | None, *, die_with_parent: bool) -> Infra:
         topo = Topology(settings.base_port)
         state_dir = settings.state_dir
         if (state_dir / _STATE).exists():
@@ -96,6 +106,8 @@ class Infra:
                     f"an infra is already running on base port {settings.base_port}; "
                     "use it, or stop it with `chaos infra down`, or pick another CHAOS_BASE_PORT"
                 )
+        ensure_ports_free(settings.base_port)  # first: a taken port is found in milliseconds, not at a readiness timeout
+        inst = Installation.locate(settings)
         _wipe_state(state_dir)
         logs = logs_dir or state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,153 @@
+"""Every port of a base port's layout, and whether something else already holds one.
+
+The layout itself lives in topology.py; this module lists it as (port, role) pairs so
+that two questions have one answer each: does a base port's layout fit in 1024..65535
+(``HIGHEST_OFFSET``), and is any of its ports taken before the infra starts
+(``ensure_ports_free``). Without that check a taken port shows up only as a readiness
+timeout 60-90 s later, with the wrong program's log. Binding 127.0.0.1 on each port
+answers in milliseconds; /proc then names the holder when it can.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import PortInUse
+from harness.infra.pids import MARK_ENV
+from harness.infra.topology import Service, Topology
+
+__all__ = ["HIGHEST_BASE_PORT", "HIGHEST_OFFSET", "LOWEST_BASE_PORT", "Owner", "PortUse", "busy_ports",
+           "ensure_ports_free", "layout", "port_owner", "suggest_base_port"]
+
+
+@dataclass(frozen=True, slots=True)
+class PortUse:
+    port: int
+    role: str
+
+
+def layout(base_port: int) -> tuple[PortUse, ...]:
+    """Every port the topology of ``base_port`` listens on, with what it is for."""
+    topo = Topology(base_port)
+    uses = [
+        PortUse(topo.toxiproxy_port, "Toxiproxy API"),
+        PortUse(topo.postgres_port, "PostgreSQL"),
+        PortUse(topo.kafka_direct_port, "Kafka DIRECT listener"),
+        PortUse(topo.kafka_controller_port, "Kafka controller"),
+        PortUse(topo.connect_rest_port, "Kafka Connect REST"),
+        PortUse(topo.order_service_port, "order service HTTP"),
+    ]
+    for link in topo.links:
+        uses.append(PortUse(link.proxy_port, f"proxy of {link.name}"))
+        if link.service is Service.KAFKA:
+            uses.append(PortUse(link.upstream_port, f"broker listener of {link.name}"))
+    return tuple(sorted({u.port: u for u in uses}.values(), key=lambda u: u.port))
+
+
+HIGHEST_OFFSET = max(u.port for u in layout(0))
+LOWEST_BASE_PORT = 1024  # below it binding needs root, and system services live there
+HIGHEST_BASE_PORT = 65535 - HIGHEST_OFFSET
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As the services themselves do: a port whose last connection lingers in TIME_WAIT is free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def busy_ports(base_port: int) -> tuple[PortUse, ...]:
+    """The ports of the layout that cannot be bound on 127.0.0.1 right now."""
+    return tuple(u for u in layout(base_port) if not _bindable(u.port))
+
+
+def _socket_inodes(port: int) -> set[str]:
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes - {"0"}
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    pid: int
+    command: str
+    ours: bool  # started by chaos-harness (carries MARK_ENV): a leftover `chaos infra down` stops
+
+    def describe(self) -> str:
+        return f"pid {self.pid} ({self.command})"
+
+
+def port_owner(port: int) -> Owner | None:
+    """The process holding ``port``, if /proc says (another user's sockets may be hidden from us)."""
+    wanted = {f"socket:[{inode}]" for inode in _socket_inodes(port)}
+    if not wanted:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                try:
+                    if fd.readlink().as_posix() in wanted:
+                        return _owner(proc)
+                except OSError:
+                    continue
+        except OSError:
+            continue  # gone meanwhile, or not ours to look into
+    return None
+
+
+def _owner(proc: Path) -> Owner:
+    try:
+        command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        command = "?"
+    try:
+        ours = any(v.startswith(MARK_ENV.encode() + b"=") for v in (proc / "environ").read_bytes().split(b"\0"))
+    except OSError:
+        ours = False
+    return Owner(int(proc.name), command[:120] or "?", ours)
+
+
+def suggest_base_port(base_port: int) -> int:
+    """A nearby base port whose whole layout is free now (what to put in CHAOS_BASE_PORT instead)."""
+    for step in range(1, 20):
+        for candidate in (base_port + 1000 * step, base_port - 1000 * step):
+            if LOWEST_BASE_PORT <= candidate <= HIGHEST_BASE_PORT and not busy_ports(candidate):
+                return candidate
+    return 20000
+
+
+def ensure_ports_free(base_port: int) -> None:
+    """Raise PortInUse naming the first taken port of the layout, its role and, if /proc says, its holder."""
+    busy = busy_ports(base_port)
+    if not busy:
+        return
+    first = busy[0]
+    owner = port_owner(first.port)
+    who = f"by {owner.describe()}" if owner else "by a process /proc does not show us"
+    more = f" ({len(busy) - 1} more port(s) of the layout are taken too)" if len(busy) > 1 else ""
+    if owner is not None and owner.ours:
+        fix = (f"it was started by chaos-harness and left behind; stop it with "
+               f"`CHAOS_BASE_PORT={base_port} chaos infra down`")
+    else:
+        fix = f"stop that program, or choose other ports, e.g. CHAOS_BASE_PORT={suggest_base_port(base_port)}"
+    raise PortInUse(f"port {first.port} ({first.role}; base port {base_port} + {first.port - base_port}) "
+                    f"is in use {who}{more}; {fix}")
