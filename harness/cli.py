@@ -226,12 +226,12 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
 
 def _analyze(run_dir: Path, console: Console) -> int:
     from harness.analysis import analyze_run_dir
-    from harness.history.store import load_histories
     from harness.report.terminal import summary_table
+    from harness.run_folder import load_finished_run
     from harness.score import measure, score
     from harness.scoring import exit_code
 
-    _, histories = load_histories(run_dir / "history.jsonl")
+    _, histories = load_finished_run(run_dir)  # an interrupted or damaged run is inconclusive: exit 2
     verdicts = analyze_run_dir(run_dir, histories)
     scores = [score(v, measure(histories[v.pipeline], v)) for v in verdicts if v.pipeline in histories]
     console.print(summary_table(verdicts, title=f"re-analysed {run_dir.name}", scores=scores))

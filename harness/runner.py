@@ -33,6 +33,7 @@ from harness.faults.spec import FaultKind
 from harness.faults.schedule import plan
 from harness.history.ops import OpType
 from harness.history.store import HistoryWriter, Recorder
+from harness.run_folder import Phase, write_phase
 from harness.infra.stack import Infra
 from harness.scenario import Scenario
 from harness.score import Score
@@ -116,6 +117,7 @@ def run_scenario(
     run_dir = settings.runs_dir / f"{scenario.name}-{run_id}"
     logs = run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    write_phase(run_dir, Phase.RUNNING)  # kept if the run stops here: `chaos analyze` then says so
     command = reproduce_command(scenario, seed, scenario.duration_s, rate)
     say(f"chaos: scenario {scenario.name}, seed {seed}; reproduce with: {command}")
     say(f"chaos: run folder {run_dir}")
@@ -148,6 +150,7 @@ def run_scenario(
             if owned:
                 infra.stop()
 
+    write_phase(run_dir, Phase.CHECKING)
     expectations = {p: {e.invariant: e.validity for e in scenario.expect if e.pipeline == p} for p in scenario.pipelines}
     verdicts = analyze(histories, expectations, checkers(scenario.recovery_budget_s))
     wall_s = time.monotonic() - started
@@ -155,6 +158,7 @@ def run_scenario(
     from harness.report.outputs import write_outputs
 
     outputs = write_outputs(run_dir, histories, verdicts, wall_s=wall_s)
+    write_phase(run_dir, Phase.COMPLETE)
     result = RunResult(run_id, run_dir, seed, command, verdicts, wall_s, outputs.scores)
     say(f"chaos: seed {seed}; reproduce with: {command}")
     say(f"chaos: report {result.report_path}")
