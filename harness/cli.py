@@ -1,14 +1,16 @@
 """`chaos`: the command line, a thin layer over the runner, the infra and the analysis.
 
 Exit codes: 0 all expectations met, 1 an invariant broke that the scenario did not
-expect, 2 inconclusive (vacuous, or a fault not injected), 3 infrastructure failed,
-4 bad usage or bad scenario. 130 when interrupted (after healing and cleaning up).
+expect, 2 inconclusive (vacuous, or a fault not injected, or an incomplete run folder),
+3 infrastructure failed (or the base port is taken), 4 bad usage or bad scenario,
+5 internal error (a crash log holds the traceback). 130 when interrupted (after healing
+and cleaning up; a second Ctrl-C does not cut the cleanup short, a third does).
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
+import os
 import sys
 import time
 from pathlib import Path
@@ -59,9 +61,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    # SIGTERM takes the same path as Ctrl-C: every finally runs, faults heal, children stop.
-    raise KeyboardInterrupt(f"signal {signum}")
+def _infra_down_hint() -> str:
+    port = os.environ.get("CHAOS_BASE_PORT")
+    return f"`{'CHAOS_BASE_PORT=' + port + ' ' if port else ''}chaos infra down` stops them"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harness.interrupts import InterruptPolicy
+
+    # Ctrl-C and SIGTERM: the first interrupts, the second leaves the cleanup alone, the third forces.
+    policy = InterruptPolicy(_infra_down_hint)
+    try:
+        return _main(argv)
+    finally:
+        policy.restore()  # main() is also called in-process (tests): leave the caller's handlers as they were
 
 
 def _print_error(err: Console, exc: ChaosError) -> None:
@@ -82,8 +95,7 @@ def _internal_error(err: Console, exc: Exception, argv: list[str] | None) -> int
     return InternalError.exit_code
 
 
-def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+def _main(argv: list[str] | None) -> int:
     console = Console()
     if not console.is_terminal:
         # Logs and CI get the whole table rather than 80 columns of wrapped cells.
@@ -112,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         _print_error(err, exc)
         return exc.exit_code
     except KeyboardInterrupt:
-        err.print("chaos: interrupted; faults healed and processes stopped")
+        from harness.interrupts import what_is_still_running
+
+        # Reached only once every finally has run; say what that achieved, not what it should have.
+        err.print(f"chaos: interrupted; cleanup finished: {what_is_still_running(_infra_down_hint())}",
+                  highlight=False, soft_wrap=True)
         return 130
     except Exception as exc:  # noqa: BLE001 - anything unplanned is exit 5 with a crash log, never 1
         return _internal_error(err, exc, argv)
