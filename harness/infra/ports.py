@@ -6,6 +6,11 @@ that two questions have one answer each: does a base port's layout fit in 1024..
 (``ensure_ports_free``). Without that check a taken port shows up only as a readiness
 timeout 60-90 s later, with the wrong program's log. Binding 127.0.0.1 on each port
 answers in milliseconds; /proc then names the holder when it can.
+
+A port can also be taken by a client: every outgoing connection uses a port of the
+kernel's ephemeral range (32768-60999 by default), and keeps it for up to a minute in
+TIME_WAIT after it closes. A base port whose layout overlaps that range collides with
+whatever else the machine connects to, so the message says so.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from harness.infra.pids import MARK_ENV
 from harness.infra.topology import Service, Topology
 
 __all__ = ["HIGHEST_BASE_PORT", "HIGHEST_OFFSET", "LOWEST_BASE_PORT", "Owner", "PortUse", "busy_ports",
-           "ensure_ports_free", "layout", "port_owner", "suggest_base_port"]
+           "ensure_ports_free", "ephemeral_range", "layout", "port_owner", "suggest_base_port"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +75,12 @@ def busy_ports(base_port: int) -> tuple[PortUse, ...]:
     return tuple(u for u in layout(base_port) if not _bindable(u.port))
 
 
-def _socket_inodes(port: int) -> set[str]:
-    inodes: set[str] = set()
+_TIME_WAIT = "06"  # the state column of /proc/net/tcp
+
+
+def _sockets(port: int) -> list[tuple[str, str]]:
+    """(state, inode) of every TCP socket whose local port is ``port``."""
+    found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -80,8 +89,17 @@ def _socket_inodes(port: int) -> set[str]:
         for line in lines:
             fields = line.split()
             if len(fields) > 9 and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
-    return inodes - {"0"}
+                found.append((fields[3], fields[9]))
+    return found
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range of ports for outgoing connections."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +114,7 @@ class Owner:
 
 def port_owner(port: int) -> Owner | None:
     """The process holding ``port``, if /proc says (another user's sockets may be hidden from us)."""
-    wanted = {f"socket:[{inode}]" for inode in _socket_inodes(port)}
+    wanted = {f"socket:[{inode}]" for _, inode in _sockets(port) if inode != "0"}
     if not wanted:
         return None
     for proc in Path("/proc").iterdir():
@@ -126,12 +144,19 @@ def _owner(proc: Path) -> Owner:
     return Owner(int(proc.name), command[:120] or "?", ours)
 
 
+def _overlaps_ephemeral(base_port: int) -> bool:
+    low, high = ephemeral_range()
+    return base_port <= high and base_port + HIGHEST_OFFSET >= low
+
+
 def suggest_base_port(base_port: int) -> int:
-    """A nearby base port whose whole layout is free now (what to put in CHAOS_BASE_PORT instead)."""
-    for step in range(1, 20):
-        for candidate in (base_port + 1000 * step, base_port - 1000 * step):
-            if LOWEST_BASE_PORT <= candidate <= HIGHEST_BASE_PORT and not busy_ports(candidate):
-                return candidate
+    """A nearby base port whose whole layout is free now, outside the ephemeral range if one is."""
+    candidates = [c for step in range(1, 33) for c in (base_port + 1000 * step, base_port - 1000 * step)
+                  if LOWEST_BASE_PORT <= c <= HIGHEST_BASE_PORT]
+    candidates.sort(key=_overlaps_ephemeral)  # stable: the nearest clear of client ports first
+    for candidate in candidates:
+        if not busy_ports(candidate):
+            return candidate
     return 20000
 
 
@@ -142,8 +167,18 @@ def ensure_ports_free(base_port: int) -> None:
         return
     first = busy[0]
     owner = port_owner(first.port)
-    who = f"by {owner.describe()}" if owner else "by a process /proc does not show us"
+    sockets = _sockets(first.port)
+    if owner is not None:
+        who = f"by {owner.describe()}"
+    elif sockets and all(state == _TIME_WAIT for state, _ in sockets):
+        who = "by a closed connection in TIME_WAIT (the kernel frees it within a minute)"
+    else:
+        who = "by a process /proc does not show us"
     more = f" ({len(busy) - 1} more port(s) of the layout are taken too)" if len(busy) > 1 else ""
+    if _overlaps_ephemeral(base_port):
+        low, high = ephemeral_range()
+        more += (f"; this layout overlaps the ephemeral ports {low}-{high} that outgoing connections use, "
+                 "so any client on this machine can take its ports")
     if owner is not None and owner.ours:
         fix = (f"it was started by chaos-harness and left behind; stop it with "
                f"`CHAOS_BASE_PORT={base_port} chaos infra down`")
