@@ -16,10 +16,10 @@ import pytest
 from harness.config import Settings
 from harness.errors import BasePortLocked, PortInUse
 from harness.infra.lock import LEND_ENV, hold_base_port, holder_of
-from harness.infra.ports import HIGHEST_OFFSET, busy_ports, ensure_ports_free, layout
+from harness.infra.ports import HIGHEST_OFFSET, busy_ports, ensure_ports_free, ephemeral_range, layout
 from harness.wait import wait_for
 
-BASE = 34000  # far from the default 20000 and the test infra's 33000
+BASE = 27000  # below the ephemeral range (32768+), where client connections would take ports at random
 
 
 def _settings(tmp_path: Path, base: int = BASE) -> Settings:
@@ -50,7 +50,7 @@ def test_second_run_on_a_held_base_port_exits_3_within_2_s_naming_the_holder(tmp
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert f"pid {os.getpid()}" in lines[0] and "chaos run black_friday --seed 5" in lines[0]
-    assert "CHAOS_BASE_PORT=" in lines[0] and "base port 34000" in lines[0]
+    assert "CHAOS_BASE_PORT=" in lines[0] and f"base port {BASE}" in lines[0]
     assert elapsed < 2.0
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir()), "the refused run wrote a folder"
 
@@ -109,14 +109,19 @@ def test_infra_down_is_refused_while_a_run_holds_the_base_port(tmp_path: Path) -
 
 @pytest.fixture
 def squatter() -> Iterator[subprocess.Popen[str]]:
-    """Another program listening on the Postgres port of base port 34000."""
-    code = ("import socket, sys; s = socket.socket(); s.bind(('127.0.0.1', %d)); s.listen(); "
-            "print('listening', flush=True); sys.stdin.read()" % (BASE + 1))
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "listening"
+    """Another program listening on the Postgres port of base port BASE."""
+    proc = _listen(BASE + 1)
     yield proc
     proc.kill()
     proc.wait()
+
+
+def _listen(port: int) -> subprocess.Popen[str]:
+    code = ("import socket, sys; s = socket.socket(); s.bind(('127.0.0.1', %d)); s.listen(); "
+            "print('listening', flush=True); sys.stdin.read()" % port)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "listening"
+    return proc
 
 
 def test_a_port_taken_by_another_program_is_named_in_under_a_second(squatter: subprocess.Popen[str]) -> None:
@@ -164,3 +169,19 @@ def test_a_port_of_our_own_leftover_says_to_run_infra_down(tmp_path: Path) -> No
         proc.stop(grace_s=1)
     assert all(pid != proc.pid for _, pid in pids.running_started_here())
 
+
+
+def test_a_base_port_among_the_ephemeral_ports_is_warned_about_and_one_below_them_suggested() -> None:
+    low, high = ephemeral_range()
+    base = low + 4000
+    proc = _listen(base + 2)
+    try:
+        with pytest.raises(PortInUse) as exc:
+            ensure_ports_free(base)
+    finally:
+        proc.kill()
+        proc.wait()
+    message = str(exc.value)
+    assert f"ephemeral ports {low}-{high}" in message
+    suggested = int(message.rsplit("CHAOS_BASE_PORT=", 1)[1])
+    assert suggested + HIGHEST_OFFSET < low or suggested > high
