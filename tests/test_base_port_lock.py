@@ -80,20 +80,24 @@ def test_a_sibling_process_holding_the_lock_turns_a_run_away_and_its_death_frees
     assert holder_of(_settings(tmp_path)) is None
 
 
-def test_the_lock_is_reentrant_in_one_process_and_lent_only_to_children_that_were_told(tmp_path: Path) -> None:
+def test_the_lock_is_reentrant_in_one_process_and_lent_only_to_children_that_were_told(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _settings(tmp_path)
     code = ("from harness.config import Settings; from harness.infra.lock import hold_base_port\n"
             "with hold_base_port(Settings.from_env()) as h: print(h.pid)")
+    other = "20000:a-pytest-session-lending-its-own-base-port"
+    monkeypatch.setenv(LEND_ENV, other)  # restored afterwards, whatever this session lends itself
     with hold_base_port(settings, lend_to_children=True) as outer:
         with hold_base_port(settings) as inner:  # Infra.start inside a `chaos run`
             assert inner == outer
+        assert os.environ[LEND_ENV] == f"{other},{BASE}:{outer.token}"
         lent = subprocess.run([sys.executable, "-c", code], env={**_env(tmp_path), LEND_ENV: os.environ[LEND_ENV]},
                               capture_output=True, text=True, timeout=30)
         assert lent.returncode == 0 and lent.stdout.strip() == str(os.getpid()), lent.stderr
         refused = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True, text=True,
                                  timeout=30)
         assert refused.returncode != 0 and "BasePortLocked" in refused.stderr
-    assert LEND_ENV not in os.environ
+    assert os.environ[LEND_ENV] == other, "letting go of one base port took back the lending of another"
     assert holder_of(settings) is None
 
 

@@ -40,7 +40,20 @@ from harness.infra import pids
 __all__ = ["LEND_ENV", "Holder", "acquire_base_port", "hold_base_port", "holder_of", "lock_path", "release_base_port"]
 
 LEND_ENV = "CHAOS_BASE_PORT_LENT"
-"""``<base port>:<token>`` in a child's environment: it runs under its parent's lock of that base port."""
+"""``<base port>:<token>[,...]`` in a child's environment: it runs under its parent's lock of those base ports."""
+
+
+def _lent() -> list[str]:
+    return [e for e in os.environ.get(LEND_ENV, "").split(",") if e]
+
+
+def _lend(entry: str, on: bool) -> None:
+    # A list, so lending one base port (a test's) never takes back the lending of another (the session's).
+    entries = [e for e in _lent() if e != entry] + ([entry] if on else [])
+    if entries:
+        os.environ[LEND_ENV] = ",".join(entries)
+    else:
+        os.environ.pop(LEND_ENV, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +142,7 @@ def acquire_base_port(settings: Settings, *, command: str | None = None, lend_to
         except BlockingIOError:
             other = _read(fd)
             os.close(fd)
-            if other is not None and os.environ.get(LEND_ENV) == f"{settings.base_port}:{other.token}":
+            if other is not None and f"{settings.base_port}:{other.token}" in _lent():
                 _held[path] = _Held(None, 1, other, lent=False)
                 pids.holding(settings.pids_dir, True)
                 return other
@@ -145,7 +158,7 @@ def acquire_base_port(settings: Settings, *, command: str | None = None, lend_to
         # What this process starts while it holds the port is that port's: its pid records go there.
         pids.holding(settings.pids_dir, True)
         if lend_to_children:
-            os.environ[LEND_ENV] = f"{settings.base_port}:{holder.token}"
+            _lend(f"{settings.base_port}:{holder.token}", True)
         return holder
 
 
@@ -160,8 +173,8 @@ def release_base_port(settings: Settings) -> None:
             return
         del _held[path]
         pids.holding(settings.pids_dir, False)
-        if held.lent and os.environ.get(LEND_ENV) == f"{settings.base_port}:{held.holder.token}":
-            del os.environ[LEND_ENV]
+        if held.lent:
+            _lend(f"{settings.base_port}:{held.holder.token}", False)
         if held.fd is not None:
             os.ftruncate(held.fd, 0)  # the next one turned away must not name a holder that has gone
             os.close(held.fd)  # closing the last descriptor drops the flock
