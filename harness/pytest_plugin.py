@@ -85,10 +85,15 @@ def chaos_infra(chaos_settings: Settings) -> Iterator[object]:
     The session holds the base port's lock until it ends (another run there exits 3 at once), and
     lends it to the processes it starts, so a test may drive `chaos run` on this infra as a child.
     """
+    from harness.errors import BasePortLocked
     from harness.infra.lock import acquire_base_port, release_base_port
     from harness.infra.stack import Infra
 
-    acquire_base_port(chaos_settings, lend_to_children=True)
+    try:
+        acquire_base_port(chaos_settings, lend_to_children=True)
+    except BasePortLocked as exc:
+        # The whole session, as `chaos run` would: every chaos test after this one would fail the same way.
+        pytest.exit(f"chaos: BasePortLocked: {exc}", returncode=BasePortLocked.exit_code)
     try:
         infra = Infra.attach(chaos_settings)
         owned = infra is None

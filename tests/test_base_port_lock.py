@@ -189,3 +189,16 @@ def test_a_base_port_among_the_ephemeral_ports_is_warned_about_and_one_below_the
     assert f"ephemeral ports {low}-{high}" in message
     suggested = int(message.rsplit("CHAOS_BASE_PORT=", 1)[1])
     assert suggested + HIGHEST_OFFSET < low or suggested > high
+
+
+def test_a_pytest_session_on_a_held_base_port_exits_3_naming_the_holder(tmp_path: Path) -> None:
+    (tmp_path / "test_uses_infra.py").write_text("def test_it(chaos_infra):\n    raise AssertionError('the test body ran')\n")
+    with hold_base_port(_settings(tmp_path), command="chaos run black_friday"):
+        t0 = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                              env=_env(tmp_path), capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        elapsed = time.monotonic() - t0
+    print(f"second pytest session turned away in {elapsed:.2f} s")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"pid {os.getpid()} (chaos run black_friday)" in done.stdout + done.stderr
+    assert "the test body ran" not in done.stdout
