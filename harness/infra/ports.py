@@ -182,7 +182,9 @@ def ensure_ports_free(base_port: int) -> None:
     if owner is not None and owner.ours:
         fix = (f"it was started by chaos-harness and left behind; stop it with "
                f"`CHAOS_BASE_PORT={base_port} chaos infra down`")
-    else:
+    elif owner is not None:
         fix = f"stop that program, or choose other ports, e.g. CHAOS_BASE_PORT={suggest_base_port(base_port)}"
+    else:
+        fix = f"choose other ports, e.g. CHAOS_BASE_PORT={suggest_base_port(base_port)}"
     raise PortInUse(f"port {first.port} ({first.role}; base port {base_port} + {first.port - base_port}) "
                     f"is in use {who}{more}; {fix}")
