@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -21,11 +22,32 @@ from rich.markup import escape
 from harness import options
 from harness.config import Settings
 from harness.errors import ChaosError, InternalError, UsageError
+from harness.infra.lock import hold_base_port
 
 __all__ = ["main"]
 
 
+_STRICT = {
+    "seed": (options.seed, "0..2**63-1"),
+    "duration": (options.duration, "0 < S <= 3600"),
+    "rate": (options.rate, "0 < R <= 5000"),
+    "pipelines": (options.pipelines, "each named once, no spaces"),
+    "run_dir": (options.run_dir, None),
+}
+"""Option (by dest) -> its strict parser in harness/options.py and the bounds its help shows."""
+
+
 class _Parser(argparse.ArgumentParser):
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        # Every option with one of these names gets its strict, bounded parser, in whichever
+        # subcommand declares it: int() and float() alone take " 5", "1_000", "nan" and "inf".
+        action = super().add_argument(*args, **kwargs)
+        if action.dest in _STRICT:
+            action.type, bounds = _STRICT[action.dest]
+            if bounds and action.help:
+                action.help += f"; {bounds}"
+        return action
+
     def error(self, message: str) -> None:  # argparse exits 2; bad usage is 4 here
         # One line, no usage block: the message says what is valid, and --help has the rest.
         self.exit(4, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
@@ -39,22 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     infra.add_argument("action", choices=("install", "up", "status", "down"))
 
     run = sub.add_parser("run", help="run a named scenario against its pipelines")
-    run.add_argument("scenario", type=options.scenario_name,
-                     help="scenario name, e.g. black_friday (see `chaos scenarios`)")
-    run.add_argument("--seed", type=options.seed,
-                     help="seed for the workload and fault schedule, 0..2**63-1 (default: random, printed)")
-    run.add_argument("--duration", type=options.duration,
-                     help="seconds of traffic per pipeline, 0 < S <= 3600 (default: the scenario's)")
-    run.add_argument("--rate", type=options.rate, help="peak orders per second, 0 < R <= 5000 (default: the scenario's)")
-    run.add_argument("--pipelines", type=options.pipelines,
-                     help="comma-separated subset of the scenario's pipelines, each once, e.g. outbox,cdc")
+    run.add_argument("scenario", help="scenario name, e.g. black_friday (see `chaos scenarios`)")
+    run.add_argument("--seed", type=int, help="seed for the workload and fault schedule (default: random, printed)")
+    run.add_argument("--duration", type=float, help="seconds of traffic per pipeline (default: the scenario's)")
+    run.add_argument("--rate", type=float, help="peak orders per second (default: the scenario's)")
+    run.add_argument("--pipelines", help="comma-separated subset of the scenario's pipelines, e.g. outbox")
 
     analyze = sub.add_parser("analyze", help="re-run the checkers on a stored run folder")
-    analyze.add_argument("run_dir", type=options.run_dir)
+    analyze.add_argument("run_dir", type=Path)
 
     report = sub.add_parser("report", help="re-render report.html, results.json and junit.xml from a stored run folder")
-    report.add_argument("run_dir", type=options.run_dir,
-                        help="a folder written by `chaos run` (holds run.json and history.jsonl)")
+    report.add_argument("run_dir", type=Path, help="a folder written by `chaos run` (holds run.json and history.jsonl)")
 
     sub.add_parser("scenarios", help="list the named scenarios")
     sub.add_parser("faults", help="list every fault kind with its target and parameters (and defaults)")
@@ -166,7 +183,6 @@ def _infra(action: str, settings: Settings, console: Console) -> int:
 
 def _infra_down(settings: Settings, console: Console) -> int:
     """Stop the infra and every process a pid record still names (leftovers of runs killed with -9)."""
-    from harness.infra.lock import hold_base_port
     from harness.infra.stack import Infra, stop_leftovers
 
     # Under the lock: a run in progress on this base port is turned away rather than pulled out from under.
@@ -222,18 +238,18 @@ def _faults(console: Console) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from harness.infra.lock import hold_base_port
     from harness.report.terminal import LiveProgress, print_summary
     from harness.runner import new_seed, run_scenario
     from harness.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
-    pipelines = args.pipelines  # already split, each named once (options.pipelines)
-    if pipelines:
+    pipelines = None
+    if args.pipelines:
+        pipelines = tuple(p.strip() for p in args.pipelines.split(",") if p.strip())
         unknown = [p for p in pipelines if p not in scenario.pipelines]
         if unknown:
-            raise UsageError(f"--pipelines {','.join(pipelines)!r}: {', '.join(unknown)} not in scenario "
-                             f"{scenario.name} (its pipelines: {', '.join(scenario.pipelines)})")
+            raise UsageError(f"--pipelines {args.pipelines!r}: {', '.join(unknown)} not in scenario {scenario.name} "
+                             f"(its pipelines: {', '.join(scenario.pipelines)})")
     scenario = scenario.with_overrides(duration_s=args.duration, rate=args.rate, pipelines=pipelines)
     seed = args.seed if args.seed is not None else new_seed()
     # One run per base port for the run's whole life, attached or not: see harness/infra/lock.py.

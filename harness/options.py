@@ -10,7 +10,6 @@ and a duplicated pipeline is refused here rather than in the database much later
     --duration   seconds of traffic, finite, 0 < S <= 3600
     --rate       peak orders per second, finite, 0 < R <= 5000
     --pipelines  comma-separated pipeline names, no blanks, no duplicates
-    SCENARIO     a scenario name (letters, digits, _)
     RUN_DIR      an existing folder
 
 Nothing is trimmed: " 5" or "outbox, cdc" is more likely a quoting mistake than a wish.
@@ -26,8 +25,7 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["DURATION_MAX_S", "RATE_MAX", "SEED_MAX", "duration", "pipelines", "rate", "run_dir", "scenario_name",
-           "seed"]
+__all__ = ["DURATION_MAX_S", "RATE_MAX", "SEED_MAX", "duration", "pipelines", "rate", "run_dir", "seed"]
 
 SEED_MAX = 2**63 - 1
 DURATION_MAX_S = 3600.0
@@ -65,7 +63,8 @@ def seed(text: str) -> int:
     return int(text)
 
 
-def pipelines(text: str) -> tuple[str, ...]:
+def pipelines(text: str) -> str:
+    """The text itself once every name in it is well formed and named once (callers split it as before)."""
     names = tuple(text.split(","))
     bad = [n for n in names if not _NAME.fullmatch(n)]
     if bad:
@@ -74,15 +73,6 @@ def pipelines(text: str) -> tuple[str, ...]:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise argparse.ArgumentTypeError(f"{_shown(text)} names {', '.join(dupes)} twice; name each pipeline once")
-    return names
-
-
-def scenario_name(text: str) -> str:
-    if not _NAME.fullmatch(text):
-        from harness.scenario import scenario_names
-
-        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a scenario name; valid scenarios: "
-                                         f"{', '.join(scenario_names())}")
     return text
 
 
