@@ -2,7 +2,6 @@
 
     ChaosError
     ├── UsageError            exit 4: bad command line, bad scenario or fault parameters
-    ├── IncompleteRun         exit 2: a stored run folder was interrupted or damaged; nothing to check
     ├── InfraError            exit 3: a real component could not be installed, started or reached
     │   ├── InstallError      `chaos infra install` could not fetch or build something
     │   ├── WaitTimeout       a readiness or drain condition did not hold before its deadline
@@ -11,6 +10,7 @@
     │   ├── BasePortLocked    another run or pytest session holds the lock of this base port
     │   └── PortInUse         a port of the layout is taken by a program that is not this infra
     ├── TargetError           exit 3: a process of the system under test misbehaved at start
+    ├── IncompleteRun         exit 2: a stored run folder was interrupted or damaged; nothing to check
     └── InternalError         exit 5: a fault of the harness itself (a bug, an unwritable folder);
                               the CLI turns any unexpected exception into one, with a crash log
 
@@ -45,22 +45,6 @@ class UsageError(ChaosError):
     """The user asked for something that cannot be done as stated."""
 
     exit_code = 4
-
-
-class IncompleteRun(ChaosError):
-    """A run folder whose run did not finish (interrupted) or whose history cannot be read.
-
-    Inconclusive, not broken: checking half a run would report invariants it never finished
-    testing (an interrupted drain reads as "never recovered").
-    """
-
-    exit_code = 2
-
-
-class InternalError(ChaosError):
-    """Something the harness did not plan for; 5 keeps it apart from 1, "an invariant broke"."""
-
-    exit_code = 5
 
 
 class InfraError(ChaosError):
@@ -99,6 +83,22 @@ class TargetError(ChaosError):
     """A process of the system under test failed to start or crashed unexpectedly."""
 
     exit_code = 3
+
+
+class IncompleteRun(ChaosError):
+    """A run folder whose run did not finish (interrupted) or whose history cannot be read.
+
+    Inconclusive, not broken: checking half a run would report invariants it never finished
+    testing (an interrupted drain reads as "never recovered").
+    """
+
+    exit_code = 2
+
+
+class InternalError(ChaosError):
+    """Something the harness did not plan for; 5 keeps it apart from 1, "an invariant broke"."""
+
+    exit_code = 5
 
 
 class BasePortLocked(InfraError):

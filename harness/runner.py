@@ -117,10 +117,10 @@ def run_scenario(
     run_dir = settings.runs_dir / f"{scenario.name}-{run_id}"
     logs = run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    write_phase(run_dir, Phase.RUNNING)  # kept if the run stops here: `chaos analyze` then says so
     command = reproduce_command(scenario, seed, scenario.duration_s, rate)
     say(f"chaos: scenario {scenario.name}, seed {seed}; reproduce with: {command}")
     say(f"chaos: run folder {run_dir}")
+    write_phase(run_dir, Phase.RUNNING)  # kept if the run stops here: `chaos analyze` then says so
 
     owned = infra is None
     if infra is None:

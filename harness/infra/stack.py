@@ -26,9 +26,10 @@ from pathlib import Path
 
 from harness.config import Settings
 from harness.errors import InfraError, ProcessExited, WaitTimeout
-from harness.infra import connect, kafka, pids, postgres
+from harness.infra import connect, kafka, postgres
 from harness.infra.install import DEBEZIUM_VERSION, KAFKA_VERSION, TOXIPROXY_VERSION, Installation
 from harness.infra.lock import hold_base_port
+from harness.infra.pids import Leftovers, record_into, stop_leftovers as _stop_recorded
 from harness.infra.ports import ensure_ports_free
 from harness.infra.process import ManagedProcess, ProcessSpec, pid_alive
 from harness.infra.topology import HOST, Topology
@@ -55,12 +56,12 @@ def _wipe_state(state_dir: Path) -> None:
             entry.unlink(missing_ok=True)
 
 
-def stop_leftovers(settings: Settings) -> pids.Leftovers:
+def stop_leftovers(settings: Settings) -> Leftovers:
     """Stop every process a pid record of this base port still names (after a harness was killed -9).
 
     Take the base port's lock first: while a run holds it, its records name its live processes.
     """
-    return pids.stop_leftovers(settings.pids_dir)
+    return _stop_recorded(settings.pids_dir)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +81,12 @@ class Infra:
         self.processes = processes
         self.logs_dir = logs_dir
         self.owned = owned
+        # Whatever this process starts from now on (infra, targets, restarts) works on this base port, unless
+        # it holds another base port's lock: its pid records go where `chaos infra down` for it looks.
+        record_into(settings.pids_dir)
         self.toxiproxy = ToxiproxyClient(self.topology.toxiproxy_url)
         self.connect_client = connect.ConnectClient(self.topology)
         self.connect_cold_start_s: float | None = None  # measured when this handle started Connect
-        # Whatever this process starts from now on (infra, targets, restarts) works on this base port, unless
-        # it holds another base port's lock: its pid records go where `chaos infra down` for it looks.
-        pids.record_into(settings.pids_dir)
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
