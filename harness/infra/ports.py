@@ -35,7 +35,7 @@ class PortUse:
 
 
 def layout(base_port: int) -> tuple[PortUse, ...]:
-    """Every port the topology of ``base_port`` listens on, with what it is for."""
+    """Every port the topology of ``base_port`` may listen on, with what it is for."""
     topo = Topology(base_port)
     uses = [
         PortUse(topo.toxiproxy_port, "Toxiproxy API"),
@@ -43,13 +43,32 @@ def layout(base_port: int) -> tuple[PortUse, ...]:
         PortUse(topo.kafka_direct_port, "Kafka DIRECT listener"),
         PortUse(topo.kafka_controller_port, "Kafka controller"),
         PortUse(topo.connect_rest_port, "Kafka Connect REST"),
-        PortUse(topo.order_service_port, "order service HTTP"),
+        *_link_ports(topo),
     ]
+    return tuple(sorted({u.port: u for u in uses}.values(), key=lambda u: u.port))
+
+
+def _link_ports(topo: Topology) -> list[PortUse]:
+    # topology.py is being reworked: one proxy per named link becomes numbered slots that a
+    # target's links are bound to when it starts. Read whichever shape this version has, so
+    # the check covers every port the layout reserves either way.
+    if hasattr(topo, "kafka_slots"):
+        from harness.infra import topology
+
+        uses = []
+        for link in topo.kafka_slots():
+            uses += [PortUse(link.proxy_port, f"proxy of Kafka slot {link.slot}"),
+                     PortUse(link.upstream_port, f"broker listener of Kafka slot {link.slot}")]
+        for slot in range(getattr(topology, "POSTGRES_SLOTS", 0)):
+            uses.append(PortUse(topo.postgres_slot(slot, f"slot{slot}").proxy_port, f"proxy of Postgres slot {slot}"))
+        uses += [PortUse(port, "port of a target process") for port in topo.process_ports]
+        return uses
+    uses = [PortUse(topo.order_service_port, "order service HTTP")]
     for link in topo.links:
         uses.append(PortUse(link.proxy_port, f"proxy of {link.name}"))
         if link.service is Service.KAFKA:
             uses.append(PortUse(link.upstream_port, f"broker listener of {link.name}"))
-    return tuple(sorted({u.port: u for u in uses}.values(), key=lambda u: u.port))
+    return uses
 
 
 HIGHEST_OFFSET = max(u.port for u in layout(0))
