@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.cli import main
+from harness.infra.ports import HIGHEST_BASE_PORT
 from harness.options import DURATION_MAX_S, RATE_MAX, SEED_MAX
 from harness.run_folder import Phase, write_phase
 from report_histories import synthetic_run
@@ -60,11 +61,11 @@ _other = st.one_of(
     st.sampled_from([["scenarios"], ["faults"], [], ["--help"], ["run", "--help"], ["nope"], ["faults", "extra"]]),
     st.lists(st.text(max_size=10), max_size=4),
 )
-_base_port = st.one_of(st.none(), st.just("34000"), st.sampled_from(["34000", " 23000", "23000 ", "1023", "1024", "65455", "65456",
-                                                   "65535", "0", "-1", "2_3000", "\u0662\u0663\u0660\u0660\u0660",
+_base_port = st.one_of(st.none(), st.just("34000"), st.sampled_from(["34000", " 23000", "23000 ", "1023", "1024",
+                                                   str(HIGHEST_BASE_PORT), str(HIGHEST_BASE_PORT + 1), "65535", "0", "-1", "2_3000", "\u0662\u0663\u0660\u0660\u0660",
                                                    "", "20000\n", "1e4"]),
-                       # an environment cannot hold NUL (the kernel's strings end there)
-                       st.text(st.characters(blacklist_characters="\x00"), max_size=6))
+                       # an environment holds neither NUL (the kernel's strings end there) nor lone surrogates
+                       st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=6))
 
 
 def _folders(root: Path) -> dict[str, Path]:
@@ -151,7 +152,8 @@ def test_the_issue_s_bad_inputs_exit_4_with_one_line(argv: list[str], capsys: py
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("port", [" 23000", "23000 ", "1023", "65456", "2_3000", "\u0662\u0663\u0660\u0660\u0660", ""])
+@pytest.mark.parametrize("port", [" 23000", "23000 ", "1023", str(HIGHEST_BASE_PORT + 1), "2_3000",
+                                  "\u0662\u0663\u0660\u0660\u0660", ""])
 def test_bad_base_ports_exit_4(port: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("CHAOS_BASE_PORT", port)
     assert main(["scenarios"]) == 4
@@ -159,7 +161,7 @@ def test_bad_base_ports_exit_4(port: str, monkeypatch: pytest.MonkeyPatch, capsy
     assert "CHAOS_BASE_PORT" in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("port", ["1024", "65455"])
+@pytest.mark.parametrize("port", ["1024", str(HIGHEST_BASE_PORT)])
 def test_the_extreme_base_ports_whose_layout_fits_are_accepted(port: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from harness.config import Settings
 
