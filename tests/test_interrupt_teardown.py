@@ -34,8 +34,8 @@ def run_scenario(scenario, **kwargs):
     pids.record_into(Settings.from_env().pids_dir)  # as an Infra handle does
     proc = ManagedProcess(ProcessSpec("sleeper", ["sleep", "1000"], go.parent / "sleeper.log",
                                       die_with_parent=mode == "stop")).start()
-    print("running", proc.pid, flush=True)
-    try:
+    try:  # announced inside the try: a Ctrl-C right after the announcement must reach the finally
+        print("running", proc.pid, flush=True)
         threading.Event().wait(60)
     finally:
         print("cleaning up", flush=True)
