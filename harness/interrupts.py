@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Callable
 from types import FrameType
 
@@ -49,7 +50,9 @@ class InterruptPolicy:
     def __init__(self, fix: Callable[[], str] = lambda: "`chaos infra down` stops them") -> None:
         self.count = 0
         self._fix = fix
-        self._previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        # Only the main thread may install handlers; called from another (an embedding app), change nothing.
+        on_main = threading.current_thread() is threading.main_thread()
+        self._previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if on_main else {}
         for sig in self._previous:
             signal.signal(sig, self._handle)
 
