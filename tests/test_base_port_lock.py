@@ -5,6 +5,7 @@ through its API, and the port check runs before the infra would look for its ins
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -182,7 +183,8 @@ def test_a_port_of_our_own_leftover_says_to_run_infra_down(tmp_path: Path) -> No
 
 def test_a_base_port_among_the_ephemeral_ports_is_warned_about_and_one_below_them_suggested() -> None:
     low, high = ephemeral_range()
-    base = low + 4000
+    # Ports up there come and go with every connection on the machine: take a layout that is free now.
+    base = next(b for b in range(low + 4000, high - HIGHEST_OFFSET, 1000) if not busy_ports(b))
     proc = _listen(base + 2)
     try:
         with pytest.raises(PortInUse) as exc:
@@ -207,3 +209,26 @@ def test_a_pytest_session_on_a_held_base_port_exits_3_naming_the_holder(tmp_path
     assert done.returncode == 3, done.stdout + done.stderr
     assert f"pid {os.getpid()} (chaos run black_friday)" in done.stdout + done.stderr
     assert "the test body ran" not in done.stdout
+
+
+def test_a_port_held_only_by_a_closed_connection_is_waited_for_not_refused_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.infra.ports as ports
+
+    # A layout free now: this test's own TIME_WAIT from a run a moment ago lingers for a minute.
+    base = next(b for b in range(BASE + 500, BASE + 2000, 100) if not busy_ports(b))
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    client = socket.socket()  # a client whose local port is a port of the layout, closed first: TIME_WAIT
+    client.bind(("127.0.0.1", base + 2))
+    client.connect(server.getsockname())
+    accepted, _ = server.accept()
+    client.close()
+    accepted.close()
+    server.close()
+    monkeypatch.setattr(ports, "TIME_WAIT_S", 1.0)  # the kernel's minute, shortened: the wait runs out
+    t0 = time.monotonic()
+    with pytest.raises(PortInUse, match="TIME_WAIT"):
+        ensure_ports_free(base)
+    assert time.monotonic() - t0 >= 0.9, "a port that frees itself was refused without waiting"

@@ -10,7 +10,9 @@ answers in milliseconds; /proc then names the holder when it can.
 A port can also be taken by a client: every outgoing connection uses a port of the
 kernel's ephemeral range (32768-60999 by default), and keeps it for up to a minute in
 TIME_WAIT after it closes. A base port whose layout overlaps that range collides with
-whatever else the machine connects to, so the message says so.
+whatever else the machine connects to, so the message says so. A port held only by such a
+closed connection is not refused: the kernel frees it within a minute, so the check waits
+for it (with that deadline) instead of failing a start that would succeed a moment later.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import PortInUse
+from harness.errors import PortInUse, WaitTimeout
 from harness.infra.pids import MARK_ENV
 from harness.infra.topology import Service, Topology
+from harness.wait import wait_for
 
 __all__ = ["HIGHEST_BASE_PORT", "HIGHEST_OFFSET", "LOWEST_BASE_PORT", "Owner", "PortUse", "busy_ports",
            "ensure_ports_free", "ephemeral_range", "layout", "port_owner", "suggest_base_port"]
@@ -179,9 +182,33 @@ def suggest_base_port(base_port: int) -> int:
     return 20000
 
 
+TIME_WAIT_S = 65.0  # the kernel keeps a closed connection's port for 60 s (TCP_TIMEWAIT_LEN)
+
+
+def _lingering(port: int) -> bool:
+    """Held only by closed connections in TIME_WAIT: free within a minute, whoever they were."""
+    sockets = _sockets(port)
+    return bool(sockets) and all(state == _TIME_WAIT for state, _ in sockets)
+
+
 def ensure_ports_free(base_port: int) -> None:
-    """Raise PortInUse naming the first taken port of the layout, its role and, if /proc says, its holder."""
+    """Raise PortInUse naming the first taken port of the layout, its role and, if /proc says, its holder.
+
+    Ports held only by connections in TIME_WAIT are waited for (at most a minute) rather than refused.
+    """
     busy = busy_ports(base_port)
+    if busy and all(_lingering(u.port) for u in busy):
+
+        def settled() -> tuple[bool, tuple[PortUse, ...]]:
+            left = busy_ports(base_port)
+            # Done when all are free, or one is held by something that will not go away by itself.
+            return not left or not all(_lingering(u.port) for u in left), left
+
+        try:
+            busy = wait_for(settled, timeout_s=TIME_WAIT_S, interval_s=0.5,
+                            what=f"ports {', '.join(str(u.port) for u in busy)} to leave TIME_WAIT")
+        except WaitTimeout:
+            busy = busy_ports(base_port)
     if not busy:
         return
     first = busy[0]
