@@ -134,6 +134,10 @@ class Owner:
         return f"pid {self.pid} ({self.command})"
 
 
+def _shorten(command: str, limit: int = 120) -> str:
+    return command if len(command) <= limit else command[:limit - 3] + "..."
+
+
 def port_owner(port: int) -> Owner | None:
     """The process holding ``port``, if /proc says (another user's sockets may be hidden from us)."""
     wanted = {f"socket:[{inode}]" for _, inode in _sockets(port) if inode != "0"}
@@ -163,7 +167,7 @@ def _owner(proc: Path) -> Owner:
         ours = any(v.startswith(MARK_ENV.encode() + b"=") for v in (proc / "environ").read_bytes().split(b"\0"))
     except OSError:
         ours = False
-    return Owner(int(proc.name), command[:120] or "?", ours)
+    return Owner(int(proc.name), _shorten(command) or "?", ours)
 
 
 def _overlaps_ephemeral(base_port: int) -> bool:
