@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from unittest import mock
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from harness.cli import main
@@ -106,6 +106,11 @@ def test_every_argv_and_environment_exits_with_a_documented_code_and_no_tracebac
     @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(argv=st.one_of(_run, _stored(folders), _other), base_port=_base_port,
            bad_home=st.sampled_from([None] * 7 + ["", " /tmp/x", "/tmp/\x01x"]))
+    # Always, besides what is drawn: a valid run, an interrupted and a damaged folder, the inf.
+    @example(argv=["run", "broker_outage", "--pipelines", "outbox", "--seed", "1"], base_port=None, bad_home=None)
+    @example(argv=["analyze", str(folders["interrupted"])], base_port=None, bad_home=None)
+    @example(argv=["report", str(folders["damaged"])], base_port=None, bad_home=None)
+    @example(argv=["run", "black_friday", "--rate", "inf"], base_port=None, bad_home=None)
     def check(argv: list[str], base_port: str | None, bad_home: str | None) -> None:
         env = {"CHAOS_HOME": bad_home if bad_home is not None else str(home), "CHAOS_RUNS_DIR": str(runs)}
         if base_port is not None:
