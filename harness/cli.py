@@ -1,30 +1,56 @@
 """`chaos`: the command line, a thin layer over the runner, the infra and the analysis.
 
 Exit codes: 0 all expectations met, 1 an invariant broke that the scenario did not
-expect, 2 inconclusive (vacuous, or a fault not injected), 3 infrastructure failed,
-4 bad usage or bad scenario. 130 when interrupted (after healing and cleaning up).
+expect, 2 inconclusive (vacuous, or a fault not injected, or an incomplete run folder),
+3 infrastructure failed (or the base port is taken), 4 bad usage or bad scenario,
+5 internal error (a crash log holds the traceback). 130 when interrupted (after healing
+and cleaning up; a second Ctrl-C does not cut the cleanup short, a third does).
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
+from harness import options
 from harness.config import Settings
-from harness.errors import ChaosError, UsageError
+from harness.errors import ChaosError, InternalError, UsageError
+from harness.infra.lock import hold_base_port
 
 __all__ = ["main"]
 
 
+_STRICT = {
+    "seed": (options.seed, "0..2**63-1"),
+    "duration": (options.duration, "0 < S <= 3600"),
+    "rate": (options.rate, "0 < R <= 5000"),
+    "pipelines": (options.pipelines, "each named once, no spaces"),
+    "run_dir": (options.run_dir, None),
+}
+"""Option (by dest) -> its strict parser in harness/options.py and the bounds its help shows."""
+
+
 class _Parser(argparse.ArgumentParser):
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        # Every option with one of these names gets its strict, bounded parser, in whichever
+        # subcommand declares it: int() and float() alone take " 5", "1_000", "nan" and "inf".
+        action = super().add_argument(*args, **kwargs)
+        if action.dest in _STRICT:
+            action.type, bounds = _STRICT[action.dest]
+            if bounds and action.help:
+                action.help += f"; {bounds}"
+        return action
+
     def error(self, message: str) -> None:  # argparse exits 2; bad usage is 4 here
-        self.print_usage(sys.stderr)
-        self.exit(4, f"{self.prog}: error: {message}\n")
+        # One line, no usage block: the message says what is valid, and --help has the rest.
+        self.exit(4, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,13 +87,41 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    # SIGTERM takes the same path as Ctrl-C: every finally runs, faults heal, children stop.
-    raise KeyboardInterrupt(f"signal {signum}")
+def _infra_down_hint() -> str:
+    port = os.environ.get("CHAOS_BASE_PORT")
+    return f"`{'CHAOS_BASE_PORT=' + port + ' ' if port else ''}chaos infra down` stops them"
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    from harness.interrupts import InterruptPolicy
+
+    # Ctrl-C and SIGTERM: the first interrupts, the second leaves the cleanup alone, the third forces.
+    policy = InterruptPolicy(_infra_down_hint)
+    try:
+        return _main(argv)
+    finally:
+        policy.restore()  # main() is also called in-process (tests): leave the caller's handlers as they were
+
+
+def _print_error(err: Console, exc: ChaosError) -> None:
+    # Escaped: a message quotes user input, and "[x]" in it is not rich markup. Soft-wrapped: one line
+    # stays one line in a log, whatever the terminal's width.
+    err.print(f"[bold red]chaos: {type(exc).__name__}:[/bold red] {escape(str(exc))}", markup=True, highlight=False,
+              soft_wrap=True)
+
+
+def _internal_error(err: Console, exc: Exception, argv: list[str] | None) -> int:
+    from harness.crash import write_crash_log
+
+    log = write_crash_log(exc, list(sys.argv[1:] if argv is None else argv))
+    where = f"traceback in {log}" if log else "no folder was writable for its traceback"
+    cause = (str(exc).splitlines() or [""])[0][:200]
+    _print_error(err, InternalError(f"internal error ({type(exc).__name__}: {cause}); {where}; "
+                                    "please report it with that file"))
+    return InternalError.exit_code
+
+
+def _main(argv: list[str] | None) -> int:
     console = Console()
     if not console.is_terminal:
         # Logs and CI get the whole table rather than 80 columns of wrapped cells.
@@ -95,11 +149,17 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"[bold]{name}[/bold]: {load_scenario(name).description}")
             return 0
     except ChaosError as exc:
-        err.print(f"[bold red]chaos: {type(exc).__name__}:[/bold red] {exc}", markup=True, highlight=False)
+        _print_error(err, exc)
         return exc.exit_code
     except KeyboardInterrupt:
-        err.print("chaos: interrupted; faults healed and processes stopped")
+        from harness.interrupts import what_is_still_running
+
+        # Reached only once every finally has run; say what that achieved, not what it should have.
+        err.print(f"chaos: interrupted; cleanup finished: {what_is_still_running(_infra_down_hint())}",
+                  highlight=False, soft_wrap=True)
         return 130
+    except Exception as exc:  # noqa: BLE001 - anything unplanned is exit 5 with a crash log, never 1
+        return _internal_error(err, exc, argv)
     return 4
 
 
@@ -122,15 +182,35 @@ def _infra(action: str, settings: Settings, console: Console) -> int:
         console.print(f"infra ready in {time.monotonic() - t0:.1f}s; logs in {infra.logs_dir}")
         _print_status(infra, console)
         return 0
+    if action == "down":
+        return _infra_down(settings, console)
     infra = Infra.attach(settings)
     if infra is None:
         console.print(f"no infra running on base port {settings.base_port} (start it with `chaos infra up`)")
-        return 0 if action == "down" else 3
-    if action == "status":
-        healthy = _print_status(infra, console)
-        return 0 if healthy else 3
-    infra.stop()
-    console.print("infra stopped and its data removed")
+        return 3
+    healthy = _print_status(infra, console)
+    return 0 if healthy else 3
+
+
+def _infra_down(settings: Settings, console: Console) -> int:
+    """Stop the infra and every process a pid record still names (leftovers of runs killed with -9)."""
+    from harness.infra.stack import Infra, stop_leftovers
+
+    # Under the lock: a run in progress on this base port is turned away rather than pulled out from under.
+    with hold_base_port(settings):
+        infra = Infra.attach(settings)
+        if infra is not None:
+            infra.stop()
+            console.print("infra stopped and its data removed")
+        left = stop_leftovers(settings)
+    if left.stopped:
+        console.print(f"stopped {len(left.stopped)} left-over process(es): {', '.join(left.stopped)}",
+                      highlight=False, soft_wrap=True)
+    if left.not_stopped:
+        console.print(f"could not stop: {', '.join(left.not_stopped)}", highlight=False, soft_wrap=True)
+        return 3
+    if infra is None and not left.stopped:
+        console.print(f"no infra running on base port {settings.base_port} (start it with `chaos infra up`)")
     return 0
 
 
@@ -213,7 +293,8 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
                              f"(its pipelines: {', '.join(scenario.pipelines)})")
     scenario = scenario.with_overrides(duration_s=args.duration, rate=args.rate, pipelines=pipelines)
     seed = args.seed if args.seed is not None else new_seed()
-    with LiveProgress(console) as live:
+    # One run per base port for the run's whole life, attached or not: see harness/infra/lock.py.
+    with hold_base_port(settings), LiveProgress(console) as live:
         # soft_wrap: the seed line, run folder and report path stay on one line, so they can be copied.
         result = run_scenario(scenario, settings=settings, seed=seed, rate=args.rate, progress=live,
                               say=lambda line: console.print(line, soft_wrap=True, highlight=False),
@@ -225,12 +306,12 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
 
 def _analyze(run_dir: Path, console: Console) -> int:
     from harness.analysis import analyze_run_dir
-    from harness.history.store import load_histories
     from harness.report.terminal import summary_table
+    from harness.run_folder import load_finished_run
     from harness.score import measure, score
     from harness.scoring import exit_code
 
-    _, histories = load_histories(run_dir / "history.jsonl")
+    _, histories = load_finished_run(run_dir)  # an interrupted or damaged run is inconclusive: exit 2
     verdicts = analyze_run_dir(run_dir, histories)
     scores = [score(v, measure(histories[v.pipeline], v)) for v in verdicts if v.pipeline in histories]
     console.print(summary_table(verdicts, title=f"re-analysed {run_dir.name}", scores=scores))

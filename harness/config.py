@@ -4,18 +4,41 @@ Environment:
   CHAOS_HOME       cache of installed components and the state of a running infra
                    (default ~/.cache/chaos-harness; never inside the repository)
   CHAOS_RUNS_DIR   where run folders go (default ./runs, git-ignored)
-  CHAOS_BASE_PORT  first of the ports the local topology uses (default 20000)
+  CHAOS_BASE_PORT  first of the ports the local topology uses (default 20000); digits only,
+                   and the whole layout must fit: 1024 <= B and B + its highest offset <= 65535
+
+A value with surrounding whitespace, a control character or nothing at all is refused rather
+than trimmed: `CHAOS_BASE_PORT=" 23000"` is more likely a quoting mistake than a wish.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import UsageError
+from harness.infra.ports import HIGHEST_BASE_PORT, HIGHEST_OFFSET, LOWEST_BASE_PORT
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "env_path"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _env_text(name: str, default: str) -> str:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if not raw or raw != raw.strip() or _CONTROL.search(raw):
+        raise UsageError(f"{name}={raw!r} is empty or has surrounding whitespace or control characters; "
+                         f"set it to a plain value (or unset it for the default, {default})")
+    return raw
+
+
+def env_path(name: str, default: str | Path) -> Path:
+    """A path from the environment, refused (exit 4) when empty, padded or holding control characters."""
+    return Path(_env_text(name, str(default))).expanduser()
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,15 +49,18 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        home = Path(os.environ.get("CHAOS_HOME", Path.home() / ".cache" / "chaos-harness")).expanduser()
-        runs = Path(os.environ.get("CHAOS_RUNS_DIR", "runs")).expanduser()
-        raw_port = os.environ.get("CHAOS_BASE_PORT", "20000")
-        try:
-            base_port = int(raw_port)
-        except ValueError:
-            raise UsageError(f"CHAOS_BASE_PORT={raw_port!r} is not a number; set it to a free port such as 20000") from None
-        if not 1024 <= base_port <= 65000:
-            raise UsageError(f"CHAOS_BASE_PORT={base_port} is outside 1024..65000; pick a free range such as 20000")
+        home = env_path("CHAOS_HOME", Path.home() / ".cache" / "chaos-harness")
+        runs = env_path("CHAOS_RUNS_DIR", "runs")
+        raw_port = _env_text("CHAOS_BASE_PORT", "20000")
+        # int() would take " 23000", "2_3000" and non-ASCII digits; a port is plain ASCII digits.
+        if not re.fullmatch(r"[0-9]{1,5}", raw_port):
+            raise UsageError(f"CHAOS_BASE_PORT={raw_port!r} is not a port number; set it to plain digits "
+                             f"in {LOWEST_BASE_PORT}..{HIGHEST_BASE_PORT}, such as 20000")
+        base_port = int(raw_port)
+        if not LOWEST_BASE_PORT <= base_port <= HIGHEST_BASE_PORT:
+            raise UsageError(f"CHAOS_BASE_PORT={base_port} is outside {LOWEST_BASE_PORT}..{HIGHEST_BASE_PORT}: "
+                             f"the topology uses ports B..B+{HIGHEST_OFFSET}, which must lie in "
+                             f"{LOWEST_BASE_PORT}..65535; pick a free range such as 20000")
         return cls(home=home.resolve(), runs_dir=runs.resolve(), base_port=base_port)
 
     @property
@@ -45,3 +71,8 @@ class Settings:
     def state_dir(self) -> Path:
         """Data and pid state of the infra started by `chaos infra up` (one per base port)."""
         return self.home / "infra" / str(self.base_port)
+
+    @property
+    def pids_dir(self) -> Path:
+        """Pid records of every process the harness started for this base port (harness/infra/pids.py)."""
+        return self.state_dir / "pids"

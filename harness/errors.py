@@ -7,8 +7,13 @@
     │   ├── InstallError      `chaos infra install` could not fetch or build something
     │   ├── WaitTimeout       a readiness or drain condition did not hold before its deadline
     │   ├── ProcessExited     a process died while the harness waited for it to become ready
-    │   └── ToxiproxyError    the Toxiproxy API refused a request or did not answer
-    └── TargetError           exit 3: a process of the system under test misbehaved at start
+    │   ├── ToxiproxyError    the Toxiproxy API refused a request or did not answer
+    │   ├── BasePortLocked    another run or pytest session holds the lock of this base port
+    │   └── PortInUse         a port of the layout is taken by a program that is not this infra
+    ├── TargetError           exit 3: a process of the system under test misbehaved at start
+    ├── IncompleteRun         exit 2: a stored run folder was interrupted or damaged; nothing to check
+    └── InternalError         exit 5: a fault of the harness itself (a bug, an unwritable folder);
+                              the CLI turns any unexpected exception into one, with a crash log
 
 Every message says what happened, what was expected, and how to fix it.
 """
@@ -16,9 +21,13 @@ Every message says what happened, what was expected, and how to fix it.
 from __future__ import annotations
 
 __all__ = [
+    "BasePortLocked",
     "ChaosError",
+    "IncompleteRun",
     "InfraError",
+    "InternalError",
     "InstallError",
+    "PortInUse",
     "ProcessExited",
     "SpecError",
     "TargetError",
@@ -80,3 +89,30 @@ class TargetError(ChaosError):
     """A process of the system under test failed to start or crashed unexpectedly."""
 
     exit_code = 3
+
+
+class IncompleteRun(ChaosError):
+    """A run folder whose run did not finish (interrupted) or whose history cannot be read.
+
+    Inconclusive, not broken: checking half a run would report invariants it never finished
+    testing (an interrupted drain reads as "never recovered").
+    """
+
+    exit_code = 2
+
+
+class InternalError(ChaosError):
+    """Something the harness did not plan for; 5 keeps it apart from 1, "an invariant broke"."""
+
+    exit_code = 5
+
+
+class BasePortLocked(InfraError):
+    """Another run or pytest session is using the infrastructure of this base port.
+
+    Two runs on one infra would heal each other's faults and both report passes they did not earn.
+    """
+
+
+class PortInUse(InfraError):
+    """A port of the topology's layout is taken by a program that is not this base port's infra."""

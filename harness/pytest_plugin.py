@@ -83,21 +83,35 @@ def chaos_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def chaos_infra(chaos_settings: Settings) -> Iterator[object]:
-    """Running Postgres, Kafka and Toxiproxy: attached if already up, else started for the session."""
+    """Running Postgres, Kafka and Toxiproxy: attached if already up, else started for the session.
+
+    The session holds the base port's lock until it ends (another run there exits 3 at once), and
+    lends it to the processes it starts, so a test may drive `chaos run` on this infra as a child.
+    """
+    from harness.errors import BasePortLocked
+    from harness.infra.lock import acquire_base_port, release_base_port
     from harness.infra.stack import Infra
 
-    infra = Infra.attach(chaos_settings)
-    owned = infra is None
-    if infra is None:
-        infra = Infra.start(chaos_settings, logs_dir=chaos_settings.runs_dir / "infra-logs")
     try:
-        yield infra
-    finally:
+        acquire_base_port(chaos_settings, lend_to_children=True)
+    except BasePortLocked as exc:
+        # The whole session, as `chaos run` would: every chaos test after this one would fail the same way.
+        pytest.exit(f"chaos: BasePortLocked: {exc}", returncode=BasePortLocked.exit_code)
+    try:
+        infra = Infra.attach(chaos_settings)
+        owned = infra is None
+        if infra is None:
+            infra = Infra.start(chaos_settings, logs_dir=chaos_settings.runs_dir / "infra-logs")
         try:
-            infra.heal_all()
+            yield infra
         finally:
-            if owned:
-                infra.stop()
+            try:
+                infra.heal_all()
+            finally:
+                if owned:
+                    infra.stop()
+    finally:
+        release_base_port(chaos_settings)
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ from harness.faults.spec import FaultKind
 from harness.faults.schedule import plan
 from harness.history.ops import OpType
 from harness.history.store import HistoryWriter, Recorder
+from harness.run_folder import Phase, write_phase
 from harness.infra.stack import Infra
 from harness.capabilities import check_capabilities
 from harness.scenario import Scenario
@@ -160,6 +161,7 @@ def run_scenario(
     command = reproduce_command(scenario, seed, scenario.duration_s, rate, targets, scenario_ref)
     say(f"chaos: scenario {scenario.name}, seed {seed}; reproduce with: {command}")
     say(f"chaos: run folder {run_dir}")
+    write_phase(run_dir, Phase.RUNNING)  # kept if the run stops here: `chaos analyze` then says so
 
     owned = infra is None
     if infra is None:
@@ -190,6 +192,7 @@ def run_scenario(
             if owned:
                 infra.stop()
 
+    write_phase(run_dir, Phase.CHECKING)
     expectations = {p: {e.invariant: e.validity for e in scenario.expect if e.pipeline == p} for p in scenario.pipelines}
     verdicts = analyze(histories, expectations, checkers(scenario.recovery_budget_s))
     wall_s = time.monotonic() - started
@@ -197,6 +200,7 @@ def run_scenario(
     from harness.report.outputs import write_outputs
 
     outputs = write_outputs(run_dir, histories, verdicts, wall_s=wall_s)
+    write_phase(run_dir, Phase.COMPLETE)
     result = RunResult(run_id, run_dir, seed, command, verdicts, wall_s, outputs.scores)
     say(f"chaos: seed {seed}; reproduce with: {command}")
     say(f"chaos: report {result.report_path}")

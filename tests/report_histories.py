@@ -115,7 +115,7 @@ def synthetic_histories(orders: int = 2000, duration_s: float = 60.0, hostile: b
 
 def synthetic_run(run_dir: Path, orders: int = 2000, duration_s: float = 60.0, hostile: bool = False,
                   pipelines: tuple[str, ...] = ("direct", "outbox", "cdc")) -> dict[str, History]:
-    """Write run.json and history.jsonl as the runner would; returns the histories."""
+    """Write run.json, history.jsonl and the phase of a finished run as the runner would; returns the histories."""
     run_dir.mkdir(parents=True, exist_ok=True)
     histories = synthetic_histories(orders, duration_s, hostile, pipelines)
     meta = {
@@ -142,4 +142,5 @@ def synthetic_run(run_dir: Path, orders: int = 2000, duration_s: float = 60.0, h
                 fh.write(json.dumps({"pipeline": p, "op": op.to_json()}) + "\n")
             for source, obs in h.observations.items():
                 fh.write(json.dumps({"pipeline": p, "observation": source, "rows": [dict(r) for r in obs.rows]}) + "\n")
+    (run_dir / "phase").write_text("complete\n")
     return histories

@@ -13,6 +13,7 @@ import pytest
 from harness.config import Settings
 from harness.errors import InfraError
 from harness.infra.install import Installation
+from harness.infra.ports import suggest_base_port
 from harness.infra.stack import Infra
 from harness.testing import leftover_processes
 
@@ -41,7 +42,8 @@ def test_failed_start_raises_with_log_tail_and_cleans_up(
     broken_postgres_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     Installation.locate(Settings.from_env())  # the real Kafka and Toxiproxy must be installed
-    port = Settings.from_env().base_port + 1500
+    # A layout free right now (outside the ephemeral range if one is): the start must get as far as Postgres.
+    port = suggest_base_port(Settings.from_env().base_port + 1500)
     monkeypatch.setenv("CHAOS_PG_BIN", str(broken_postgres_bin))
     monkeypatch.setenv("CHAOS_BASE_PORT", str(port))
     settings = Settings.from_env()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli import main
 from harness.infra.stack import Infra
 from harness.infra.toxiproxy import ToxiproxyClient
 from harness.testing import leftover_processes
@@ -64,6 +65,9 @@ def test_sigint_mid_fault_on_shared_infra_heals_and_stops_targets(chaos_infra: I
     assert all(p.enabled and not p.toxics for p in proxies.values()), f"proxies left broken: {proxies}"
     assert leftover_processes(run_id=_run_id(run_dir)) == []
     assert chaos_infra.status() and all(s.alive for s in chaos_infra.status()), "the shared infra was harmed"
+    # The folder says where the run stopped, and re-checking it is inconclusive, not "I7 invalid".
+    assert (run_dir / "phase").read_text().strip() == "running"
+    assert main(["analyze", str(run_dir)]) == 2
 
 
 def test_sigterm_mid_fault_with_own_infra_leaves_no_process(chaos_infra: Infra, tmp_path: Path) -> None:

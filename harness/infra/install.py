@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from harness.config import Settings
+from harness.config import Settings, env_path
 from harness.errors import InstallError
 
 __all__ = ["DEBEZIUM_VERSION", "KAFKA_VERSION", "TOXIPROXY_VERSION", "Installation", "install"]
@@ -78,7 +78,7 @@ class Installation:
 
 
 def _postgres_bin() -> Path:
-    return Path(os.environ.get("CHAOS_PG_BIN", f"/usr/lib/postgresql/{POSTGRES_MAJOR}/bin"))
+    return env_path("CHAOS_PG_BIN", f"/usr/lib/postgresql/{POSTGRES_MAJOR}/bin")
 
 
 def _check_postgres(bin_dir: Path) -> None:

@@ -4,6 +4,8 @@ Every process runs in its own session (process group), so a signal reaches the w
 tree it spawned, and a terminal's Ctrl-C does not reach it behind the harness's back:
 the harness stops what it started, in a finally. Processes meant to die with the
 harness also get PR_SET_PDEATHSIG, a safety net for when the harness itself is killed -9.
+Every start is written down as a pid record (pids.py) and forgotten at stop, so that
+`chaos infra down` can stop what neither of those reached.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import TargetError, WaitTimeout
+from harness.infra import pids
 from harness.wait import wait_for
 
 __all__ = ["ManagedProcess", "ProcessSpec", "log_tail", "pid_alive"]
@@ -99,6 +102,8 @@ class ManagedProcess:
         self.spec = spec
         self._popen: subprocess.Popen[bytes] | None = None
         self.pid: int | None = None
+        self._mark: str | None = None  # the pid record's mark; None for an adopted process
+        self._records: Path | None = None  # where its pid record went
 
     @property
     def name(self) -> str:
@@ -107,7 +112,8 @@ class ManagedProcess:
     def start(self) -> ManagedProcess:
         spec = self.spec
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **spec.env}
+        self._mark = pids.new_mark()
+        env = {**os.environ, **spec.env, pids.MARK_ENV: self._mark}
         with spec.log_path.open("ab") as log:
 
             def popen() -> subprocess.Popen[bytes]:
@@ -131,6 +137,10 @@ class ManagedProcess:
             except OSError as exc:
                 raise TargetError(f"could not start {spec.name} ({spec.argv[0]}): {exc}") from exc
         self.pid = self._popen.pid
+        self._records = pids.recording_folder()
+        # start_new_session makes the child its own group leader: its pgid is its pid.
+        pids.note_started(pids.PidRecord(self.pid, self.pid, spec.name, tuple(spec.argv), self._mark,
+                                         pids.start_ticks(self.pid), os.getpid()), self._records)
         return self
 
     def alive(self) -> bool:
@@ -166,6 +176,11 @@ class ManagedProcess:
         self.signal_group(signal.SIGCONT)  # a paused group must not linger as stopped zombies
         self.signal_group(signal.SIGKILL)
         self._reap(5.0)
+        self._forget()
+
+    def _forget(self) -> None:
+        if self.pid is not None:
+            pids.note_stopped(self._records or pids.recording_folder(), self.pid, self._mark)
 
     def pause(self) -> None:
         self.signal_group(signal.SIGSTOP)
@@ -183,6 +198,7 @@ class ManagedProcess:
             self._reap(5.0)
         # Children of the leader that ignored SIGTERM (e.g. Postgres backends) die with the group.
         self.signal_group(signal.SIGKILL)
+        self._forget()
 
     def _reap(self, timeout_s: float) -> bool:
         if self._popen is not None:

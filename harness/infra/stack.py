@@ -8,6 +8,11 @@ start stops whatever did start and raises with the failing service's log tail.
 Kafka Connect (with Debezium) is the optional fourth service: ``ensure_connect`` starts it
 the first time a cdc pipeline asks, records it in the state file, and later runs on the
 same infra reuse it. Non-cdc runs never pay its cold start.
+
+Starting holds the base port's lock (lock.py) and first checks that every port of the
+layout is free (ports.py), so a clash is reported in milliseconds, before any process
+starts. Every handle records the processes this process starts in the base port's pid
+folder (pids.py); ``stop_leftovers`` stops whatever those records still name.
 """
 
 from __future__ import annotations
@@ -24,17 +29,40 @@ from harness.config import Settings
 from harness.errors import InfraError, ProcessExited, UsageError, WaitTimeout
 from harness.infra import connect, kafka, postgres
 from harness.infra.install import DEBEZIUM_VERSION, KAFKA_VERSION, TOXIPROXY_VERSION, Installation
+from harness.infra.lock import hold_base_port
+from harness.infra.pids import Leftovers, record_into, stop_leftovers as _stop_recorded
+from harness.infra.ports import ensure_ports_free
 from harness.infra.process import ManagedProcess, ProcessSpec, pid_alive
 from harness.infra.topology import HOST, Link, Topology
 from harness.infra.toxiproxy import ToxiproxyClient
 from harness.wait import wait_for
 
-__all__ = ["Infra", "ServiceStatus"]
+__all__ = ["Infra", "ServiceStatus", "stop_leftovers"]
 
 _STATE = "state.json"
 READY_TIMEOUT_S = 90.0
 CONNECT_READY_TIMEOUT_S = 120.0  # a cold JVM scanning plugins on a busy 2-core machine
 _CORE = ("postgres", "kafka", "toxiproxy")
+
+
+def _wipe_state(state_dir: Path) -> None:
+    """Empty the state folder of an earlier infra, except the pid records: they name its leftovers."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for entry in state_dir.iterdir():
+        if entry.name == "pids":
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def stop_leftovers(settings: Settings) -> Leftovers:
+    """Stop every process a pid record of this base port still names (after a harness was killed -9).
+
+    Take the base port's lock first: while a run holds it, its records name its live processes.
+    """
+    return _stop_recorded(settings.pids_dir)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +82,9 @@ class Infra:
         self.processes = processes
         self.logs_dir = logs_dir
         self.owned = owned
+        # Whatever this process starts from now on (infra, targets, restarts) works on this base port, unless
+        # it holds another base port's lock: its pid records go where `chaos infra down` for it looks.
+        record_into(settings.pids_dir)
         self.toxiproxy = ToxiproxyClient(self.topology.toxiproxy_url)
         self.connect_client = connect.ConnectClient(self.topology)
         self.connect_cold_start_s: float | None = None  # measured when this handle started Connect
@@ -63,7 +94,13 @@ class Infra:
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
     def start(cls, settings: Settings, logs_dir: Path | None = None, *, die_with_parent: bool = True) -> Infra:
-        inst = Installation.locate(settings)
+        # Held while the processes start, so that no other run or `chaos infra up` starts, or wipes, the
+        # same base port meanwhile; a `chaos run` or pytest session that already holds it re-enters.
+        with hold_base_port(settings):
+            return cls._start(settings, logs_dir, die_with_parent=die_with_parent)
+
+    @classmethod
+    def _start(cls, settings: Settings, logs_dir: Path | None, *, die_with_parent: bool) -> Infra:
         topo = Topology(settings.base_port)
         state_dir = settings.state_dir
         if (state_dir / _STATE).exists():
@@ -73,8 +110,9 @@ class Infra:
                     f"an infra is already running on base port {settings.base_port}; "
                     "use it, or stop it with `chaos infra down`, or pick another CHAOS_BASE_PORT"
                 )
-        shutil.rmtree(state_dir, ignore_errors=True)
-        state_dir.mkdir(parents=True)
+        ensure_ports_free(settings.base_port)  # first: a taken port is found in milliseconds, not at a readiness timeout
+        inst = Installation.locate(settings)
+        _wipe_state(state_dir)
         logs = logs_dir or state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         procs: dict[str, ManagedProcess] = {}

@@ -4,6 +4,11 @@ One code path for both ways in: the runner calls ``write_outputs`` at the end of
 and `chaos report RUN_DIR` calls ``rerender`` on a stored folder (run.json +
 history.jsonl), which re-checks and re-scores without re-running anything. Renderers
 only read verdicts; they never change one.
+
+Each file is rendered in full before any is written, and each is written to a temporary
+file then renamed over the old one: a renderer that fails, or a run that is killed, leaves
+the previous results.json whole rather than half a new one. ``rerender`` refuses a run that
+did not finish (run_folder.py), so a damaged history never replaces good results.
 """
 
 from __future__ import annotations
@@ -66,21 +71,29 @@ def write_outputs(run_dir: Path, histories: Mapping[str, History], verdicts: tup
     measured = {v.pipeline: measure(histories[v.pipeline], v) for v in verdicts if v.pipeline in histories}
     scores = {p: score(next(v for v in verdicts if v.pipeline == p), m) for p, m in measured.items()}
     document = results_document(meta, verdicts, measured, scores, wall_s)
+    texts = {
+        "results.json": to_json_text(document),
+        "junit.xml": junit_xml(meta, verdicts),
+        "report.html": render_report(meta, verdicts, measured, scores, document, _harness_version()),
+    }
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "results.json").write_text(to_json_text(document), encoding="utf-8")
-    (run_dir / "junit.xml").write_text(junit_xml(meta, verdicts), encoding="utf-8")
-    page = render_report(meta, verdicts, measured, scores, document, _harness_version())
-    (run_dir / "report.html").write_text(page, encoding="utf-8")
+    for name, text in texts.items():
+        _replace(run_dir / name, text)
     return Outputs(run_dir, verdicts, tuple(scores.values()), tuple(measured.values()))
+
+
+def _replace(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def rerender(run_dir: Path) -> Outputs:
     """Re-check, re-score and re-render a stored run folder; the run's wall time is kept if known."""
     from harness.analysis import analyze_run_dir
-    from harness.history.store import load_histories
+    from harness.run_folder import load_finished_run
 
-    meta = read_run_json(run_dir)
-    _, histories = load_histories(run_dir / "history.jsonl")
+    meta, histories = load_finished_run(run_dir)
     verdicts = analyze_run_dir(run_dir, histories)  # the same checkers and budget as `chaos analyze`
     wall_s = None
     previous = run_dir / "results.json"
@@ -90,4 +103,4 @@ def rerender(run_dir: Path) -> Outputs:
             wall_s = float(raw) if isinstance(raw, (int, float)) else None
         except (ValueError, AttributeError):
             wall_s = None  # an unreadable earlier results.json is replaced, not trusted
-    return write_outputs(run_dir, histories, verdicts, wall_s=wall_s, meta=meta)
+    return write_outputs(run_dir, histories, verdicts, wall_s=wall_s, meta=dict(meta))
