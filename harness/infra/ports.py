@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness.errors import PortInUse, WaitTimeout
 from harness.infra.pids import MARK_ENV
-from harness.infra.topology import Service, Topology
+from harness.infra.topology import POSTGRES_SLOTS, Topology
 from harness.wait import wait_for
 
 __all__ = ["HIGHEST_BASE_PORT", "HIGHEST_OFFSET", "LOWEST_BASE_PORT", "Owner", "PortUse", "busy_ports",
@@ -52,25 +52,14 @@ def layout(base_port: int) -> tuple[PortUse, ...]:
 
 
 def _link_ports(topo: Topology) -> list[PortUse]:
-    # topology.py is being reworked: one proxy per named link becomes numbered slots that a
-    # target's links are bound to when it starts. Read whichever shape this version has, so
-    # the check covers every port the layout reserves either way.
-    if hasattr(topo, "kafka_slots"):
-        from harness.infra import topology
-
-        uses = []
-        for link in topo.kafka_slots():
-            uses += [PortUse(link.proxy_port, f"proxy of Kafka slot {link.slot}"),
-                     PortUse(link.upstream_port, f"broker listener of Kafka slot {link.slot}")]
-        for slot in range(getattr(topology, "POSTGRES_SLOTS", 0)):
-            uses.append(PortUse(topo.postgres_slot(slot, f"slot{slot}").proxy_port, f"proxy of Postgres slot {slot}"))
-        uses += [PortUse(port, "port of a target process") for port in topo.process_ports]
-        return uses
-    uses = [PortUse(topo.order_service_port, "order service HTTP")]
-    for link in topo.links:
-        uses.append(PortUse(link.proxy_port, f"proxy of {link.name}"))
-        if link.service is Service.KAFKA:
-            uses.append(PortUse(link.upstream_port, f"broker listener of {link.name}"))
+    """Every proxy slot and broker listener the broker is configured with, and the process ports."""
+    uses = []
+    for link in topo.kafka_slots():
+        uses += [PortUse(link.proxy_port, f"proxy of Kafka slot {link.slot}"),
+                 PortUse(link.upstream_port, f"broker listener of Kafka slot {link.slot}")]
+    for slot in range(POSTGRES_SLOTS):
+        uses.append(PortUse(topo.postgres_slot(slot, f"slot{slot}").proxy_port, f"proxy of Postgres slot {slot}"))
+    uses += [PortUse(port, "port of a target process") for port in topo.process_ports]
     return uses
 
 

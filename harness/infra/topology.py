@@ -27,7 +27,7 @@ from enum import Enum
 
 from harness.errors import SpecError, UsageError
 
-__all__ = ["HOST", "MAX_KAFKA_LINKS", "MAX_POSTGRES_LINKS", "Link", "Service", "Topology"]
+__all__ = ["HOST", "KAFKA_SLOTS", "MAX_KAFKA_LINKS", "MAX_POSTGRES_LINKS", "POSTGRES_SLOTS", "Link", "Service", "Topology"]
 
 HOST = "127.0.0.1"  # never "localhost": a client may try ::1 while a proxy listens on IPv4 only
 
