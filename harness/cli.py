@@ -276,7 +276,7 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     from dataclasses import replace
 
     from harness.report.terminal import LiveProgress, print_summary
-    from harness.runner import new_seed, run_scenario
+    from harness.runner import new_seed, resolve_targets, run_scenario
     from harness.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
@@ -293,6 +293,8 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
                              f"(its pipelines: {', '.join(scenario.pipelines)})")
     scenario = scenario.with_overrides(duration_s=args.duration, rate=args.rate, pipelines=pipelines)
     seed = args.seed if args.seed is not None else new_seed()
+    # Bad targets and missing capabilities exit 4 before anything else, even while another run holds the port.
+    resolve_targets(scenario, tuple(args.target))
     # One run per base port for the run's whole life, attached or not: see harness/infra/lock.py.
     with hold_base_port(settings), LiveProgress(console) as live:
         # soft_wrap: the seed line, run folder and report path stay on one line, so they can be copied.

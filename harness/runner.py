@@ -45,7 +45,6 @@ from harness.target.registry import load_domain, resolve_target
 from harness.target.runtime import SpecTarget
 from harness.errors import SpecError, UsageError, WaitTimeout
 from harness.wait import wait_for
-from harness.workload.orders import OrderWorkload, plan_orders
 
 __all__ = ["Progress", "RunResult", "build_target", "reproduce_command", "resolve_targets", "run_scenario"]
 
@@ -231,10 +230,9 @@ def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: 
     try:
         if interposer is not None:
             interposer.start()
-        orders = plan_orders(scenario.shape, scenario.duration_s, ctx.seed)
         schedule = plan(scenario.faults, scenario.duration_s, ctx.seed)
         nemesis = Nemesis(schedule, infra, target, recorder, CrashPoints(target.crashpoints_dir), interposer)
-        workload = OrderWorkload(target.base_url, recorder, orders)
+        workload = target.workload(recorder, scenario.shape, scenario.duration_s, ctx.seed)
         stop = threading.Event()
         # One origin for the workload's arrivals and the fault windows: both plans are relative to it.
         t0 = time.monotonic()

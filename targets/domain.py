@@ -30,7 +30,11 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 
 from harness.history.ops import Scalar
+from harness.history.store import Recorder
 from harness.target.domain import ConsumerDecl, DecodedEvent, DomainDecl, Requirement, SqlReader
+from harness.workload.base import Workload
+from harness.workload.orders import OrderWorkload, plan_orders
+from harness.workload.rate import RateShape
 
 __all__ = ["CONSUMERS", "EFFECT_TABLES", "EVENT_NAMESPACE", "ORDERS", "OrdersDomain", "SCHEMA_SQL", "SCHEMA_VERSION", "STATUS_EVENT", "Event",
            "EventType", "TargetEnv", "decode_event", "event_from_row", "event_id_for"]
@@ -256,6 +260,12 @@ class OrdersDomain:
         event = decode_event(raw)
         return DecodedEvent(event_id=event.event_id, entity_id=event.order_id, type=event.type, seq=event.seq,
                             correlation_id=event.correlation_id, schema_version=event.schema_version)
+
+    def workload(self, base_url: str, recorder: Recorder, shape: RateShape, duration_s: float,
+                 seed: int) -> Workload:
+        # The order workload lives in the harness because its tests and benchmarks drive it
+        # without a target; this pack is where it is chosen for the order domain.
+        return OrderWorkload(base_url, recorder, plan_orders(shape, duration_s, seed))
 
     def observe(self, sql: SqlReader) -> Mapping[str, list[Mapping[str, Scalar]]]:
         def rows(query: str, names: tuple[str, ...]) -> list[Mapping[str, Scalar]]:

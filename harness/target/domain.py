@@ -4,8 +4,9 @@ The harness's checkers speak one vocabulary (entities, client steps, events, eff
 a domain pack maps a business onto it: which consumers exist and which event types each
 acts on, which effect each acknowledged client step requires of which consumer, which
 effects carry money, how an event is decoded, and how the effects are read back from
-the sink. The reference order domain is one pack (``chaos.domains`` entry point
-``orders``); a team with its own business brings its own object satisfying ``Domain``.
+the sink, and what one customer does (the workload: the requests, their steps and entities).
+The reference order domain is one pack (``chaos.domains`` entry point ``orders``); a team
+with its own business brings its own object satisfying ``Domain``.
 
 The pack's declaration is written into every history (the ``domain`` observation), so a
 stored run is re-checked against the domain it ran with, not against today's code.
@@ -15,9 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from harness.history.ops import Scalar
+
+if TYPE_CHECKING:
+    from harness.history.store import Recorder
+    from harness.workload.base import Workload
+    from harness.workload.rate import RateShape
 
 __all__ = ["ConsumerDecl", "DecodedEvent", "Domain", "DomainDecl", "Requirement", "SqlReader"]
 
@@ -83,3 +89,7 @@ class Domain(Protocol):
 
     def observe(self, sql: SqlReader) -> Mapping[str, list[Mapping[str, Scalar]]]:
         """The sink's ground truth after drain: the ``entities``/``orders``, ``applied`` and ``effects`` sources."""
+
+    def workload(self, base_url: str, recorder: Recorder, shape: RateShape, duration_s: float,
+                 seed: int) -> Workload:
+        """What the customers of this domain do, at ``shape`` for ``duration_s``, all drawn from ``seed``."""

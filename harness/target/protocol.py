@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.history.ops import Scalar
+from harness.history.store import Recorder
 from harness.infra.process import ManagedProcess
 from harness.target.domain import DomainDecl
 from harness.target.spec import TargetSpec
+from harness.workload.base import Workload
+from harness.workload.rate import RateShape
 
 __all__ = ["Drain", "RunContext", "Target"]
 
@@ -68,6 +71,9 @@ class Target(Protocol):
 
     @property
     def domain(self) -> DomainDecl: ...
+
+    def workload(self, recorder: Recorder, shape: RateShape, duration_s: float, seed: int) -> Workload:
+        """The domain's traffic, aimed at this target's entrypoint."""
 
     def links(self) -> Sequence[str]:
         """Every link (``client->service``) this target's processes use."""

@@ -29,6 +29,7 @@ from confluent_kafka.admin import NewTopic
 
 from harness.errors import SpecError, TargetError, UsageError, WaitTimeout
 from harness.history.ops import Scalar
+from harness.history.store import Recorder
 from harness.infra import kafka, postgres
 from harness.infra.process import ManagedProcess, ProcessSpec
 from harness.infra.stack import Infra
@@ -39,6 +40,8 @@ from harness.target.protocol import Drain, RunContext
 from harness.target.readiness import probe
 from harness.target.spec import Build, ProcessDecl, TargetSpec, link_env_name
 from harness.wait import wait_for
+from harness.workload.base import Workload
+from harness.workload.rate import RateShape
 
 __all__ = ["SpecTarget", "domain_rows", "run_builds"]
 
@@ -140,6 +143,9 @@ class SpecTarget:
     @property
     def domain(self) -> DomainDecl:
         return self.domain_pack.decl
+
+    def workload(self, recorder: Recorder, shape: RateShape, duration_s: float, seed: int) -> Workload:
+        return self.domain_pack.workload(self.base_url, recorder, shape, duration_s, seed)
 
     @property
     def crashpoints_dir(self) -> Path:
