@@ -109,8 +109,9 @@ def test_a_recorded_pid_now_held_by_another_program_is_left_alone(tmp_path: Path
 
 def test_managed_process_records_its_start_and_forgets_it_at_stop(tmp_path: Path) -> None:
     folder = tmp_path / "pids"
-    previous = pids.recording_folder()
-    pids.record_into(folder)
+    # As a holder of a base port lock would: innermost wins, even inside a pytest session that
+    # holds the lock of its own infra (the session's records must not receive this test's).
+    pids.holding(folder, True)
     try:
         proc = ManagedProcess(ProcessSpec("sleeper", ["sleep", "1000"], tmp_path / "s.log")).start()
         record = json.loads((folder / f"{proc.pid}.json").read_text())
@@ -123,4 +124,4 @@ def test_managed_process_records_its_start_and_forgets_it_at_stop(tmp_path: Path
         assert not (folder / f"{proc.pid}.json").exists()
         assert ("sleeper", proc.pid) not in pids.running_started_here()
     finally:
-        pids.record_into(previous)
+        pids.holding(folder, False)
