@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -342,6 +343,7 @@ class SpecTarget:
     def _await_ready(self, replicas: Sequence[_Replica]) -> None:
         admin = kafka.admin(self.topo.kafka_direct)
         pending = {r.name: r for r in replicas}
+        started = time.monotonic()
 
         def observe() -> tuple[bool, str]:
             seen = []
@@ -354,6 +356,11 @@ class SpecTarget:
                                  cwd=replica.decl.cwd)
                 if ok:
                     pending.pop(replica.name)
+                elif time.monotonic() - started > replica.decl.ready.timeout_s:
+                    # Each process keeps its own deadline: a quick one is not held to the slowest one's.
+                    raise TargetError(f"{replica.name} was not ready within its {replica.decl.ready.timeout_s:g}s "
+                                      f"({what}); fix the process or its ready check in the target spec\n"
+                                      f"--- {proc.spec.log_path} ---\n{proc.tail(20)}")
                 else:
                     seen.append(f"{replica.name}: {what}")
             # Keep the AdminClient referenced until the futures resolve: a collected client never answers.
