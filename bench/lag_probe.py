@@ -1,4 +1,4 @@
-"""How long one lag sample takes: the long-lived admin probe against a client per sample.
+"""How long one lag sample takes: clients that live for the run against a client per sample.
 
 Needs a running infra (`chaos infra up`; CHAOS_BASE_PORT as usual). Makes a 3-partition
 topic with traffic and four consumer groups that committed part of it (like a pipeline's
@@ -83,9 +83,10 @@ def main() -> None:
     old = timed(lambda: _per_client_sample(bootstrap, topic, groups))
     p95 = lambda xs: sorted(xs)[int(len(xs) * 0.95) - 1]  # noqa: E731
     print(f"lag sample, {GROUPS} groups x 3 partitions, {args.samples} samples each")
-    print(f"  long-lived admin probe: median {statistics.median(new):.1f} ms, p95 {p95(new):.1f} ms")
+    print(f"  long-lived clients:     median {statistics.median(new):.1f} ms, p95 {p95(new):.1f} ms")
     print(f"  a client per sample:    median {statistics.median(old):.1f} ms, p95 {p95(old):.1f} ms")
     print(f"  ratio (new/old median): {statistics.median(new) / statistics.median(old):.3f}")
+    oracle.close()
     kafka.admin(bootstrap).delete_topics([topic])
 
 

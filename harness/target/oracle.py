@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from confluent_kafka import ConsumerGroupTopicPartitions, Consumer, TopicPartition
-from confluent_kafka.admin import OffsetSpec
+from confluent_kafka import Consumer, TopicPartition
 
 from harness.history.ops import Scalar
 from harness.infra import kafka
@@ -30,8 +29,7 @@ class Oracle:
         self.bootstrap = bootstrap
         self.group = f"oracle.{run_id}"
         self.domain = domain
-        self._known_partitions: dict[str, list[int]] = {}
-        self._fast = True  # the admin-client lag path, until it fails once (see ``lag``)
+        self._probes: dict[str, Consumer] = {}  # group ("" for end offsets) -> its lag client, for the run
 
     def _consumer(self, group: str | None = None) -> Consumer:
         return Consumer({"bootstrap.servers": self.bootstrap, "group.id": group or self.group,
@@ -49,61 +47,39 @@ class Oracle:
         finally:
             consumer.close()
 
-    def _partitions(self, topic: str) -> list[int]:
-        known = self._known_partitions.get(topic)
-        if known is None:
-            meta = kafka.admin(self.bootstrap).list_topics(topic, timeout=5).topics[topic]
-            if meta.error is not None or not meta.partitions:
-                raise RuntimeError(f"topic {topic} has no partitions yet: {meta.error}")
-            known = self._known_partitions[topic] = sorted(meta.partitions)
-        return known
-
     def lag(self, topic: str, groups: Sequence[str]) -> dict[str, int]:
         """Records on ``topic`` not yet committed, per group.
 
-        One long-lived admin client with every request in flight at once (about 1.5 ms a
-        sample here, bench/lag_probe.py): the probe runs every half second for a whole run,
-        and a client per sample cost about 175 ms. After a broker was killed and restarted,
-        the cached client's offset requests were seen to time out for minutes while fresh
-        clients answered at once; so the first failure switches this oracle to a client per
-        sample for the rest of the run, rather than blinding the drain.
+        Clients that live for the run (one for the end offsets, one per group for its committed
+        offsets), asked synchronously with timeouts: a sample is a few round trips
+        (bench/lag_probe.py), where a client per sample cost about 175 ms. No request outlives
+        its call: an admin-client probe whose futures completed after their caller gave up
+        (a broker killed mid-request) once aborted the whole process from librdkafka's thread.
+        A client that fails is closed here and made again at the next sample.
         """
-        if self._fast:
-            try:
-                return self._lag_admin(topic, groups)
-            except Exception:  # noqa: BLE001 - the slow path below is the judge from here on
-                self._fast = False
-        return self._lag_clients(topic, groups)
-
-    def _lag_admin(self, topic: str, groups: Sequence[str]) -> dict[str, int]:
-        admin = kafka.admin(self.bootstrap)
-        tps = [TopicPartition(topic, p) for p in self._partitions(topic)]
-        ends_f = admin.list_offsets({tp: OffsetSpec.latest() for tp in tps}, request_timeout=3)
-        committed_f = {g: admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g, tps)],
-                                                            request_timeout=3)[g] for g in groups}
-        ends = {tp.partition: f.result(timeout=4).offset for tp, f in ends_f.items()}
-        out = {}
-        for group, future in committed_f.items():
-            offsets = {tp.partition: max(tp.offset, 0) for tp in future.result(timeout=4).topic_partitions}
-            out[group] = sum(max(0, ends[p] - offsets.get(p, 0)) for p in ends)
-        return out
-
-    def _lag_clients(self, topic: str, groups: Sequence[str]) -> dict[str, int]:
-        consumer = self._consumer()
         try:
-            ends = self._ends(consumer, topic)
-        finally:
-            consumer.close()
-        out = {}
-        for group in groups:
-            member = self._consumer(group)
-            try:
-                committed = member.committed([TopicPartition(topic, p) for p in ends], timeout=5)
-            finally:
-                member.close()
-            offsets = {tp.partition: max(tp.offset, 0) for tp in committed}
-            out[group] = sum(max(0, ends[p] - offsets.get(p, 0)) for p in ends)
-        return out
+            ends = self._ends(self._probe(""), topic)
+            out = {}
+            for group in groups:
+                parts = [TopicPartition(topic, p) for p in ends]
+                committed = {tp.partition: max(tp.offset, 0) for tp in self._probe(group).committed(parts, timeout=5)}
+                out[group] = sum(max(0, ends[p] - committed.get(p, 0)) for p in ends)
+            return out
+        except BaseException:
+            self.close()
+            raise
+
+    def _probe(self, group: str) -> Consumer:
+        client = self._probes.get(group)
+        if client is None:
+            client = self._probes[group] = self._consumer(group or None)
+        return client
+
+    def close(self) -> None:
+        """Close the run's long-lived clients (before the broker may go away)."""
+        probes, self._probes = self._probes, {}
+        for client in probes.values():
+            client.close()
 
     def read_topic(self, topic: str) -> list[Mapping[str, Scalar]]:
         """Every record of ``topic``, decoded with the domain pack."""

@@ -298,6 +298,7 @@ class SpecTarget:
 
     def stop(self) -> None:
         try:
+            self.oracle.close()
             self.stopping()
         finally:
             for replica in reversed(list(self._replicas.values())):
