@@ -26,7 +26,7 @@ import json
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import Enum
 
 from harness.history.ops import Scalar
@@ -78,7 +78,12 @@ class Event:
     amount_cents: int
 
     def encode(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        # A flat dict of the fields, not dataclasses.asdict (which deep-copies every value): same
+        # JSON, a third of the cost, and the order service encodes every event it makes.
+        return json.dumps({f: getattr(self, f) for f in _EVENT_FIELDS}, separators=(",", ":")).encode()
+
+
+_EVENT_FIELDS = tuple(Event.__dataclass_fields__)
 
 
 _ROW_FIELDS = ("order_id", "customer", "amount_cents", "status", "version", "correlation_id", "updated_at")

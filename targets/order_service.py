@@ -11,22 +11,30 @@ answers 2xx only after its transaction committed, and each makes a correlation i
 is the entry point of every chain. The row keeps the correlation id of the request that
 last changed it (what the cdc pipeline's events carry), and every change bumps ``version``.
 
+How it is served (issue 14: the threaded server reached 0.06x of what Postgres commits):
+uvicorn (httptools, uvloop) runs a plain ASGI callable, requests share an async psycopg
+pool, and each write is one statement: in outbox mode a data-modifying CTE inserts (or
+updates) the order and inserts its outbox row in one implicit transaction, one round trip.
+An event is encoded once, after the commit decided it exists, and only where it goes
+somewhere (the outbox row or the broker).
+
 Run by the harness: python -m targets.order_service (configuration in the environment).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import queue
 import signal
+import socket
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
 
 import psycopg
 from confluent_kafka import KafkaError, Message, Producer
@@ -36,11 +44,20 @@ from targets.drift import drifted
 from targets.domain import Event, EventType, SCHEMA_VERSION, TargetEnv, event_id_for, pg_connect_kwargs
 from targets.variants import Variant
 
+__all__ = ["MODES", "OrderService", "Publisher", "make_app", "main", "place_sql", "transition_sql"]
+
 log = logging.getLogger("order_service")
 
 # How long a direct-publish request waits for the broker before giving up and answering
 # 201 anyway: the order is committed, the event is "best effort".
 PUBLISH_WAIT_S = 1.0
+
+# Requests hold a connection only for their one statement (a round trip; direct publishing waits
+# for the broker after giving it back), so 32 serve thousands of requests a second.
+POOL_SIZE = 32
+POOL_WAIT_S = 3.0  # below the clients' 5 s timeout, so an exhausted pool is a clean 503, not a hang
+
+MODES = ("direct", "outbox", "commit_only")  # publish in the request; write an outbox row; only commit (CDC)
 
 
 class Publisher:
@@ -63,6 +80,7 @@ class Publisher:
             "logger": logging.getLogger("librdkafka"),
         })
         self._stop = threading.Event()
+        # Delivery reports arrive on this thread (producer.poll), never on the event loop.
         self._poller = threading.Thread(target=self._poll, name="delivery-reports", daemon=True)
         self._poller.start()
 
@@ -70,22 +88,29 @@ class Publisher:
         while not self._stop.is_set():
             self.producer.poll(0.1)
 
-    def publish(self, event: Event) -> None:
-        acked = threading.Event()
+    async def publish(self, event: Event, payload: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        acked: asyncio.Future[None] = loop.create_future()
+
+        def settle(f: asyncio.Future[None]) -> None:
+            if not f.done():
+                f.set_result(None)
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             if err is not None:
                 # The swallowed error: logged, not retried, not surfaced to the client.
                 log.warning("publish failed, event dropped: %s event_id=%s order_id=%s", err, event.event_id, event.order_id)
-            acked.set()
+            loop.call_soon_threadsafe(settle, acked)
 
         try:
-            self.producer.produce(self.topic, key=event.order_id.encode() if self.keyed else None, value=drifted(event.encode()),
+            self.producer.produce(self.topic, key=event.order_id.encode() if self.keyed else None, value=payload,
                                   on_delivery=on_delivery)
         except BufferError as exc:
             log.warning("publish failed, local queue full: %s event_id=%s", exc, event.event_id)
             return
-        if not acked.wait(PUBLISH_WAIT_S):
+        try:
+            await asyncio.wait_for(acked, PUBLISH_WAIT_S)
+        except TimeoutError:
             log.warning("publish not acknowledged within %.1fs, answering anyway: event_id=%s", PUBLISH_WAIT_S, event.event_id)
 
     def queued(self) -> int:
@@ -96,97 +121,53 @@ class Publisher:
         self._stop.set()
 
 
-# Requests hold a connection only for their transaction (milliseconds; direct publishing waits for
-# the broker after giving it back), so 32 serve hundreds of requests a second: not the bottleneck.
-POOL_SIZE = 32
-POOL_WAIT_S = 3.0  # below the clients' 5 s timeout, so an exhausted pool is a clean 503, not a hang
+class Cursor(Protocol):
+    rowcount: int
+
+    async def fetchone(self) -> tuple[Any, ...] | None: ...
 
 
-class PoolExhausted(Exception):
-    """No database connection became free in time."""
+class Connection(Protocol):
+    async def execute(self, query: str, params: tuple[object, ...]) -> Cursor: ...
 
 
-class ConnectionPool:
-    """A few long-lived connections shared by the request threads.
+class Pool(Protocol):
+    """What the service needs of psycopg_pool.AsyncConnectionPool (the tests pass a fake)."""
 
-    ThreadingHTTPServer runs each request on a new thread, so a thread-local connection
-    would be opened (through the proxy) and dropped on every request, which no real service
-    does. A connection that saw an error, or is left inside a transaction, is closed rather
-    than returned: the next request gets a fresh one.
-    """
-
-    def __init__(self, dsn: str, size: int = POOL_SIZE) -> None:
-        self._dsn = dsn
-        self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
-        self._slots = threading.BoundedSemaphore(size)
-
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
-        if not self._slots.acquire(timeout=POOL_WAIT_S):
-            raise PoolExhausted(f"no database connection free within {POOL_WAIT_S:.0f}s ({POOL_SIZE} in use)")
-        conn: psycopg.Connection | None = None
-        healthy = False
-        try:
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                conn = None
-            if conn is None or conn.closed or conn.broken:
-                conn = psycopg.connect(self._dsn, **pg_connect_kwargs())  # type: ignore[arg-type]
-            yield conn
-            healthy = not (conn.closed or conn.broken) and \
-                conn.info.transaction_status is psycopg.pq.TransactionStatus.IDLE
-        finally:
-            if conn is not None:
-                if healthy:
-                    self._idle.put(conn)
-                else:
-                    conn.close()
-            self._slots.release()
+    def connection(self, timeout: float | None = None) -> AbstractAsyncContextManager[Connection]: ...
 
 
-MODES = ("direct", "outbox", "commit_only")  # publish in the request; write an outbox row; only commit (CDC)
+_ORDER_INSERT = ("INSERT INTO orders (order_id, customer, amount_cents, status, version, correlation_id) "
+                 "VALUES (%s, %s, %s, 'created', 1, %s) ON CONFLICT (order_id) DO NOTHING")
+_ORDER_UPDATE = ("UPDATE orders SET status = %s, version = version + 1, correlation_id = %s, updated_at = clock_timestamp() "
+                 "WHERE order_id = %s AND status = %s AND version = %s")
+# The outbox row is inserted only from the order row the same statement wrote: no row written
+# (a duplicate order, a concurrent change), no event; one statement is one transaction.
+_WITH_OUTBOX = ("WITH written AS ({write} RETURNING order_id) "
+                "INSERT INTO outbox (event_id, order_id, seq, type, payload) "
+                "SELECT %s::uuid, order_id, %s::int, %s::text, %s::text FROM written")
+
+
+def place_sql(outbox: bool) -> str:
+    """The statement a place-order runs (params: order_id, customer, amount, correlation_id[, outbox row])."""
+    return _WITH_OUTBOX.format(write=_ORDER_INSERT) if outbox else _ORDER_INSERT
+
+
+def transition_sql(outbox: bool) -> str:
+    """The statement a status change runs (params: to, correlation_id, order_id, from, version[, outbox row])."""
+    return _WITH_OUTBOX.format(write=_ORDER_UPDATE) if outbox else _ORDER_UPDATE
 
 
 class OrderService:
-    def __init__(self, env: TargetEnv) -> None:
-        self.env = env
+    def __init__(self, env: TargetEnv, pool: Pool, publisher: Publisher | None) -> None:
         if env.mode not in MODES:
             raise SystemExit(f"ORDER_SERVICE_MODE={env.mode!r}: set it to one of {', '.join(MODES)} in the target spec")
+        self.env = env
         self.outbox = env.mode == "outbox"
-        self.publisher = Publisher(env) if env.mode == "direct" else None
-        self.pool = ConnectionPool(env.pg_dsn)
-        self._local = threading.local()
-
-    @contextmanager
-    def session(self) -> Iterator[None]:
-        """One request's database connection, checked out for its transaction; then its publishing.
-
-        A direct-publish request waits up to a second for the broker. Holding the database
-        connection through that wait made a broker outage exhaust the pool, and the service
-        answered 503 to customers it could have served: a defect of this harness's target,
-        not of the pattern. So the event committed in the session is published after the
-        connection is back in the pool.
-        """
-        self._local.pending = []
-        try:
-            with self.pool.connection() as conn:
-                self._local.conn = conn
-                try:
-                    yield
-                finally:
-                    self._local.conn = None
-        finally:
-            pending, self._local.pending = self._local.pending, []
-            if self.publisher is not None:
-                for event in pending:  # committed: published whatever happened after the commit
-                    self.publisher.publish(event)
-
-    def _conn(self) -> psycopg.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            raise RuntimeError("no database connection checked out: call inside OrderService.session()")
-        return conn
+        self.pool = pool
+        self.publisher = publisher
+        self._place_sql = place_sql(self.outbox)
+        self._transition_sql = transition_sql(self.outbox)
 
     def _event(self, type_: EventType, order_id: str, seq: int, correlation_id: str, customer: str, amount: int) -> Event:
         return Event(
@@ -195,34 +176,38 @@ class OrderService:
             customer=customer, amount_cents=amount,
         )
 
-    def _commit(self, event: Event, write_order: str, params: tuple[object, ...]) -> bool:
-        conn = self._conn()
-        with conn.transaction():
-            cur = conn.execute(write_order, params)
-            if cur.rowcount != 1:
-                return False
-            if self.outbox:
-                conn.execute(
-                    "INSERT INTO outbox (event_id, order_id, seq, type, payload) VALUES (%s, %s, %s, %s, %s)",
-                    (event.event_id, event.order_id, event.seq, event.type, drifted(event.encode()).decode()),
-                )
+    async def _commit(self, conn: Connection, event: Event, payload: bytes | None, sql: str,
+                      params: tuple[object, ...]) -> bool:
+        if self.outbox:
+            assert payload is not None
+            params = (*params, event.event_id, event.seq, event.type, payload.decode())
+        cur = await conn.execute(sql, params)
+        if cur.rowcount != 1:
+            return False
         crash_point("app.after_commit")  # committed, not yet published: the direct pipeline's loss window
-        if self.publisher is not None:
-            self._local.pending.append(event)  # published when the session ends, connection returned
         return True
 
-    def place(self, order_id: str, customer: str, amount: int) -> tuple[int, dict[str, object]]:
+    def _payload(self, event: Event) -> bytes | None:
+        """The event as it leaves (once), or None where nothing carries it (the cdc pipeline reads the row)."""
+        return drifted(event.encode()) if self.outbox or self.publisher is not None else None
+
+    async def _published(self, committed: bool, event: Event, payload: bytes | None) -> None:
+        # Published after the connection went back to the pool: holding it through a
+        # broker outage's one-second waits exhausted the pool, and customers it could
+        # have served got 503 (a defect of this harness's target, not of the pattern).
+        if committed and self.publisher is not None and payload is not None:
+            await self.publisher.publish(event, payload)
+
+    async def place(self, order_id: str, customer: str, amount: int) -> tuple[int, dict[str, object]]:
         correlation_id = str(uuid.uuid4())
         event = self._event(EventType.CREATED, order_id, 1, correlation_id, customer, amount)
-        try:
-            ok = self._commit(
-                event,
-                "INSERT INTO orders (order_id, customer, amount_cents, status, version, correlation_id) "
-                "VALUES (%s, %s, %s, 'created', 1, %s) ON CONFLICT (order_id) DO NOTHING",
-                (order_id, customer, amount, correlation_id),
-            )
-        except psycopg.errors.UniqueViolation:
-            ok = False
+        payload = self._payload(event)
+        async with self.pool.connection(timeout=POOL_WAIT_S) as conn:
+            try:
+                ok = await self._commit(conn, event, payload, self._place_sql, (order_id, customer, amount, correlation_id))
+            except psycopg.errors.UniqueViolation:
+                ok = False
+        await self._published(ok, event, payload)
         if not ok:
             return 409, {"error": f"order {order_id} already exists"}
         return 201, {"order_id": order_id, "correlation_id": correlation_id}
@@ -234,105 +219,151 @@ class OrderService:
         "cancelled": ("created", EventType.CANCELLED),
     }
 
-    def transition(self, order_id: str, to: str) -> tuple[int, dict[str, object]]:
+    async def transition(self, order_id: str, to: str) -> tuple[int, dict[str, object]]:
         """Move an order to ``to``: optimistic on ``version``, so a concurrent change makes this a 409."""
         correlation_id = str(uuid.uuid4())
         frm, type_ = self.TRANSITIONS[to]
-        conn = self._conn()
-        row = conn.execute("SELECT customer, amount_cents, version, status FROM orders WHERE order_id = %s",
-                           (order_id,)).fetchone()
-        conn.commit()
-        if row is None:
-            return 404, {"error": f"no order {order_id}"}
-        customer, amount, version, status = row
-        if status != frm:
-            return 409, {"error": f"order {order_id} is {status}, not {frm}: cannot become {to}"}
-        event = self._event(type_, order_id, version + 1, correlation_id, customer, amount)
-        ok = self._commit(
-            event,
-            "UPDATE orders SET status = %s, version = version + 1, correlation_id = %s, updated_at = clock_timestamp() "
-            "WHERE order_id = %s AND status = %s AND version = %s",
-            (to, correlation_id, order_id, frm, version),
-        )
+        async with self.pool.connection(timeout=POOL_WAIT_S) as conn:
+            cur = await conn.execute("SELECT customer, amount_cents, version, status FROM orders WHERE order_id = %s",
+                                     (order_id,))
+            row = await cur.fetchone()
+            if row is None:
+                return 404, {"error": f"no order {order_id}"}
+            customer, amount, version, status = row
+            if status != frm:
+                return 409, {"error": f"order {order_id} is {status}, not {frm}: cannot become {to}"}
+            event = self._event(type_, order_id, version + 1, correlation_id, customer, amount)
+            payload = self._payload(event)
+            ok = await self._commit(conn, event, payload, self._transition_sql, (to, correlation_id, order_id, frm, version))
+        await self._published(ok, event, payload)
         if not ok:
             return 409, {"error": f"order {order_id} changed concurrently; it is no longer {frm} at version {version}"}
         return 200, {"order_id": order_id, "correlation_id": correlation_id}
 
+    def health(self) -> dict[str, object]:
+        return {"pipeline": self.env.pipeline, "publish_queue": self.publisher.queued() if self.publisher else 0}
+
+    async def handle(self, method: str, path: str, raw: bytes) -> tuple[int, dict[str, object]]:
+        """One request, whatever its route: the status and JSON body to answer with."""
+        if method == "GET":
+            if path == "/health":
+                return 200, self.health()
+            return 404, {"error": f"no route GET {path}"}
+        if method != "POST":
+            return 405, {"error": f"method {method} not allowed"}
+        try:
+            body = json.loads(raw or b"{}")
+            parts = path.strip("/").split("/")
+            if parts == ["orders"]:
+                return await self.place(str(uuid.UUID(body["order_id"])), str(body["customer"]), int(body["amount_cents"]))
+            if len(parts) == 3 and parts[0] == "orders" and parts[2] in _ACTIONS:
+                return await self.transition(str(uuid.UUID(parts[1])), _ACTIONS[parts[2]])
+            return 404, {"error": f"no route POST {path}"}
+        except (KeyError, ValueError, TypeError) as exc:
+            return 400, {"error": f"bad request: {exc!r}"}
+        except psycopg.Error as exc:
+            # Not committed (an error inside the statement, or no connection within POOL_WAIT_S:
+            # psycopg_pool's PoolTimeout is a psycopg.Error): failed. The pool discards a broken
+            # connection and rolls back one left in a transaction, so the next request starts clean.
+            log.warning("database error, request failed: %s", exc)
+            return 503, {"error": f"database unavailable: {type(exc).__name__}"}
+
 
 _ACTIONS = {"pay": "paid", "ship": "shipped", "cancel": "cancelled"}
 
-
-def make_handler(service: OrderService) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, fmt: str, *args: object) -> None:  # access logs would drown the real ones
-            pass
-
-        def _send(self, status: int, body: dict[str, object]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:  # noqa: N802
-            if self.path == "/health":
-                queued = service.publisher.queued() if service.publisher else 0
-                self._send(200, {"pipeline": service.env.pipeline, "publish_queue": queued})
-            else:
-                self._send(404, {"error": f"no route GET {self.path}"})
-
-        def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b"{}"
-            try:
-                body = json.loads(raw or b"{}")
-                parts = self.path.strip("/").split("/")
-                with service.session():
-                    if parts == ["orders"]:
-                        status, out = service.place(str(uuid.UUID(body["order_id"])), str(body["customer"]),
-                                                    int(body["amount_cents"]))
-                    elif len(parts) == 3 and parts[0] == "orders" and parts[2] in _ACTIONS:
-                        status, out = service.transition(str(uuid.UUID(parts[1])), _ACTIONS[parts[2]])
-                    else:
-                        status, out = 404, {"error": f"no route POST {self.path}"}
-            except (KeyError, ValueError, TypeError) as exc:
-                status, out = 400, {"error": f"bad request: {exc!r}"}
-            except (psycopg.Error, PoolExhausted) as exc:
-                # The transaction did not commit (the pool closed the connection that saw it): failed.
-                log.warning("database error, request failed: %s", exc)
-                status, out = 503, {"error": f"database unavailable: {type(exc).__name__}"}
-            self._send(status, out)
-
-    return Handler
+Scope = MutableMapping[str, Any]
+Message_ = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message_]]
+Send = Callable[[Message_], Awaitable[None]]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # socketserver's default listen backlog is 5: a burst of customers (the open-loop workload
-    # has up to 256 in flight) would be reset by the kernel before the service saw them.
-    request_queue_size = 1024
+def make_app(service: OrderService) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """The ASGI callable: no framework, the route table is OrderService.handle."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # lifespan: nothing to set up (the pool opens before the server starts)
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        status, out = await service.handle(scope["method"], scope["path"], b"".join(chunks))
+        data = json.dumps(out).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+        await send({"type": "http.response.body", "body": data})
+
+    return app
+
+
+def _listener(port: int) -> socket.socket:
+    """The listening socket, with TCP_NODELAY set: Linux hands it on to every accepted connection.
+
+    uvicorn writes a response's headers and its body in two writes. With Nagle's algorithm on,
+    the body waits for the ACK of the headers, and the client delays that ACK by 40 ms: every
+    keep-alive request stalled 40 ms (issue 14). uvloop does not set the option on accepted sockets.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", port))
+    # An open-loop workload has up to 256 customers connecting at once; the kernel's queue of
+    # connects must hold them, or a burst is reset before the service sees it.
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve(env: TargetEnv) -> None:
+    import uvicorn
+    from psycopg_pool import AsyncConnectionPool
+
+    publisher = Publisher(env) if env.mode == "direct" else None
+    # Connections open in the background and on demand: the service is up (and /health answers)
+    # while Postgres is still unreachable, as the threaded service was; a request then waits up
+    # to POOL_WAIT_S for a connection and answers 503.
+    pool = AsyncConnectionPool(env.pg_dsn, min_size=4, max_size=POOL_SIZE, open=False, timeout=POOL_WAIT_S,
+                               kwargs={"autocommit": True, **pg_connect_kwargs()})
+    await pool.open(wait=False)
+    service = OrderService(env, pool, publisher)  # type: ignore[arg-type]
+    config = uvicorn.Config(
+        make_app(service), host="127.0.0.1", port=env.http_port, loop="none", http="httptools", lifespan="off",
+        access_log=False, log_config=None, server_header=False, date_header=False, proxy_headers=False,
+        timeout_keep_alive=5,
+    )
+    server = uvicorn.Server(config)  # installs SIGTERM/SIGINT handlers: a graceful stop
+    log.info("order service (%s) listening on 127.0.0.1:%d", env.pipeline, env.http_port)
+    try:
+        await server.serve(sockets=[_listener(env.http_port)])
+    finally:
+        await pool.close(timeout=2.0)
+        if publisher is not None:
+            publisher.close()
+        log.info("order service stopped")
 
 
 def main() -> None:
+    import uvloop
+
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("uvicorn").setLevel(logging.WARNING)
     env = TargetEnv.from_environ()
-    service = OrderService(env)
-    server = _Server(("127.0.0.1", env.http_port), make_handler(service))
+    if env.mode not in MODES:
+        raise SystemExit(f"ORDER_SERVICE_MODE={env.mode!r}: set it to one of {', '.join(MODES)} in the target spec")
+    # uvicorn handles SIGTERM with a graceful shutdown, then raises the signal again for its
+    # previous handler: this one, which ends the process through serve()'s finally (the pool
+    # closes, direct publishing flushes) instead of dying on the default action. A SIGTERM
+    # before uvicorn is up ends the process the same way.
+    signal.signal(signal.SIGTERM, _exit_on_term)
+    uvloop.run(serve(env))
 
-    def on_term(signum: int, frame: object) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
 
-    signal.signal(signal.SIGTERM, on_term)
-    log.info("order service (%s) listening on 127.0.0.1:%d", env.pipeline, env.http_port)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        if service.publisher is not None:
-            service.publisher.close()
-        log.info("order service stopped")
+def _exit_on_term(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

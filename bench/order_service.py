@@ -1,0 +1,276 @@
+"""Benchmark: the order service against Postgres running the same transaction, and the driver against a no-op.
+
+    python bench/order_service.py --clients 32 --duration 10
+
+Issue 14 asks for the service at >= 0.5x of pgbench running the same transaction in the
+same run, and for the workload driver to offer >= 3x the service's rate against a no-op
+endpoint, so the driver is never what limits a run. On its own Postgres (CHAOS_BASE_PORT+95,
+holding the base port's lock) this measures, one after the other, each at ``--clients`` in
+flight (pgbench clients, the driver's clients):
+
+  pgbench   the service's own place-order statement (targets.order_service.place_sql), as a
+            pgbench script run with -M prepared (the service's psycopg prepares it too)
+  service   the real order service (python -m targets.order_service), place-only orders from
+            the project's driver (harness.workload.orders), its history written to a file as
+            in a run; orders/s is 2xx places over the window, offered far above capacity
+  no-op     the same driver against a server that answers 201 at once (a raw asyncio protocol,
+            the cheapest answer there is), the driver's ceiling
+
+for outbox mode, and commit_only (the cdc pipeline's service) unless --modes says otherwise.
+Prints one JSON line with the rates, their ratios and the CPU seconds each party used: the
+machine may be shared, so CPU seconds say what a rate cost when wall time was contended.
+Timing lives here, never in a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from harness.config import Settings
+from harness.errors import InfraError
+from harness.history.ops import OpType
+from harness.history.store import HistoryWriter
+from harness.infra import postgres
+from harness.infra.install import Installation
+from harness.infra.lock import hold_base_port
+from harness.infra.process import ManagedProcess, ProcessSpec
+from harness.wait import wait_for
+from harness.workload.orders import OrderWorkload, plan_orders
+from harness.workload.rate import Constant
+from targets.domain import SCHEMA_SQL, Event, EventType, event_id_for
+from targets.order_service import place_sql
+
+HOST = "127.0.0.1"
+PG_OFFSET, SERVICE_OFFSET, NOOP_OFFSET = 95, 96, 97  # target-process ports of the base port's layout
+DB = "bench"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU of ``pid`` and of its reaped children (Postgres's backends, once they exit)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICK
+
+
+def _self_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+# -- pgbench ---------------------------------------------------------------------------------------
+
+def _pgbench_script(outbox: bool) -> str:
+    """The service's statement with pgbench values: fresh ids from Postgres, amounts from pgbench."""
+    sample = Event(event_id_for("00000000-0000-4000-8000-000000000000", 1), EventType.CREATED.value,
+                   "00000000-0000-4000-8000-000000000000", 1, 1, "00000000-0000-4000-8000-000000000000",
+                   "2026-01-01T00:00:00.000000+00:00", "customer-001", 12345).encode().decode()
+    values = ["gen_random_uuid()", "'customer-' || :customer", ":amount", "gen_random_uuid()"]
+    if outbox:  # the outbox row: its event id, seq, type and an event of the service's size
+        values += ["gen_random_uuid()", "1", f"'{EventType.CREATED.value}'", "'" + sample.replace("'", "''") + "'"]
+    sql = place_sql(outbox)
+    for value in values:
+        sql = sql.replace("%s", value, 1)
+    assert "%s" not in sql
+    return "\\set amount random(500, 49999)\n\\set customer random(100, 999)\n" + sql + ";\n"
+
+
+def run_pgbench(bin_dir: Path, port: int, clients: int, duration_s: float, outbox: bool, work: Path) -> dict[str, float]:
+    script = work / f"place_{'outbox' if outbox else 'commit_only'}.sql"
+    script.write_text(_pgbench_script(outbox))
+    before = _self_children_cpu()
+    out = subprocess.run(  # noqa: S603
+        [str(bin_dir / "pgbench"), "-h", HOST, "-p", str(port), "-U", "postgres", "-n", "-M", "prepared",
+         "-c", str(clients), "-j", "2", "-T", str(int(duration_s)), "-f", str(script), DB],
+        capture_output=True, text=True, timeout=duration_s + 60, check=False)
+    if out.returncode != 0:
+        raise InfraError(f"pgbench failed ({out.returncode}): {out.stderr[-2000:]}")
+    match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout)
+    if match is None:
+        raise InfraError(f"no tps in pgbench's output: {out.stdout[-2000:]}")
+    return {"tps": float(match.group(1)), "cpu_s": round(_self_children_cpu() - before, 2)}
+
+
+def _self_children_cpu() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+# -- the no-op endpoint ----------------------------------------------------------------------------
+
+_NOOP_ANSWER = (b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 42\r\n\r\n"
+                b'{"order_id":"x","correlation_id":"c-0000"}')
+assert len(_NOOP_ANSWER.split(b"\r\n\r\n", 1)[1]) == 42
+
+
+class _Noop(asyncio.Protocol):
+    """Answers every request with 201 as soon as its Content-Length body is in: nothing cheaper serves HTTP."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.buf = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        answers = 0
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            match = re.search(rb"(?i)content-length:\s*(\d+)", self.buf[:end])
+            size = end + 4 + (int(match.group(1)) if match else 0)
+            if len(self.buf) < size:
+                break
+            self.buf = self.buf[size:]
+            answers += 1
+        if answers:
+            self.transport.write(_NOOP_ANSWER * answers)  # type: ignore[attr-defined]
+
+
+def serve_noop(port: int) -> None:
+    import uvloop
+
+    async def serve() -> None:
+        server = await asyncio.get_running_loop().create_server(_Noop, HOST, port, backlog=1024)
+        await server.serve_forever()
+
+    uvloop.run(serve())
+
+
+# -- the driver ------------------------------------------------------------------------------------
+
+def drive(port: int, clients: int, duration_s: float, offered: float, seed: int, work: Path, name: str) -> dict[str, float]:
+    """Place-only orders offered at ``offered``/s for ``duration_s`` from ``clients`` clients; 2xx places per second."""
+    plan = plan_orders(Constant(offered), duration_s, seed)
+    writer = HistoryWriter(work / f"{name}.jsonl", name, seed)
+    recorder = writer.recorder(name)
+    workload = OrderWorkload(f"http://{HOST}:{port}", recorder, plan, concurrency=clients, lifecycle=False)
+    stop = threading.Event()
+    timer = threading.Timer(duration_s, stop.set)  # offered far above capacity: the window ends the run
+    cpu = _self_cpu_s()
+    t0 = time.monotonic()
+    timer.start()
+    try:
+        workload.run(stop, t0)
+    finally:
+        timer.cancel()
+        writer.close()
+    cpu = _self_cpu_s() - cpu
+    ops = recorder.history().ops
+    done = [op for op in ops if op.type is not OpType.INVOKE]
+    ok = [op for op in done if op.type is OpType.OK]
+    span = max(op.time_s for op in done) - min(op.time_s for op in ops) if done else float("nan")
+    return {"per_s": round(len(ok) / span, 1), "ok": len(ok), "not_ok": len(done) - len(ok), "window_s": round(span, 2),
+            "driver_cpu_s": round(cpu, 2)}
+
+
+# -- processes -------------------------------------------------------------------------------------
+
+@contextmanager
+def _process(spec: ProcessSpec, port: int, ready_path: str | None) -> Iterator[ManagedProcess]:
+    proc = ManagedProcess(spec).start()
+    try:
+        def up() -> tuple[bool, str]:
+            if not proc.alive():
+                raise InfraError(f"{spec.name} exited: {proc.tail()}")
+            conn = http.client.HTTPConnection(HOST, port, timeout=2)
+            try:
+                conn.request("GET", ready_path or "/")
+                conn.getresponse().read()
+            finally:
+                conn.close()
+            return True, "answering"
+
+        if ready_path is not None:
+            wait_for(up, timeout_s=30, what=f"{spec.name} answering on {port}", evidence=proc.tail,
+                     fatal=(InfraError,))
+        yield proc
+    finally:
+        proc.stop(grace_s=5)
+
+
+def _service_spec(mode: str, pg_port: int, port: int, work: Path) -> ProcessSpec:
+    env = {"CHAOS_PIPELINE": "bench", "CHAOS_PG_DSN": f"host={HOST} port={pg_port} user=postgres dbname={DB}",
+           "CHAOS_TOPIC": "orders", "CHAOS_HTTP_PORT": str(port), "ORDER_SERVICE_MODE": mode, "PYTHONPATH": os.getcwd()}
+    return ProcessSpec(name=f"order_service.{mode}", argv=[sys.executable, "-m", "targets.order_service"],
+                       log_path=work / f"service_{mode}.log", env=env)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=32, help="pgbench clients = the driver's clients")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds each measurement runs")
+    parser.add_argument("--offer", type=float, default=20000.0, help="orders/s the driver is asked for (above capacity)")
+    parser.add_argument("--modes", default="outbox,commit_only")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--noop-server", type=int, help=argparse.SUPPRESS)  # internal: be the no-op endpoint
+    args = parser.parse_args()
+    if args.noop_server:
+        serve_noop(args.noop_server)
+        return
+    settings = Settings.from_env()
+    base = settings.base_port
+    pg_port, service_port, noop_port = base + PG_OFFSET, base + SERVICE_OFFSET, base + NOOP_OFFSET
+    bin_dir = Installation.paths(settings).postgres_bin
+    work = Path(tempfile.mkdtemp(prefix="bench-order-service-"))
+    result: dict[str, object] = {"clients": args.clients, "duration_s": args.duration, "cpus": os.cpu_count(),
+                                 "loadavg_before": os.getloadavg()[0]}
+    with hold_base_port(settings, command="bench/order_service.py"):
+        postgres.initdb(bin_dir, pg_port, work / "postgres.log")
+        with _process(postgres.spec(bin_dir, pg_port, work / "postgres.log", die_with_parent=True), pg_port, None) as pg:
+            wait_for(lambda: postgres.probe(pg_port), timeout_s=30, what="postgres up", evidence=pg.tail)
+            with postgres.connect_direct(pg_port) as conn:
+                conn.execute(f"CREATE DATABASE {DB}")
+            with postgres.connect_direct(pg_port, DB) as conn:
+                conn.execute(SCHEMA_SQL)  # type: ignore[arg-type]
+
+            def truncate() -> None:
+                with postgres.connect_direct(pg_port, DB) as c:
+                    c.execute("TRUNCATE orders, outbox")
+                    c.execute("CHECKPOINT")
+
+            noop = ProcessSpec(name="noop", argv=[sys.executable, __file__, "--noop-server", str(noop_port)],
+                               log_path=work / "noop.log", env={"PYTHONPATH": os.getcwd()})
+            with _process(noop, noop_port, "/") as noop_proc:
+                drive(noop_port, args.clients, 1.0, args.offer, args.seed, work, "warm_noop")
+                before = _cpu_s(noop_proc.pid or 0)
+                result["noop"] = {**drive(noop_port, args.clients, args.duration, args.offer, args.seed, work, "noop"),
+                                  "server_cpu_s": round(_cpu_s(noop_proc.pid or 0) - before, 2)}
+            for mode in args.modes.split(","):
+                outbox = mode == "outbox"
+                truncate()
+                pg_cpu = _cpu_s(pg.pid or 0)
+                bench = run_pgbench(bin_dir, pg_port, args.clients, args.duration, outbox, work)
+                bench["postgres_cpu_s"] = round(_cpu_s(pg.pid or 0) - pg_cpu, 2)
+                truncate()
+                with _process(_service_spec(mode, pg_port, service_port, work), service_port, "/health") as svc:
+                    drive(service_port, args.clients, 2.0, args.offer, args.seed + 1, work, f"warm_{mode}")
+                    pg_cpu, svc_cpu = _cpu_s(pg.pid or 0), _cpu_s(svc.pid or 0)
+                    served = drive(service_port, args.clients, args.duration, args.offer, args.seed, work, mode)
+                    served["service_cpu_s"] = round(_cpu_s(svc.pid or 0) - svc_cpu, 2)
+                # The service's backends exit with it; only then does the postmaster count their CPU.
+                served["postgres_cpu_s"] = round(_cpu_s(pg.pid or 0) - pg_cpu, 2)
+                result[mode] = {"pgbench": bench, "service": served,
+                                "ratio": round(served["per_s"] / bench["tps"], 3)}
+    noop_rate = float(result["noop"]["per_s"])  # type: ignore[index]
+    for mode in args.modes.split(","):
+        entry = result[mode]
+        entry["driver_over_service"] = round(noop_rate / entry["service"]["per_s"], 2)  # type: ignore[index]
+    result["loadavg_after"] = os.getloadavg()[0]
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
