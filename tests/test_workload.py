@@ -70,3 +70,106 @@ def test_forty_simultaneous_customers_are_all_in_flight_together(tmp_path: Path)
         server.shutdown()
         server.server_close()
         writer.close()
+
+
+class _Counting(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.connections = 0
+
+    def process_request(self, request: object, client_address: object) -> None:
+        self.connections += 1
+        super().process_request(request, client_address)  # type: ignore[arg-type]
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> _Counting:
+    server = _Counting(handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _run(tmp_path: Path, url: str, plan: list[PlannedOrder]) -> list[object]:
+    writer = HistoryWriter(tmp_path / "history.jsonl", "run", 1)
+    try:
+        recorder = writer.recorder("direct")
+        OrderWorkload(url, recorder, plan).run(threading.Event(), time.monotonic())
+        return [op for op in recorder.history().ops if op.type is not OpType.INVOKE]
+    finally:
+        writer.close()
+
+
+class KeepAlive(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    chunked = False
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps({"correlation_id": self.path}).encode()
+        self.send_response(201 if self.path == "/orders" else 200)
+        if self.chunked:  # a service in another language may stream its answer
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        else:
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_client_keeps_its_connection_for_every_step(tmp_path: Path, chunked: bool) -> None:
+    handler = type("Handler", (KeepAlive,), {"chunked": chunked})
+    server = _serve(handler)
+    try:
+        plan = [PlannedOrder(0.0, f"order-{i}", "customer-001", 1000) for i in range(3)]
+        done = _run(tmp_path, f"http://127.0.0.1:{server.server_address[1]}", plan)
+        assert [op.type for op in done] == [OpType.OK] * 9  # type: ignore[attr-defined]
+        assert {op.value["correlation_id"] for op in done if op.f == "ship"} == \
+            {f"/orders/order-{i}/ship" for i in range(3)}  # type: ignore[attr-defined]
+        assert server.connections == 3  # one per client: place, pay and ship share it
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_refused_is_fail_and_no_answer_is_info(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from harness.workload import orders
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    done = _run(tmp_path, f"http://127.0.0.1:{closed}", [PlannedOrder(0.0, "order-0", "customer-001", 1000)])
+    assert [(op.f, op.type) for op in done] == [("place", OpType.FAIL)]  # type: ignore[attr-defined]
+    assert "refused" in str(done[0].error)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(orders, "REQUEST_TIMEOUT_S", 0.3)
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel does) and never answers
+    try:
+        done = _run(tmp_path, f"http://127.0.0.1:{silent.getsockname()[1]}",
+                    [PlannedOrder(0.0, "order-1", "customer-001", 1000)])
+        assert [(op.f, op.type) for op in done] == [("place", OpType.INFO)]  # type: ignore[attr-defined]
+    finally:
+        silent.close()
+
+
+def test_a_connection_the_server_closed_is_not_reused(tmp_path: Path) -> None:
+    """The server closes after each answer (HTTP/1.0): the next step opens a new connection, never info."""
+    handler = type("Handler", (KeepAlive,), {"protocol_version": "HTTP/1.0"})
+    server = _serve(handler)
+    try:
+        plan = [PlannedOrder(0.0, "order-0", "customer-001", 1000), PlannedOrder(0.0, "order-1", "customer-001", 1000, cancel=True)]
+        done = _run(tmp_path, f"http://127.0.0.1:{server.server_address[1]}", plan)
+        assert sorted(op.f for op in done) == ["cancel", "pay", "place", "place", "ship"]  # type: ignore[attr-defined]
+        assert all(op.type is OpType.OK for op in done)  # type: ignore[attr-defined]
+        assert server.connections == 5
+    finally:
+        server.shutdown()
+        server.server_close()
