@@ -26,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import re
 import signal
 import socket
 import sys
@@ -58,6 +60,27 @@ POOL_SIZE = 32
 POOL_WAIT_S = 3.0  # below the clients' 5 s timeout, so an exhausted pool is a clean 503, not a hang
 
 MODES = ("direct", "outbox", "commit_only")  # publish in the request; write an outbox row; only commit (CDC)
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _uuid(text: str) -> str:
+    """``text`` as a canonical UUID string (ValueError if it is none): what str(uuid.UUID(text)) gives.
+
+    The canonical form, which every client of this service sends, is checked by a regex and
+    kept as it is: parsing and re-printing it cost a tenth of a request's CPU.
+    """
+    return text if _CANONICAL_UUID.fullmatch(text) else str(uuid.UUID(text))
+
+
+def _uuid4() -> str:
+    """A random (version 4) UUID string, as str(uuid.uuid4()) makes it, at a fifth of its cost."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Publisher:
@@ -199,7 +222,7 @@ class OrderService:
             await self.publisher.publish(event, payload)
 
     async def place(self, order_id: str, customer: str, amount: int) -> tuple[int, dict[str, object]]:
-        correlation_id = str(uuid.uuid4())
+        correlation_id = _uuid4()
         event = self._event(EventType.CREATED, order_id, 1, correlation_id, customer, amount)
         payload = self._payload(event)
         async with self.pool.connection(timeout=POOL_WAIT_S) as conn:
@@ -221,7 +244,7 @@ class OrderService:
 
     async def transition(self, order_id: str, to: str) -> tuple[int, dict[str, object]]:
         """Move an order to ``to``: optimistic on ``version``, so a concurrent change makes this a 409."""
-        correlation_id = str(uuid.uuid4())
+        correlation_id = _uuid4()
         frm, type_ = self.TRANSITIONS[to]
         async with self.pool.connection(timeout=POOL_WAIT_S) as conn:
             cur = await conn.execute("SELECT customer, amount_cents, version, status FROM orders WHERE order_id = %s",
@@ -255,9 +278,9 @@ class OrderService:
             body = json.loads(raw or b"{}")
             parts = path.strip("/").split("/")
             if parts == ["orders"]:
-                return await self.place(str(uuid.UUID(body["order_id"])), str(body["customer"]), int(body["amount_cents"]))
+                return await self.place(_uuid(body["order_id"]), str(body["customer"]), int(body["amount_cents"]))
             if len(parts) == 3 and parts[0] == "orders" and parts[2] in _ACTIONS:
-                return await self.transition(str(uuid.UUID(parts[1])), _ACTIONS[parts[2]])
+                return await self.transition(_uuid(parts[1]), _ACTIONS[parts[2]])
             return 404, {"error": f"no route POST {path}"}
         except (KeyError, ValueError, TypeError) as exc:
             return 400, {"error": f"bad request: {exc!r}"}
