@@ -30,6 +30,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,10 +60,26 @@ DB = "bench"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _cpu_s(pid: int) -> float:
-    """User + system CPU of ``pid`` and of its reaped children (Postgres's backends, once they exit)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICK
+    """CPU of ``pid``'s tree: itself, its reaped children, and its live children (Postgres's backends).
+
+    Taken around a window, the difference is what the tree spent in it: a backend that lives
+    through the window counts only its CPU inside it, one that exits counts through its parent.
+    """
+    total = sum(int(f) for f in _stat(pid)[11:15])
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = _stat(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # exited while we looked: its parent counts it now
+            if int(fields[1]) == pid:
+                total += sum(int(f) for f in fields[11:15])
+    return total / TICK
 
 
 def _self_cpu_s() -> float:
@@ -243,11 +260,19 @@ def main() -> None:
 
             noop = ProcessSpec(name="noop", argv=[sys.executable, __file__, "--noop-server", str(noop_port)],
                                log_path=work / "noop.log", env={"PYTHONPATH": os.getcwd()})
-            with _process(noop, noop_port, "/") as noop_proc:
-                drive(noop_port, args.clients, 1.0, args.offer, args.seed, work, "warm_noop")
-                before = _cpu_s(noop_proc.pid or 0)
-                result["noop"] = {**drive(noop_port, args.clients, args.duration, args.offer, args.seed, work, "noop"),
-                                  "server_cpu_s": round(_cpu_s(noop_proc.pid or 0) - before, 2)}
+
+            def against_noop(name: str) -> dict[str, float]:
+                with _process(noop, noop_port, "/") as noop_proc:
+                    drive(noop_port, args.clients, 1.0, args.offer, args.seed, work, f"warm_{name}")
+                    before = _cpu_s(noop_proc.pid or 0)
+                    rate = drive(noop_port, args.clients, args.duration, args.offer, args.seed, work, name)
+                    rate["server_cpu_s"] = round(_cpu_s(noop_proc.pid or 0) - before, 2)
+                    rate["driver_cpu_us_per_request"] = round(rate["driver_cpu_s"] / rate["ok"] * 1e6)
+                    return rate
+
+            # Before and after the services: the other sessions on the machine come and go, and the
+            # driver's rate is compared with the mean of the two.
+            result["noop_before"] = against_noop("noop_before")
             for mode in args.modes.split(","):
                 outbox = mode == "outbox"
                 truncate()
@@ -260,16 +285,30 @@ def main() -> None:
                     pg_cpu, svc_cpu = _cpu_s(pg.pid or 0), _cpu_s(svc.pid or 0)
                     served = drive(service_port, args.clients, args.duration, args.offer, args.seed, work, mode)
                     served["service_cpu_s"] = round(_cpu_s(svc.pid or 0) - svc_cpu, 2)
-                # The service's backends exit with it; only then does the postmaster count their CPU.
-                served["postgres_cpu_s"] = round(_cpu_s(pg.pid or 0) - pg_cpu, 2)
-                result[mode] = {"pgbench": bench, "service": served,
-                                "ratio": round(served["per_s"] / bench["tps"], 3)}
-    noop_rate = float(result["noop"]["per_s"])  # type: ignore[index]
+                    served["postgres_cpu_s"] = round(_cpu_s(pg.pid or 0) - pg_cpu, 2)
+                txns = bench["tps"] * args.duration
+                result[mode] = {
+                    "pgbench": bench, "service": served, "ratio": round(served["per_s"] / bench["tps"], 3),
+                    # CPU each path spent per order (client + server + Postgres): what a rate costs
+                    # whatever share of the machine the other sessions left it.
+                    "cpu_us_per_order": {
+                        "pgbench_path": round((bench["cpu_s"] + bench["postgres_cpu_s"]) / txns * 1e6),
+                        "service_path": round((served["driver_cpu_s"] + served["service_cpu_s"] + served["postgres_cpu_s"])
+                                              / served["ok"] * 1e6),
+                        "service_alone": round(served["service_cpu_s"] / served["ok"] * 1e6),
+                    },
+                }
+            result["noop_after"] = against_noop("noop_after")
+    noop_rate = (float(result["noop_before"]["per_s"]) + float(result["noop_after"]["per_s"])) / 2  # type: ignore[index]
+    result["noop_mean_per_s"] = round(noop_rate, 1)
     for mode in args.modes.split(","):
         entry = result[mode]
         entry["driver_over_service"] = round(noop_rate / entry["service"]["per_s"], 2)  # type: ignore[index]
     result["loadavg_after"] = os.getloadavg()[0]
     print(json.dumps(result))
+    # Kept when the bench failed (its logs are the evidence); a finished one leaves nothing behind.
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(postgres.data_dir(pg_port), ignore_errors=True)
 
 
 if __name__ == "__main__":

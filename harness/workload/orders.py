@@ -114,6 +114,7 @@ class _Connection(asyncio.Protocol):
             self._fail(ValueError(f"unparseable response: {exc}"))
 
     def eof_received(self) -> bool:
+        self.closed = True  # the server is closing it: not for another request
         return False  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -248,15 +249,24 @@ class OrderWorkload:
         finally:
             free.put_nowait(client)
 
-    async def _connection(self, client: int) -> _Connection:
+    async def _connection(self, client: int, fresh: bool = False) -> _Connection:
         conn = self._conns.get(client)
-        if conn is not None and conn.usable():
+        if conn is not None and conn.usable() and not fresh:
             return conn
         if conn is not None:
             conn.close()
         _, conn = await asyncio.get_running_loop().create_connection(_Connection, self.host, self.port)
         self._conns[client] = conn
         return conn
+
+    async def _send(self, client: int, request: bytes) -> asyncio.Future[_Response]:
+        conn = await self._connection(client)
+        try:
+            return conn.send(request)
+        except (RuntimeError, OSError):
+            # The transport was closing under us (the server's FIN not yet seen): nothing was
+            # written, so the request goes once more, on a new connection.
+            return (await self._connection(client, fresh=True)).send(request)
 
     async def _request(self, client: int, f: str, order: PlannedOrder, method: bytes, path: bytes,
                        body: dict[str, object]) -> bool:
@@ -267,25 +277,24 @@ class OrderWorkload:
         request = b"%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
             method, path, self._host_header, len(payload), payload)
         sent = False
-        conn: _Connection | None = None
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT_S):
-                conn = await self._connection(client)
-                waiter = conn.send(request)
+                waiter = await self._send(client, request)
                 sent = True
                 resp = await waiter
             answer = json.loads(resp.body or b"{}")
         except ConnectionRefusedError as exc:
             self.recorder.record(process, OpType.FAIL, f, order.order_id, value, error=f"refused: {exc}")
             return False
-        except (TimeoutError, OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - every invoke gets its completion, whatever went wrong
             # Sent and never answered: the service may have committed. Unknown, not failed.
+            conn = self._conns.pop(client, None)
             if conn is not None:
                 conn.close()  # a late answer must not be read as the next request's
             kind = OpType.INFO if sent else OpType.FAIL
             self.recorder.record(process, kind, f, order.order_id, value, error=f"{type(exc).__name__}: {exc}")
             return False
-        conn.idle_since = time.monotonic()
+        self._conns[client].idle_since = time.monotonic()
         answer = answer if isinstance(answer, dict) else {}
         if 200 <= resp.status < 300:
             self.recorder.record(process, OpType.OK, f, order.order_id,
