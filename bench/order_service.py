@@ -16,7 +16,8 @@ flight (pgbench clients, the driver's clients):
   no-op     the same driver against a server that answers 201 at once (a raw asyncio protocol,
             the cheapest answer there is), the driver's ceiling
 
-for outbox mode, and commit_only (the cdc pipeline's service) unless --modes says otherwise.
+for outbox mode, and commit_only (the cdc pipeline's service) unless --modes says otherwise;
+``--compare-root DIR`` also runs DIR's order service (an older checkout) in each mode.
 Prints one JSON line with the rates, their ratios and the CPU seconds each party used: the
 machine may be shared, so CPU seconds say what a rate cost when wall time was contended.
 Timing lives here, never in a pass/fail test.
@@ -218,11 +219,23 @@ def _process(spec: ProcessSpec, port: int, ready_path: str | None) -> Iterator[M
         proc.stop(grace_s=5)
 
 
-def _service_spec(mode: str, pg_port: int, port: int, work: Path) -> ProcessSpec:
+def _service_spec(mode: str, pg_port: int, port: int, work: Path, root: str) -> ProcessSpec:
     env = {"CHAOS_PIPELINE": "bench", "CHAOS_PG_DSN": f"host={HOST} port={pg_port} user=postgres dbname={DB}",
-           "CHAOS_TOPIC": "orders", "CHAOS_HTTP_PORT": str(port), "ORDER_SERVICE_MODE": mode, "PYTHONPATH": os.getcwd()}
+           "CHAOS_TOPIC": "orders", "CHAOS_HTTP_PORT": str(port), "ORDER_SERVICE_MODE": mode, "PYTHONPATH": root}
     return ProcessSpec(name=f"order_service.{mode}", argv=[sys.executable, "-m", "targets.order_service"],
-                       log_path=work / f"service_{mode}.log", env=env)
+                       log_path=work / f"service_{mode}_{Path(root).name}.log", env=env)
+
+
+def serve_and_drive(mode: str, root: str, pg_port: int, service_port: int, pg: ManagedProcess, args: argparse.Namespace,
+                    work: Path) -> dict[str, float]:
+    """The order service from checkout ``root`` in ``mode``, warmed up, then driven for the window."""
+    with _process(_service_spec(mode, pg_port, service_port, work, root), service_port, "/health") as svc:
+        drive(service_port, args.clients, 2.0, args.offer, args.seed + 1, work, f"warm_{mode}")
+        pg_cpu, svc_cpu = _cpu_s(pg.pid or 0), _cpu_s(svc.pid or 0)
+        served = drive(service_port, args.clients, args.duration, args.offer, args.seed, work, mode)
+        served["service_cpu_s"] = round(_cpu_s(svc.pid or 0) - svc_cpu, 2)
+        served["postgres_cpu_s"] = round(_cpu_s(pg.pid or 0) - pg_cpu, 2)
+    return served
 
 
 def main() -> None:
@@ -232,6 +245,7 @@ def main() -> None:
     parser.add_argument("--offer", type=float, default=20000.0, help="orders/s the driver is asked for (above capacity)")
     parser.add_argument("--modes", default="outbox,commit_only")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--compare-root", help="also run the service of this checkout (e.g. /work/main), same driver")
     parser.add_argument("--noop-server", type=int, help=argparse.SUPPRESS)  # internal: be the no-op endpoint
     args = parser.parse_args()
     if args.noop_server:
@@ -280,12 +294,7 @@ def main() -> None:
                 bench = run_pgbench(bin_dir, pg_port, args.clients, args.duration, outbox, work)
                 bench["postgres_cpu_s"] = round(_cpu_s(pg.pid or 0) - pg_cpu, 2)
                 truncate()
-                with _process(_service_spec(mode, pg_port, service_port, work), service_port, "/health") as svc:
-                    drive(service_port, args.clients, 2.0, args.offer, args.seed + 1, work, f"warm_{mode}")
-                    pg_cpu, svc_cpu = _cpu_s(pg.pid or 0), _cpu_s(svc.pid or 0)
-                    served = drive(service_port, args.clients, args.duration, args.offer, args.seed, work, mode)
-                    served["service_cpu_s"] = round(_cpu_s(svc.pid or 0) - svc_cpu, 2)
-                    served["postgres_cpu_s"] = round(_cpu_s(pg.pid or 0) - pg_cpu, 2)
+                served = serve_and_drive(mode, os.getcwd(), pg_port, service_port, pg, args, work)
                 txns = bench["tps"] * args.duration
                 result[mode] = {
                     "pgbench": bench, "service": served, "ratio": round(served["per_s"] / bench["tps"], 3),
@@ -298,6 +307,13 @@ def main() -> None:
                         "service_alone": round(served["service_cpu_s"] / served["ok"] * 1e6),
                     },
                 }
+                if args.compare_root:
+                    # Another checkout's service (e.g. the threaded one on main), same driver, same run.
+                    truncate()
+                    other = serve_and_drive(mode, args.compare_root, pg_port, service_port, pg, args, work)
+                    result[mode]["compared"] = {"root": args.compare_root, "per_s": other["per_s"], "ok": other["ok"],
+                                                "not_ok": other["not_ok"], "ratio": round(other["per_s"] / bench["tps"], 3),
+                                                "service_cpu_us_per_order": round(other["service_cpu_s"] / max(other["ok"], 1) * 1e6)}
             result["noop_after"] = against_noop("noop_after")
     noop_rate = (float(result["noop_before"]["per_s"]) + float(result["noop_after"]["per_s"])) / 2  # type: ignore[index]
     result["noop_mean_per_s"] = round(noop_rate, 1)
