@@ -192,8 +192,7 @@ def run_scenario(
                 infra.stop()
 
     write_phase(run_dir, Phase.CHECKING)
-    expectations = {p: {e.invariant: e.validity for e in scenario.expect if e.pipeline == p} for p in scenario.pipelines}
-    verdicts = analyze(histories, expectations, checkers(scenario.recovery_budget_s))
+    verdicts = analyze(histories, scenario.expect, checkers(scenario.recovery_budget_s), scenario.variant)
     wall_s = time.monotonic() - started
     # results.json, junit.xml and report.html: the same code path as `chaos report RUN_DIR`.
     from harness.report.outputs import write_outputs
@@ -358,8 +357,7 @@ def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, 
                      "links": list(t.links())} for t in specs],
         "faults": [{"kind": f.kind.value, "target": f.target, "at": f.at, "for_s": f.for_s,
                     "params": dict(f.param_items())} for f in scenario.faults],
-        "expect": [{"pipeline": e.pipeline, "invariant": e.invariant, "validity": e.validity.value, "why": e.why}
-                   for e in scenario.expect],
+        "expect": [e.to_json() for e in scenario.expect],
         "recovery_budget_s": scenario.recovery_budget_s,
         "versions": {**infra.versions(), "python": platform.python_version(), "chaos-harness": _version()},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},

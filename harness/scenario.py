@@ -3,7 +3,8 @@
 Built in one readable place (a module under ``scenarios/`` exposing ``SCENARIO``) and
 validated when constructed, so misuse fails before any infrastructure starts.
 Expectations are explicit: a known-bad reference pipeline (direct publish under a
-broker outage) is *expected* to break I1; that is the demonstration.
+broker outage) is *expected* to lose effects (``AnomalyKind.LOST_EFFECT``), each loss
+explained by the outage; that is the demonstration (harness/expect.py).
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import sys
 from pathlib import Path
 from dataclasses import dataclass, field, replace
 
-from harness.checkers.base import Validity
 from harness.errors import UsageError
+from harness.expect import Cause, Expect
 from harness.faults.schedule import FaultSpec
 from harness.workload.rate import Constant, RampHold, RateShape
 
-__all__ = ["INVARIANTS", "Expect", "Scenario", "load_scenario", "scenario_names"]
+__all__ = ["INVARIANTS", "Cause", "Expect", "Scenario", "load_scenario", "scenario_names"]
 
 INVARIANTS = {
     "I1": "no-lost-effect",
@@ -34,22 +35,6 @@ INVARIANTS = {
     "I8": "schema-contract",
 }
 _TARGET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-@dataclass(frozen=True, slots=True)
-class Expect:
-    """Pipeline ``pipeline`` is expected to end ``validity`` on ``invariant``, because ``why``."""
-
-    pipeline: str
-    invariant: str
-    validity: Validity
-    why: str
-
-    def __post_init__(self) -> None:
-        if self.invariant not in INVARIANTS:
-            raise UsageError(f"Expect.invariant {self.invariant!r} unknown; valid: {', '.join(INVARIANTS)}")
-        if not isinstance(self.pipeline, str) or not _TARGET_NAME.match(self.pipeline):
-            raise UsageError(f"Expect.pipeline {self.pipeline!r} must name a target, e.g. outbox")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +77,11 @@ class Scenario:
                 )
         if self.drain_timeout_s <= 0:
             raise UsageError(f"Scenario.drain_timeout_s={self.drain_timeout_s} must be positive")
+        if any(not isinstance(e, Expect) for e in self.expect):
+            raise UsageError(f"Scenario.expect must hold Expect(...) records, got {self.expect!r}")
         if self.recovery_budget_s is not None and self.recovery_budget_s <= 0:
             raise UsageError(f"Scenario.recovery_budget_s={self.recovery_budget_s} must be positive, or None to "
                              "measure recovery without a bound")
-
-    def expected(self, pipeline: str, invariant: str) -> Validity:
-        for e in self.expect:
-            if e.pipeline == pipeline and e.invariant == invariant:
-                return e.validity
-        return Validity.VALID
 
     def with_overrides(self, *, duration_s: float | None = None, rate: float | None = None,
                        pipelines: tuple[str, ...] | None = None) -> Scenario:

@@ -49,6 +49,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from harness.checkers._index import clock_anchor_ms
 from harness.checkers.base import CheckResult, Validity
 from harness.checkers.stats import fault_windows
 from harness.history.observations import cause_of
@@ -309,16 +310,6 @@ def _dip(client: Sequence[Op], ok_ops: Sequence[Op], windows: Sequence[Window]) 
     return in_rate, out_rate, dip
 
 
-def _clock_anchor_ms(history: History) -> float | None:
-    """Epoch milliseconds at the pipeline clock's zero, from the runner's ``clock`` probe."""
-    for op in history.ops:
-        if op.process == "probe" and op.f == "clock":
-            epoch = _num(op.value.get("epoch_ms"))
-            if epoch is not None:
-                return epoch - op.time_s * 1000
-    return None
-
-
 def _latency_samples(history: History, client: Sequence[Op]) -> tuple[str, list[tuple[float, float]]]:
     """(kind, [(invoke time, latency seconds)]): end-to-end where possible, else client latency."""
     client_lat: list[tuple[float, float]] = []
@@ -333,7 +324,7 @@ def _latency_samples(history: History, client: Sequence[Op]) -> tuple[str, list[
             if op.type is OpType.OK:
                 client_lat.append((t0, op.time_s - t0))
                 acked.setdefault((op.f, op.key), t0)
-    anchor = _clock_anchor_ms(history)
+    anchor = clock_anchor_ms(history)
     produced_by = cause_of(history)
     if anchor is not None:
         first: dict[tuple[object, object, object], float] = {}

@@ -10,7 +10,7 @@ acknowledged) has nothing to demand of it; I4 sees the order committed with no e
 no effect behind it. That is the expected verdict here, said explicitly.
 """
 
-from harness.checkers.base import Validity
+from harness.checkers.anomaly import AnomalyKind
 from harness.faults.spec import Crash, FaultKind, FaultSpec
 from harness.scenario import Expect, Scenario
 from harness.workload.rate import Constant
@@ -22,7 +22,7 @@ SCENARIO = Scenario(
     shape=Constant(20),
     duration_s=12,
     faults=(FaultSpec(FaultKind.CRASH, "app", at=0.3, for_s=4, params=Crash("app.after_commit", 10)),),
-    expect=(Expect("direct", "I4", Validity.INVALID,
+    expect=(Expect("direct", (AnomalyKind.COMMITTED_WITHOUT_EFFECT,),
                    "the order committed before the crash is never published: committed without effect"),),
     drain_timeout_s=45,
 )

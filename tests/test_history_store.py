@@ -11,6 +11,7 @@ from harness.analysis import analyze, analyze_run_dir
 from harness.checkers.base import Validity
 from harness.errors import UsageError
 from harness.history.ops import OpType
+from harness.expect import expectations_from_json
 from harness.history.store import HistoryWriter, load_histories
 
 
@@ -44,7 +45,7 @@ def test_round_trip_keeps_every_op_and_observation(tmp_path: Path) -> None:
 def test_reanalysis_gives_the_same_verdicts(tmp_path: Path) -> None:
     run = _write_run(tmp_path)
     _, histories = load_histories(run / "history.jsonl")
-    live = analyze(histories, {"direct": {"I1": Validity.INVALID}})
+    live = analyze(histories, expectations_from_json([{"pipeline": "direct", "invariant": "I1", "validity": "invalid"}]))
     again = analyze_run_dir(run)
     assert [v.to_json() for v in live] == [v.to_json() for v in again]
     assert again[0].result("no-lost-effect").validity is Validity.INVALID  # type: ignore[union-attr]

@@ -96,8 +96,10 @@ def test_chaos_analyze_prints_the_verdicts_and_scores_of_the_run(black_friday: O
 
     out = io.StringIO()
     _analyze(black_friday.run_dir, Console(file=out, width=200))
-    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in out.getvalue().splitlines() if line.count("│") > 3]
-    score_column = {row[0]: row[6] for row in cells}  # pipeline ... broken, score, verdict
+    lines = out.getvalue().splitlines()
+    header = next([c.strip() for c in line.split("┃")[1:-1]] for line in lines if "┃ pipeline" in line)
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in lines if line.count("│") > 3]
+    score_column = {row[0]: row[header.index("score")] for row in cells}
     assert score_column == {s.pipeline: f"{s.value:g}" for s in black_friday.scores}, out.getvalue()
 
 
@@ -174,7 +176,7 @@ def _worst_case_verdicts(histories: dict, n_checkers: int = 8):  # type: ignore[
     from harness.checkers.base import CheckResult, Validity
     from harness.scoring import judge
 
-    base = analyze(histories, {})
+    base = analyze(histories)
     payload = ("<b>x</b>" * 250)[:2000]
     verdicts = []
     for v in base:
@@ -185,7 +187,7 @@ def _worst_case_verdicts(histories: dict, n_checkers: int = 8):  # type: ignore[
                                "chain": [{"time": k, "stage": "event on topic", "payload": payload} for k in range(40)]}
                               for j in range(5)))
             for i in range(2, 2 + n_checkers - 1))
-        verdicts.append(judge(v.pipeline, v.results + extra, {}))
+        verdicts.append(judge(v.pipeline, v.results + extra))
     return tuple(verdicts)
 
 
@@ -223,7 +225,7 @@ def test_any_checker_text_renders_escaped_and_every_output_parses(tmp_path: Path
     history = HistoryBuilder("outbox").order("o1").charge("o1").build()
     result = CheckResult("planted", "I2", Validity.INVALID, message, MappingProxyType(counts),
                          ({**example, "chain": [step]},))
-    verdict = judge("outbox", (result,), {})
+    verdict = judge("outbox", (result,))
     run_dir = tmp_path / "prop"
     run_dir.mkdir(exist_ok=True)
     meta = {"scenario": message, "seed": 1, "command": message, "description": message, "expect": []}
@@ -262,7 +264,7 @@ def test_junit_skips_unknown_results(tmp_path: Path) -> None:
 
     # A fault window with no traffic inside it: stats is unknown (vacuous), so its case is skipped.
     history = HistoryBuilder("outbox").order("o1", at=0.5).fault_window(5.0, 6.0).charge("o1").build()
-    verdicts = analyze({"outbox": history}, {}, (Stats(), NoLostEffect()))  # skeleton-shaped: no topic records
+    verdicts = analyze({"outbox": history}, (), (Stats(), NoLostEffect()))  # skeleton-shaped: no topic records
     out = write_outputs(tmp_path, {"outbox": history}, verdicts, meta={"scenario": "vacuous", "expect": []})
     root = ET.parse(out.junit_xml).getroot()
     skipped = root.find(".//testcase[@name='stats']/skipped")

@@ -7,9 +7,11 @@ from types import MappingProxyType
 import pytest
 
 from harness.analysis import analyze
+from harness.checkers.anomaly import AnomalyKind
 from harness.checkers.loss import NoLostEffect
 from harness.checkers.stats import Stats
 from harness.checkers.base import CheckResult, Validity
+from harness.expect import Expect
 from harness.history.ops import OpType
 from harness.score import SCORE_VERSION, WEIGHTS, measure, score
 from harness.scoring import judge
@@ -32,9 +34,10 @@ def _clean_history(fault: bool = True) -> HistoryBuilder:
 SKELETON_CHECKERS = (Stats(), NoLostEffect())
 
 
-def _scored(h: HistoryBuilder, expected: dict[str, Validity] | None = None):  # type: ignore[no-untyped-def]
+def _scored(h: HistoryBuilder, *expected: AnomalyKind):  # type: ignore[no-untyped-def]
     history = h.build()
-    (verdict,) = analyze({history.pipeline: history}, {history.pipeline: expected or {}}, SKELETON_CHECKERS)
+    expects = (Expect(history.pipeline, expected, "planted"),) if expected else ()
+    (verdict,) = analyze({history.pipeline: history}, expects, SKELETON_CHECKERS)
     m = measure(history, verdict)
     return verdict, m, score(verdict, m)
 
@@ -42,7 +45,7 @@ def _scored(h: HistoryBuilder, expected: dict[str, Validity] | None = None):  # 
 def test_a_broken_safety_invariant_scores_zero_whatever_else() -> None:
     h = _clean_history()
     h.order("lost", 9900, at=4.0)
-    _, m, s = _scored(h, {"I1": Validity.INVALID})
+    _, m, s = _scored(h, AnomalyKind.LOST_EFFECT)
     assert s.value == 0.0 and s.gate == "failed" and "I1" in s.why
     assert m.lost_orders == 1 and m.lost_cents == 9900
     assert s.reliability == pytest.approx(40 / 41)
@@ -97,7 +100,7 @@ def test_counts_of_other_checkers_are_read_defensively() -> None:
                      MappingProxyType({"duplicates": 2, "duplicate_cents": 2500}))
     i3 = CheckResult("per-entity-order", "I3", Validity.VALID, "in order", MappingProxyType({}))
     i7 = CheckResult("bounded-recovery", "I7", Validity.VALID, "ok", MappingProxyType({"recovery_s": "n/a"}))
-    verdict = judge("outbox", (i2, i3, i7), {})
+    verdict = judge("outbox", (i2, i3, i7))
     m = measure(history, verdict)
     assert (m.duplicate_effects, m.duplicate_cents, m.duplicates_source) == (2, 2500, "I2")
     assert m.ordering_violations == 0

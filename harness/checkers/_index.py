@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from harness.history.ops import History, Op, OpType, Scalar
 
 __all__ = ["Acknowledged", "Applied", "EffectsIndex", "OpsByRole", "TopicIndex", "acknowledged_index", "applied_index",
-           "column", "effects_index", "ops_by_role", "repeated", "topic_index"]
+           "clock_anchor_ms", "column", "effects_index", "ops_by_role", "repeated", "topic_index"]
 
 Row = Mapping[str, Scalar]
 K = TypeVar("K")
@@ -201,3 +201,14 @@ def topic_index(history: History) -> TopicIndex:
     copies = Counter(columns[0])
     copies.pop(None, None)
     return TopicIndex(*columns, {e: copies[e] - 1 for e in repeated(copies)})
+
+
+def clock_anchor_ms(history: History) -> float | None:
+    """Epoch milliseconds at the pipeline clock's zero, from the runner's ``clock`` probe: the
+    bridge between op times (run seconds) and the epoch times records and effects carry."""
+    for op in history.derived(ops_by_role).probe:
+        if op.f == "clock":
+            epoch = op.value.get("epoch_ms")
+            if isinstance(epoch, (int, float)) and not isinstance(epoch, bool):
+                return float(epoch) - op.time_s * 1000
+    return None

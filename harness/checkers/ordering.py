@@ -28,6 +28,7 @@ from operator import eq, itemgetter
 
 from harness.checkers._index import TopicIndex, applied_index, effects_index, repeated, topic_index
 from harness.checkers._sources import missing, pick
+from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
 from harness.history.ops import History
@@ -81,6 +82,7 @@ class PerEntityOrder:
         nonmonotonic: list[dict[str, object]] = []
         past_dead: list[dict[str, object]] = []
         n_nonmonotonic = n_past_dead = 0
+        found: list[Anomaly] = []
         shipper_pos: dict[object, tuple[object, object]] = {}  # event_id -> (position, applied_at_ms)
         paid_pos: dict[object, tuple[object, object]] = {}  # order -> (position, applied_at_ms) of its paid event
         for r in rows:
@@ -91,6 +93,7 @@ class PerEntityOrder:
                 latest[key] = (seq, event_id, position)
             elif event_id != prev[1]:
                 n_nonmonotonic += 1
+                found.append(Anomaly(AnomalyKind.NONMONOTONIC_APPLY, str(order), str(consumer), str(event_id)))
                 if len(nonmonotonic) < MAX_EXAMPLES:
                     nonmonotonic.append({
                         "anomaly": "nonmonotonic-apply", "consumer": key[0], "order_id": key[1],
@@ -101,6 +104,7 @@ class PerEntityOrder:
             gap = dead.get(key)
             if gap is not None and seq > gap[0]:  # type: ignore[operator]
                 n_past_dead += 1
+                found.append(Anomaly(AnomalyKind.APPLIED_PAST_DEAD_LETTER, str(order), str(consumer), str(event_id)))
                 if len(past_dead) < MAX_EXAMPLES:
                     past_dead.append({
                         "anomaly": "applied-past-dead-letter", "consumer": key[0], "order_id": key[1],
@@ -130,6 +134,8 @@ class PerEntityOrder:
                 early = True
             if early:
                 n_shipped_early += 1
+                found.append(Anomaly(AnomalyKind.SHIPPED_BEFORE_PAID, str(order), shipper,
+                                     None if e.get("event_id") is None else str(e.get("event_id"))))
                 if len(shipped_early) < MAX_EXAMPLES:
                     shipped_early.append({
                         "anomaly": "shipped-before-paid", "consumer": shipper, "order_id": order,
@@ -151,16 +157,18 @@ class PerEntityOrder:
                                f"{len(applied)} applies over {entities} (consumer, order) pairs in seq order; "
                                f"{shipments} shipments all after payment; every order on one partition in order",
                                counts)
+        found += [Anomaly(AnomalyKind.SPLIT_ENTITY, str(x["order_id"])) for x in split]
+        found += [Anomaly(AnomalyKind.NONMONOTONIC_PUBLISH, str(x["order_id"])) for x in reordered]
         examples = pick(nonmonotonic, shipped_early, past_dead, split[:MAX_EXAMPLES], reordered[:MAX_EXAMPLES],
                         limit=MAX_EXAMPLES)
         chains = order_chains(history, {str(x["order_id"]) for x in examples})
         for x in examples:
             x["chain"] = chains[str(x["order_id"])]
-        found = ", ".join(f"{n} {name}" for name, n in (
+        summary = ", ".join(f"{n} {name}" for name, n in (
             ("nonmonotonic-apply", n_nonmonotonic), ("shipped-before-paid", n_shipped_early),
             ("applied-past-dead-letter", n_past_dead), ("split-entity", len(split)),
             ("nonmonotonic-publish", len(reordered))) if n)
-        return CheckResult(self.name, self.invariant, Validity.INVALID, found, counts, tuple(examples))
+        return CheckResult(self.name, self.invariant, Validity.INVALID, summary, counts, tuple(examples), tuple(found))
 
 
 def _topic_order(topic: TopicIndex, dlq: tuple[Mapping[str, object], ...]) -> tuple[

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.checkers._index import ops_by_role
+from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import CheckResult, Validity
 from harness.history.ops import History, OpType
 
@@ -46,7 +47,9 @@ class BoundedRecovery:
         return CheckResult(self.name, self.invariant, Validity.INVALID,
                            f"did not recover: {names} not running at the end of the run; "
                            f"{measured.message}", {**measured.counts, "dead_processes": len(dead)},
-                           examples + tuple(measured.examples))
+                           examples + tuple(measured.examples),
+                           tuple(Anomaly(AnomalyKind.DID_NOT_RECOVER, consumer=str(r["process"])) for r in dead)
+                           + measured.anomalies)
 
     def _measure(self, history: History) -> CheckResult:
         injected = heal = None
@@ -95,13 +98,14 @@ class BoundedRecovery:
                                    f"{self.budget_s:g}s budget ran out", counts)
             return CheckResult(self.name, self.invariant, Validity.INVALID,
                                f"never caught up: lag or backlog still above zero {watched:.2f}s after the heal",
-                               counts, ({**example, "anomaly": "never-recovered"},))
+                               counts, ({**example, "anomaly": "never-recovered"},),
+                               (Anomaly(AnomalyKind.NEVER_RECOVERED),))
         recovery = first_zero[0] - heal
         counts["recovery_s"] = round(recovery, 3)
         if self.budget_s is not None and recovery > self.budget_s:
             return CheckResult(self.name, self.invariant, Validity.INVALID,
                                f"caught up {recovery:.2f}s after the heal, over the {self.budget_s:g}s budget",
-                               counts, (example,))
+                               counts, (example,), (Anomaly(AnomalyKind.SLOW_RECOVERY),))
         within = f" (budget {self.budget_s:g}s)" if self.budget_s is not None else " (no budget set: measured only)"
         return CheckResult(self.name, self.invariant, Validity.VALID,
                            f"caught up {recovery:.2f}s after the heal{within}", counts)

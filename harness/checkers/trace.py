@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from harness.checkers._index import acknowledged_index, column, effects_index
 from harness.checkers._sources import missing, pick
 from harness.history.observations import cause_of
+from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
 from harness.history.ops import History
@@ -56,6 +57,7 @@ class TraceComplete:
         absent: list[dict[str, object]] = []
         foreign: list[dict[str, object]] = []
         n_absent = n_foreign = unverifiable = unmapped = 0
+        found: list[Anomaly] = []
         index = history.derived(effects_index)
         cause = cause_of(history)
         causes = tuple(map(cause.get, zip(index.consumer, index.kind)))  # the op that causes each effect, if any
@@ -66,6 +68,8 @@ class TraceComplete:
                 continue
             if not cid:
                 n_absent += 1
+                found.append(Anomaly(AnomalyKind.MISSING_CORRELATION_ID, str(order), str(e.get("consumer")),
+                                     None if e.get("event_id") is None else str(e.get("event_id"))))
                 if len(absent) < MAX_EXAMPLES:
                     absent.append({"anomaly": "missing-correlation-id", "cause": f, **_effect(e)})
                 continue
@@ -74,6 +78,8 @@ class TraceComplete:
             elif cid != want and cid not in extra.get((order, f), ()):
                 want = extra.get((order, f), {want})
                 n_foreign += 1
+                found.append(Anomaly(AnomalyKind.FOREIGN_CORRELATION_ID, str(order), str(e.get("consumer")),
+                                     None if e.get("event_id") is None else str(e.get("event_id"))))
                 if len(foreign) < MAX_EXAMPLES:
                     foreign.append({"anomaly": "foreign-correlation-id", "cause": f,
                                     "expected": sorted(map(str, want)),  # type: ignore[call-overload]
@@ -90,7 +96,7 @@ class TraceComplete:
             return CheckResult(self.name, self.invariant, Validity.INVALID,
                                f"{n_absent + n_foreign} of {checked} effects cannot be traced to their request "
                                f"({n_absent} without a correlation id, {n_foreign} with a foreign one)", counts,
-                               tuple(examples))
+                               tuple(examples), tuple(found))
         if effects and checked == 0:
             return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
                                f"none of {len(effects)} effects could be traced: no request that caused one reported "

@@ -49,6 +49,7 @@ class Interposer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="interposer", daemon=True)
         self._positions: dict[int, int] = {}
+        self.held_keys: set[str] = set()  # every entity whose event was ever held back (swapped)
 
     # ---- control (the Reorder fault) ---------------------------------------------------
     def swap(self, entities: int) -> None:
@@ -93,6 +94,7 @@ class Interposer:
                         if hold:
                             self._swap_budget -= 1
                             self._held[msg.key()] = msg
+                            self.held_keys.add((msg.key() or b"").decode("utf-8", "replace"))
                     if not hold:
                         self._forward(msg)
                         if first is not None:
@@ -148,6 +150,9 @@ class ReorderFault:
 
     def effect(self) -> int:
         return self.interposer.swapped - self._before
+
+    def touched(self) -> frozenset[str]:
+        return frozenset(self.interposer.held_keys)
 
     def heal(self) -> None:
         self.interposer.release()

@@ -27,6 +27,9 @@ a user's own) reports these sources with these fields. Times are epoch milliseco
   pending  entities whose events still wait at the source after drain (the spec's backlog
            ids query): order_id; I1 counts them as pending, never as lost
   links    every declared link: link, connected (did any process ever connect through it)
+  budgets  what the target declares it may spend (its spec's ``[budgets]``), one row:
+           redelivery_ratio (extra copies per distinct event outside crash recovery; I2's
+           ``amplified`` above it)
   drain    one row: drained (bool), nemesis_errors
 
 The checkers read the domain (``subscriptions``, ``required_effects``) from the history
@@ -59,7 +62,7 @@ if TYPE_CHECKING:
 __all__ = ["REQUIRED_EFFECTS", "SOURCES", "SUBSCRIPTIONS", "cause_of", "required_effects", "subscriptions"]
 
 SOURCES = ("orders", "topic", "applied", "effects", "dlq", "consumers", "domain", "requires", "processes", "pending",
-           "links", "drain")
+           "links", "budgets", "drain")
 
 SUBSCRIPTIONS: Mapping[str, frozenset[str]] = {
     # consumer -> the event types it acts on (others it may skip without recording)

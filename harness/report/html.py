@@ -25,7 +25,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from string import Template
 
+from harness.checkers.anomaly import KIND_INFO
 from harness.checkers.base import CheckResult, Validity
+from harness.expect import Expect, expectations_from_json
 from harness.report.charts import Line, line_chart
 from harness.report.results import finite
 from harness.scenario import INVARIANTS
@@ -129,11 +131,8 @@ def _without_chains(results: Mapping[str, object]) -> object:
     return {**results, "pipelines": pipelines}
 
 
-def _expectations(meta: Mapping[str, object]) -> dict[tuple[str, str], tuple[Validity, str]]:
-    out = {}
-    for e in meta.get("expect") or ():  # type: ignore[union-attr]
-        out[(str(e["pipeline"]), str(e["invariant"]))] = (Validity(e["validity"]), str(e.get("why") or ""))  # type: ignore[index,union-attr]
-    return out
+def _expectations(meta: Mapping[str, object]) -> tuple[Expect, ...]:
+    return expectations_from_json(meta.get("expect") or ())  # type: ignore[arg-type]
 
 
 def _run_facts(meta: Mapping[str, object], results: Mapping[str, object]) -> str:
@@ -196,7 +195,7 @@ def _score_terms(verdicts: Sequence[PipelineVerdict], scores: Mapping[str, Score
 
 
 def _pipeline_section(v: PipelineVerdict, m: Measurements | None, s: Score | None,
-                      expected: Mapping[tuple[str, str], tuple[Validity, str]]) -> str:
+                      expected: Sequence[Expect]) -> str:
     p = v.pipeline
     out = [f'<section class="pipeline" id="p-{_e(p)}">',
            f"<h2>{_e(p)} {_badge(_OUTCOME_TEXT[v.outcome], v.outcome.value)} "
@@ -206,6 +205,7 @@ def _pipeline_section(v: PipelineVerdict, m: Measurements | None, s: Score | Non
     if m is not None:
         out.append(_charts(p, m))
     out.append(_results_table(v, expected))
+    out.append(_anomaly_table(v))
     for r in v.results:
         if r.validity is Validity.INVALID:
             out.append(_violation(p, r))
@@ -235,21 +235,61 @@ def _charts(pipeline: str, m: Measurements) -> str:
             f'<p class=muted>Shaded: fault windows ({_e(legend)}). Time is seconds since this pipeline started.</p>')
 
 
-def _results_table(v: PipelineVerdict, expected: Mapping[tuple[str, str], tuple[Validity, str]]) -> str:
+def _results_table(v: PipelineVerdict, expected: Sequence[Expect]) -> str:
     rows = []
+    mine = [e for e in expected if e.pipeline == v.pipeline]
     for r in v.results:
-        want, why = expected.get((v.pipeline, r.invariant or ""), (Validity.VALID, ""))
-        if r.invariant is None:
-            want, why = Validity.VALID, ""
+        wants = [(k, e.why, k in e.anomalies) for e in mine for k in e.allowed if k.invariant == r.invariant]
+        want = ", ".join(f"{k.value}{'' if required else ' (may)'}" for k, _, required in wants) or "no anomaly"
+        why = "; ".join(dict.fromkeys(w for _, w, _ in wants))
         rows.append(f"<tr><td>{_e(r.invariant or '-')}</td><td>{_e(r.checker)}</td>"
                     f"<td>{_badge(r.validity.value, r.validity.value)}</td>"
-                    f"<td>{_e(want.value)}{f' <span class=muted>({_e(why)})</span>' if why else ''}</td>"
+                    f"<td>{_e(want)}{f' <span class=muted>({_e(why)})</span>' if why else ''}</td>"
                     f"<td>{_e(r.message)}</td></tr>")
     checked = {r.invariant for r in v.results}
     missing = [f"{i} {name}" for i, name in INVARIANTS.items() if i not in checked]
     note = f"<p class=muted>Not checked in this run: {_e(', '.join(missing))}.</p>" if missing else ""
     return ("<h3>Invariants</h3><table class=results><thead><tr><th>id</th><th>checker</th><th>occurred</th>"
             f"<th>expected</th><th>evidence</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{note}")
+
+
+def _anomaly_table(v: PipelineVerdict) -> str:
+    """Every anomaly kind seen, with how many an injected fault (or the planted defect) explains,
+    and the redelivery the consumers absorbed: shown whether or not anything went wrong."""
+    i2 = v.result("exactly-once-effect")
+    amp = ""
+    if i2 is not None and "amplification" in i2.counts:
+        c = i2.counts
+        windows = ", ".join(f"{k.split(':', 1)[1]} {n}" for k, n in c.items() if k.startswith("redelivered:")
+                            and k != "redelivered:outside")
+        budget = c.get("redelivery_budget")
+        ratio = c.get("amplification")
+        per_event = f"{float(ratio):.3f}" if isinstance(ratio, (int, float)) else "-"
+        amp = (f'<p id="amplification-{_e(v.pipeline)}">Redelivery amplification: {_n(c.get("redelivered"))} extra '
+               f'copies on the topic ({per_event} per event), {_n(c.get("absorbed"))} '
+               f'absorbed by the consumers; {_n(c.get("injected_copies"))} injected by a fault; by fault window: '
+               f'{_e(windows or "none")}; outside any: {_n(c.get("redelivered:outside"))}. '
+               f'{"Budget " + _e(budget) + " per event outside crash recovery." if budget is not None else "No budget declared."}</p>')
+    if not v.tallies:
+        return f"<h3>Anomalies</h3><p>None.</p>{amp}"
+    rows = "".join(
+        f"<tr><td>{_e(t.kind.value)}</td><td>{_e(t.kind.invariant)}</td><td class=num>{t.total}</td>"
+        f"<td class=num>{t.explained}</td><td class='num{' bad' if t.unexplained else ''}'>{t.unexplained}</td>"
+        f"<td>{'yes' if t.expected else '<b>no</b>'}</td><td class=muted>{_e(KIND_INFO[t.kind].meaning)}</td></tr>"
+        for t in v.tallies)
+    causes = ", ".join(f"{_e(c)} {n}" for c, n in sorted(_cause_counts(v).items())) or "none"
+    return (f'<h3>Anomalies</h3><table class=results id="anomalies-{_e(v.pipeline)}"><thead><tr><th>kind</th>'
+            "<th>inv.</th><th class=num>seen</th><th class=num>explained</th><th class=num>unexplained</th>"
+            f"<th>expected</th><th>meaning</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<p class=muted>Explained by: {causes}. {v.explained} explained, {v.unexplained} unexplained.</p>{amp}")
+
+
+def _cause_counts(v: PipelineVerdict) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for a in v.attributions:
+        if a.cause is not None:
+            out[a.cause] = out.get(a.cause, 0) + 1
+    return out
 
 
 def _value(value: object) -> str:
@@ -316,13 +356,13 @@ def _run_details(meta: Mapping[str, object]) -> str:
                        f"<tr><td>{_e(f.get('kind'))}</td><td>{_e(f.get('link'))}</td><td>{_e(f.get('at'))}</td>"
                        f"<td>{_e(f.get('for_s'))} s</td></tr>" for f in faults if isinstance(f, Mapping))  # type: ignore[union-attr]
                    + "</tbody></table>")
-    expect = meta.get("expect") or []
+    expect = _expectations(meta)
     if expect:
-        out.append("<h3>Expectations</h3><table><thead><tr><th>pipeline</th><th>invariant</th><th>expected</th>"
-                   "<th>why</th></tr></thead><tbody>" + "".join(
-                       f"<tr><td>{_e(x.get('pipeline'))}</td><td>{_e(x.get('invariant'))}</td>"
-                       f"<td>{_e(x.get('validity'))}</td><td>{_e(x.get('why'))}</td></tr>"
-                       for x in expect if isinstance(x, Mapping))  # type: ignore[union-attr]
+        out.append("<h3>Expectations</h3><table><thead><tr><th>pipeline</th><th>anomalies (required)</th>"
+                   "<th>may</th><th>explained by</th><th>why</th></tr></thead><tbody>" + "".join(
+                       f"<tr><td>{_e(x.pipeline)}</td><td>{_e(', '.join(k.value for k in x.anomalies))}</td>"
+                       f"<td>{_e(', '.join(k.value for k in x.may))}</td><td>{_e(x.by.value)}</td>"
+                       f"<td>{_e(x.why)}</td></tr>" for x in expect)
                    + "</tbody></table>")
     for title, key in (("Versions", "versions"), ("Machine", "machine")):
         table = meta.get(key)

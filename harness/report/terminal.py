@@ -43,7 +43,7 @@ def summary_table(verdicts: tuple[PipelineVerdict, ...], title: str = "", scores
     table = Table(title=title or None, show_lines=False)
     for col, justify in (("pipeline", "left"), ("accepted", "right"), ("lost", "right"),
                          ("money lost", "right"), ("unknown", "right"), ("broken", "left"),
-                         ("score", "right"), ("verdict", "left")):
+                         ("anomalies", "right"), ("score", "right"), ("verdict", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for v in verdicts:
         s = v.summary()
@@ -54,10 +54,40 @@ def summary_table(verdicts: tuple[PipelineVerdict, ...], title: str = "", scores
             cell.append(f" ?{' ?'.join(unknown)}", style="yellow")
         table.add_row(
             v.pipeline, str(s["accepted"]), str(s["lost"]), _money(s["lost_cents"]), str(s["unknown_outcome"]),
-            cell, _score(by_pipeline.get(v.pipeline)),
+            cell, _anomalies(v), _score(by_pipeline.get(v.pipeline)),
             Text(v.outcome.value.upper() if v.outcome is not Outcome.MET else "as expected", style=_OUTCOME_STYLE[v.outcome]),
         )
     return table
+
+
+def _anomalies(v: PipelineVerdict) -> Text:
+    """How many anomalies, and how many no injected fault explains (those fail an expected break)."""
+    total = v.explained + v.unexplained
+    if not total:
+        return Text("0", style="green")
+    return Text(f"{total} ({v.unexplained} unexplained)" if v.unexplained else f"{total} explained",
+                style="red" if v.unexplained else "default")
+
+
+def anomaly_lines(v: PipelineVerdict) -> list[str]:
+    """Per kind: how many, how many explained and by what; then the redelivery the consumers absorbed."""
+    lines = []
+    for t in v.tallies:
+        causes: dict[str, int] = {}
+        for a in v.attributions:
+            if a.anomaly.kind is t.kind and a.cause is not None:
+                causes[a.cause] = causes.get(a.cause, 0) + 1
+        by = ", ".join(f"{c} {n}" for c, n in sorted(causes.items())) or "nothing injected"
+        lines.append(f"{t.total} {t.kind.value} ({t.kind.invariant}): {t.explained} explained by {by}"
+                     + (f", {t.unexplained} unexplained" if t.unexplained else "")
+                     + ("" if t.expected else " [not expected]"))
+    i2 = v.result("exactly-once-effect")
+    if i2 is not None and "amplification" in i2.counts:
+        c = i2.counts
+        lines.append(f"redelivery: {c.get('redelivered')} extra copies ({c.get('amplification')} per event), "
+                     f"{c.get('absorbed')} absorbed, {c.get('injected_copies')} injected by faults, "
+                     f"{c.get('redelivered:outside')} outside any fault window")
+    return lines
 
 
 def print_summary(result: RunResult, console: Console | None = None) -> None:
@@ -68,6 +98,8 @@ def print_summary(result: RunResult, console: Console | None = None) -> None:
     for v in result.verdicts:
         for reason in v.reasons:
             console.print(f"  [bold]{v.pipeline}[/bold]: {reason}", highlight=False)
+        for line in anomaly_lines(v):
+            console.print(f"  {v.pipeline}: {line}", highlight=False, soft_wrap=True)
     for s in result.scores:
         console.print(f"  score {s.pipeline}: {s.why}", highlight=False)
     # soft_wrap: paths and the command stay on one line, so they can be copied.

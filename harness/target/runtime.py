@@ -410,6 +410,8 @@ class SpecTarget:
             topic=self.oracle.read_topic(self.topic),
             dlq=[{**r, "consumer": c} for c, t in self.dlq_topics.items() for r in self.oracle.read_topic(t)],
             consumers=[{"consumer": c} for c in self.groups],
+            budgets=[{"redelivery_ratio": self.spec.budgets.redelivery_ratio}]
+            if self.spec.budgets.redelivery_ratio is not None else [],
             domain=[r for r in declared if r["consumer"] in running],
             requires=[r for r in requires if r["consumer"] in running],
             processes=[{"process": name, "alive": proc.alive(), "returncode": proc.returncode(),

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from harness.target.protocol import RunContext, Target
 
 __all__ = [
-    "SERVICES", "Build", "ProcessDecl", "Readiness", "ReadyKind", "StopSpec", "TargetSpec", "Timeouts", "link_env_name",
+    "SERVICES", "Budgets", "Build", "ProcessDecl", "Readiness", "ReadyKind", "StopSpec", "TargetSpec", "Timeouts", "link_env_name",
 ]
 
 SERVICES = ("kafka", "postgres")
@@ -179,6 +179,19 @@ class Timeouts:
             _check(value is None or 0 < value <= 3600, f"timeouts.{name}={value!r} must be in (0, 3600] seconds")
 
 
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """What a target declares it may spend under faults; the checkers hold it to them."""
+
+    # Extra copies per distinct event on the topic, outside crash recovery (I2 ``amplified`` above it).
+    redelivery_ratio: float | None = None
+
+    def __post_init__(self) -> None:
+        value = self.redelivery_ratio
+        _check(value is None or (isinstance(value, (int, float)) and 0 <= value <= 100),
+               f"budgets.redelivery_ratio={value!r} must be in [0, 100] extra copies per event")
+
+
 Runtime = Callable[["TargetSpec", "Infra", "RunContext"], "Target"]
 """Builds the running Target of a spec on given infra; ``SpecTarget`` unless the spec brings its own."""
 
@@ -197,6 +210,7 @@ class TargetSpec:
     partitions: int = 3
     variants: tuple[str, ...] = ("correct",)  # deliberate mistakes this target can run (CHAOS_VARIANT)
     timeouts: Timeouts = Timeouts()
+    budgets: Budgets = Budgets()
     build: tuple[Build, ...] = ()
     schema_sql: str = ""  # extra tables beyond the domain's own
     uses_connect: bool = False  # needs Kafka Connect (the infra starts it on demand)

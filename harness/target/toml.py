@@ -27,6 +27,9 @@
     [timeouts]
     delivery_s = 10
 
+    [budgets]
+    redelivery_ratio = 0.01
+
 Relative paths (``cwd``, ``command[0]`` when it contains a '/', build folders) are relative
 to the TOML file's folder. Every key is checked: an unknown or missing one is a SpecError
 (exit 4) naming it and the file.
@@ -42,12 +45,12 @@ from types import MappingProxyType
 from typing import Any
 
 from harness.errors import SpecError
-from harness.target.spec import Build, ProcessDecl, Readiness, ReadyKind, StopSpec, TargetSpec, Timeouts
+from harness.target.spec import Budgets, Build, ProcessDecl, Readiness, ReadyKind, StopSpec, TargetSpec, Timeouts
 
 __all__ = ["load_toml"]
 
 _TOP = {"name", "domain", "entrypoint", "publisher", "variants", "partitions", "build", "processes", "backlog",
-        "timeouts", "schema", "description"}
+        "timeouts", "budgets", "schema", "description"}
 _PROCESS = {"use", "command", "links", "cwd", "env", "ready", "stop", "replicas", "ports", "consumer", "crash_points",
             "publishes", "recovery_grace_s"}
 _READY = {"http", "tcp", "command", "log", "none", "timeout_s"}
@@ -175,6 +178,8 @@ def _spec(data: dict[str, Any], path: Path, components: ComponentLookup | None =
     _keys("backlog", _typed("backlog", backlog, dict, "a table"), {"sql", "ids_sql"})
     timeouts = data.get("timeouts", {})
     _keys("timeouts", _typed("timeouts", timeouts, dict, "a table"), {"delivery_s", "session_s"})
+    budgets = data.get("budgets", {})
+    _keys("budgets", _typed("budgets", budgets, dict, "a table"), {"redelivery_ratio"})
     schema = data.get("schema", {})
     _keys("schema", _typed("schema", schema, dict, "a table"), {"sql", "file"})
     schema_sql = str(schema.get("sql", ""))
@@ -194,6 +199,7 @@ def _spec(data: dict[str, Any], path: Path, components: ComponentLookup | None =
         partitions=int(_typed("partitions", data.get("partitions", 3), int, "an integer")),
         variants=_strings("variants", data.get("variants", ["correct"])),
         timeouts=Timeouts(**{k: float(_typed(f"timeouts.{k}", v, (int, float), "seconds")) for k, v in timeouts.items()}),
+        budgets=Budgets(**{k: float(_typed(f"budgets.{k}", v, (int, float), "a number")) for k, v in budgets.items()}),
         build=tuple(builds),
         schema_sql=schema_sql,
         origin=f"file {path}",
