@@ -127,11 +127,11 @@ def otlp_traces_url(url: str) -> str:
 
 
 def export_spans(trace: Trace, file: Path | None, otlp: str | None = None) -> SpanExport:
-    """Write the trace's spans as JSON lines to ``file`` (appended) and send them to ``otlp`` when given."""
+    """Write the trace's spans as JSON lines to ``file`` (replaced) and send them to ``otlp`` when given."""
     spans = to_spans(trace)
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
-        with file.open("a", encoding="utf-8") as fh:
+        with file.open("w", encoding="utf-8") as fh:
             for span in spans:
                 fh.write(json.dumps(json.loads(span.to_json(indent=None)), separators=(",", ":")) + "\n")
     endpoint = None
