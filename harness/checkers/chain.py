@@ -30,7 +30,7 @@ STAGES: Mapping[str, str] = {"orders": "committed", "topic": "event on topic", "
 
 _SORT = {"topic": ("timestamp_ms", "partition", "offset"), "applied": ("consumer", "position"),
          "effects": ("consumer", "applied_at_ms"), "dlq": ("consumer", "partition", "offset")}
-_DROP = frozenset({"payload"})  # the raw value is long; schema examples carry it themselves
+_DROP = frozenset({"payload", "headers"})  # long (a value; a stack trace header); examples carry what they need
 _LIMIT = 40
 
 

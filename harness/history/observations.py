@@ -15,9 +15,13 @@ a user's own) reports these sources with these fields. Times are epoch milliseco
            consumer, position, event_id, order_id, type, seq, applied_at_ms
   effects  every side-effect row of every consumer (a duplicate effect is a second row)
            consumer, kind, order_id, event_id, correlation_id, amount_cents, applied_at_ms
-  dlq      every record on every consumer's dead-letter topic
-           consumer, partition, offset, key, event_id, order_id, type, reason,
-           source_topic, source_partition, source_offset
+  dlq      every record on every consumer's dead-letter topic, recognised by its content
+           (``harness.deadletter``): the event from the value, the rest from whichever
+           convention's headers it carries
+           consumer, dlq_topic, partition, offset, key, event_id, order_id, type, reason,
+           source_topic, source_partition, source_offset, convention (chaos, spring-kafka,
+           kafka-connect, or none: no headers, reason unknown), headers (JSON text),
+           dead_lettered_by (the consumer, group or connector the headers name, if any)
   consumers  one row per consumer the target runs: consumer (effects are required only
            of consumers that exist)
   domain   the domain pack's consumers: domain, consumer, subscribes (comma-separated event

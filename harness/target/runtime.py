@@ -408,7 +408,8 @@ class SpecTarget:
             sources["pending"] = [{"order_id": str(r[0])} for r in self._sql(self.spec.pending_sql)]
         sources.update(
             topic=self.oracle.read_topic(self.topic),
-            dlq=[{**r, "consumer": c} for c, t in self.dlq_topics.items() for r in self.oracle.read_topic(t)],
+            dlq=[{**r, "consumer": c, "dlq_topic": t} for c, t in self.dlq_topics.items()
+                 for r in self.oracle.read_topic(t, dead_letters=True)],
             consumers=[{"consumer": c} for c in self.groups],
             budgets=[{"redelivery_ratio": self.spec.budgets.redelivery_ratio}]
             if self.spec.budgets.redelivery_ratio is not None else [],
