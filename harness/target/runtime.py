@@ -122,6 +122,7 @@ class SpecTarget:
         self.dlq_topics = {c: f"dlq.{c}.{self.name}.{ctx.run_id}" for c in spec.consumers()}
         self.groups = {c: f"{c}.{self.name}.{ctx.run_id}" for c in spec.consumers()}
         self.oracle = Oracle(self.topo.kafka_direct, ctx.run_id, domain)
+        self.schema_registry_url: str | None = None  # set at start when the spec uses a registry
         ports = iter(self.topo.process_ports)
         self._replicas: dict[str, _Replica] = {}
         for decl in spec.processes:
@@ -190,6 +191,9 @@ class SpecTarget:
             "CHAOS_CRASHPOINTS_DIR": str(self.crashpoints_dir),
             "PYTHONUNBUFFERED": "1",
         }
+        if self.schema_registry_url is not None:
+            # Confluent's API base URL (SchemaRegistryClient's "url"); subjects follow TopicNameStrategy, <topic>-value.
+            env["CHAOS_SCHEMA_REGISTRY_URL"] = self.schema_registry_url
         for service in decl.links:
             link = self.infra.link(f"{decl.name}->{service}")
             env[link_env_name(link.name)] = link.proxy_address
@@ -237,6 +241,9 @@ class SpecTarget:
             self.infra.bind_links(self.links())
             self._create_database()
             self._create_topics()
+            if self.spec.uses_schema_registry:
+                # Before any process starts: each is handed the URL, and it must answer when they first call it.
+                self.schema_registry_url = self.infra.ensure_schema_registry().base_url
             self.prepare()
             for replica in self._replicas.values():
                 self._spawn(replica)

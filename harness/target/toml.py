@@ -47,7 +47,7 @@ from harness.target.spec import Build, ProcessDecl, Readiness, ReadyKind, StopSp
 __all__ = ["load_toml"]
 
 _TOP = {"name", "domain", "entrypoint", "publisher", "variants", "partitions", "build", "processes", "backlog",
-        "timeouts", "schema", "description"}
+        "timeouts", "schema", "schema_registry", "description"}
 _PROCESS = {"use", "command", "links", "cwd", "env", "ready", "stop", "replicas", "ports", "consumer", "crash_points",
             "publishes", "recovery_grace_s"}
 _READY = {"http", "tcp", "command", "log", "none", "timeout_s"}
@@ -196,5 +196,6 @@ def _spec(data: dict[str, Any], path: Path, components: ComponentLookup | None =
         timeouts=Timeouts(**{k: float(_typed(f"timeouts.{k}", v, (int, float), "seconds")) for k, v in timeouts.items()}),
         build=tuple(builds),
         schema_sql=schema_sql,
+        uses_schema_registry=bool(_typed("schema_registry", data.get("schema_registry", False), bool, "true or false")),
         origin=f"file {path}",
     )
