@@ -227,8 +227,10 @@ class RegistryClient:
         compatible = bool(answer.get("is_compatible"))
         return CompatibilityCheck(compatible, () if compatible else _messages(answer))
 
-    def set_compatibility(self, subject: str, level: CompatibilityLevel) -> None:
-        self._ok("PUT", f"/config/{_quote(subject)}", {"compatibility": level.value})
+    def set_compatibility(self, subject: str | None, level: CompatibilityLevel) -> None:
+        """Set ``subject``'s level, or the registry's global one (``None``)."""
+        path = "/config" if subject is None else f"/config/{_quote(subject)}"
+        self._ok("PUT", path, {"compatibility": level.value})
 
     def compatibility(self, subject: str | None = None) -> CompatibilityLevel:
         """The level of ``subject``, or the registry's global one (``None``)."""

@@ -36,7 +36,7 @@ from harness.infra.lock import hold_base_port
 from harness.infra.pids import Leftovers, record_into, stop_leftovers as _stop_recorded
 from harness.infra.ports import ensure_ports_free
 from harness.infra.process import ManagedProcess, ProcessSpec, pid_alive
-from harness.infra.schema_registry import RegistryClient
+from harness.infra.schema_registry import CompatibilityLevel, RegistryClient
 from harness.infra.topology import HOST, Link, Topology
 from harness.infra.toxiproxy import ToxiproxyClient
 from harness.wait import wait_for
@@ -239,6 +239,8 @@ class Infra:
         self._await(name, probes.get(name, lambda: (True, "alive")), timeout_s=timeouts.get(name, READY_TIMEOUT_S))
         if name == "toxiproxy":
             self.ensure_proxies()
+        if name == REGISTRY:  # in-memory storage: a restarted registry is empty, and 2.x forgets the level
+            RegistryClient(self.topology.schema_registry_url).set_compatibility(None, CompatibilityLevel.BACKWARD)
     # ---- Kafka Connect (optional, started on demand) -----------------------------------
     @property
     def connect_running(self) -> bool:
@@ -317,6 +319,9 @@ class Infra:
         self._write_state()
         try:
             self._await(REGISTRY, self._registry_probe, timeout_s=REGISTRY_READY_TIMEOUT_S)
+            # The start flag enforces BACKWARD, but Apicurio 2.x still answers GET /config with NONE; a client
+            # asking the registry what holds must hear what is enforced.
+            client.set_compatibility(None, CompatibilityLevel.BACKWARD)
         except BaseException:
             self.stop_schema_registry()
             raise
