@@ -184,3 +184,59 @@ def test_a_scenario_that_needs_a_registry_runs_only_on_a_target_that_declares_on
     missing = missing_capabilities((), ("schema-registry",), "correct", outbox)
     assert missing and "schema_registry = true" in missing[0]
     assert missing_capabilities((), ("schema-registry",), "correct", replace(outbox, uses_schema_registry=True)) == []
+
+
+_TOML = '''
+name = "mini"
+domain = "orders"
+entrypoint = "app"
+publisher = "app"
+{registry}
+[processes.app]
+use = "reference:order_service.direct"
+links = ["kafka", "postgres"]
+'''
+
+
+class _Infra:
+    """Just enough infra for a SpecTarget to compute its processes' environment, counting registry starts."""
+
+    def __init__(self) -> None:
+        self.topology = Topology(20000)
+        self.started = 0
+        self._links = {link.name: link for link in self.topology.bind(("app->kafka", "app->postgres"))}
+
+    def link(self, name: str) -> object:
+        return self._links[name]
+
+    def ensure_schema_registry(self) -> RegistryClient:
+        self.started += 1
+        return RegistryClient(self.topology.schema_registry_url)
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_only_a_target_that_declares_a_registry_starts_one_and_gets_its_url(tmp_path: Path, declared: bool) -> None:
+    from harness.target.protocol import RunContext
+    from harness.target.registry import load_domain
+    from harness.target.runtime import SpecTarget
+
+    path = tmp_path / "target.toml"
+    path.write_text(_TOML.format(registry="schema_registry = true" if declared else ""))
+    spec = resolve_target(str(path))
+    assert spec.uses_schema_registry is declared
+    infra = _Infra()
+    target = SpecTarget(spec, infra, RunContext("r1", "mini", tmp_path, 1), load_domain(spec.domain))  # type: ignore[arg-type]
+    target.attach_schema_registry()
+    env = target._env(target._replicas["app"])  # noqa: SLF001 - the environment contract is what is tested
+    assert infra.started == (1 if declared else 0)
+    if declared:
+        assert env["CHAOS_SCHEMA_REGISTRY_URL"] == "http://127.0.0.1:20005/apis/ccompat/v7"
+    else:
+        assert "CHAOS_SCHEMA_REGISTRY_URL" not in env
+
+
+def test_schema_registry_in_a_target_file_must_be_a_boolean(tmp_path: Path) -> None:
+    path = tmp_path / "target.toml"
+    path.write_text(_TOML.format(registry='schema_registry = "yes"'))
+    with pytest.raises(UsageError, match="schema_registry"):
+        resolve_target(str(path))

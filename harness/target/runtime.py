@@ -241,9 +241,7 @@ class SpecTarget:
             self.infra.bind_links(self.links())
             self._create_database()
             self._create_topics()
-            if self.spec.uses_schema_registry:
-                # Before any process starts: each is handed the URL, and it must answer when they first call it.
-                self.schema_registry_url = self.infra.ensure_schema_registry().base_url
+            self.attach_schema_registry()
             self.prepare()
             for replica in self._replicas.values():
                 self._spawn(replica)
@@ -311,6 +309,12 @@ class SpecTarget:
             for replica in reversed(list(self._replicas.values())):
                 if replica.proc is not None:
                     replica.proc.stop(grace_s=replica.decl.stop.grace_s, sig=_signal(replica.decl.stop.signal))
+
+    def attach_schema_registry(self) -> None:
+        """A registry for a spec that uses one: started (or the user's checked) before any process starts,
+        since each is handed its URL and may call it at once. A spec that does not declare one costs nothing."""
+        if self.spec.uses_schema_registry:
+            self.schema_registry_url = self.infra.ensure_schema_registry().base_url
 
     # ---- hooks for subclasses -----------------------------------------------------------
     def prepare(self) -> None:
