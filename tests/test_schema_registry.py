@@ -303,3 +303,51 @@ def test_a_users_own_registry_is_used_instead_and_must_answer(chaos_infra: Infra
     with pytest.raises(RegistryError) as failed:
         gone.ensure_schema_registry()
     assert failed.value.exit_code == 3 and "127.0.0.1:9" in str(failed.value)
+
+
+_REGISTRAR = '''
+import os, signal
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+client = SchemaRegistryClient({"url": os.environ["CHAOS_SCHEMA_REGISTRY_URL"], "timeout": 10})
+schema = '{"type": "record", "name": "Order", "fields": [{"name": "id", "type": "string"}]}'
+schema_id = client.register_schema(os.environ["CHAOS_TOPIC"] + "-value", Schema(schema, "AVRO"))
+print(f"registered schema {schema_id}", flush=True)
+signal.pause()
+'''
+
+_TARGET = '''
+name = "registered"
+domain = "orders"
+entrypoint = "app"
+publisher = "app"
+schema_registry = true
+
+[processes.app]
+use = "reference:order_service.direct"
+
+[processes."consumer.payment"]
+use = "reference:consumer.payment"
+
+[processes.registrar]
+command = ["{python}", "registrar.py"]
+ready = { log = "registered schema", timeout_s = 30 }
+'''
+
+
+def test_a_target_that_declares_a_registry_gets_its_url_and_registers_under_its_topic(
+        chaos_run, registry: RegistryClient, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from harness.scenario import Scenario
+    from harness.workload.rate import Constant
+
+    (tmp_path / "registrar.py").write_text(_REGISTRAR)
+    (tmp_path / "target.toml").write_text(_TARGET)
+    scenario = Scenario(name="registered", description="a target process registers its value schema",
+                        pipelines=("outbox",), shape=Constant(5), duration_s=2, faults=(), drain_timeout_s=30,
+                        needs=("schema-registry",))
+    result = chaos_run(scenario, target=str(tmp_path / "target.toml"))
+    subject = f"orders.registered.{result.run_id}-value"  # the run's event topic, TopicNameStrategy
+    try:
+        assert subject in registry.subjects(), f"the registrar did not register {subject}: {registry.subjects()}"
+    finally:
+        registry.delete_subject(subject)
