@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
                           "module:attr, or a path to a target.toml; repeat to compare several in one report")
     run.add_argument("--variant", help="a deliberate mistake the targets declare they can make (default: the "
                                        "scenario's, usually correct)")
+    run.add_argument("--schema-registry", metavar="URL",
+                     help="use this Confluent-compatible schema registry (its base URL) instead of starting the "
+                          "harness's own; overrides CHAOS_SCHEMA_REGISTRY")
 
     analyze = sub.add_parser("analyze", help="re-run the checkers on a stored run folder")
     analyze.add_argument("run_dir", type=Path)
@@ -320,6 +323,10 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     from harness.runner import new_seed, resolve_targets, run_scenario
     from harness.scenario import load_scenario
 
+    if args.schema_registry is not None:
+        from harness.infra.schema_registry import validate_registry_url
+
+        settings = replace(settings, schema_registry=validate_registry_url(args.schema_registry))
     scenario = load_scenario(args.scenario)
     if args.variant is not None:
         scenario = replace(scenario, variant=args.variant)

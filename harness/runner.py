@@ -215,6 +215,7 @@ def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: 
     target = build_target(spec, infra, ctx)
     progress(Progress(pipeline, "starting", 0.0))
     cold_before = infra.connect_cold_start_s
+    registry_before = infra.registry_cold_start_s
     # Watching starts before the target does: its first connections are the proof a link is used.
     monitor = LinkMonitor(infra.topology.bind(target.links())).start()
     try:
@@ -225,6 +226,9 @@ def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: 
     if infra.connect_cold_start_s is not None and infra.connect_cold_start_s != cold_before:
         # This target paid Kafka Connect's cold start: a measurement for the report, not a verdict.
         recorder.record("probe", OpType.OK, "connect_start", value={"cold_start_s": round(infra.connect_cold_start_s, 2)})
+    if infra.registry_cold_start_s is not None and infra.registry_cold_start_s != registry_before:
+        recorder.record("probe", OpType.OK, "schema_registry_start",
+                        value={"cold_start_s": round(infra.registry_cold_start_s, 2)})
     interposer = Interposer(infra.topology.kafka_direct, target.topic) if ctx.interposed else None
     try:
         if interposer is not None:

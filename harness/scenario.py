@@ -54,7 +54,7 @@ class Scenario:
     # target when the run starts (harness.capabilities), before any infrastructure.
     variant: str = "correct"
     # What the scenario needs of a target beyond what its faults name: "process:relay",
-    # "link:relay->kafka", "connect", "backlog" (harness.capabilities).
+    # "link:relay->kafka", "connect", "backlog", "schema-registry" (harness.capabilities).
     needs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

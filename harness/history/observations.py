@@ -51,6 +51,7 @@ Probe ops (process ``probe``), recorded by the runner through the oracle:
   drain    ``ok`` once lag and backlog are both zero, ``info`` if the drain timed out
   clock    once, before traffic: {epoch_ms}, the anchor between run time and effect times
   connect_start  when this pipeline paid Kafka Connect's cold start: {cold_start_s}
+  schema_registry_start  when this pipeline paid the schema registry's cold start: {cold_start_s}
   workload once, after traffic: {clients, max_start_late_s}: the client pool size and how far
            behind its planned arrival the latest order started (open-loop or not)
 """

@@ -122,6 +122,7 @@ class SpecTarget:
         self.dlq_topics = {c: f"dlq.{c}.{self.name}.{ctx.run_id}" for c in spec.consumers()}
         self.groups = {c: f"{c}.{self.name}.{ctx.run_id}" for c in spec.consumers()}
         self.oracle = Oracle(self.topo.kafka_direct, ctx.run_id, domain)
+        self.schema_registry_url: str | None = None  # set at start when the spec uses a registry
         ports = iter(self.topo.process_ports)
         self._replicas: dict[str, _Replica] = {}
         for decl in spec.processes:
@@ -190,6 +191,9 @@ class SpecTarget:
             "CHAOS_CRASHPOINTS_DIR": str(self.crashpoints_dir),
             "PYTHONUNBUFFERED": "1",
         }
+        if self.schema_registry_url is not None:
+            # Confluent's API base URL (SchemaRegistryClient's "url"); subjects follow TopicNameStrategy, <topic>-value.
+            env["CHAOS_SCHEMA_REGISTRY_URL"] = self.schema_registry_url
         for service in decl.links:
             link = self.infra.link(f"{decl.name}->{service}")
             env[link_env_name(link.name)] = link.proxy_address
@@ -237,6 +241,7 @@ class SpecTarget:
             self.infra.bind_links(self.links())
             self._create_database()
             self._create_topics()
+            self.attach_schema_registry()
             self.prepare()
             for replica in self._replicas.values():
                 self._spawn(replica)
@@ -304,6 +309,12 @@ class SpecTarget:
             for replica in reversed(list(self._replicas.values())):
                 if replica.proc is not None:
                     replica.proc.stop(grace_s=replica.decl.stop.grace_s, sig=_signal(replica.decl.stop.signal))
+
+    def attach_schema_registry(self) -> None:
+        """A registry for a spec that uses one: started (or the user's checked) before any process starts,
+        since each is handed its URL and may call it at once. A spec that does not declare one costs nothing."""
+        if self.spec.uses_schema_registry:
+            self.schema_registry_url = self.infra.ensure_schema_registry().base_url
 
     # ---- hooks for subclasses -----------------------------------------------------------
     def prepare(self) -> None:

@@ -214,6 +214,9 @@ class TargetSpec:
     build: tuple[Build, ...] = ()
     schema_sql: str = ""  # extra tables beyond the domain's own
     uses_connect: bool = False  # needs Kafka Connect (the infra starts it on demand)
+    # Its processes use a schema registry: the infra starts one on demand (or attaches the user's) and
+    # every process gets its Confluent-API base URL as CHAOS_SCHEMA_REGISTRY_URL.
+    uses_schema_registry: bool = False
     drift_changes: tuple[str, ...] = ()  # schema-drift changes its publisher can make (``SchemaDrift.change``)
     origin: str = "python"  # where the spec came from: built-in, entry point, a file (for `chaos targets`)
     runtime: Runtime | None = None  # None: the harness's generic SpecTarget

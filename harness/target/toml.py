@@ -50,7 +50,7 @@ from harness.target.spec import Budgets, Build, ProcessDecl, Readiness, ReadyKin
 __all__ = ["load_toml"]
 
 _TOP = {"name", "domain", "entrypoint", "publisher", "variants", "partitions", "build", "processes", "backlog",
-        "timeouts", "budgets", "schema", "description"}
+        "timeouts", "budgets", "schema", "schema_registry", "description"}
 _PROCESS = {"use", "command", "links", "cwd", "env", "ready", "stop", "replicas", "ports", "consumer", "crash_points",
             "publishes", "recovery_grace_s"}
 _READY = {"http", "tcp", "command", "log", "none", "timeout_s"}
@@ -202,5 +202,6 @@ def _spec(data: dict[str, Any], path: Path, components: ComponentLookup | None =
         budgets=Budgets(**{k: float(_typed(f"budgets.{k}", v, (int, float), "a number")) for k, v in budgets.items()}),
         build=tuple(builds),
         schema_sql=schema_sql,
+        uses_schema_registry=bool(_typed("schema_registry", data.get("schema_registry", False), bool, "true or false")),
         origin=f"file {path}",
     )
