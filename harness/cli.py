@@ -139,7 +139,12 @@ def main(argv: list[str] | None = None) -> int:
 def _print_error(err: Console, exc: ChaosError) -> None:
     # Escaped: a message quotes user input, and "[x]" in it is not rich markup. Soft-wrapped: one line
     # stays one line in a log, whatever the terminal's width.
-    err.print(f"[bold red]chaos: {type(exc).__name__}:[/bold red] {escape(str(exc))}", markup=True, highlight=False,
+    # Bad input takes one line: characters that end a line (\n, \x85, \u2028 in a quoted path) are shown
+    # escaped, not obeyed. Other errors may carry evidence on lines of their own (a log tail).
+    text = str(exc)
+    if isinstance(exc, UsageError):
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    err.print(f"[bold red]chaos: {type(exc).__name__}:[/bold red] {escape(text)}", markup=True, highlight=False,
               soft_wrap=True)
 
 
