@@ -61,7 +61,7 @@ def test_junit_has_one_case_per_pipeline_and_result_and_parses(black_friday: Out
                                                   for r in v.results]
     # direct is *expected* to break I1: that case passes; nothing failed or was skipped in this run.
     direct_i1 = next(c for c in suites["black_friday.direct"] if c.get("name") == "I1 no-lost-effect")
-    assert direct_i1.find("failure") is None and "expected invalid" in (direct_i1.findtext("system-out") or "")
+    assert direct_i1.find("failure") is None and "expected: acknowledged-then-missing, lost-effect" in (direct_i1.findtext("system-out") or "")
     assert root.get("failures") == "0" and int(root.get("tests") or 0) == sum(len(v.results) for v in black_friday.verdicts)
 
 
@@ -75,7 +75,7 @@ def test_junit_marks_unexpected_as_failure_and_unknown_as_skipped(tmp_path: Path
     out = rerender(run_dir)
     root = ET.parse(out.junit_xml).getroot()
     failure = root.find(".//testsuite[@name='black_friday.direct']/testcase[@name='I1 no-lost-effect']/failure")
-    assert failure is not None and "expected valid" in (failure.get("message") or "")
+    assert failure is not None and "unexpected lost-effect" in (failure.get("message") or "")
     assert root.get("failures") == "1"
 
 
