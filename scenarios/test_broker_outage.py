@@ -61,6 +61,7 @@ def test_every_loss_is_explained_by_the_outage_and_a_planted_one_is_not(outage: 
 
     from harness.analysis import analyze, checkers
     from harness.checkers.anomaly import AnomalyKind
+    from harness.checkers.stats import LEAD_S
     from harness.history.ops import Observation
     from harness.scoring import Outcome, exit_code
     from scenarios._evidence import history
@@ -70,8 +71,9 @@ def test_every_loss_is_explained_by_the_outage_and_a_planted_one_is_not(outage: 
     assert direct.unexplained == 0 and direct.explained > 0, direct.reasons
     h = history(outage, "direct")
     first_fault = min(op.time_s for op in h.ops if op.process == "nemesis" and op.f == "inject")
+    # Paid, charged and done well before the outage's window opens (LEAD_S before its inject).
     early = {op.key for op in h.ops if op.process.startswith("client") and op.f == "pay" and op.type.value == "ok"
-             and op.time_s < first_fault - 8}
+             and op.time_s < first_fault - LEAD_S - 0.7}
     charged = {str(e["order_id"]) for e in h.observed("effects") if e["kind"] == "charge"}
     victim = sorted(early & charged)[0]
     effects = tuple(e for e in h.observed("effects") if e["order_id"] != victim)

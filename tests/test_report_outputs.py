@@ -44,7 +44,7 @@ def test_results_json_validates_against_its_schema(black_friday: Outputs) -> Non
     doc = json.loads(black_friday.results_json.read_text())
     schema = json.loads(SCHEMA_PATH.read_text())
     jsonschema.validate(doc, schema)
-    assert doc["format"] == "chaos-results" and doc["version"] == 2
+    assert doc["format"] == "chaos-results" and doc["version"] == 3
     assert [p["pipeline"] for p in doc["pipelines"]] == ["direct", "outbox", "cdc"]
     direct = doc["pipelines"][0]
     assert direct["score"]["value"] == 0 and direct["measurements"]["lost_orders"] > 0
@@ -61,7 +61,7 @@ def test_junit_has_one_case_per_pipeline_and_result_and_parses(black_friday: Out
                                                   for r in v.results]
     # direct is *expected* to break I1: that case passes; nothing failed or was skipped in this run.
     direct_i1 = next(c for c in suites["black_friday.direct"] if c.get("name") == "I1 no-lost-effect")
-    assert direct_i1.find("failure") is None and "expected: acknowledged-then-missing, lost-effect" in (direct_i1.findtext("system-out") or "")
+    assert direct_i1.find("failure") is None and "expected: lost-effect, acknowledged-then-missing" in (direct_i1.findtext("system-out") or "")
     assert root.get("failures") == "0" and int(root.get("tests") or 0) == sum(len(v.results) for v in black_friday.verdicts)
 
 

@@ -30,6 +30,9 @@ C = TypeVar("C", bound="TypedCounts")
 @dataclass(frozen=True, slots=True)
 class TypedCounts:
     checker: ClassVar[str] = ""
+    # Fields only the report's per-checker counts line shows (diagnostics); every other field must be
+    # read by the score, the verdict or the report by name (tests/test_counts.py).
+    detail: ClassVar[tuple[str, ...]] = ()
 
     def as_counts(self, **breakdown: Scalar) -> dict[str, Scalar]:
         """The JSON form: every field, then breakdowns whose keys carry a ':' (``missing:payment``)."""
@@ -48,15 +51,21 @@ def read(result: CheckResult | None, kind: type[C]) -> C | None:
     raw: Mapping[str, Scalar] = result.counts
     values = {}
     for f in fields(kind):
-        if f.name not in raw:
+        value = raw.get(f.name, _ABSENT)
+        # Every typed count is a number or None: anything else (absent, a string) is not trusted.
+        if value is _ABSENT or isinstance(value, bool) or not (value is None or isinstance(value, (int, float))):
             return None
-        values[f.name] = raw[f.name]
+        values[f.name] = value
     return kind(**values)
+
+
+_ABSENT = object()
 
 
 @dataclass(frozen=True, slots=True)
 class StatsCounts(TypedCounts):
     checker: ClassVar[str] = "stats"
+    detail: ClassVar[tuple[str, ...]] = ("invoke", "ok", "fail", "faults", "clients", "max_start_late_s")
     invoke: int
     ok: int
     fail: int
@@ -69,6 +78,7 @@ class StatsCounts(TypedCounts):
 @dataclass(frozen=True, slots=True)
 class LossCounts(TypedCounts):
     checker: ClassVar[str] = "no-lost-effect"
+    detail: ClassVar[tuple[str, ...]] = ("required", "missing", "pending_at_source")
     required: int  # (order, required effect) pairs of acknowledged requests
     missing: int  # of those, never taken effect
     acknowledged_orders: int
@@ -81,6 +91,7 @@ class LossCounts(TypedCounts):
 @dataclass(frozen=True, slots=True)
 class DuplicateCounts(TypedCounts):
     checker: ClassVar[str] = "exactly-once-effect"
+    detail: ClassVar[tuple[str, ...]] = ("effects", "steps", "duplicated", "reapplied")
     effects: int
     steps: int
     duplicated: int  # (consumer, kind, order) steps that took effect twice or more
@@ -99,6 +110,7 @@ class DuplicateCounts(TypedCounts):
 @dataclass(frozen=True, slots=True)
 class OrderingCounts(TypedCounts):
     checker: ClassVar[str] = "per-entity-order"
+    detail: ClassVar[tuple[str, ...]] = ("applied", "entities", "shipments", "topic_records")
     applied: int
     entities: int
     nonmonotonic: int
@@ -109,16 +121,12 @@ class OrderingCounts(TypedCounts):
     split_entities: int
     nonmonotonic_publish: int
 
-    @property
-    def violations(self) -> int:
-        """Every ordering anomaly, counted once each (the report's "ordering violations")."""
-        return (self.nonmonotonic + self.shipped_before_paid + self.applied_past_dead_letter + self.split_entities
-                + self.nonmonotonic_publish)
-
 
 @dataclass(frozen=True, slots=True)
 class RecoveryCounts(TypedCounts):
     checker: ClassVar[str] = "bounded-recovery"
+    detail: ClassVar[tuple[str, ...]] = ("samples", "failed_samples", "budget_s", "samples_after_heal",
+                                         "max_lag_after_heal", "max_backlog_after_heal", "watched_s")
     samples: int
     failed_samples: int
     budget_s: float | None

@@ -54,7 +54,7 @@ def _failure(v: PipelineVerdict, r: CheckResult, expects: Sequence[Expect]) -> s
 
 
 def _expected_text(v: PipelineVerdict, r: CheckResult, expects: Sequence[Expect]) -> str:
-    kinds = [k.value for e in expects if e.pipeline == v.pipeline for k in e.allowed if k.invariant == r.invariant]
+    kinds = [k.value for e in expects if e.pipeline == v.pipeline for k in e.kinds if k.invariant == r.invariant]
     return ", ".join(kinds) if kinds else "no anomaly"
 
 
