@@ -40,7 +40,7 @@ __all__ = ["TEMPLATES", "embed_json", "render_report"]
 TEMPLATES = Path(__file__).with_name("templates")
 
 _OUTCOME_TEXT = {Outcome.MET: "as expected", Outcome.UNEXPECTED: "UNEXPECTED", Outcome.INCONCLUSIVE: "inconclusive"}
-_EXIT_TEXT = {0: "0: all expectations met", 1: "1: an invariant broke that the scenario did not expect",
+_EXIT_TEXT = {0: "0: all expectations met", 1: "1: an anomaly the scenario did not expect, or did not explain",
               2: "2: inconclusive (vacuous, or a fault not injected)"}
 _MAX_CHAIN_ROWS = 200
 _MAX_CHAINS = 2  # chains shown per violated invariant; results.json has every example's chain
