@@ -274,3 +274,17 @@ def test_junit_skips_unknown_results(tmp_path: Path) -> None:
     assert doc["exit_code"] == 2 and doc["pipelines"][0]["score"]["value"] is None
     jsonschema = pytest.importorskip("jsonschema", reason="jsonschema missing: pip install -e '.[test]'")
     jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text()))
+
+
+def test_the_report_shows_anomalies_explained_and_unexplained_and_the_redelivery_absorbed(black_friday: Outputs) -> None:
+    page = black_friday.report_html.read_text()
+    direct = next(v for v in black_friday.verdicts if v.pipeline == "direct")
+    table = re.search(r'<table class=results id="anomalies-direct">(.*?)</table>', page, re.S)
+    assert table is not None and "lost-effect" in table.group(1)
+    assert f"{direct.explained} explained, {direct.unexplained} unexplained" in page
+    for v in black_friday.verdicts:
+        assert f'id="amplification-{v.pipeline}"' in page, f"no redelivery line for {v.pipeline}"
+    doc = json.loads(black_friday.results_json.read_text())
+    tallies = {p["pipeline"]: p["anomalies"] for p in doc["pipelines"]}
+    assert tallies["direct"]["explained"] + tallies["direct"]["unexplained"] == sum(
+        t.total for t in direct.tallies) > 0
