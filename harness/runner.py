@@ -27,7 +27,7 @@ from harness.analysis import analyze, checkers
 from harness.config import Settings
 from harness.faults.crashpoints import CrashPoints
 from harness.faults.heal import heal_all
-from harness.faults.interposer import Interposer
+from harness.faults.interposer import Interposer, InterposerState
 from harness.faults.nemesis import Nemesis
 from harness.faults.spec import FaultKind
 from harness.faults.schedule import plan
@@ -56,7 +56,7 @@ class Progress:
     """A snapshot for live display: the runner reports, the renderer decides how to show it."""
 
     pipeline: str
-    phase: str  # "starting", "traffic", "healing", "draining", "checking", "done"
+    phase: str  # "starting", "traffic", "healing", "catch-up" (the interposer), "draining", "checking", "done"
     elapsed_s: float
     ok: int = 0
     fail: int = 0
@@ -239,7 +239,7 @@ def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: 
         stop = threading.Event()
         # One origin for the workload's arrivals and the fault windows: both plans are relative to it.
         t0 = time.monotonic()
-        lag = _LagProbe(target, recorder)
+        lag = _LagProbe(target, recorder, interposer)
         probe_stop = threading.Event()
         threads = [threading.Thread(target=workload.run, args=(stop, t0), name="workload"),
                    threading.Thread(target=nemesis.run, args=(stop, t0), name="nemesis")]
@@ -269,9 +269,9 @@ def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: 
             if interposer is not None:
                 interposer.release()
         if interposer is not None:
-            interposer.caught_up(timeout_s=scenario.drain_timeout_s)
+            _catch_up(interposer, scenario.drain_timeout_s, recorder, pipeline, progress, t_start)
         progress(Progress(pipeline, "draining", time.monotonic() - t_start, *_counts(recorder)))
-        drained = _drain(target, scenario.drain_timeout_s, recorder, pipeline, progress, t_start)
+        drained = _drain(target, scenario.drain_timeout_s, recorder, pipeline, progress, t_start, interposer)
         recorder.observe("drain", [{"drained": drained, "nemesis_errors": "; ".join(nemesis.errors) or None}])
         for source, rows in target.observe().items():
             recorder.observe(source, list(rows))
@@ -298,14 +298,44 @@ def _counts(recorder: Recorder) -> tuple[int, int, int]:
             sum(1 for o in ops if o.type.value == "info"))
 
 
+def _record_interposer(recorder: Recorder, state: InterposerState) -> None:
+    recorder.record("probe", OpType.OK, "interposer", value={
+        "lag": state.lag, "unread": state.unread, "held": state.held, "unacked": state.unacked,
+        "forwarded": state.forwarded, "swapped": state.swapped})
+
+
+def _catch_up(interposer: Interposer, timeout_s: float, recorder: Recorder, pipeline: str, progress: ProgressSink,
+              t_start: float) -> None:
+    """Wait for the interposer to forward what was published; every sample goes to the history."""
+    started = time.monotonic()
+
+    def report(state: InterposerState) -> None:
+        _record_interposer(recorder, state)
+        progress(Progress(pipeline, "catch-up", time.monotonic() - t_start, *_counts(recorder), lag=state.lag))
+
+    try:
+        interposer.caught_up(timeout_s, report)
+    finally:
+        # How long the harness's own hop held the run up: bench/reruns.py reads it back.
+        recorder.record("probe", OpType.OK, "interposer-caught-up",
+                        value={"waited_s": round(time.monotonic() - started, 3)})
+
+
 def _drain(target: Target, timeout_s: float, recorder: Recorder, pipeline: str, progress: ProgressSink,
-           t_start: float) -> bool:
+           t_start: float, interposer: Interposer | None = None) -> bool:
     def observe() -> tuple[bool, str]:
         state = target.drain_state()
         recorder.record("probe", OpType.OK, "lag", value={"lag": state.consumer_lag, "backlog": state.publish_backlog})
+        # A publisher may still be emptying its backlog into the interposer topic: the pipeline
+        # has drained only when the harness's hop has forwarded that too.
+        hop = interposer.state() if interposer is not None else None
+        if hop is not None:
+            _record_interposer(recorder, hop)
+        owed = hop.lag if hop is not None else 0
         progress(Progress(pipeline, "draining", time.monotonic() - t_start,
-                          lag=state.publish_backlog + state.consumer_lag))
-        return state.done, f"publish backlog {state.publish_backlog}, consumer lag {state.consumer_lag}"
+                          lag=state.publish_backlog + state.consumer_lag + owed))
+        return state.done and owed == 0, (f"publish backlog {state.publish_backlog}, consumer lag {state.consumer_lag}"
+                                          + (f", {hop.describe()}" if hop is not None else ""))
 
     try:
         last = wait_for(observe, timeout_s=timeout_s, what=f"pipeline {pipeline} to drain", interval_s=LAG_SAMPLE_S)
@@ -326,9 +356,10 @@ class _LagProbe:
 
     INTERVAL_S = LAG_SAMPLE_S
 
-    def __init__(self, target: Target, recorder: Recorder) -> None:
+    def __init__(self, target: Target, recorder: Recorder, interposer: Interposer | None = None) -> None:
         self.target = target
         self.recorder = recorder
+        self.interposer = interposer
         self.last: int | None = None
 
     def run(self, stop: threading.Event) -> None:
@@ -342,6 +373,12 @@ class _LagProbe:
                 # The shape I7 (bounded-recovery) and the score read: harness/history/observations.py.
                 self.recorder.record("probe", OpType.OK, "lag", value={"lag": state.consumer_lag,
                                                                        "backlog": state.publish_backlog})
+            if self.interposer is not None:
+                # The harness's own hop, sampled beside the pipeline: its lag is not the pipeline's.
+                try:
+                    _record_interposer(self.recorder, self.interposer.state())
+                except Exception as exc:  # noqa: BLE001 - a failed probe is evidence, not a reason to stop the run
+                    self.recorder.record("probe", OpType.FAIL, "interposer", error=f"{type(exc).__name__}: {exc}")
             # Sampling on a period, not waiting for a condition.
             stop.wait(self.INTERVAL_S)
 
