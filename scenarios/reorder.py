@@ -2,7 +2,8 @@
 
 The scenario puts the harness's interposer topic between the publisher and the event
 topic (a visible hop: ``<topic>.interposer``); while the fault is active it holds the
-next event of five orders and releases each right after that order's next event.
+first event of five orders placed then and releases each right after that order's next
+event (``order.paid`` before ``order.created``).
 The payment consumer charges on ``order.paid`` alone, so no charge is lost; what
 the swap does to consumers that care about order (fulfillment: never ship before
 paid) is for the per-entity-order checker (I3) to judge.

@@ -11,10 +11,10 @@ It is harness code on the DIRECT listener, never under network chaos, and it is 
 there when the scenario has a reorder fault (``RunContext.interposed``), so every other
 run keeps the plain topology.
 
-While a reorder fault is active, the interposer holds the next event of up to N
-entities and releases each right *after* that entity's following event: the pair
-arrives at the consumers swapped (``order.paid`` before ``order.created``). Heal
-releases anything still held, in its original order.
+While a reorder fault is active, the interposer holds the first event of up to N
+entities that start while it is active and releases each right *after* that entity's
+following event: the pair arrives at the consumers swapped (``order.paid`` before
+``order.created``). Heal releases anything still held, in its original order.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class Interposer:
         self._lock = threading.Lock()
         self._swap_budget = 0
         self._held: dict[bytes | None, Message] = {}
+        self._seen: set[bytes | None] = set()  # keys with an event already consumed: entities under way
         self.swapped = 0
         self.forwarded = 0
         self.error: str | None = None
@@ -122,7 +123,11 @@ class Interposer:
                         continue
                     with self._lock:
                         first = self._held.pop(msg.key(), None)
-                        hold = first is None and self._swap_budget > 0
+                        # Only an entity's first event is held: holding one from the middle of its
+                        # life (a paid behind its shipped) changed what the swap broke from run to
+                        # run (sometimes a dead-lettered shipment, sometimes not) for the same seed.
+                        hold = first is None and self._swap_budget > 0 and msg.key() not in self._seen
+                        self._seen.add(msg.key())
                         if hold:
                             self._swap_budget -= 1
                             self._held[msg.key()] = msg
