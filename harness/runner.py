@@ -56,7 +56,7 @@ class Progress:
     """A snapshot for live display: the runner reports, the renderer decides how to show it."""
 
     pipeline: str
-    phase: str  # "starting", "traffic", "healing", "catch-up" (the interposer), "draining", "checking", "done"
+    phase: str  # "starting", "traffic", "healing", "catch-up" (the interposer), "draining", "observing", "done"
     elapsed_s: float
     ok: int = 0
     fail: int = 0
@@ -223,6 +223,9 @@ def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: 
     except BaseException:
         monitor.stop()
         raise
+    # The harness's waits, each on the record with how long it took: starting the target here,
+    # the interposer's catch-up and the drain below (their samples), and reading what it left.
+    recorder.record("probe", OpType.OK, "target-ready", value={"waited_s": round(time.monotonic() - t_start, 3)})
     if infra.connect_cold_start_s is not None and infra.connect_cold_start_s != cold_before:
         # This target paid Kafka Connect's cold start: a measurement for the report, not a verdict.
         recorder.record("probe", OpType.OK, "connect_start", value={"cold_start_s": round(infra.connect_cold_start_s, 2)})
@@ -273,8 +276,11 @@ def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: 
         progress(Progress(pipeline, "draining", time.monotonic() - t_start, *_counts(recorder)))
         drained = _drain(target, scenario.drain_timeout_s, recorder, pipeline, progress, t_start, interposer)
         recorder.observe("drain", [{"drained": drained, "nemesis_errors": "; ".join(nemesis.errors) or None}])
+        observing = time.monotonic()
+        progress(Progress(pipeline, "observing", observing - t_start, *_counts(recorder)))
         for source, rows in target.observe().items():
             recorder.observe(source, list(rows))
+        recorder.record("probe", OpType.OK, "observed", value={"waited_s": round(time.monotonic() - observing, 3)})
         unused = monitor.stop()
         recorder.observe("links", [{"link": name, "connected": name not in unused} for name in target.links()])
         if unused:
