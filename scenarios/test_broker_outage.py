@@ -17,14 +17,9 @@ from scenarios.broker_outage import SCENARIO
 pytestmark = pytest.mark.chaos
 
 
-# The outage keeps its 8 s (more than direct's 5 s delivery budget); 14 s of traffic still puts it
-# mid-run (4.2-12.2 s) with traffic on both sides, 6 s sooner per pipeline than `chaos run`'s 20.
-RUN_S = 14
-
-
 @pytest.fixture(scope="module")
 def outage(chaos_run) -> RunResult:  # type: ignore[no-untyped-def]
-    return chaos_run(SCENARIO, duration_s=RUN_S)
+    return chaos_run(SCENARIO)
 
 
 def test_direct_publish_loses_acknowledged_orders(outage: RunResult) -> None:
