@@ -22,6 +22,7 @@ from operator import attrgetter, gt, itemgetter
 from typing import Any, TypeVar
 
 from harness.history.ops import History, Op, OpType, Scalar
+from harness.history.table import Table
 
 __all__ = ["Acknowledged", "Applied", "EffectsIndex", "OpsByRole", "TopicIndex", "acknowledged_index", "applied_index",
            "column", "effects_index", "ops_by_role", "repeated", "topic_index"]
@@ -103,8 +104,11 @@ def column(rows: Sequence[Row], name: str, default: object = None) -> tuple[Any,
     ``row.get`` is a method call per row; an ``itemgetter`` mapped over the rows runs in C,
     about twice as fast, as long as every row has the field. At the first row without it
     (an optional field, or an undecodable record without an event id), the rest are read
-    with ``get``: an exception per row would cost far more.
+    with ``get``: an exception per row would cost far more. An observation's rows (a Table)
+    hold their columns already: then the stored column is returned as it is.
     """
+    if isinstance(rows, Table):
+        return rows.column(name, default)
     out: list[Any] = []
     rest = iter(rows)
     try:
@@ -125,6 +129,8 @@ def repeated(counts: Mapping[K, int]) -> set[K]:
 
 def _strict(rows: Sequence[Row], name: str) -> tuple[Any, ...]:
     """Each row's value of a field every row must have: a row without it raises KeyError."""
+    if isinstance(rows, Table):
+        return rows.strict(name)
     return tuple(map(itemgetter(name), rows))
 
 
