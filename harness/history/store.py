@@ -156,8 +156,10 @@ _decode_line = msgspec.json.Decoder(_Line).decode
 
 
 def _table(line: _Line, memo: dict[Any, Any]) -> Table:
-    if line.columns is None:  # version 1
-        return Table.from_rows(line.rows or ())
+    if line.columns is None:
+        if line.rows is None:
+            raise ValueError("an observation without columns (version 2) or rows (version 1)")
+        return Table.from_rows(line.rows)
     n = line.n
     columns: dict[str, tuple[Any, ...]] = {}
     sparse = []
@@ -211,9 +213,11 @@ def load_histories(path: Path) -> tuple[Mapping[str, object], dict[str, History]
                 if line.observation is None:
                     raise ValueError("neither an op nor an observation")
                 table = _table(line, memo)
-            except (msgspec.DecodeError, ValueError, IndexError, TypeError) as e:
-                # The last line of a killed run may be cut short; anything earlier is corruption.
-                if fh.readline() == b"":
+            except (ValueError, IndexError) as e:  # msgspec's DecodeError is a ValueError
+                # The last line of a killed run may be cut short (not JSON); anything earlier, or a
+                # whole line of the wrong shape, is corruption.
+                cut_short = isinstance(e, msgspec.DecodeError) and not isinstance(e, msgspec.ValidationError)
+                if cut_short and fh.readline() == b"":
                     break
                 raise UsageError(f"{path}:{n} is not a valid history line ({e}); the history is corrupt") from None
             observations.setdefault(line.pipeline, {})[line.observation] = Observation(line.observation, table)
