@@ -185,6 +185,38 @@ def _table(line: _Line, memo: dict[Any, Any]) -> Table:
     return Table(columns, n, sparse)
 
 
+_BLOCK = 1 << 22
+
+
+def _lines(fh: IO[bytes]) -> Iterator[tuple[bytes | memoryview, bool]]:
+    """Each line from the current position on, without its newline, and whether it is the last one.
+
+    Iterating a binary file by line copies a long line in small steps: the 70 MiB line of a
+    million-event topic took a third of a second. Big blocks, with each line a view into its
+    block, copy a byte once (a line that runs over a block's end: twice).
+    """
+    pending: list[bytes] = []  # the start of a line that runs past the block before
+    block = fh.read(_BLOCK)
+    while block:
+        following = fh.read(_BLOCK)
+        view = memoryview(block)
+        start = 0
+        while (end := block.find(b"\n", start)) >= 0:
+            last = end + 1 == len(block) and not following
+            if pending:
+                pending.append(block[start:end])
+                yield b"".join(pending), last
+                pending = []
+            else:
+                yield view[start:end], last
+            start = end + 1
+        if start < len(block):
+            pending.append(block[start:] if start else block)
+        block = following
+    if pending:
+        yield b"".join(pending), True
+
+
 def load_histories(path: Path) -> tuple[Mapping[str, object], dict[str, History]]:
     """Read a history.jsonl back (format version 1 or 2): (header, {pipeline: History})."""
     if not path.exists():
@@ -204,7 +236,7 @@ def load_histories(path: Path) -> tuple[Mapping[str, object], dict[str, History]
                 f"{path} is not a {FORMAT} file of version {' or '.join(map(str, READABLE_VERSIONS))} "
                 f"(header {header!r}); it was written by another version of chaos-harness"
             )
-        for n, raw in enumerate(fh, start=2):
+        for n, (raw, last) in enumerate(_lines(fh), start=2):
             try:
                 line = _decode_line(raw)
                 if line.op is not None:
@@ -217,7 +249,7 @@ def load_histories(path: Path) -> tuple[Mapping[str, object], dict[str, History]
                 # The last line of a killed run may be cut short (not JSON); anything earlier, or a
                 # whole line of the wrong shape, is corruption.
                 cut_short = isinstance(e, msgspec.DecodeError) and not isinstance(e, msgspec.ValidationError)
-                if cut_short and fh.readline() == b"":
+                if cut_short and last:
                     break
                 raise UsageError(f"{path}:{n} is not a valid history line ({e}); the history is corrupt") from None
             observations.setdefault(line.pipeline, {})[line.observation] = Observation(line.observation, table)
