@@ -1,7 +1,8 @@
-"""Benchmark: every checker over a stored history of about 1,000,000 events, on one core.
+"""Benchmark: load and check a stored history of about 1,000,000 events, against a plain orjson parse.
 
-    PYTHONPATH=. python bench/checkers_1m.py                # generate, then measure in a fresh child
-    PYTHONPATH=. python bench/checkers_1m.py --events 200000 --keep /tmp/h.jsonl
+    PYTHONPATH=. python bench/checkers_1m.py                # generate, then measure in fresh children
+    PYTHONPATH=. python bench/checkers_1m.py --keep /tmp/h.jsonl --v1 --baseline /path/to/old/checkout
+    PYTHONPATH=. python bench/checkers_1m.py --compare /tmp/h.jsonl   # again, on the kept file(s)
 
 The history has the realistic shape of an outbox run with all four consumers: client ops
 (place / pay / ship with a few failures and unknown outcomes), a fault window with lag
@@ -15,8 +16,19 @@ analysing a stored run, not of generating one. Times are CPU seconds of that pro
 (``time.process_time``: honest on a shared machine) with wall-clock beside them. Prints one
 JSON line. Timing lives here, never in a pass/fail test.
 
-``--measure PATH`` runs only the child's part on a history kept earlier with ``--keep``
-(the generator draws uuid4s, so regenerating gives a different, if equally shaped, file).
+The headline is ``speed_vs_reference``: the CPU time of a plain orjson parse of every line
+of the same file (``reference``: nothing built from it, the garbage collector off as in
+``bulk``) divided by the CPU time of loading and checking it; above 1, analysing the history
+costs less than merely parsing its file with orjson. Both are measured in this run, each in
+fresh children pinned to one core, alternated ``--repeat`` times; each side keeps its
+fastest run, the least disturbed on a shared machine. ``--v1`` also stores the same history
+in format 1 (a dict per row, FILE.v1) and times the reference on it; ``--baseline DIR``
+times an older checkout (its harness/ on PYTHONPATH) loading and checking that format-1 file:
+before and after, in one run.
+
+``--measure PATH`` and ``--reference PATH`` run one child's part; ``--compare PATH`` runs the
+comparison on a history kept earlier with ``--keep`` (the generator draws uuid4s, so
+regenerating gives a different, if equally shaped, file).
 """
 
 from __future__ import annotations
@@ -229,8 +241,8 @@ def measure(path: Path) -> dict[str, object]:
     }
 
 
-def _child(*args: str) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+def _child(*args: str, code: Path | None = None) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": str(code or Path(__file__).resolve().parents[1])}
     # Pinned to one core, as the goal says; taskset is best effort where it exists.
     argv = [sys.executable, __file__, *args]
     if Path("/usr/bin/taskset").exists():
@@ -238,7 +250,7 @@ def _child(*args: str) -> dict[str, object]:
     return json.loads(subprocess.run(argv, env=env, check=True, capture_output=True, text=True).stdout)  # type: ignore[no-any-return]
 
 
-def compare(path: Path, v1_path: Path | None, repeat: int) -> dict[str, object]:
+def compare(path: Path, v1_path: Path | None, repeat: int, baseline: Path | None = None) -> dict[str, object]:
     """Load+check and the orjson reference, each in fresh children, alternated ``repeat`` times.
 
     The machine is shared, so each side keeps its fastest run (the least disturbed) and the
@@ -246,11 +258,14 @@ def compare(path: Path, v1_path: Path | None, repeat: int) -> dict[str, object]:
     runs: list[dict[str, object]] = []
     refs: list[dict[str, object]] = []
     refs_v1: list[dict[str, object]] = []
+    olds: list[dict[str, object]] = []
     for _ in range(repeat):
         refs.append(_child("--reference", str(path)))
         runs.append(_child("--measure", str(path)))
         if v1_path is not None:
             refs_v1.append(_child("--reference", str(v1_path)))
+            if baseline is not None:
+                olds.append(_child("--measure", str(v1_path), code=baseline))
     best = min(runs, key=lambda r: r["cpu_s"])  # type: ignore[arg-type, return-value]
     ref = min(refs, key=lambda r: r["cpu_s"])  # type: ignore[arg-type, return-value]
     out: dict[str, object] = {**best, "file_mib": round(path.stat().st_size / 2**20)}
@@ -263,8 +278,16 @@ def compare(path: Path, v1_path: Path | None, repeat: int) -> dict[str, object]:
         out["reference_v1"] = {**ref1, "what": "orjson.loads of the same history stored as format 1 (a dict per row)",
                                "file_mib": round(v1_path.stat().st_size / 2**20)}  # type: ignore[union-attr]
         out["speed_vs_reference_v1"] = round(ref1["cpu_s"] / best["cpu_s"], 2)  # type: ignore[operator]
+    if olds:
+        old = min(olds, key=lambda r: r["cpu_s"])  # type: ignore[arg-type, return-value]
+        out["baseline"] = {k: old[k] for k in ("cpu_s", "wall_s", "load_cpu_s", "check_cpu_s", "events_per_cpu_s",
+                                               "peak_rss_mib", "verdicts")}
+        out["baseline"]["what"] = f"{baseline} loading and checking the format-1 file"  # type: ignore[index]
+        out["baseline_speed_vs_reference_v1"] = round(ref1["cpu_s"] / old["cpu_s"], 2)  # type: ignore[operator]
+        out["speedup_vs_baseline"] = round(old["cpu_s"] / best["cpu_s"], 2)  # type: ignore[operator]
+        out["same_verdicts_as_baseline"] = old["verdicts"] == best["verdicts"]
     out["samples_cpu_s"] = {"load_and_check": [r["cpu_s"] for r in runs], "reference": [r["cpu_s"] for r in refs],
-                            "reference_v1": [r["cpu_s"] for r in refs_v1]}
+                            "reference_v1": [r["cpu_s"] for r in refs_v1], "baseline": [r["cpu_s"] for r in olds]}
     return out
 
 
@@ -280,6 +303,8 @@ def main() -> None:
     parser.add_argument("--measure", type=Path, help="only load and check this kept history (the child's part)")
     parser.add_argument("--reference", type=Path, help="only parse this file with orjson (the reference child's part)")
     parser.add_argument("--compare", type=Path, help="compare load+check with the reference on this kept history")
+    parser.add_argument("--baseline", type=Path,
+                        help="an older checkout whose load+check of the format-1 file to time too (needs --v1)")
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure)))
@@ -289,7 +314,7 @@ def main() -> None:
         return
     if args.compare:
         v1 = Path(f"{args.compare}.v1")
-        print(json.dumps(compare(args.compare, v1 if v1.exists() else None, args.repeat)))
+        print(json.dumps(compare(args.compare, v1 if v1.exists() else None, args.repeat, args.baseline)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "history.jsonl"
@@ -297,7 +322,7 @@ def main() -> None:
         t0 = time.perf_counter()
         generate(path, args.events, args.seed, args.poison, v1_path)
         gen_s = time.perf_counter() - t0
-        result = compare(path, v1_path, args.repeat)
+        result = compare(path, v1_path, args.repeat, args.baseline)
         result["generate_s"] = round(gen_s, 1)
         print(json.dumps(result))
 
