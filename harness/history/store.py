@@ -152,9 +152,6 @@ class _Line(msgspec.Struct, gc=False):
     rows: list[dict[str, Any]] | None = None
 
 
-_decode_line = msgspec.json.Decoder(_Line).decode
-
-
 def _table(line: _Line, memo: dict[Any, Any]) -> Table:
     if line.columns is None:
         if line.rows is None:
@@ -186,35 +183,69 @@ def _table(line: _Line, memo: dict[Any, Any]) -> Table:
 
 
 _BLOCK = 1 << 22
+_decoder = msgspec.json.Decoder(_Line)
 
 
-def _lines(fh: IO[bytes]) -> Iterator[tuple[bytes | memoryview, bool]]:
-    """Each line from the current position on, without its newline, and whether it is the last one.
+def _chunks(fh: IO[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """Whole lines from the current position on, a block at a time: (lines, whether the file ends there).
 
-    Iterating a binary file by line copies a long line in small steps: the 70 MiB line of a
-    million-event topic took a third of a second. Big blocks, with each line a view into its
-    block, copy a byte once (a line that runs over a block's end: twice).
+    Iterating a binary file by line copies a long line in small steps (the 70 MiB topic line of a
+    million-event history took a third of a second) and costs a Python step per line; blocks of
+    whole lines are decoded in one call each (``decode_lines``). A block is cut at its last
+    newline (one copy of up to a block), and a line that runs over the end of a block is joined
+    once.
     """
-    pending: list[bytes] = []  # the start of a line that runs past the block before
+    parts: list[bytes | memoryview] = []  # a line that runs past the end of the block before
     block = fh.read(_BLOCK)
     while block:
         following = fh.read(_BLOCK)
-        view = memoryview(block)
-        start = 0
-        while (end := block.find(b"\n", start)) >= 0:
-            last = end + 1 == len(block) and not following
-            if pending:
-                pending.append(block[start:end])
-                yield b"".join(pending), last
-                pending = []
+        cut = block.rfind(b"\n") + 1
+        if not cut:
+            parts.append(block)
+        else:
+            ends = cut == len(block) and not following
+            if parts:
+                parts.append(memoryview(block)[:cut])
+                yield b"".join(parts), ends
             else:
-                yield view[start:end], last
-            start = end + 1
-        if start < len(block):
-            pending.append(block[start:] if start else block)
+                yield (block if cut == len(block) else block[:cut]), ends
+            parts = [block[cut:]] if cut < len(block) else []
         block = following
-    if pending:
-        yield b"".join(pending), True
+    if parts:
+        yield b"".join(parts), True
+
+
+class _Damaged(Exception):
+    """A line that cannot be read: where and why."""
+
+    def __init__(self, line: int, why: str) -> None:
+        super().__init__(why)
+        self.line, self.why = line, why
+
+
+def _decode_chunk(chunk: bytes, first: int, at_end: bool) -> list[_Line]:
+    """The lines of one chunk; on any fault, line by line to say which line it is (``first``: its number)."""
+    try:
+        return _decoder.decode_lines(chunk)
+    except ValueError:  # msgspec's DecodeError is a ValueError
+        pass
+    lines = chunk.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    out = []
+    for k, raw in enumerate(lines):
+        if not raw.strip():
+            continue  # as decode_lines does
+        try:
+            out.append(_decoder.decode(raw))
+        except ValueError as e:
+            # The last line of a killed run may be cut short (not JSON at all): what came before it
+            # stands. Anything earlier, or a whole line of the wrong shape, is corruption.
+            cut_short = isinstance(e, msgspec.DecodeError) and not isinstance(e, msgspec.ValidationError)
+            if cut_short and at_end and k == len(lines) - 1:
+                return out
+            raise _Damaged(first + k, str(e)) from None
+    return out
 
 
 def load_histories(path: Path) -> tuple[Mapping[str, object], dict[str, History]]:
@@ -224,6 +255,7 @@ def load_histories(path: Path) -> tuple[Mapping[str, object], dict[str, History]
     ops: dict[str, list[Op]] = {}
     observations: dict[str, dict[str, Observation]] = {}
     memo: dict[Any, Any] = {}
+    n = 1  # the number of the line before the chunk being read
     with path.open("rb") as fh, bulk():
         first = fh.readline()
         try:
@@ -236,23 +268,25 @@ def load_histories(path: Path) -> tuple[Mapping[str, object], dict[str, History]
                 f"{path} is not a {FORMAT} file of version {' or '.join(map(str, READABLE_VERSIONS))} "
                 f"(header {header!r}); it was written by another version of chaos-harness"
             )
-        for n, (raw, last) in enumerate(_lines(fh), start=2):
-            try:
-                line = _decode_line(raw)
-                if line.op is not None:
-                    ops.setdefault(line.pipeline, []).append(line.op)
-                    continue
-                if line.observation is None:
-                    raise ValueError("neither an op nor an observation")
-                table = _table(line, memo)
-            except (ValueError, IndexError) as e:  # msgspec's DecodeError is a ValueError
-                # The last line of a killed run may be cut short (not JSON); anything earlier, or a
-                # whole line of the wrong shape, is corruption.
-                cut_short = isinstance(e, msgspec.DecodeError) and not isinstance(e, msgspec.ValidationError)
-                if cut_short and last:
-                    break
-                raise UsageError(f"{path}:{n} is not a valid history line ({e}); the history is corrupt") from None
-            observations.setdefault(line.pipeline, {})[line.observation] = Observation(line.observation, table)
+        try:
+            for chunk, at_end in _chunks(fh):
+                lines = _decode_chunk(chunk, n + 1, at_end)
+                for k, line in enumerate(lines):
+                    if line.op is not None:
+                        ops.setdefault(line.pipeline, []).append(line.op)
+                        continue
+                    try:
+                        if line.observation is None:
+                            raise ValueError("neither an op nor an observation")
+                        table = _table(line, memo)
+                    except (ValueError, IndexError) as e:
+                        raise _Damaged(n + 1 + k, str(e)) from None  # k skips blank lines, if any
+                    observations.setdefault(line.pipeline, {})[line.observation] = Observation(line.observation,
+                                                                                               table)
+                n += chunk.count(b"\n")
+        except _Damaged as damaged:
+            raise UsageError(f"{path}:{damaged.line} is not a valid history line ({damaged.why}); "
+                             "the history is corrupt") from None
     pipelines = list(dict.fromkeys([*ops, *observations]))
     return header, {
         p: History(p, tuple(ops.get(p, ())), MappingProxyType(observations.get(p, {}))) for p in pipelines
