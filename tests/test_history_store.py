@@ -159,3 +159,17 @@ def test_a_damaged_observation_line_is_refused_even_as_the_last_line(tmp_path: P
     (tmp_path / "history.jsonl").write_text(f"{header}\n{damaged}\n")
     with pytest.raises(UsageError, match="corrupt"):
         load_histories(tmp_path / "history.jsonl")
+
+
+def test_values_json_cannot_hold_round_trip_as_version_1_wrote_them(tmp_path: Path) -> None:
+    """NaN is written as NaN (and read back), anything else JSON cannot hold as its text."""
+    writer = HistoryWriter(tmp_path / "history.jsonl", run_id="r", seed=1)
+    rec = writer.recorder("outbox")
+    rec.record("probe", OpType.OK, "lag", value={"lag": float("nan"), "at": Path("/x")})  # type: ignore[dict-item]
+    rec.record("probe", OpType.OK, "lag", value={"lag": 1})
+    rec.observe("topic", [{"offset": float("inf"), "payload": b"raw"}])  # type: ignore[list-item]
+    writer.close()
+    _, loaded = load_histories(tmp_path / "history.jsonl")
+    ops = loaded["outbox"].ops
+    assert ops[0].value["lag"] != ops[0].value["lag"] and ops[0].value["at"] == "/x" and ops[1].value == {"lag": 1}
+    assert dict(loaded["outbox"].observed("topic")[0]) == {"offset": float("inf"), "payload": "b'raw'"}

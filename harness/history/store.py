@@ -41,7 +41,12 @@ __all__ = ["HistoryWriter", "Recorder", "bulk", "encode_observation", "load_hist
 
 READABLE_VERSIONS = (1, 2)
 
-_encoder = msgspec.json.Encoder(enc_hook=str)  # what JSON cannot hold is stored as its text, as json's default=str did
+
+
+def _encode(record: Mapping[str, object]) -> bytes:
+    # What JSON cannot hold is stored as its text, and NaN as NaN (which msgspec's decoder does not
+    # read: such a line takes the slow way in, see _decode_chunk), exactly as version 1 wrote them.
+    return json.dumps(record, separators=(",", ":"), default=str).encode()
 
 
 class HistoryWriter:
@@ -52,11 +57,10 @@ class HistoryWriter:
         self.path = path
         self._fh: IO[bytes] = path.open("wb")
         self._lock = threading.Lock()
-        self._write_line(_encoder.encode({"format": FORMAT, "version": FORMAT_VERSION, "run_id": run_id,
-                                          "seed": seed}))
+        self._write_line(_encode({"format": FORMAT, "version": FORMAT_VERSION, "run_id": run_id, "seed": seed}))
 
     def _write(self, record: Mapping[str, object]) -> None:
-        self._write_line(_encoder.encode(record))
+        self._write_line(_encode(record))
 
     def _write_line(self, line: bytes) -> None:
         with self._lock:
@@ -112,9 +116,9 @@ def encode_observation(pipeline: str, source: str, rows: Sequence[Mapping[str, S
     """One observation line of format version 2 (see the module docstring)."""
     table = Table.from_rows(rows)
     n = len(table)
-    return _encoder.encode({"pipeline": pipeline, "observation": source, "n": n,
-                            "columns": {name: _encode_column(col, n, name in table.sparse)
-                                        for name, col in table.raw_columns().items()}})
+    return _encode({"pipeline": pipeline, "observation": source, "n": n,
+                    "columns": {name: _encode_column(col, n, name in table.sparse)
+                                for name, col in table.raw_columns().items()}})
 
 
 def _encode_column(col: tuple[Any, ...], n: int, sparse: bool) -> dict[str, object]:
@@ -223,6 +227,19 @@ class _Damaged(Exception):
         self.line, self.why = line, why
 
 
+def _decode_line(raw: bytes) -> _Line:
+    try:
+        return _decoder.decode(raw)
+    except msgspec.ValidationError:
+        raise
+    except ValueError as fault:
+        try:  # NaN or Infinity: json writes them (as version 1 did), msgspec does not read them
+            record = json.loads(raw)
+        except ValueError:
+            raise fault from None
+        return msgspec.convert(record, _Line)
+
+
 def _decode_chunk(chunk: bytes, first: int, at_end: bool) -> list[_Line]:
     """The lines of one chunk; on any fault, line by line to say which line it is (``first``: its number)."""
     try:
@@ -237,7 +254,7 @@ def _decode_chunk(chunk: bytes, first: int, at_end: bool) -> list[_Line]:
         if not raw.strip():
             continue  # as decode_lines does
         try:
-            out.append(_decoder.decode(raw))
+            out.append(_decode_line(raw))
         except ValueError as e:
             # The last line of a killed run may be cut short (not JSON at all): what came before it
             # stands. Anything earlier, or a whole line of the wrong shape, is corruption.
