@@ -73,7 +73,7 @@ class SchemaContract:
                      and op.value.get("fault") in self.injecting)
         shapes = _Shapes(self.registry)
         payloads = column(topic, "payload", _UNREPORTED)
-        for rec, payload, undecodable in zip(topic, payloads, history.derived(topic_index).undecodable):
+        for i, (payload, undecodable) in enumerate(zip(payloads, history.derived(topic_index).undecodable)):
             if payload is _UNREPORTED:
                 unvalidated += 1
                 continue
@@ -85,6 +85,7 @@ class SchemaContract:
             if anomaly is None:
                 per_version[version] = per_version.get(version, 0) + 1
                 continue
+            rec = topic[i]  # a row view only for a record that breaks the contract
             if injected < poison and rec.get("event_id") is None:
                 injected += 1
                 continue

@@ -122,7 +122,8 @@ class PerEntityOrder:
         n_shipped_early = shipments = 0
         # The shipper's shipments, picked in C: they are one effect in eight.
         is_shipment = map(eq, zip(effects.consumer, effects.kind), repeat((shipper, self.shipment)))
-        for e in compress(history.observed("effects"), is_shipment):
+        effect_rows = history.observed("effects")  # row views of the shipments only, not of every effect
+        for e in map(effect_rows.__getitem__, compress(range(len(effect_rows)), is_shipment)):
             shipments += 1
             order = e["order_id"]
             paid = paid_pos.get(order)

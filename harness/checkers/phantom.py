@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.checkers._index import effects_index, ops_by_role, topic_index
+from harness.checkers._index import effects_index, ops_by_role, required_column, topic_index
 from harness.checkers._sources import missing, pick, running_consumers
 from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
@@ -69,7 +69,8 @@ class NoPhantom:
                                "no request failed or ended unknown, so none could leave a phantom", counts)
 
         orders = {o for o, _ in failed} | {o for o, _ in unsure}
-        rows = {r["order_id"]: r for r in history.observed("orders") if r["order_id"] in orders}
+        order_rows = history.observed("orders")  # found by column: a row view only for a doubtful order
+        rows = {o: order_rows[i] for i, o in enumerate(required_column(order_rows, "order_id")) if o in orders}
         effects: dict[str, set[tuple[str, str]]] = {}  # order -> (consumer, kind) of its effects
         for (consumer, kind), done in history.derived(effects_index).orders_of.items():
             for order in orders & done:
