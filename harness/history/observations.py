@@ -48,6 +48,9 @@ Probe ops (process ``probe``), recorded by the runner through the oracle:
   lag      every 0.5 s during traffic and drain: ``ok`` with value {lag, backlog} (records not
            yet committed by the consumers, events committed at the source and not yet on the
            topic), or ``fail`` with the error when the sample could not be taken (I7)
+  group_lag  with each lag sample, one per consumer group (key: the consumer): ``ok`` with value
+           {phase ("traffic" or "drain"), total, p0, p1, ...} (records not yet committed, per
+           partition); lag alerts read these (harness.lag_alerts)
   drain    ``ok`` once lag and backlog are both zero, ``info`` if the drain timed out
   clock    once, before traffic: {epoch_ms}, the anchor between run time and effect times
   connect_start  when this pipeline paid Kafka Connect's cold start: {cold_start_s}

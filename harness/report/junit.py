@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
 from harness.checkers.base import CheckResult, Validity
+from harness.expect import expectations_from_json
 from harness.scoring import PipelineVerdict
 
 __all__ = ["junit_xml"]
@@ -32,8 +33,11 @@ def _clean(text: object) -> str:
 
 def _expected(meta: Mapping[str, object]) -> dict[tuple[str, str], Validity]:
     out = {}
-    for e in meta.get("expect") or ():  # type: ignore[union-attr]
-        out[(str(e["pipeline"]), str(e["invariant"]))] = Validity(e["validity"])  # type: ignore[index]
+    # Expectations name anomaly kinds now (harness.expect): an invariant a required or allowed kind
+    # belongs to may be broken.
+    for e in expectations_from_json(meta.get("expect") or ()):  # type: ignore[arg-type]
+        for kind in e.allowed:
+            out[(e.pipeline, kind.invariant)] = Validity.INVALID
     return out
 
 
