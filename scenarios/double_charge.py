@@ -80,7 +80,7 @@ SCENARIO = Scenario(
     shape=Constant(25),
     duration_s=DURATION_S,
     faults=(FaultSpec(FaultKind.BLACK_HOLE, "consumer.payment->kafka", at=PARTITION_AT, for_s=4),
-            FaultSpec(FaultKind.DUPLICATE, "events", at=PARTITION_AT + 4.5 / DURATION_S, for_s=1, params=Duplicate(60))),
+            FaultSpec(FaultKind.DUPLICATE, "events", at=PARTITION_AT + 4.5 / DURATION_S, for_s=3, params=Duplicate(60))),
     variant="no_idempotency",
     expect=(Expect(PIPELINE, (AnomalyKind.DUPLICATE_EFFECT,),
                    "the consumers check no processed-events table: a redelivered event takes effect again"),),
