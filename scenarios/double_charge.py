@@ -84,6 +84,7 @@ SCENARIO = Scenario(
     variant="no_idempotency",
     expect=(Expect(PIPELINE, (AnomalyKind.DUPLICATE_EFFECT,),
                    "the consumers check no processed-events table: a redelivered event takes effect again"),),
+    legs=(("correct", ()),),  # the fix: an idempotent consumer absorbs every redelivery
     drain_timeout_s=45,
     story=story,
 )

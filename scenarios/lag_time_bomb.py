@@ -7,7 +7,7 @@ consumer is 30 minutes behind, you have 30 minutes of orders that have not been 
 Steady load; for nine seconds the payment consumer can fetch only 2 KB/s (a bandwidth
 toxic on its link to Kafka), far less than the topic grows, so its lag climbs while every
 other group keeps up. The runner samples each group's lag per partition every 0.5 s; the
-thresholds below (records not yet committed) turn the samples into alerts: when payment
+thresholds below (records not yet committed; tight for payment, loose for the rest) turn the samples into alerts: when payment
 first breached, for how long, its peak and which partition held it, and when its trend
 had projected the breach. Nothing is lost: once the link heals, payment catches up
 (I7 measures how long that took).
@@ -30,7 +30,9 @@ PIPELINE = "outbox"
 DURATION_S = 14.0
 SLOW_AT = 0.15
 SLOW_S = 9.0
-THRESHOLDS = (LagThreshold("payment", 150), LagThreshold("*", 150))
+# The article's two kinds of threshold: tight for a real-time consumer (payment), loose for the
+# others, read here as batch consumers (on a shared machine they lag a few hundred records anyway).
+THRESHOLDS = (LagThreshold("payment", 150), LagThreshold("*", 1000))
 
 
 def story(histories: Mapping[str, History], verdicts: Sequence[PipelineVerdict]) -> Story:
@@ -45,8 +47,8 @@ def story(histories: Mapping[str, History], verdicts: Sequence[PipelineVerdict])
         title="The consumer lag time bomb",
         claims=(
             Claim("alert threshold", "e.g. 5 minutes for real-time consumers",
-                  f"{pay.threshold} records (about {pay.threshold / rate:.1f} s of events at {rate:.0f}/s)" if rate
-                  else f"{pay.threshold} records"),
+                  (f"payment (real-time): {pay.threshold} records, about {pay.threshold / rate:.1f} s of events at "
+                   f"{rate:.0f}/s; the others (batch): {THRESHOLDS[1].max_lag}") if rate else f"{pay.threshold} records"),
             Claim("how far behind", "30 minutes behind = 30 minutes of orders not fulfilled",
                   f"payment peaked at {behind}" + (f" (partition {pay.peak_partition})" if pay.peak_partition is not None else "")),
             Claim("alert fired", "without monitoring: when customers complain",

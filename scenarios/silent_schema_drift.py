@@ -102,6 +102,13 @@ def story(histories: Mapping[str, History], verdicts: Sequence[PipelineVerdict])
     )
 
 
+DLQ_EXPECT = (Expect(PIPELINE, (AnomalyKind.LOST_EFFECT,),
+                     "the v1 consumers dead-letter v2 events: quarantined, not applied"),
+              Expect(PIPELINE, (AnomalyKind.UNREGISTERED_VERSION,),
+                     "v2 is not a registered, compatible version: the schema-contract checker must say so"))
+"""The correct (dead-letter) leg's expectations: the loss is visible and every v2 event is accounted for."""
+
+
 SCENARIO = Scenario(
     name="silent_schema_drift",
     description="The producer renames a field for 4 s; consumers that swallow deserialization errors lose it silently.",
@@ -115,12 +122,7 @@ SCENARIO = Scenario(
                    may=(AnomalyKind.VANISHED,)),
             Expect(PIPELINE, (AnomalyKind.UNREGISTERED_VERSION,),
                    "v2 is not a registered, compatible version: the schema-contract checker must say so")),
+    legs=(("correct", DLQ_EXPECT), ("schema_registry", ())),
     drain_timeout_s=45,
     story=story,
 )
-
-DLQ_EXPECT = (Expect(PIPELINE, (AnomalyKind.LOST_EFFECT,),
-                     "the v1 consumers dead-letter v2 events: quarantined, not applied"),
-              Expect(PIPELINE, (AnomalyKind.UNREGISTERED_VERSION,),
-                     "v2 is not a registered, compatible version: the schema-contract checker must say so"))
-"""The correct (dead-letter) leg's expectations: the loss is visible and every v2 event is accounted for."""

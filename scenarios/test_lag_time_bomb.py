@@ -33,6 +33,7 @@ def test_only_the_slow_group_breached_and_its_alert_is_complete(bomb: RunResult)
     assert pay.cleared_at_s is not None and pay.cleared_at_s > pay.first_breach_s, f"payment never caught up: {pay}"
     assert pay.peak_partition is not None, pay
     assert [g for g, a in alerts.items() if a.breached] == ["payment"], alerts
+    assert pay.peak == max(a.peak for a in alerts.values()), f"another group fell further behind than payment: {alerts}"
 
 
 def test_alerts_reach_results_json_the_report_and_the_story(bomb: RunResult) -> None:

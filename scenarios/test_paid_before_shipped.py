@@ -32,5 +32,5 @@ def test_shipments_before_payment_are_counted_listed_and_refused(race: RunResult
     story = race.story
     assert story is not None, "the scenario tells its story"
     assert story.claims[0].measured.startswith(f"{len(early):,} of "), story
-    assert early[0] in story.claims[1].measured, story
+    assert early[0][:8] in story.claims[1].measured, story
     assert story.claims[2].measured.startswith("0 "), "the reference fulfillment never ships an unpaid order"
