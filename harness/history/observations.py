@@ -35,6 +35,9 @@ a user's own) reports these sources with these fields. Times are epoch milliseco
            redelivery_ratio (extra copies per distinct event outside crash recovery; I2's
            ``amplified`` above it)
   drain    one row: drained (bool), nemesis_errors
+  registry (the reference targets' schema_registry variant) one row: subject, versions (comma-
+           separated, as the registry holds them), refused (events the producer wrote as v1
+           because the registry refused their new schema)
 
 The checkers read the domain (``subscriptions``, ``required_effects``) from the history
 itself, so a stored run is judged by the domain it ran with. Histories written before
