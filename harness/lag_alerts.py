@@ -1,8 +1,9 @@
 """Consumer-lag alerts: when each group's lag crossed its threshold, for how long, how high it went.
 
 "Alert if the lag exceeds a threshold ... consumer lag is the single best early warning signal."
-A scenario (``Scenario.lag_thresholds``) names a threshold per consumer group, in records not
-yet committed; ``"*"`` is the threshold of every group not named. The runner samples every
+A scenario (``Scenario.lag_thresholds``) or a target (``TargetSpec.lag_thresholds``, TOML
+``[lag_thresholds]``) names a threshold per consumer group, in records not yet committed;
+``"*"`` is the threshold of every group not named, and the scenario's win where both name a group. The runner samples every
 group's lag per partition every 0.5 s through traffic and drain (``group_lag`` probe ops);
 this module turns those samples into one ``LagAlert`` per group with a threshold:
 
@@ -27,7 +28,7 @@ from harness.errors import UsageError
 from harness.history.ops import History, OpType
 
 __all__ = ["ANY_GROUP", "TREND_WINDOW_S", "LagAlert", "LagSample", "LagThreshold", "lag_alerts", "lag_samples",
-           "thresholds_from_json"]
+           "merge_thresholds", "thresholds_from_json"]
 
 ANY_GROUP = "*"
 TREND_WINDOW_S = 5.0  # the "current trend": long enough to smooth one slow batch, short enough to be current
@@ -55,6 +56,12 @@ def thresholds_from_json(rows: object) -> tuple[LagThreshold, ...]:
     if not isinstance(rows, list):
         return ()
     return tuple(LagThreshold(str(r["group"]), int(r["max_lag"])) for r in rows if isinstance(r, Mapping))
+
+
+def merge_thresholds(scenario: Sequence[LagThreshold], target: Sequence[LagThreshold]) -> tuple[LagThreshold, ...]:
+    """The target's thresholds with the scenario's in place of any group (or ``"*"``) both name."""
+    named = {t.group for t in scenario}
+    return (*scenario, *(t for t in target if t.group not in named))
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,3 +59,11 @@ def test_thresholds_are_checked_and_round_trip_through_run_json() -> None:
         LagThreshold("pay ment", 5)
     t = (LagThreshold("payment", 5), LagThreshold("*", 7))
     assert thresholds_from_json([x.to_json() for x in t]) == t
+
+
+def test_the_scenarios_thresholds_win_over_the_targets_for_a_group_both_name() -> None:
+    from harness.lag_alerts import merge_thresholds
+
+    scenario = (LagThreshold("payment", 10),)
+    target = (LagThreshold("payment", 500), LagThreshold("*", 5000))
+    assert merge_thresholds(scenario, target) == (LagThreshold("payment", 10), LagThreshold("*", 5000))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from harness.errors import UsageError
 from harness.history.ops import History
-from harness.lag_alerts import LagAlert, lag_alerts, thresholds_from_json
+from harness.lag_alerts import LagAlert, lag_alerts, merge_thresholds, thresholds_from_json
 from harness.report.html import render_report
 from harness.report.junit import junit_xml
 from harness.report.results import results_document, to_json_text
@@ -75,8 +75,10 @@ def write_outputs(run_dir: Path, histories: Mapping[str, History], verdicts: tup
     meta = meta if meta is not None else read_run_json(run_dir)
     measured = {v.pipeline: measure(histories[v.pipeline], v) for v in verdicts if v.pipeline in histories}
     scores = {p: score(next(v for v in verdicts if v.pipeline == p), m) for p, m in measured.items()}
-    thresholds = thresholds_from_json(meta.get("lag_thresholds"))
-    alerts = tuple(a for p, h in histories.items() for a in lag_alerts(p, h, thresholds))
+    scenario_thresholds = thresholds_from_json(meta.get("lag_thresholds"))
+    targets = {str(t.get("name")): t for t in meta.get("targets") or () if isinstance(t, Mapping)}  # type: ignore[attr-defined]
+    alerts = tuple(a for p, h in histories.items() for a in lag_alerts(p, h, merge_thresholds(
+        scenario_thresholds, thresholds_from_json(targets.get(p, {}).get("lag_thresholds")))))
     story = tell(storyteller, histories, verdicts)
     document = results_document(meta, verdicts, measured, scores, wall_s, alerts, story)
     texts = {
