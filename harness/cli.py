@@ -1,7 +1,7 @@
 """`chaos`: the command line, a thin layer over the runner, the infra and the analysis.
 
-Exit codes: 0 all expectations met, 1 an invariant broke that the scenario did not
-expect, 2 inconclusive (vacuous, or a fault not injected, or an incomplete run folder),
+Exit codes: 0 all expectations met, 1 an anomaly the scenario did not expect (or an
+expected one no injected fault explains, or an expected break that did not happen), 2 inconclusive (vacuous, or a fault not injected, or an incomplete run folder),
 3 infrastructure failed (or the base port is taken), 4 bad usage or bad scenario,
 5 internal error (a crash log holds the traceback). 130 when interrupted (after healing
 and cleaning up; a second Ctrl-C does not cut the cleanup short, a third does).

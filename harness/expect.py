@@ -67,6 +67,11 @@ class Expect:
     def allowed(self) -> frozenset[AnomalyKind]:
         return frozenset(self.anomalies) | frozenset(self.may)
 
+    @property
+    def kinds(self) -> tuple[AnomalyKind, ...]:
+        """Required kinds, then allowed ones, in the order written (for display)."""
+        return self.anomalies + self.may
+
     def to_json(self) -> dict[str, object]:
         return {"pipeline": self.pipeline, "anomalies": [k.value for k in self.anomalies],
                 "may": [k.value for k in self.may], "by": self.by.value, "why": self.why}

@@ -326,7 +326,10 @@ def _record_lag(recorder: Recorder, state: Drain, phase: str) -> None:
     """One lag sample: the totals I7 (bounded-recovery) and the score read, then one op per consumer group
     with its lag per partition (``p0``, ``p1``, ...: op values are flat scalars), which lag alerts read
     (harness/history/observations.py, harness/lag_alerts.py)."""
-    recorder.record("probe", OpType.OK, "lag", value={"lag": state.consumer_lag, "backlog": state.publish_backlog})
+    recorder.record("probe", OpType.OK, "lag", value={
+        "lag": state.consumer_lag, "backlog": state.publish_backlog,
+        # Each group's total as ``lag:<consumer>``: the score judges the worst group (harness.score).
+        **{f"lag:{consumer}": sum(n for _, n in parts) for consumer, parts in state.groups}})
     for consumer, parts in state.groups:
         recorder.record("probe", OpType.OK, "group_lag", key=consumer,
                         value={"phase": phase, "total": sum(n for _, n in parts), **{f"p{p}": n for p, n in parts}})

@@ -21,6 +21,7 @@ from enum import Enum
 from harness.attribution import Attribution
 from harness.checkers.anomaly import AnomalyKind
 from harness.checkers.base import CheckResult, Validity, merge
+from harness.checkers.counts import LossCounts, StatsCounts, read
 from harness.expect import Expect
 
 __all__ = ["AnomalyTally", "Outcome", "PipelineVerdict", "exit_code", "judge"]
@@ -72,16 +73,14 @@ class PipelineVerdict:
 
     def summary(self) -> Mapping[str, int]:
         """The headline numbers of the terminal table."""
-        stats = self.result("stats")
-        loss = self.result("no-lost-effect")
+        stats = read(self.result("stats"), StatsCounts)
+        loss = read(self.result("no-lost-effect"), LossCounts)
         out = {"accepted": 0, "lost": 0, "lost_cents": 0, "unknown_outcome": 0,
                "anomalies_explained": self.explained, "anomalies_unexplained": self.unexplained}
         if loss is not None:
-            out["accepted"] = int(loss.counts.get("acknowledged_orders") or 0)
-            out["lost"] = int(loss.counts.get("lost") or 0)
-            out["lost_cents"] = int(loss.counts.get("lost_cents") or 0)
+            out["accepted"], out["lost"], out["lost_cents"] = loss.acknowledged_orders, loss.lost, loss.lost_cents
         if stats is not None:
-            out["unknown_outcome"] = int(stats.counts.get("info") or 0)
+            out["unknown_outcome"] = stats.info
         return out
 
     def to_json(self) -> dict[str, object]:

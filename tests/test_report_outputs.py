@@ -44,7 +44,7 @@ def test_results_json_validates_against_its_schema(black_friday: Outputs) -> Non
     doc = json.loads(black_friday.results_json.read_text())
     schema = json.loads(SCHEMA_PATH.read_text())
     jsonschema.validate(doc, schema)
-    assert doc["format"] == "chaos-results" and doc["version"] == 2
+    assert doc["format"] == "chaos-results" and doc["version"] == 3
     assert [p["pipeline"] for p in doc["pipelines"]] == ["direct", "outbox", "cdc"]
     direct = doc["pipelines"][0]
     assert direct["score"]["value"] == 0 and direct["measurements"]["lost_orders"] > 0
@@ -61,7 +61,7 @@ def test_junit_has_one_case_per_pipeline_and_result_and_parses(black_friday: Out
                                                   for r in v.results]
     # direct is *expected* to break I1: that case passes; nothing failed or was skipped in this run.
     direct_i1 = next(c for c in suites["black_friday.direct"] if c.get("name") == "I1 no-lost-effect")
-    assert direct_i1.find("failure") is None and "expected invalid" in (direct_i1.findtext("system-out") or "")
+    assert direct_i1.find("failure") is None and "expected: lost-effect, acknowledged-then-missing" in (direct_i1.findtext("system-out") or "")
     assert root.get("failures") == "0" and int(root.get("tests") or 0) == sum(len(v.results) for v in black_friday.verdicts)
 
 
@@ -75,7 +75,7 @@ def test_junit_marks_unexpected_as_failure_and_unknown_as_skipped(tmp_path: Path
     out = rerender(run_dir)
     root = ET.parse(out.junit_xml).getroot()
     failure = root.find(".//testsuite[@name='black_friday.direct']/testcase[@name='I1 no-lost-effect']/failure")
-    assert failure is not None and "expected valid" in (failure.get("message") or "")
+    assert failure is not None and "unexpected lost-effect" in (failure.get("message") or "")
     assert root.get("failures") == "1"
 
 
@@ -274,3 +274,17 @@ def test_junit_skips_unknown_results(tmp_path: Path) -> None:
     assert doc["exit_code"] == 2 and doc["pipelines"][0]["score"]["value"] is None
     jsonschema = pytest.importorskip("jsonschema", reason="jsonschema missing: pip install -e '.[test]'")
     jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text()))
+
+
+def test_the_report_shows_anomalies_explained_and_unexplained_and_the_redelivery_absorbed(black_friday: Outputs) -> None:
+    page = black_friday.report_html.read_text()
+    direct = next(v for v in black_friday.verdicts if v.pipeline == "direct")
+    table = re.search(r'<table class=results id="anomalies-direct">(.*?)</table>', page, re.S)
+    assert table is not None and "lost-effect" in table.group(1)
+    assert f"{direct.explained} explained, {direct.unexplained} unexplained" in page
+    for v in black_friday.verdicts:
+        assert f'id="amplification-{v.pipeline}"' in page, f"no redelivery line for {v.pipeline}"
+    doc = json.loads(black_friday.results_json.read_text())
+    tallies = {p["pipeline"]: p["anomalies"] for p in doc["pipelines"]}
+    assert tallies["direct"]["explained"] + tallies["direct"]["unexplained"] == sum(
+        t.total for t in direct.tallies) > 0

@@ -31,8 +31,9 @@ from harness.checkers._sources import missing
 from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
+from harness.checkers.counts import DuplicateCounts
 from harness.checkers.stats import CRASH_FAULTS, MARGIN_S, fault_windows
-from harness.history.ops import History
+from harness.history.ops import History, Scalar
 
 __all__ = ["ExactlyOnceEffect"]
 
@@ -67,30 +68,34 @@ class ExactlyOnceEffect:
         absorbed = sum(n for e, n in redelivered.items() if e not in effect_events_duplicated)
         extra_cents = sum(int(row.get("amount_cents") or 0) for rows in dup_rows.values() for row in rows[1:])
 
-        counts: dict[str, int | float] = {
-            "effects": len(effects), "steps": n_steps, "duplicated": len(duplicated),
-            "extra_effects": sum(per_step[k] - 1 for k in duplicated), "extra_cents": extra_cents,
-            "redelivered": sum(redelivered.values()), "absorbed": absorbed, "reapplied": reapplied}
-        for consumer in sorted({str(k[0]) for k in duplicated}):
-            counts[f"duplicated:{consumer}"] = sum(1 for k in duplicated if k[0] == consumer)
+        amp = _amplification(history)
+        typed = DuplicateCounts(
+            effects=len(effects), steps=n_steps, duplicated=len(duplicated),
+            extra_effects=sum(per_step[k] - 1 for k in duplicated), extra_cents=extra_cents,
+            redelivered=sum(redelivered.values()), absorbed=absorbed, reapplied=reapplied,
+            amplification=amp.ratio, injected_copies=amp.injected, amplification_counted=amp.counted,
+            amplification_counted_ratio=amp.counted_ratio, redelivery_budget=amp.budget)
+        breakdown: dict[str, Scalar] = {f"duplicated:{c}": sum(1 for k in duplicated if k[0] == c)
+                                        for c in sorted({str(k[0]) for k in duplicated})}
+        breakdown["redelivered:outside"] = amp.outside
+        breakdown.update(amp.per_window)
+        counts = typed.as_counts(**breakdown)
         found = [Anomaly(AnomalyKind.DUPLICATE_EFFECT, str(order), str(consumer),
                          _str(dup_rows[(consumer, kind, order)][0].get("event_id")))
                  for consumer, kind, order in sorted(duplicated, key=lambda k: tuple(str(x) for x in k))]
-        amplified = _amplification(history, counts)
-        if amplified is not None:
-            found.append(amplified)
+        if amp.amplified:
+            found.append(Anomaly(AnomalyKind.AMPLIFIED))
         if not found:
             return CheckResult(self.name, self.invariant, Validity.VALID,
                                f"{n_steps} effects, none twice; {absorbed} redelivered copies absorbed "
-                               f"(amplification {counts['amplification']:.3f})", counts)
+                               f"(amplification {amp.ratio:.3f})", counts)
         if not duplicated:
             return CheckResult(self.name, self.invariant, Validity.INVALID,
-                               f"{n_steps} effects, none twice, but redelivery is amplified: "
-                               f"{counts['amplification_counted']} copies outside crash recovery, "
-                               f"{counts['amplification_counted_ratio']:.3f} per event against a budget of "
-                               f"{counts['redelivery_budget']}", counts,
-                               ({"anomaly": AnomalyKind.AMPLIFIED.value, "copies": counts["amplification_counted"],
-                                 "budget": counts["redelivery_budget"]},), tuple(found))
+                               f"{n_steps} effects, none twice, but redelivery is amplified: {amp.counted} copies "
+                               f"outside crash recovery, {amp.counted_ratio:.3f} per event against a budget of "
+                               f"{amp.budget}", counts,
+                               ({"anomaly": AnomalyKind.AMPLIFIED.value, "copies": amp.counted, "budget": amp.budget},),
+                               tuple(found))
         shown = sorted(duplicated, key=lambda k: tuple(str(x) for x in k))[:MAX_EXAMPLES]
         chains = order_chains(history, {str(k[2]) for k in shown})
         examples = []
@@ -104,7 +109,7 @@ class ExactlyOnceEffect:
             })
         return CheckResult(self.name, self.invariant, Validity.INVALID,
                            f"{len(duplicated)} of {n_steps} steps took effect more than once "
-                           f"({counts['extra_effects']} extra, {extra_cents / 100:.2f} charged twice)", counts,
+                           f"({typed.extra_effects} extra, {extra_cents / 100:.2f} charged twice)", counts,
                            tuple(examples), tuple(found))
 
 
@@ -112,9 +117,21 @@ def _str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _amplification(history: History, counts: dict[str, int | float]) -> Anomaly | None:
-    """Count the topic's extra copies per fault window into ``counts``; the ``amplified`` anomaly
-    when the copies outside crash recovery exceed the target's declared budget."""
+@dataclass(frozen=True, slots=True)
+class _Amplification:
+    ratio: float  # extra copies per distinct event
+    injected: int
+    outside: int  # copies outside any fault window
+    per_window: dict[str, int]  # "redelivered:<fault>@<target>" -> copies within that window
+    counted: int  # outside crash recovery and not injected
+    counted_ratio: float
+    budget: float | None
+    amplified: bool
+
+
+def _amplification(history: History) -> _Amplification:
+    """The topic's extra copies per fault window; amplified when the copies outside crash recovery
+    exceed the target's declared budget."""
     topic = history.derived(topic_index)
     extra = topic.redelivered
     distinct = len({e for e in topic.event_id if e is not None})
@@ -146,19 +163,10 @@ def _amplification(history: History, counts: dict[str, int | float]) -> Anomaly 
                 outside += 1
             if any(w.fault in CRASH_FAULTS for w in hit):
                 in_crash += 1
-    total = sum(extra.values())
-    counted = total - n_injected - in_crash
-    counts["amplification"] = round(total / distinct, 4) if distinct else 0.0
-    counts["injected_copies"] = n_injected
-    counts["redelivered:outside"] = outside
-    counts.update(per_window)
-    counts["amplification_counted"] = counted
-    counts["amplification_counted_ratio"] = round(counted / distinct, 4) if distinct else 0.0
-    budget = next((r.get("redelivery_ratio") for r in history.observed("budgets")
+    counted = sum(extra.values()) - n_injected - in_crash
+    budget = next((float(r["redelivery_ratio"]) for r in history.observed("budgets")  # type: ignore[arg-type]
                    if isinstance(r.get("redelivery_ratio"), (int, float))), None)
-    if budget is None:
-        return None
-    counts["redelivery_budget"] = float(budget)  # type: ignore[arg-type]
-    if distinct and counted / distinct > float(budget):  # type: ignore[arg-type]
-        return Anomaly(AnomalyKind.AMPLIFIED)
-    return None
+    return _Amplification(
+        ratio=round(sum(extra.values()) / distinct, 4) if distinct else 0.0, injected=n_injected, outside=outside,
+        per_window=per_window, counted=counted, counted_ratio=round(counted / distinct, 4) if distinct else 0.0,
+        budget=budget, amplified=budget is not None and distinct > 0 and counted / distinct > budget)

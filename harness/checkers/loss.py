@@ -29,6 +29,7 @@ from harness.checkers._index import acknowledged_index, effects_index, ops_by_ro
 from harness.checkers._sources import pick
 from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
+from harness.checkers.counts import LossCounts
 from harness.checkers.chain import order_chains
 from harness.checkers.phantom import STATUS_AFTER
 from harness.history.observations import required_effects
@@ -68,12 +69,11 @@ class NoLostEffect:
         lost_orders = sorted({order for _, _, order in missing})
         lost_cents = sum(amounts[o] for o in lost_orders)
         vanished_acks = acknowledged_then_missing(history)
-        counts = {"required": n_required, "missing": len(missing), "acknowledged_orders": len(amounts),
-                  "lost": len(lost_orders), "lost_cents": lost_cents, "pending_at_source": len(waiting),
-                  "acknowledged_then_missing": len(vanished_acks)}
         per_consumer = Counter(c for c, _, _ in missing)
-        for consumer in sorted(consumers):
-            counts[f"missing:{consumer}"] = per_consumer[consumer]
+        counts = LossCounts(required=n_required, missing=len(missing), acknowledged_orders=len(amounts),
+                            lost=len(lost_orders), lost_cents=lost_cents, pending_at_source=len(waiting),
+                            acknowledged_then_missing=len(vanished_acks)).as_counts(
+            **{f"missing:{consumer}": per_consumer[consumer] for consumer in sorted(consumers)})
         if not n_required and not vanished_acks:
             return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
                                "no request was acknowledged, so nothing could be lost (vacuous)", counts)

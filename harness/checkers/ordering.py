@@ -31,6 +31,7 @@ from harness.checkers._sources import missing, pick
 from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
+from harness.checkers.counts import OrderingCounts
 from harness.history.ops import History
 
 __all__ = ["PerEntityOrder"]
@@ -144,10 +145,10 @@ class PerEntityOrder:
                         "paid_applied": {"position": paid[0], "applied_at_ms": paid[1]} if paid else None,
                     })
 
-        counts: dict[str, int] = {"applied": len(applied), "entities": entities, "nonmonotonic": n_nonmonotonic,
+        counts = OrderingCounts(**{"applied": len(applied), "entities": entities, "nonmonotonic": n_nonmonotonic,
                                   "shipments": shipments, "shipped_before_paid": n_shipped_early,
                                   "applied_past_dead_letter": n_past_dead, "topic_records": len(topic),
-                                  "split_entities": len(split), "nonmonotonic_publish": len(reordered)}
+                                  "split_entities": len(split), "nonmonotonic_publish": len(reordered)}).as_counts()
         if not (n_nonmonotonic or n_shipped_early or n_past_dead or split or reordered):
             if "effects" not in history.observations:  # the applies are in order; shipments unseen
                 return CheckResult(self.name, self.invariant, Validity.UNKNOWN,

@@ -13,6 +13,7 @@ from operator import attrgetter
 
 from harness.checkers._index import ops_by_role
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
+from harness.checkers.counts import StatsCounts
 from harness.history.ops import History, OpType
 
 __all__ = ["CRASH_FAULTS", "LEAD_S", "MARGIN_S", "FaultWindow", "Stats", "fault_windows"]
@@ -84,13 +85,17 @@ class Stats:
     def check(self, history: History) -> CheckResult:
         ops = history.derived(ops_by_role)
         n_client = ops.client_count
-        counts: dict[str, int | float] = {t.value: len(ops.client[t]) for t in OpType}
         windows = fault_windows(history)
-        counts["faults"] = len(windows)
+        clients: int | None = None
+        late: float | None = None
         for op in ops.probe:  # the workload's own report: did it keep its arrival schedule?
             if op.f == "workload":
-                counts["clients"] = int(op.value.get("clients") or 0)
-                counts["max_start_late_s"] = float(op.value.get("max_start_late_s") or 0.0)
+                clients = int(op.value.get("clients") or 0)
+                late = float(op.value.get("max_start_late_s") or 0.0)
+        typed = StatsCounts(invoke=len(ops.client[OpType.INVOKE]), ok=len(ops.client[OpType.OK]),
+                            fail=len(ops.client[OpType.FAIL]), info=len(ops.client[OpType.INFO]), faults=len(windows),
+                            clients=clients, max_start_late_s=late)
+        counts = typed.as_counts()
         problems: list[dict[str, object]] = []
         invoked = sorted(map(_TIME, ops.client[OpType.INVOKE])) if windows else []
         for w in windows:

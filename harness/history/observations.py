@@ -48,9 +48,9 @@ Client ops (f): ``place``, ``pay``, ``ship``, ``cancel``, keyed by order id; an 
 carries the ``correlation_id`` the service made for that request.
 
 Probe ops (process ``probe``), recorded by the runner through the oracle:
-  lag      every 0.5 s during traffic and drain: ``ok`` with value {lag, backlog} (records not
-           yet committed by the consumers, events committed at the source and not yet on the
-           topic), or ``fail`` with the error when the sample could not be taken (I7)
+  lag      every 0.5 s during traffic and drain: ``ok`` with value {lag, backlog, lag:<consumer>
+           ...} (records not yet committed by the consumers, events committed at the source and
+           not yet on the topic, each group's own lag), or ``fail`` with the error when the sample could not be taken (I7)
   group_lag  with each lag sample, one per consumer group (key: the consumer): ``ok`` with value
            {phase ("traffic" or "drain"), total, p0, p1, ...} (records not yet committed, per
            partition); lag alerts read these (harness.lag_alerts)

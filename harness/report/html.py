@@ -27,6 +27,7 @@ from string import Template
 
 from harness.checkers.anomaly import KIND_INFO
 from harness.checkers.base import CheckResult, Validity
+from harness.checkers.counts import DuplicateCounts, read
 from harness.expect import Expect, expectations_from_json
 from harness.report.charts import Line, line_chart
 from harness.report.results import finite
@@ -39,7 +40,7 @@ __all__ = ["TEMPLATES", "embed_json", "render_report"]
 TEMPLATES = Path(__file__).with_name("templates")
 
 _OUTCOME_TEXT = {Outcome.MET: "as expected", Outcome.UNEXPECTED: "UNEXPECTED", Outcome.INCONCLUSIVE: "inconclusive"}
-_EXIT_TEXT = {0: "0: all expectations met", 1: "1: an invariant broke that the scenario did not expect",
+_EXIT_TEXT = {0: "0: all expectations met", 1: "1: an anomaly the scenario did not expect, or did not explain",
               2: "2: inconclusive (vacuous, or a fault not injected)"}
 _MAX_CHAIN_ROWS = 200
 _MAX_CHAINS = 2  # chains shown per violated invariant; results.json has every example's chain
@@ -189,16 +190,24 @@ def _comparison(verdicts: Sequence[PipelineVerdict], ms: Mapping[str, Measuremen
         lost_cls = ' bad' if m.lost_orders else ''
         dup_cls = ' bad' if m.duplicate_effects else ''
         recovery = "never" if m.recovered is False else _secs(m.recovery_s)
+        if m.dead_processes:
+            recovery += f'<br><span class="muted">{m.dead_processes} process(es) dead at the end</span>'
+        acked = (f'<br><span class="muted">+{m.acknowledged_then_missing} acknowledged then missing</span>'
+                 if m.acknowledged_then_missing else "")
+        early = (f'<br><span class="muted">{m.shipped_before_paid} shipped before paid</span>'
+                 if m.shipped_before_paid else "")
         lat = _secs(m.latency_p99_s) + (f'<br><span class="muted">{_e(m.latency_kind)}</span>' if m.latency_p99_s is not None else "")
         lag = _n(m.peak_lag) + (f'<br><span class="muted">{m.peak_lag_s:.1f} s of traffic</span>' if m.peak_lag_s is not None else "")
+        if m.worst_group is not None and m.worst_group != "all":
+            lag += f'<br><span class="muted">worst group: {_e(m.worst_group)}</span>'
         rows.append(
             f"<tr><th><a href=\"#p-{_e(v.pipeline)}\">{_e(v.pipeline)}</a></th>"
             f"<td>{_badge(_OUTCOME_TEXT[v.outcome], v.outcome.value)}<br>{_badge(v.validity.value, v.validity.value)}</td>"
             f"<td class=num>{_score_text(s)}</td><td class=num>{_pct(s.reliability if s else None)}</td>"
             f"<td class='num{lost_cls}'>{_n(m.lost_orders)} <span class=muted>of {_n(m.accepted_orders)}</span>"
-            f"<br>{_money(m.lost_cents)}</td>"
+            f"<br>{_money(m.lost_cents)}{acked}</td>"
             f"<td class='num{dup_cls}'>{_n(m.duplicate_effects)}<br>{_money(m.duplicate_cents)}</td>"
-            f"<td class=num>{_n(m.ordering_violations)}</td><td class=num>{recovery}</td>"
+            f"<td class=num>{_n(m.ordering_violations)}{early}</td><td class=num>{recovery}</td>"
             f"<td class=num>{lat}</td><td class=num>{lag}</td>"
             f"<td class=num>{_pct(m.throughput_dip)}</td></tr>")
     return (f'<div class="wide"><table id="comparison-table"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table></div>'
@@ -271,7 +280,7 @@ def _results_table(v: PipelineVerdict, expected: Sequence[Expect]) -> str:
     rows = []
     mine = [e for e in expected if e.pipeline == v.pipeline]
     for r in v.results:
-        wants = [(k, e.why, k in e.anomalies) for e in mine for k in e.allowed if k.invariant == r.invariant]
+        wants = [(k, e.why, k in e.anomalies) for e in mine for k in e.kinds if k.invariant == r.invariant]
         want = ", ".join(f"{k.value}{'' if required else ' (may)'}" for k, _, required in wants) or "no anomaly"
         why = "; ".join(dict.fromkeys(w for _, w, _ in wants))
         rows.append(f"<tr><td>{_e(r.invariant or '-')}</td><td>{_e(r.checker)}</td>"
@@ -289,19 +298,16 @@ def _anomaly_table(v: PipelineVerdict) -> str:
     """Every anomaly kind seen, with how many an injected fault (or the planted defect) explains,
     and the redelivery the consumers absorbed: shown whether or not anything went wrong."""
     i2 = v.result("exactly-once-effect")
+    c = read(i2, DuplicateCounts)
     amp = ""
-    if i2 is not None and "amplification" in i2.counts:
-        c = i2.counts
-        windows = ", ".join(f"{k.split(':', 1)[1]} {n}" for k, n in c.items() if k.startswith("redelivered:")
-                            and k != "redelivered:outside")
-        budget = c.get("redelivery_budget")
-        ratio = c.get("amplification")
-        per_event = f"{float(ratio):.3f}" if isinstance(ratio, (int, float)) else "-"
-        amp = (f'<p id="amplification-{_e(v.pipeline)}">Redelivery amplification: {_n(c.get("redelivered"))} extra '
-               f'copies on the topic ({per_event} per event), {_n(c.get("absorbed"))} '
-               f'absorbed by the consumers; {_n(c.get("injected_copies"))} injected by a fault; by fault window: '
-               f'{_e(windows or "none")}; outside any: {_n(c.get("redelivered:outside"))}. '
-               f'{"Budget " + _e(budget) + " per event outside crash recovery." if budget is not None else "No budget declared."}</p>')
+    if i2 is not None and c is not None:
+        windows = ", ".join(f"{k.split(':', 1)[1]} {n}" for k, n in i2.counts.items() if k.startswith("redelivered:"))
+        budget = c.redelivery_budget
+        amp = (f'<p id="amplification-{_e(v.pipeline)}">Redelivery amplification: {c.redelivered} extra copies on '
+               f'the topic ({c.amplification:.3f} per event), {c.absorbed} absorbed by the consumers; '
+               f'{c.injected_copies} injected by a fault; by fault window: {_e(windows or "none")}; '
+               f'{c.amplification_counted} outside crash recovery ({c.amplification_counted_ratio:.3f} per event). '
+               f'{"Budget " + _e(budget) + " per event." if budget is not None else "No budget declared."}</p>')
     if not v.tallies:
         return f"<h3>Anomalies</h3><p>None.</p>{amp}"
     rows = "".join(

@@ -5,7 +5,8 @@ beside this module (``SCHEMA_PATH``) and a test validates every document against
 
   {
     "format": "chaos-results",
-    "version": 2,                  # 2 added scenario, score_version, score and measurements
+    "version": 3,                  # 2 added scenario, score_version, score and measurements;
+                                   # 3 added anomalies (see "Migration" below) and score version 2
     "run_id": str, "scenario": str, "seed": int, "command": str (reproduces the run),
     "exit_code": 0|1|2,            # see README "Exit codes"
     "wall_s": number|null,         # null when re-rendered by `chaos report` without the original
@@ -15,8 +16,11 @@ beside this module (``SCHEMA_PATH``) and a test validates every document against
       "validity": "valid"|"invalid"|"unknown",        # what occurred, merged worst-first
       "outcome": "met"|"unexpected"|"inconclusive",   # against the scenario's expectations
       "reasons": [str],
-      "summary": {accepted, lost, lost_cents, unknown_outcome},
-      "results": [{checker, invariant, validity, message, counts, examples}],  # examples capped, each with "chain"
+      "summary": {accepted, lost, lost_cents, unknown_outcome, anomalies_explained, anomalies_unexplained},
+      "anomalies": {explained, unexplained, by_kind: {KIND: {total, explained, expected}},
+                    unexplained_examples: [{kind, entity?, consumer?, event_id?, how}], causes: {CAUSE: n}},
+      "results": [{checker, invariant, validity, message, counts, examples,  # examples capped, each with "chain"
+                   anomaly_counts: {KIND: n}, anomalies: [{kind, entity?, consumer?, event_id?}]}],  # first 500
       "score": {version, value (0-100|null), gate, why, penalties, unmeasured, reliability},
       "lag_alerts": [{pipeline, group, threshold, breached, first_breach_s, breached_for_s, cleared_at_s,
                       peak, peak_at_s, peak_partition, trend_per_s, projected_breach_s, samples}],
@@ -29,6 +33,15 @@ beside this module (``SCHEMA_PATH``) and a test validates every document against
   }
 
 Numbers that could not be measured are null, never NaN.
+
+Migration from version 2: nothing was removed or renamed. Version 3 adds the anomaly
+blocks (per pipeline and per result) and new measurements (``shipped_before_paid``,
+``acknowledged_then_missing``, ``dead_processes``, ``worst_group``, ``peak_lag_by_group``,
+``offered_rate_outside``); ``peak_lag`` and ``throughput_dip`` now follow score version 2
+(worst group during the faults; against the offered load), so compare scores only within
+one ``score_version``. A stored run of any version is brought to version 3 by
+``chaos report RUN_DIR``, which re-derives everything from its history; a run whose
+run.json states expectations by invariant is re-judged leniently (harness/expect.py).
 """
 
 from __future__ import annotations
@@ -46,7 +59,7 @@ from harness.story import Story
 __all__ = ["FORMAT", "SCHEMA_PATH", "VERSION", "finite", "results_document", "to_json_text"]
 
 FORMAT = "chaos-results"
-VERSION = 2
+VERSION = 3
 SCHEMA_PATH = Path(__file__).with_name("templates") / "results.schema.json"
 
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.checkers.base import Validity
+from harness.checkers.counts import DuplicateCounts, read
 from harness.runner import Progress, RunResult
 from harness.score import Score
 from harness.scoring import Outcome, PipelineVerdict
@@ -82,12 +83,11 @@ def anomaly_lines(v: PipelineVerdict) -> list[str]:
         lines.append(f"{t.total} {t.kind.value} ({t.kind.invariant}): {t.explained} explained by {by}"
                      + (f", {t.unexplained} unexplained" if t.unexplained else "")
                      + ("" if t.expected else " [not expected]"))
-    i2 = v.result("exactly-once-effect")
-    if i2 is not None and "amplification" in i2.counts:
-        c = i2.counts
-        lines.append(f"redelivery: {c.get('redelivered')} extra copies ({c.get('amplification')} per event), "
-                     f"{c.get('absorbed')} absorbed, {c.get('injected_copies')} injected by faults, "
-                     f"{c.get('redelivered:outside')} outside any fault window")
+    c = read(v.result("exactly-once-effect"), DuplicateCounts)
+    if c is not None:
+        lines.append(f"redelivery: {c.redelivered} extra copies ({c.amplification} per event), {c.absorbed} absorbed, "
+                     f"{c.injected_copies} injected by faults, {c.amplification_counted} outside crash recovery"
+                     + (f" (budget {c.redelivery_budget} per event)" if c.redelivery_budget is not None else ""))
     return lines
 
 
