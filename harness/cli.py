@@ -334,7 +334,7 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
         settings = replace(settings, schema_registry=validate_registry_url(args.schema_registry))
     scenario = load_scenario(args.scenario)
     if args.variant is not None:
-        scenario = replace(scenario, variant=args.variant)
+        scenario = scenario.with_variant(args.variant)
     if args.target and args.pipelines:
         raise UsageError("give either --pipelines (a subset of the scenario's) or --target, not both")
     pipelines = None

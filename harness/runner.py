@@ -33,13 +33,15 @@ from harness.faults.spec import FaultKind
 from harness.faults.schedule import plan
 from harness.history.ops import OpType
 from harness.history.store import HistoryWriter, Recorder
+from harness.lag_alerts import LagAlert
 from harness.run_folder import Phase, write_phase
 from harness.infra.stack import Infra
 from harness.capabilities import check_capabilities
 from harness.scenario import Scenario
 from harness.score import Score
 from harness.scoring import PipelineVerdict, exit_code
-from harness.target import RunContext, Target, TargetSpec
+from harness.story import Story
+from harness.target import Drain, RunContext, Target, TargetSpec
 from harness.target.links import LinkMonitor
 from harness.target.registry import load_domain, resolve_target
 from harness.target.runtime import SpecTarget
@@ -78,6 +80,8 @@ class RunResult:
     verdicts: tuple[PipelineVerdict, ...]
     wall_s: float
     scores: tuple[Score, ...] = ()
+    lag_alerts: tuple[LagAlert, ...] = ()  # per pipeline and consumer group with a threshold
+    story: Story | None = None  # the case study's numbers, when the scenario tells one
 
     @property
     def exit_code(self) -> int:
@@ -197,9 +201,10 @@ def run_scenario(
     # results.json, junit.xml and report.html: the same code path as `chaos report RUN_DIR`.
     from harness.report.outputs import write_outputs
 
-    outputs = write_outputs(run_dir, histories, verdicts, wall_s=wall_s)
+    outputs = write_outputs(run_dir, histories, verdicts, wall_s=wall_s, storyteller=scenario.story)
     write_phase(run_dir, Phase.COMPLETE)
-    result = RunResult(run_id, run_dir, seed, command, verdicts, wall_s, outputs.scores)
+    result = RunResult(run_id, run_dir, seed, command, verdicts, wall_s, outputs.scores, outputs.lag_alerts,
+                       outputs.story)
     say(f"chaos: seed {seed}; reproduce with: {command}")
     say(f"chaos: report {result.report_path}")
     return result
@@ -331,7 +336,7 @@ def _drain(target: Target, timeout_s: float, recorder: Recorder, pipeline: str, 
            t_start: float, interposer: Interposer | None = None) -> bool:
     def observe() -> tuple[bool, str]:
         state = target.drain_state()
-        recorder.record("probe", OpType.OK, "lag", value={"lag": state.consumer_lag, "backlog": state.publish_backlog})
+        _record_lag(recorder, state, "drain")
         # A publisher may still be emptying its backlog into the interposer topic: the pipeline
         # has drained only when the harness's hop has forwarded that too.
         hop = interposer.state() if interposer is not None else None
@@ -351,6 +356,19 @@ def _drain(target: Target, timeout_s: float, recorder: Recorder, pipeline: str, 
         # Not an infra failure: a pipeline that cannot drain is evidence for the checkers.
         recorder.record("probe", OpType.INFO, "drain", value={"state": exc.last})
         return False
+
+
+def _record_lag(recorder: Recorder, state: Drain, phase: str) -> None:
+    """One lag sample: the totals I7 (bounded-recovery) and the score read, then one op per consumer group
+    with its lag per partition (``p0``, ``p1``, ...: op values are flat scalars), which lag alerts read
+    (harness/history/observations.py, harness/lag_alerts.py)."""
+    recorder.record("probe", OpType.OK, "lag", value={
+        "lag": state.consumer_lag, "backlog": state.publish_backlog,
+        # Each group's total as ``lag:<consumer>``: the score judges the worst group (harness.score).
+        **{f"lag:{consumer}": sum(n for _, n in parts) for consumer, parts in state.groups}})
+    for consumer, parts in state.groups:
+        recorder.record("probe", OpType.OK, "group_lag", key=consumer,
+                        value={"phase": phase, "total": sum(n for _, n in parts), **{f"p{p}": n for p, n in parts}})
 
 
 class _LagProbe:
@@ -376,9 +394,7 @@ class _LagProbe:
                 self.recorder.record("probe", OpType.FAIL, "lag", error=f"{type(exc).__name__}: {exc}")
             else:
                 self.last = state.publish_backlog + state.consumer_lag
-                # The shape I7 (bounded-recovery) and the score read: harness/history/observations.py.
-                self.recorder.record("probe", OpType.OK, "lag", value={"lag": state.consumer_lag,
-                                                                       "backlog": state.publish_backlog})
+                _record_lag(self.recorder, state, "traffic")
             if self.interposer is not None:
                 # The harness's own hop, sampled beside the pipeline: its lag is not the pipeline's.
                 try:
@@ -401,11 +417,13 @@ def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, 
         "pipelines": list(scenario.pipelines),
         "variant": scenario.variant,
         "targets": [{"name": t.name, "origin": t.origin, "domain": t.domain, "processes": list(t.process_names()),
-                     "links": list(t.links())} for t in specs],
+                     "links": list(t.links()), "lag_thresholds": [x.to_json() for x in t.lag_thresholds]}
+                    for t in specs],
         "faults": [{"kind": f.kind.value, "target": f.target, "at": f.at, "for_s": f.for_s,
                     "params": dict(f.param_items())} for f in scenario.faults],
         "expect": [e.to_json() for e in scenario.expect],
         "recovery_budget_s": scenario.recovery_budget_s,
+        "lag_thresholds": [t.to_json() for t in scenario.lag_thresholds],
         "versions": {**infra.versions(), "python": platform.python_version(), "chaos-harness": _version()},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "started_at": datetime.now(timezone.utc).isoformat(),

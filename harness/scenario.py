@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from harness.errors import UsageError
 from harness.expect import Cause, Expect
 from harness.faults.schedule import FaultSpec
+from harness.lag_alerts import LagThreshold
+from harness.story import StoryTeller
 from harness.workload.rate import Constant, RampHold, RateShape
 
 __all__ = ["INVARIANTS", "Cause", "Expect", "Scenario", "load_scenario", "scenario_names"]
@@ -56,8 +58,25 @@ class Scenario:
     # What the scenario needs of a target beyond what its faults name: "process:relay",
     # "link:relay->kafka", "connect", "backlog", "schema-registry" (harness.capabilities).
     needs: tuple[str, ...] = ()
+    # Consumer-lag alert thresholds (records not yet committed) per group, "*" for the rest:
+    # alerts are measurements in results.json and the report, never a verdict (harness.lag_alerts).
+    lag_thresholds: tuple[LagThreshold, ...] = ()
+    # A case study's numbers, told the article's way at the end of the run (harness.story).
+    story: StoryTeller | None = field(default=None, compare=False)
+    # What to expect when run with another variant (`chaos run NAME --variant V`): (variant, expect)
+    # pairs, e.g. (("correct", ()),) for a mistake whose fix must show no anomaly (``with_variant``).
+    legs: tuple[tuple[str, tuple[Expect, ...]], ...] = ()
 
     def __post_init__(self) -> None:
+        if any(not isinstance(t, LagThreshold) for t in self.lag_thresholds):
+            raise UsageError(f"Scenario.lag_thresholds must hold LagThreshold(group, max_lag) records, "
+                             f"got {self.lag_thresholds!r}")
+        for leg in self.legs:
+            if (not isinstance(leg, tuple) or len(leg) != 2 or not isinstance(leg[0], str)
+                    or not _TARGET_NAME.match(leg[0]) or any(not isinstance(e, Expect) for e in leg[1])):
+                raise UsageError(f"Scenario.legs must hold (variant, (Expect(...), ...)) pairs, got {leg!r}")
+        if self.story is not None and not callable(self.story):
+            raise UsageError(f"Scenario.story must be a function (histories, verdicts) -> Story, got {self.story!r}")
         if not isinstance(self.variant, str) or not _TARGET_NAME.match(self.variant):
             raise UsageError(f"Scenario.variant {self.variant!r} must be a variant name such as no_idempotency")
         if not self.name.replace("_", "").isalnum():
@@ -82,6 +101,14 @@ class Scenario:
         if self.recovery_budget_s is not None and self.recovery_budget_s <= 0:
             raise UsageError(f"Scenario.recovery_budget_s={self.recovery_budget_s} must be positive, or None to "
                              "measure recovery without a bound")
+
+    def with_variant(self, variant: str) -> Scenario:
+        """The same scenario with another variant, expecting what its ``legs`` say for that variant
+        (the scenario's own expectations when it names none)."""
+        if variant == self.variant:
+            return self
+        legs = dict(self.legs)
+        return replace(self, variant=variant, expect=legs[variant] if variant in legs else self.expect)
 
     def with_overrides(self, *, duration_s: float | None = None, rate: float | None = None,
                        pipelines: tuple[str, ...] | None = None) -> Scenario:

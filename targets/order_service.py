@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import signal
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +34,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from targets.crashpoints import crash_point
 from targets.drift import drifted
+from targets.registry import SchemaGate
 from targets.domain import Event, EventType, SCHEMA_VERSION, TargetEnv, event_id_for, pg_connect_kwargs
 from targets.variants import Variant
 
@@ -46,8 +48,9 @@ PUBLISH_WAIT_S = 1.0
 class Publisher:
     """Direct publishing: fire, wait a bounded time for the ack, swallow errors."""
 
-    def __init__(self, env: TargetEnv) -> None:
+    def __init__(self, env: TargetEnv, wire: Callable[[Event], bytes]) -> None:
         self.topic = env.topic
+        self.wire = wire  # what is written for an event (the drift hook, the schema gate)
         # The keyless variant: no key, so librdkafka spreads an order's events over partitions.
         self.keyed = Variant.parse(env.variant) is not Variant.KEYLESS
         self.producer = Producer({
@@ -80,7 +83,7 @@ class Publisher:
             acked.set()
 
         try:
-            self.producer.produce(self.topic, key=event.order_id.encode() if self.keyed else None, value=drifted(event.encode()),
+            self.producer.produce(self.topic, key=event.order_id.encode() if self.keyed else None, value=self.wire(event),
                                   on_delivery=on_delivery)
         except BufferError as exc:
             log.warning("publish failed, local queue full: %s event_id=%s", exc, event.event_id)
@@ -148,15 +151,29 @@ class ConnectionPool:
 MODES = ("direct", "outbox", "commit_only")  # publish in the request; write an outbox row; only commit (CDC)
 
 
+# A v1 event whose shape (field names and types) is the v1 schema the service registers.
+_SAMPLE = Event(event_id="e", type="order.created", order_id="o", seq=1, schema_version=SCHEMA_VERSION,
+                correlation_id="c", occurred_at="t", customer="c", amount_cents=1)
+
+
 class OrderService:
     def __init__(self, env: TargetEnv) -> None:
         self.env = env
         if env.mode not in MODES:
             raise SystemExit(f"ORDER_SERVICE_MODE={env.mode!r}: set it to one of {', '.join(MODES)} in the target spec")
         self.outbox = env.mode == "outbox"
-        self.publisher = Publisher(env) if env.mode == "direct" else None
+        # The schema_registry variant: each schema version registered before it is written (targets.registry).
+        registry = os.environ.get("CHAOS_SCHEMA_REGISTRY_URL")
+        self.gate = SchemaGate(registry, env.topic) if registry else None
+        if self.gate is not None:
+            self.gate.start(_SAMPLE.encode())
+        self.publisher = Publisher(env, self.wire) if env.mode == "direct" else None
         self.pool = ConnectionPool(env.pg_dsn)
         self._local = threading.local()
+
+    def wire(self, event: Event) -> bytes:
+        """The bytes written for ``event``: v1, or the drifted version if the schema gate lets it through."""
+        return self.gate.payload(event.encode()) if self.gate is not None else drifted(event.encode())
 
     @contextmanager
     def session(self) -> Iterator[None]:
@@ -204,7 +221,7 @@ class OrderService:
             if self.outbox:
                 conn.execute(
                     "INSERT INTO outbox (event_id, order_id, seq, type, payload) VALUES (%s, %s, %s, %s, %s)",
-                    (event.event_id, event.order_id, event.seq, event.type, drifted(event.encode()).decode()),
+                    (event.event_id, event.order_id, event.seq, event.type, self.wire(event).decode()),
                 )
         crash_point("app.after_commit")  # committed, not yet published: the direct pipeline's loss window
         if self.publisher is not None:
@@ -280,7 +297,8 @@ def make_handler(service: OrderService) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802
             if self.path == "/health":
                 queued = service.publisher.queued() if service.publisher else 0
-                self._send(200, {"pipeline": service.env.pipeline, "publish_queue": queued})
+                refused = service.gate.refused if service.gate is not None else None
+                self._send(200, {"pipeline": service.env.pipeline, "publish_queue": queued, "schema_refused": refused})
             else:
                 self._send(404, {"error": f"no route GET {self.path}"})
 

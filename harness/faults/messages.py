@@ -231,8 +231,16 @@ class SchemaDriftFault:
         os.replace(tmp, self._switch)
 
     def effect(self) -> int:
-        """v2 events that reached the topic (the drift was really produced)."""
-        return _count_on_topic(self.bootstrap, self.topic, b'"schema_version":2')
+        """v2 events that reached the topic (the drift was really produced), plus the v2 events the
+        producer refused to write because its schema registry rejected the new version: it reports
+        them in ``<process>.drift.refused`` (a count), so a drift stopped at registration still bit."""
+        return _count_on_topic(self.bootstrap, self.topic, b'"schema_version":2') + self.refused()
+
+    def refused(self) -> int:
+        try:
+            return int(self._switch.with_name(f"{self.process}.drift.refused").read_text().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
 
     def heal(self) -> None:
         self._switch.unlink(missing_ok=True)

@@ -35,6 +35,9 @@ a user's own) reports these sources with these fields. Times are epoch milliseco
            redelivery_ratio (extra copies per distinct event outside crash recovery; I2's
            ``amplified`` above it)
   drain    one row: drained (bool), nemesis_errors
+  registry (the reference targets' schema_registry variant) one row: subject, versions (comma-
+           separated, as the registry holds them), refused (events the producer wrote as v1
+           because the registry refused their new schema)
 
 The checkers read the domain (``subscriptions``, ``required_effects``) from the history
 itself, so a stored run is judged by the domain it ran with. Histories written before
@@ -45,9 +48,12 @@ Client ops (f): ``place``, ``pay``, ``ship``, ``cancel``, keyed by order id; an 
 carries the ``correlation_id`` the service made for that request.
 
 Probe ops (process ``probe``), recorded by the runner through the oracle:
-  lag      every 0.5 s during traffic and drain: ``ok`` with value {lag, backlog} (records not
-           yet committed by the consumers, events committed at the source and not yet on the
-           topic), or ``fail`` with the error when the sample could not be taken (I7)
+  lag      every 0.5 s during traffic and drain: ``ok`` with value {lag, backlog, lag:<consumer>
+           ...} (records not yet committed by the consumers, events committed at the source and
+           not yet on the topic, each group's own lag), or ``fail`` with the error when the sample could not be taken (I7)
+  group_lag  with each lag sample, one per consumer group (key: the consumer): ``ok`` with value
+           {phase ("traffic" or "drain"), total, p0, p1, ...} (records not yet committed, per
+           partition); lag alerts read these (harness.lag_alerts)
   drain    ``ok`` once lag and backlog are both zero, ``info`` if the drain timed out
   clock    once, before traffic: {epoch_ms}, the anchor between run time and effect times
   connect_start  when this pipeline paid Kafka Connect's cold start: {cold_start_s}

@@ -108,13 +108,45 @@ def render_report(meta: Mapping[str, object], verdicts: Sequence[PipelineVerdict
         run_facts=_run_facts(meta, results),
         comparison=_comparison(verdicts, measurements, scores),
         score_terms=_score_terms(verdicts, scores),
-        pipelines="\n".join(_pipeline_section(v, measurements.get(v.pipeline), scores.get(v.pipeline), expected)
-                            for v in verdicts),
+        pipelines=_story_and_lag(results) + "\n".join(
+            _pipeline_section(v, measurements.get(v.pipeline), scores.get(v.pipeline), expected) for v in verdicts),
         run_details=_run_details(meta),
         generated=_e(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")),
         results_json=embed_json(_without_chains(results)),
         script=script,
     )
+
+
+def _story_and_lag(results: Mapping[str, object]) -> str:
+    """The case study's "article said / we measured" table and every lag alert, read from results.json."""
+    out = []
+    story = results.get("story")
+    if isinstance(story, Mapping):
+        rows = "".join(f"<tr><th>{_e(c.get('what'))}</th><td>{_e(c.get('article'))}</td><td>{_e(c.get('measured'))}</td></tr>"
+                       for c in story.get("claims") or () if isinstance(c, Mapping))
+        note = f"<p class=muted>{_e(story.get('note'))}</p>" if story.get("note") else ""
+        out.append(f'<section id="story"><h2>{_e(story.get("title"))}</h2><table id="story-table"><thead><tr><th></th>'
+                   f"<th>the article said</th><th>we measured</th></tr></thead><tbody>{rows}</tbody></table>{note}</section>")
+    alerts = [a for p in results.get("pipelines") or () if isinstance(p, Mapping)  # type: ignore[attr-defined]
+              for a in p.get("lag_alerts") or () if isinstance(a, Mapping)]
+    if alerts:
+        def cell(value: object, unit: str = "s") -> str:
+            return "-" if value is None else f"{value}{unit}" if unit else str(value)
+
+        rows = "".join(
+            f"<tr{' class=bad' if a.get('breached') else ''}><td>{_e(a.get('pipeline'))}</td><td>{_e(a.get('group'))}</td>"
+            f"<td class=num>{_e(a.get('threshold'))}</td><td>{'ALERT' if a.get('breached') else 'ok'}</td>"
+            f"<td class=num>{_e(cell(a.get('first_breach_s')))}</td><td class=num>{_e(cell(a.get('breached_for_s')))}</td>"
+            f"<td class=num>{_e(a.get('peak'))} (p{_e(cell(a.get('peak_partition'), ''))}) at {_e(cell(a.get('peak_at_s')))}</td>"
+            f"<td class=num>{_e(cell(a.get('trend_per_s'), '/s'))}</td><td class=num>{_e(cell(a.get('projected_breach_s')))}</td></tr>"
+            for a in alerts)
+        out.append('<section id="lag-alerts"><h2>Consumer lag alerts</h2><table id="lag-alerts-table"><thead><tr>'
+                   "<th>pipeline</th><th>group</th><th class=num>threshold (records)</th><th>state</th>"
+                   "<th class=num>first breach</th><th class=num>above for</th><th class=num>peak (partition) at</th>"
+                   "<th class=num>trend</th><th class=num>would breach at</th></tr></thead>"
+                   f"<tbody>{rows}</tbody></table><p class=muted>Times are seconds after traffic started; the trend is "
+                   "the lag's growth over the last 5 s of traffic.</p></section>")
+    return "\n".join(out)
 
 
 def _without_chains(results: Mapping[str, object]) -> object:

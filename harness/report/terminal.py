@@ -19,8 +19,9 @@ from harness.checkers.counts import DuplicateCounts, read
 from harness.runner import Progress, RunResult
 from harness.score import Score
 from harness.scoring import Outcome, PipelineVerdict
+from harness.story import Story
 
-__all__ = ["LiveProgress", "print_summary", "summary_table"]
+__all__ = ["LiveProgress", "print_summary", "story_table", "summary_table"]
 
 _OUTCOME_STYLE = {Outcome.MET: "green", Outcome.UNEXPECTED: "bold red", Outcome.INCONCLUSIVE: "yellow"}
 
@@ -102,11 +103,27 @@ def print_summary(result: RunResult, console: Console | None = None) -> None:
             console.print(f"  {v.pipeline}: {line}", highlight=False, soft_wrap=True)
     for s in result.scores:
         console.print(f"  score {s.pipeline}: {s.why}", highlight=False)
+    for alert in result.lag_alerts:
+        console.print(f"  lag {alert.pipeline}: {alert.describe()}", highlight=False, soft_wrap=True,
+                      style="bold red" if alert.breached else None)
+    if result.story is not None:
+        console.print(story_table(result.story))
     # soft_wrap: paths and the command stay on one line, so they can be copied.
     console.print(f"run folder: {result.run_dir}", soft_wrap=True, highlight=False)
     if result.report_path.exists():
         console.print(f"report:     {result.report_path}", soft_wrap=True, highlight=False)
     console.print(f"reproduce:  {result.command}", soft_wrap=True, highlight=False)
+
+
+def story_table(story: Story) -> Table:
+    """The case study told the article's way: what it said beside what this run measured."""
+    table = Table(title=story.title, caption=story.note or None, show_lines=False)
+    table.add_column("", style="bold")
+    table.add_column("the article said")
+    table.add_column("we measured")
+    for claim in story.claims:
+        table.add_row(claim.what, claim.article, claim.measured)
+    return table
 
 
 class LiveProgress:

@@ -50,7 +50,11 @@ class Oracle:
             consumer.close()
 
     def lag(self, topic: str, groups: Sequence[str]) -> dict[str, int]:
-        """Records on ``topic`` not yet committed, per group.
+        """Records on ``topic`` not yet committed, per group (the sum of ``lag_by_partition``)."""
+        return {group: sum(parts.values()) for group, parts in self.lag_by_partition(topic, groups).items()}
+
+    def lag_by_partition(self, topic: str, groups: Sequence[str]) -> dict[str, dict[int, int]]:
+        """Records on ``topic`` not yet committed, per group and partition.
 
         Clients that live for the run (one for the end offsets, one per group for its committed
         offsets), asked synchronously with timeouts: a sample is a few round trips
@@ -61,11 +65,11 @@ class Oracle:
         """
         try:
             ends = self._ends(self._probe(""), topic)
-            out = {}
+            out: dict[str, dict[int, int]] = {}
             for group in groups:
                 parts = [TopicPartition(topic, p) for p in ends]
                 committed = {tp.partition: max(tp.offset, 0) for tp in self._probe(group).committed(parts, timeout=5)}
-                out[group] = sum(max(0, ends[p] - committed.get(p, 0)) for p in ends)
+                out[group] = {p: max(0, ends[p] - committed.get(p, 0)) for p in sorted(ends)}
             return out
         except BaseException:
             self.close()

@@ -408,8 +408,10 @@ class SpecTarget:
 
     def drain_state(self) -> Drain:
         backlog = self.publish_backlog()
-        lag = sum(self.oracle.lag(self.topic, list(self.groups.values())).values())
-        return Drain(publish_backlog=backlog, consumer_lag=lag)
+        by_group = self.oracle.lag_by_partition(self.topic, list(self.groups.values()))
+        groups = tuple((consumer, tuple(by_group[group].items())) for consumer, group in self.groups.items())
+        return Drain(publish_backlog=backlog, consumer_lag=sum(sum(p.values()) for p in by_group.values()),
+                     groups=groups)
 
     def observe(self) -> Mapping[str, list[Mapping[str, Scalar]]]:
         sources = dict(self.domain_pack.observe(self._sql))

@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from harness.errors import SpecError
+from harness.lag_alerts import LagThreshold
 
 if TYPE_CHECKING:
     from harness.infra.stack import Infra
@@ -217,6 +218,9 @@ class TargetSpec:
     # Its processes use a schema registry: the infra starts one on demand (or attaches the user's) and
     # every process gets its Confluent-API base URL as CHAOS_SCHEMA_REGISTRY_URL.
     uses_schema_registry: bool = False
+    # Consumer-lag alert thresholds (records) per consumer group, "*" for the rest; a scenario's
+    # own thresholds win for a group both name (harness.lag_alerts).
+    lag_thresholds: tuple[LagThreshold, ...] = ()
     drift_changes: tuple[str, ...] = ()  # schema-drift changes its publisher can make (``SchemaDrift.change``)
     origin: str = "python"  # where the spec came from: built-in, entry point, a file (for `chaos targets`)
     runtime: Runtime | None = None  # None: the harness's generic SpecTarget
@@ -237,6 +241,8 @@ class TargetSpec:
                f"({', '.join(names)}), or connect with uses_connect")
         consumers = [p.consumer for p in self.processes if p.consumer]
         _check(len(set(consumers)) == len(consumers), f"target {self.name}: two processes claim one consumer")
+        _check(all(isinstance(t, LagThreshold) for t in self.lag_thresholds),
+               f"target {self.name}: lag_thresholds must hold LagThreshold(group, max_lag) records")
         _check(1 <= self.partitions <= 64, f"target {self.name}: partitions={self.partitions!r} must be in 1..64")
         _check("correct" in self.variants, f"target {self.name}: variants must include \"correct\"")
         links = [link for p in self.processes for link in p.link_names()]
