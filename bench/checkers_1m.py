@@ -1,7 +1,8 @@
-"""Benchmark: every checker over a stored history of about 1,000,000 events, on one core.
+"""Benchmark: load and check a stored history of about 1,000,000 events, against a plain orjson parse.
 
-    PYTHONPATH=. python bench/checkers_1m.py                # generate, then measure in a fresh child
-    PYTHONPATH=. python bench/checkers_1m.py --events 200000 --keep /tmp/h.jsonl
+    PYTHONPATH=. python bench/checkers_1m.py                # generate, then measure in fresh children
+    PYTHONPATH=. python bench/checkers_1m.py --keep /tmp/h.jsonl --v1 --baseline /path/to/old/checkout
+    PYTHONPATH=. python bench/checkers_1m.py --compare /tmp/h.jsonl   # again, on the kept file(s)
 
 The history has the realistic shape of an outbox run with all four consumers: client ops
 (place / pay / ship with a few failures and unknown outcomes), a fault window with lag
@@ -15,8 +16,19 @@ analysing a stored run, not of generating one. Times are CPU seconds of that pro
 (``time.process_time``: honest on a shared machine) with wall-clock beside them. Prints one
 JSON line. Timing lives here, never in a pass/fail test.
 
-``--measure PATH`` runs only the child's part on a history kept earlier with ``--keep``
-(the generator draws uuid4s, so regenerating gives a different, if equally shaped, file).
+The headline is ``speed_vs_reference``: the CPU time of a plain orjson parse of every line
+of the same file (``reference``: nothing built from it, the garbage collector off as in
+``bulk``) divided by the CPU time of loading and checking it; above 1, analysing the history
+costs less than merely parsing its file with orjson. Both are measured in this run, each in
+fresh children pinned to one core, alternated ``--repeat`` times; each side keeps its
+fastest run, the least disturbed on a shared machine. ``--v1`` also stores the same history
+in format 1 (a dict per row, FILE.v1) and times the reference on it; ``--baseline DIR``
+times an older checkout (its harness/ on PYTHONPATH) loading and checking that format-1 file:
+before and after, in one run.
+
+``--measure PATH`` and ``--reference PATH`` run one child's part; ``--compare PATH`` runs the
+comparison on a history kept earlier with ``--keep`` (the generator draws uuid4s, so
+regenerating gives a different, if equally shaped, file).
 """
 
 from __future__ import annotations
@@ -43,7 +55,7 @@ STATUS = {"place": "created", "pay": "paid", "ship": "shipped"}
 EVENTS_PER_ORDER = 14.6  # measured average of the shape below; sizes the run
 
 
-def generate(path: Path, events: int, seed: int, poison: int = 0) -> int:
+def generate(path: Path, events: int, seed: int, poison: int = 0, v1_path: Path | None = None) -> int:
     rng = random.Random(seed)
     orders_n = int(events / EVENTS_PER_ORDER)
     ops: list[str] = []
@@ -145,16 +157,43 @@ def generate(path: Path, events: int, seed: int, poison: int = 0) -> int:
         offsets[p] += 1
     t += 1
     op("probe", "ok", "drain", value={"state": "publish backlog 0, consumer lag 0"})
-    with path.open("w", encoding="utf-8") as fh:
-        fh.write(json.dumps({"format": "chaos-history", "version": 1, "run_id": "bench", "seed": seed}) + "\n")
-        fh.write("\n".join(ops) + "\n")
-        for source, found in rows.items():
-            fh.write(json.dumps({"pipeline": "outbox", "observation": source, "rows": found},
-                                separators=(",", ":")) + "\n")
-        for source, found in (("consumers", [{"consumer": c} for c in CONSUMERS]),
-                              ("drain", [{"drained": True, "nemesis_errors": None}])):
-            fh.write(json.dumps({"pipeline": "outbox", "observation": source, "rows": found}) + "\n")
+    rows["consumers"] = [{"consumer": c} for c in CONSUMERS]
+    rows["drain"] = [{"drained": True, "nemesis_errors": None}]
+    for fmt, target in ((2, path), (1, v1_path)):
+        if target is not None:
+            _write(target, fmt, seed, ops, rows)
     return len(ops) + sum(len(r) for r in rows.values())
+
+
+def _write(path: Path, fmt: int, seed: int, ops: list[str], rows: dict[str, list[dict[str, object]]]) -> None:
+    """The history as `chaos run` stores it: format 2 (observations by column) or the older format 1."""
+    from harness.history.store import encode_observation
+
+    with path.open("wb") as fh:
+        header = {"format": "chaos-history", "version": fmt, "run_id": "bench", "seed": seed}
+        fh.write(json.dumps(header).encode() + b"\n")
+        fh.write("\n".join(ops).encode() + b"\n")
+        for source, found in rows.items():
+            if fmt == 2:
+                fh.write(encode_observation("outbox", source, found) + b"\n")
+            else:
+                fh.write(json.dumps({"pipeline": "outbox", "observation": source, "rows": found},
+                                    separators=(",", ":")).encode() + b"\n")
+
+
+def reference(path: Path) -> dict[str, object]:
+    """The yardstick: a plain orjson parse of every line of the same file, nothing built from it."""
+    import gc
+
+    import orjson
+
+    gc.disable()  # as load_histories does (bulk): the parse alone, not the collector walking its result
+    wall, cpu = time.perf_counter(), time.process_time()
+    with path.open("rb") as fh:
+        parsed = list(map(orjson.loads, fh))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return {"lines": len(parsed), "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
 def measure(path: Path) -> dict[str, object]:
@@ -187,6 +226,8 @@ def measure(path: Path) -> dict[str, object]:
             per_checker[checker.name] = round(time.process_time() - start, 3)
     return {
         "events": events, "ops": len(history.ops),
+        "cpu_s": round(load_cpu + check_cpu, 3), "wall_s": round(load_wall + check_wall, 3),
+        "events_per_cpu_s": round(events / (load_cpu + check_cpu)),
         "rows": {s: len(o.rows) for s, o in history.observations.items()},
         "check_cpu_s": round(check_cpu, 3), "check_wall_s": round(check_wall, 3),
         "check_events_per_cpu_s": round(events / check_cpu),
@@ -200,31 +241,89 @@ def measure(path: Path) -> dict[str, object]:
     }
 
 
+def _child(*args: str, code: Path | None = None) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": str(code or Path(__file__).resolve().parents[1])}
+    # Pinned to one core, as the goal says; taskset is best effort where it exists.
+    argv = [sys.executable, __file__, *args]
+    if Path("/usr/bin/taskset").exists():
+        argv = ["taskset", "-c", "0", *argv]
+    return json.loads(subprocess.run(argv, env=env, check=True, capture_output=True, text=True).stdout)  # type: ignore[no-any-return]
+
+
+def compare(path: Path, v1_path: Path | None, repeat: int, baseline: Path | None = None) -> dict[str, object]:
+    """Load+check and the orjson reference, each in fresh children, alternated ``repeat`` times.
+
+    The machine is shared, so each side keeps its fastest run (the least disturbed) and the
+    ratio is taken between those, measured in this same run."""
+    runs: list[dict[str, object]] = []
+    refs: list[dict[str, object]] = []
+    refs_v1: list[dict[str, object]] = []
+    olds: list[dict[str, object]] = []
+    for _ in range(repeat):
+        refs.append(_child("--reference", str(path)))
+        runs.append(_child("--measure", str(path)))
+        if v1_path is not None:
+            refs_v1.append(_child("--reference", str(v1_path)))
+            if baseline is not None:
+                olds.append(_child("--measure", str(v1_path), code=baseline))
+    best = min(runs, key=lambda r: r["cpu_s"])  # type: ignore[arg-type, return-value]
+    ref = min(refs, key=lambda r: r["cpu_s"])  # type: ignore[arg-type, return-value]
+    out: dict[str, object] = {**best, "file_mib": round(path.stat().st_size / 2**20)}
+    out["reference"] = {**ref, "what": "orjson.loads of every line of the same file",
+                        "events_per_cpu_s": round(best["events"] / ref["cpu_s"])}  # type: ignore[operator]
+    # > 1: loading and checking the history costs less CPU than merely parsing its file with orjson.
+    out["speed_vs_reference"] = round(ref["cpu_s"] / best["cpu_s"], 2)  # type: ignore[operator]
+    if refs_v1:
+        ref1 = min(refs_v1, key=lambda r: r["cpu_s"])  # type: ignore[arg-type, return-value]
+        out["reference_v1"] = {**ref1, "what": "orjson.loads of the same history stored as format 1 (a dict per row)",
+                               "file_mib": round(v1_path.stat().st_size / 2**20)}  # type: ignore[union-attr]
+        out["speed_vs_reference_v1"] = round(ref1["cpu_s"] / best["cpu_s"], 2)  # type: ignore[operator]
+    if olds:
+        old = min(olds, key=lambda r: r["cpu_s"])  # type: ignore[arg-type, return-value]
+        out["baseline"] = {k: old[k] for k in ("cpu_s", "wall_s", "load_cpu_s", "check_cpu_s", "events_per_cpu_s",
+                                               "peak_rss_mib", "verdicts")}
+        out["baseline"]["what"] = f"{baseline} loading and checking the format-1 file"  # type: ignore[index]
+        out["baseline_speed_vs_reference_v1"] = round(ref1["cpu_s"] / old["cpu_s"], 2)  # type: ignore[operator]
+        out["speedup_vs_baseline"] = round(old["cpu_s"] / best["cpu_s"], 2)  # type: ignore[operator]
+        out["same_verdicts_as_baseline"] = old["verdicts"] == best["verdicts"]
+    out["samples_cpu_s"] = {"load_and_check": [r["cpu_s"] for r in runs], "reference": [r["cpu_s"] for r in refs],
+                            "reference_v1": [r["cpu_s"] for r in refs_v1], "baseline": [r["cpu_s"] for r in olds]}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--poison", type=int, default=0, help="undecodable records to add (each breaks I8)")
-    parser.add_argument("--keep", type=Path, help="write the generated history here and keep it")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each side; the fastest of each is compared")
+    parser.add_argument("--v1", action="store_true",
+                        help="also time the reference on the same history stored as format 1 (a dict per row)")
+    parser.add_argument("--keep", type=Path, help="write the generated history here and keep it (FILE.v1 beside it with --v1)")
     parser.add_argument("--measure", type=Path, help="only load and check this kept history (the child's part)")
+    parser.add_argument("--reference", type=Path, help="only parse this file with orjson (the reference child's part)")
+    parser.add_argument("--compare", type=Path, help="compare load+check with the reference on this kept history")
+    parser.add_argument("--baseline", type=Path,
+                        help="an older checkout whose load+check of the format-1 file to time too (needs --v1)")
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure)))
         return
+    if args.reference:
+        print(json.dumps(reference(args.reference)))
+        return
+    if args.compare:
+        v1 = Path(f"{args.compare}.v1")
+        print(json.dumps(compare(args.compare, v1 if v1.exists() else None, args.repeat, args.baseline)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "history.jsonl"
+        v1_path = Path(f"{path}.v1") if args.v1 else None
         t0 = time.perf_counter()
-        generate(path, args.events, args.seed, args.poison)
+        generate(path, args.events, args.seed, args.poison, v1_path)
         gen_s = time.perf_counter() - t0
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        # Pinned to one core, as the goal says; taskset is best effort where it exists.
-        argv = [sys.executable, __file__, "--measure", str(path)]
-        if Path("/usr/bin/taskset").exists():
-            argv = ["taskset", "-c", "0", *argv]
-        out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True).stdout
-        result = json.loads(out)
+        result = compare(path, v1_path, args.repeat, args.baseline)
         result["generate_s"] = round(gen_s, 1)
-        result["file_mib"] = round(path.stat().st_size / 2**20)
         print(json.dumps(result))
 
 

@@ -7,10 +7,11 @@ the folder itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from harness.checkers.base import Checker, Validity, run_checker
+from harness.attribution import attribute
+from harness.checkers.base import Checker, CheckResult, run_checker
 from harness.checkers.contract import SchemaContract
 from harness.checkers.dlq import DlqAccounted
 from harness.checkers.duplicates import ExactlyOnceEffect
@@ -21,6 +22,7 @@ from harness.checkers.recovery import BoundedRecovery
 from harness.checkers.stats import Stats
 from harness.checkers.trace import TraceComplete
 from harness.errors import UsageError
+from harness.expect import Cause, Expect, expectations_from_json
 from harness.history.ops import History
 from harness.history.store import bulk, load_histories
 from harness.scoring import PipelineVerdict, judge
@@ -36,24 +38,20 @@ def checkers(recovery_budget_s: float | None = None) -> tuple[Checker, ...]:
 
 CHECKERS: tuple[Checker, ...] = checkers()
 
-Expectations = Mapping[str, Mapping[str, Validity]]
-"""pipeline -> invariant id -> expected validity (VALID where absent)."""
-
-
-def analyze(histories: Mapping[str, History], expectations: Expectations,
-            checkers: tuple[Checker, ...] = CHECKERS) -> tuple[PipelineVerdict, ...]:
+def analyze(histories: Mapping[str, History], expects: Sequence[Expect] = (),
+            checkers: tuple[Checker, ...] = CHECKERS, variant: str = "correct") -> tuple[PipelineVerdict, ...]:
+    """Check every history, attribute every anomaly to what was injected, and judge it against ``expects``."""
     with bulk():
-        return tuple(
-            judge(pipeline, tuple(run_checker(c, history) for c in checkers), expectations.get(pipeline, {}))
-            for pipeline, history in histories.items()
-        )
+        return tuple(_verdict(pipeline, history, expects, checkers, variant) for pipeline, history in histories.items())
 
 
-def expectations_from_run_json(raw: Mapping[str, object]) -> dict[str, dict[str, Validity]]:
-    out: dict[str, dict[str, Validity]] = {}
-    for e in raw.get("expect") or ():  # type: ignore[union-attr]
-        out.setdefault(e["pipeline"], {})[e["invariant"]] = Validity(e["validity"])  # type: ignore[index]
-    return out
+def _verdict(pipeline: str, history: History, expects: Sequence[Expect], checkers: tuple[Checker, ...],
+             variant: str) -> PipelineVerdict:
+    results: tuple[CheckResult, ...] = tuple(run_checker(c, history) for c in checkers)
+    by_variant = {k for e in expects if e.pipeline == pipeline and e.by is Cause.VARIANT for k in e.allowed}
+    attributions = attribute(history, [a for r in results for a in r.anomalies],
+                             variant=variant if variant != "correct" else None, variant_kinds=by_variant)
+    return judge(pipeline, results, expects, attributions)
 
 
 def analyze_run_dir(run_dir: Path, histories: Mapping[str, History] | None = None) -> tuple[PipelineVerdict, ...]:
@@ -65,4 +63,5 @@ def analyze_run_dir(run_dir: Path, histories: Mapping[str, History] | None = Non
     if histories is None:
         _, histories = load_histories(run_dir / "history.jsonl")
     budget = meta.get("recovery_budget_s")
-    return analyze(histories, expectations_from_run_json(meta), checkers(float(budget) if budget is not None else None))
+    return analyze(histories, expectations_from_json(meta.get("expect") or ()),
+                   checkers(float(budget) if budget is not None else None), str(meta.get("variant") or "correct"))

@@ -3,7 +3,7 @@
 A scenario's faults name links (``relay->kafka``, ``publisher->kafka``), processes
 (``consumer.payment``, ``relay#1``), crash points and drift changes; it may also state
 needs of its own (``Scenario.needs``: ``process:relay``, ``link:relay->kafka``,
-``connect``, ``backlog``). A target that lacks one is refused with exit 4, naming what is
+``connect``, ``backlog``, ``schema-registry``). A target that lacks one is refused with exit 4, naming what is
 missing and what the target has, so no run is spent on a fault that would be a no-op.
 """
 
@@ -59,10 +59,15 @@ def _stated_needs(need: str, spec: TargetSpec) -> list[str]:
         return [] if f"{_process(spec, client)}->{service}" in spec.links() else [f"link {what}"]
     if kind == "connect":
         return [] if spec.uses_connect else ["Kafka Connect (a CDC connector)"]
+    if kind == "schema-registry":
+        # Only a target that declares it gets CHAOS_SCHEMA_REGISTRY_URL: a scenario about schemas on one
+        # that never registers any would pass without testing anything.
+        return [] if spec.uses_schema_registry else ["a schema registry client (schema_registry = true in the target spec)"]
     if kind == "backlog":
         # A target whose runtime brings its own backlog reading (a custom runtime) is trusted to.
         return [] if spec.backlog_sql is not None or spec.runtime is not None else ["a backlog query ([backlog] sql)"]
-    raise UsageError(f"Scenario.needs {need!r}: write process:NAME, link:CLIENT->SERVICE, connect or backlog")
+    raise UsageError(f"Scenario.needs {need!r}: write process:NAME, link:CLIENT->SERVICE, connect, backlog "
+                     "or schema-registry")
 
 
 def missing_capabilities(faults: tuple[FaultSpec, ...], needs: tuple[str, ...], variant: str,

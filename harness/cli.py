@@ -1,7 +1,7 @@
 """`chaos`: the command line, a thin layer over the runner, the infra and the analysis.
 
-Exit codes: 0 all expectations met, 1 an invariant broke that the scenario did not
-expect, 2 inconclusive (vacuous, or a fault not injected, or an incomplete run folder),
+Exit codes: 0 all expectations met, 1 an anomaly the scenario did not expect (or an
+expected one no injected fault explains, or an expected break that did not happen), 2 inconclusive (vacuous, or a fault not injected, or an incomplete run folder),
 3 infrastructure failed (or the base port is taken), 4 bad usage or bad scenario,
 5 internal error (a crash log holds the traceback). 130 when interrupted (after healing
 and cleaning up; a second Ctrl-C does not cut the cleanup short, a third does).
@@ -72,12 +72,45 @@ def _parser() -> argparse.ArgumentParser:
                           "module:attr, or a path to a target.toml; repeat to compare several in one report")
     run.add_argument("--variant", help="a deliberate mistake the targets declare they can make (default: the "
                                        "scenario's, usually correct)")
+    run.add_argument("--schema-registry", metavar="URL",
+                     help="use this Confluent-compatible schema registry (its base URL) instead of starting the "
+                          "harness's own; overrides CHAOS_SCHEMA_REGISTRY")
 
     analyze = sub.add_parser("analyze", help="re-run the checkers on a stored run folder")
     analyze.add_argument("run_dir", type=Path)
 
     report = sub.add_parser("report", help="re-render report.html, results.json and junit.xml from a stored run folder")
     report.add_argument("run_dir", type=Path, help="a folder written by `chaos run` (holds run.json and history.jsonl)")
+
+    trace = sub.add_parser("trace", help="the whole chain of one order in a run folder, with times and gaps; "
+                                         "exported as OpenTelemetry spans")
+    trace.add_argument("run_dir", type=Path, help="a folder written by `chaos run`")
+    which = trace.add_mutually_exclusive_group(required=True)
+    which.add_argument("--order", metavar="ID", help="the order id")
+    which.add_argument("--correlation", metavar="ID", help="a correlation id one of the order's requests got")
+    trace.add_argument("--pipeline", help="the pipeline, when the run has the order in several")
+    trace.add_argument("--json", action="store_true", help="print the trace as JSON")
+    trace.add_argument("--spans", type=Path, metavar="FILE",
+                       help="where to write the spans as JSON lines (default: RUN_DIR/traces/ORDER.jsonl)")
+    trace.add_argument("--otlp", metavar="URL", help="also send the spans to this OTLP/HTTP endpoint, "
+                                                     "e.g. http://127.0.0.1:4318 (Jaeger)")
+
+    dlq = sub.add_parser("dlq", help="list, show or replay dead-lettered records of a run folder or a live topic")
+    dlq.add_argument("action", choices=("list", "show", "replay"))
+    dlq.add_argument("items", nargs="*", metavar="RUN_DIR|REF",
+                     help="a run folder, then refs (`list` prints them); with --topic, only refs")
+    dlq.add_argument("--bootstrap", metavar="HOST:PORT",
+                     help="the broker (default: this base port's direct listener, for replay)")
+    dlq.add_argument("--topic", help="a live dead-letter topic to read instead of a run folder (needs --bootstrap)")
+    dlq.add_argument("--pipeline", help="only this pipeline of the run folder")
+    dlq.add_argument("--domain", default="orders", help="domain pack that decodes a live topic's events (default orders)")
+    dlq.add_argument("--json", action="store_true", help="print JSON")
+    dlq.add_argument("--all", action="store_true", help="replay every record")
+    dlq.add_argument("--event", action="append", default=[], metavar="ID", help="replay the record of this event id")
+    dlq.add_argument("--dry-run", action="store_true", help="say what would be replayed; publish nothing")
+    dlq.add_argument("--to", metavar="TOPIC", help="replay to this topic instead of each record's original one")
+    dlq.add_argument("--ledger", type=Path, metavar="FILE", help="the replay ledger (default: RUN_DIR/dlq-replays.jsonl, "
+                                                                 "or CHAOS_HOME/dlq-replays/ for a live topic)")
 
     sub.add_parser("scenarios", help="list the named scenarios")
     targets = sub.add_parser("targets", help="list the available targets and where each came from")
@@ -106,7 +139,12 @@ def main(argv: list[str] | None = None) -> int:
 def _print_error(err: Console, exc: ChaosError) -> None:
     # Escaped: a message quotes user input, and "[x]" in it is not rich markup. Soft-wrapped: one line
     # stays one line in a log, whatever the terminal's width.
-    err.print(f"[bold red]chaos: {type(exc).__name__}:[/bold red] {escape(str(exc))}", markup=True, highlight=False,
+    # Bad input takes one line: characters that end a line (\n, \x85, \u2028 in a quoted path) are shown
+    # escaped, not obeyed. Other errors may carry evidence on lines of their own (a log tail).
+    text = str(exc)
+    if isinstance(exc, UsageError):
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    err.print(f"[bold red]chaos: {type(exc).__name__}:[/bold red] {escape(text)}", markup=True, highlight=False,
               soft_wrap=True)
 
 
@@ -128,7 +166,14 @@ def _main(argv: list[str] | None) -> int:
         console = Console(width=120)
     err = Console(stderr=True)
     try:
-        args = _parser().parse_args(argv)
+        parser = _parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            # `chaos dlq replay --topic T 0/12`: argparse hands refs after an option back as extras.
+            if args.command == "dlq" and not any(e.startswith("-") for e in extra):
+                args.items += extra
+            else:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
         settings = Settings.from_env()
         if args.command == "infra":
             return _infra(args.action, settings, console)
@@ -138,6 +183,10 @@ def _main(argv: list[str] | None) -> int:
             return _analyze(args.run_dir, console)
         if args.command == "report":
             return _report(args.run_dir, console)
+        if args.command == "trace":
+            return _trace(args, console)
+        if args.command == "dlq":
+            return _dlq(args, settings, console)
         if args.command == "faults":
             return _faults(console)
         if args.command == "targets":
@@ -279,9 +328,13 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     from harness.runner import new_seed, resolve_targets, run_scenario
     from harness.scenario import load_scenario
 
+    if args.schema_registry is not None:
+        from harness.infra.schema_registry import validate_registry_url
+
+        settings = replace(settings, schema_registry=validate_registry_url(args.schema_registry))
     scenario = load_scenario(args.scenario)
     if args.variant is not None:
-        scenario = replace(scenario, variant=args.variant)
+        scenario = scenario.with_variant(args.variant)
     if args.target and args.pipelines:
         raise UsageError("give either --pipelines (a subset of the scenario's) or --target, not both")
     pipelines = None
@@ -336,6 +389,98 @@ def _report(run_dir: Path, console: Console) -> int:
     console.print(f"results: {out.results_json}\njunit:   {out.junit_xml}\nreport:  {out.report_html}",
                   soft_wrap=True, highlight=False)
     return exit_code(out.verdicts)
+
+
+def _trace(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from harness.tools.spans import export_spans, otlp_traces_url
+    from harness.tools.trace import find_trace, render_lines
+
+    if args.otlp is not None:
+        otlp_traces_url(args.otlp)  # a bad URL is exit 4 before the history is read
+    trace = find_trace(args.run_dir, order_id=args.order, correlation_id=args.correlation, pipeline=args.pipeline)
+    spans_file = args.spans or args.run_dir / "traces" / f"{trace.order_id}.jsonl"
+    exported = export_spans(trace, spans_file, args.otlp)
+    if args.json:
+        print(json.dumps({**trace.to_json(), "spans_file": str(spans_file), "otlp": exported.otlp}, indent=1))
+        return 0
+    for line in render_lines(trace):
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+    sent = f"; sent to {exported.otlp}" if exported.otlp else ""
+    console.print(f"{exported.spans} spans in {spans_file}{sent}", highlight=False, soft_wrap=True, markup=False)
+    return 0
+
+
+def _dlq(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    import json
+
+    from harness.tools import dlq
+
+    items = list(args.items)
+    if args.topic is not None:
+        if args.bootstrap is None:
+            raise UsageError("--topic reads a live broker: give its address with --bootstrap HOST:PORT")
+        from harness.target.registry import load_domain
+
+        records = dlq.from_broker(args.bootstrap, args.topic, load_domain(args.domain))
+        ledger_path = args.ledger or settings.home / "dlq-replays" / f"{args.bootstrap.replace(':', '_')}-{args.topic}.jsonl"
+    else:
+        if not items:
+            raise UsageError("give a run folder (`chaos dlq list runs/NAME`) or a live topic (--bootstrap HOST:PORT "
+                             "--topic DLQ_TOPIC)")
+        try:
+            run_dir = options.run_dir(items.pop(0))
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(str(exc)) from None
+        records = dlq.from_run(run_dir, args.pipeline)
+        ledger_path = args.ledger or run_dir / "dlq-replays.jsonl"
+    if args.action == "list":
+        if items:
+            raise UsageError(f"`chaos dlq list` takes no refs (got {' '.join(items)}); use `chaos dlq show REF`")
+        if args.json:
+            print(json.dumps([r.to_json() for r in records], indent=1))
+            return 0
+        _print_dlq(records, console)
+        return 0
+    if args.action == "show":
+        if not items:
+            raise UsageError("`chaos dlq show` needs a REF from `chaos dlq list`")
+        chosen = dlq.select(records, items)
+        if args.json:
+            print(json.dumps([r.to_json(value=True) for r in chosen], indent=1))
+            return 0
+        for r in chosen:
+            for name, value in r.to_json(value=True).items():
+                console.print(f"{name:>16}: {value}", highlight=False, soft_wrap=True, markup=False)
+            console.print("")
+        return 0
+    chosen = dlq.select(records, items, everything=args.all, event_ids=args.event)
+    from harness.infra.topology import Topology
+
+    bootstrap = args.bootstrap or Topology(settings.base_port).kafka_direct
+    outcomes = dlq.replay(chosen, bootstrap, dlq.ReplayLedger(ledger_path), dry_run=args.dry_run, to=args.to)
+    if args.json:
+        print(json.dumps([{"ref": o.ref, "action": o.action.value, "destination": o.destination,
+                           "event_id": o.event_id, "detail": o.detail} for o in outcomes], indent=1))
+        return 0
+    for o in outcomes:
+        console.print(f"{o.action.value:>12}  {o.ref} -> {o.destination}: {o.detail}", highlight=False,
+                      soft_wrap=True, markup=False)
+    if not args.dry_run:
+        console.print(f"ledger: {ledger_path}", highlight=False, soft_wrap=True, markup=False)
+    return 0
+
+
+def _print_dlq(records: list[Any], console: Console) -> None:
+    from rich.table import Table
+
+    table = Table("ref", "consumer", "event", "order", "type", "reason", "headers", "original", "correlation id",
+                  title=f"{len(records)} dead-lettered record(s)")
+    for r in records:
+        table.add_row(r.ref, r.consumer or "", r.event_id or "", r.order_id or "", r.type or "", r.reason[:80],
+                      r.convention, r.source, r.correlation_id or "")
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ Environment:
   CHAOS_RUNS_DIR   where run folders go (default ./runs, git-ignored)
   CHAOS_BASE_PORT  first of the ports the local topology uses (default 20000); digits only,
                    and the whole layout must fit: 1024 <= B and B + its highest offset <= 65535
+  CHAOS_SCHEMA_REGISTRY  the base URL of a Confluent-compatible schema registry of the user's own, used
+                   instead of the harness's (Apicurio); `chaos run --schema-registry URL` says the same
 
 A value with surrounding whitespace, a control character or nothing at all is refused rather
 than trimmed: `CHAOS_BASE_PORT=" 23000"` is more likely a quoting mistake than a wish.
@@ -46,6 +48,7 @@ class Settings:
     home: Path
     runs_dir: Path
     base_port: int
+    schema_registry: str | None = None  # a user's own registry (validated URL); None: the harness starts its own
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -61,7 +64,12 @@ class Settings:
             raise UsageError(f"CHAOS_BASE_PORT={base_port} is outside {LOWEST_BASE_PORT}..{HIGHEST_BASE_PORT}: "
                              f"the topology uses ports B..B+{HIGHEST_OFFSET}, which must lie in "
                              f"{LOWEST_BASE_PORT}..65535; pick a free range such as 20000")
-        return cls(home=home.resolve(), runs_dir=runs.resolve(), base_port=base_port)
+        registry = os.environ.get("CHAOS_SCHEMA_REGISTRY")
+        if registry is not None:
+            from harness.infra.schema_registry import validate_registry_url
+
+            registry = validate_registry_url(registry, "CHAOS_SCHEMA_REGISTRY")
+        return cls(home=home.resolve(), runs_dir=runs.resolve(), base_port=base_port, schema_registry=registry)
 
     @property
     def install_dir(self) -> Path:

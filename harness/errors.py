@@ -2,12 +2,15 @@
 
     ChaosError
     ├── UsageError            exit 4: bad command line, bad scenario or fault parameters
-    │   └── SpecError         exit 4: a target spec (TOML or Python) is incomplete or wrong
+    │   ├── SpecError         exit 4: a target spec (TOML or Python) is incomplete or wrong
+    │   ├── SchemaInvalid     exit 4: an Avro or JSON Schema does not parse (refused before it is sent)
+    │   └── SchemaIncompatible exit 4: the schema registry refused a schema under the subject's compatibility
     ├── InfraError            exit 3: a real component could not be installed, started or reached
     │   ├── InstallError      `chaos infra install` could not fetch or build something
     │   ├── WaitTimeout       a readiness or drain condition did not hold before its deadline
     │   ├── ProcessExited     a process died while the harness waited for it to become ready
     │   ├── ToxiproxyError    the Toxiproxy API refused a request or did not answer
+    │   ├── RegistryError     the schema registry did not answer, or answered something unplanned
     │   ├── BasePortLocked    another run or pytest session holds the lock of this base port
     │   └── PortInUse         a port of the layout is taken by a program that is not this infra
     ├── TargetError           exit 3: a process of the system under test misbehaved at start
@@ -29,6 +32,9 @@ __all__ = [
     "InstallError",
     "PortInUse",
     "ProcessExited",
+    "RegistryError",
+    "SchemaIncompatible",
+    "SchemaInvalid",
     "SpecError",
     "TargetError",
     "ToxiproxyError",
@@ -116,3 +122,30 @@ class BasePortLocked(InfraError):
 
 class PortInUse(InfraError):
     """A port of the topology's layout is taken by a program that is not this base port's infra."""
+
+
+class SchemaInvalid(UsageError):
+    """An Avro or JSON Schema that does not parse: refused locally, before any registry sees it."""
+
+
+class SchemaIncompatible(UsageError):
+    """The registry refused a schema (HTTP 409): it breaks the subject's compatibility level.
+
+    ``status`` is the registry's HTTP status, ``messages`` what it said was incompatible.
+    """
+
+    def __init__(self, message: str, status: int, messages: tuple[str, ...] = ()) -> None:
+        self.status = status
+        self.messages = messages
+        super().__init__(message)
+
+
+class RegistryError(InfraError):
+    """The schema registry did not answer in time, or answered with an error the harness did not plan for.
+
+    ``status`` is the HTTP status when there was an answer (None when there was none).
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)

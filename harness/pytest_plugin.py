@@ -123,7 +123,7 @@ def chaos_run(chaos_infra: object, chaos_settings: Settings, chaos_seed: int, py
             variant: str | None = None) -> RunResult:
         scenario = scenario.with_overrides(duration_s=duration_s, rate=rate, pipelines=pipelines)
         if variant is not None:
-            scenario = replace(scenario, variant=variant)
+            scenario = scenario.with_variant(variant)
         targets = (target,) if isinstance(target, str) else tuple(target)
         result = run_scenario(scenario, settings=chaos_settings, seed=chaos_seed, infra=chaos_infra,  # type: ignore[arg-type]
                               rate=rate, say=lambda line: None, targets=targets)

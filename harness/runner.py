@@ -27,19 +27,21 @@ from harness.analysis import analyze, checkers
 from harness.config import Settings
 from harness.faults.crashpoints import CrashPoints
 from harness.faults.heal import heal_all
-from harness.faults.interposer import Interposer
+from harness.faults.interposer import Interposer, InterposerState
 from harness.faults.nemesis import Nemesis
 from harness.faults.spec import FaultKind
 from harness.faults.schedule import plan
 from harness.history.ops import OpType
 from harness.history.store import HistoryWriter, Recorder
+from harness.lag_alerts import LagAlert
 from harness.run_folder import Phase, write_phase
 from harness.infra.stack import Infra
 from harness.capabilities import check_capabilities
 from harness.scenario import Scenario
 from harness.score import Score
 from harness.scoring import PipelineVerdict, exit_code
-from harness.target import RunContext, Target, TargetSpec
+from harness.story import Story
+from harness.target import Drain, RunContext, Target, TargetSpec
 from harness.target.links import LinkMonitor
 from harness.target.registry import load_domain, resolve_target
 from harness.target.runtime import SpecTarget
@@ -56,7 +58,7 @@ class Progress:
     """A snapshot for live display: the runner reports, the renderer decides how to show it."""
 
     pipeline: str
-    phase: str  # "starting", "traffic", "healing", "draining", "checking", "done"
+    phase: str  # "starting", "traffic", "healing", "catch-up" (the interposer), "draining", "observing", "done"
     elapsed_s: float
     ok: int = 0
     fail: int = 0
@@ -78,6 +80,8 @@ class RunResult:
     verdicts: tuple[PipelineVerdict, ...]
     wall_s: float
     scores: tuple[Score, ...] = ()
+    lag_alerts: tuple[LagAlert, ...] = ()  # per pipeline and consumer group with a threshold
+    story: Story | None = None  # the case study's numbers, when the scenario tells one
 
     @property
     def exit_code(self) -> int:
@@ -192,15 +196,15 @@ def run_scenario(
                 infra.stop()
 
     write_phase(run_dir, Phase.CHECKING)
-    expectations = {p: {e.invariant: e.validity for e in scenario.expect if e.pipeline == p} for p in scenario.pipelines}
-    verdicts = analyze(histories, expectations, checkers(scenario.recovery_budget_s))
+    verdicts = analyze(histories, scenario.expect, checkers(scenario.recovery_budget_s), scenario.variant)
     wall_s = time.monotonic() - started
     # results.json, junit.xml and report.html: the same code path as `chaos report RUN_DIR`.
     from harness.report.outputs import write_outputs
 
-    outputs = write_outputs(run_dir, histories, verdicts, wall_s=wall_s)
+    outputs = write_outputs(run_dir, histories, verdicts, wall_s=wall_s, storyteller=scenario.story)
     write_phase(run_dir, Phase.COMPLETE)
-    result = RunResult(run_id, run_dir, seed, command, verdicts, wall_s, outputs.scores)
+    result = RunResult(run_id, run_dir, seed, command, verdicts, wall_s, outputs.scores, outputs.lag_alerts,
+                       outputs.story)
     say(f"chaos: seed {seed}; reproduce with: {command}")
     say(f"chaos: report {result.report_path}")
     return result
@@ -216,6 +220,7 @@ def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: 
     target = build_target(spec, infra, ctx)
     progress(Progress(pipeline, "starting", 0.0))
     cold_before = infra.connect_cold_start_s
+    registry_before = infra.registry_cold_start_s
     # Watching starts before the target does: its first connections are the proof a link is used.
     monitor = LinkMonitor(infra.topology.bind(target.links())).start()
     try:
@@ -223,9 +228,15 @@ def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: 
     except BaseException:
         monitor.stop()
         raise
+    # The harness's waits, each on the record with how long it took: starting the target here,
+    # the interposer's catch-up and the drain below (their samples), and reading what it left.
+    recorder.record("probe", OpType.OK, "target-ready", value={"waited_s": round(time.monotonic() - t_start, 3)})
     if infra.connect_cold_start_s is not None and infra.connect_cold_start_s != cold_before:
         # This target paid Kafka Connect's cold start: a measurement for the report, not a verdict.
         recorder.record("probe", OpType.OK, "connect_start", value={"cold_start_s": round(infra.connect_cold_start_s, 2)})
+    if infra.registry_cold_start_s is not None and infra.registry_cold_start_s != registry_before:
+        recorder.record("probe", OpType.OK, "schema_registry_start",
+                        value={"cold_start_s": round(infra.registry_cold_start_s, 2)})
     interposer = Interposer(infra.topology.kafka_direct, target.topic) if ctx.interposed else None
     try:
         if interposer is not None:
@@ -236,7 +247,7 @@ def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: 
         stop = threading.Event()
         # One origin for the workload's arrivals and the fault windows: both plans are relative to it.
         t0 = time.monotonic()
-        lag = _LagProbe(target, recorder)
+        lag = _LagProbe(target, recorder, interposer)
         probe_stop = threading.Event()
         threads = [threading.Thread(target=workload.run, args=(stop, t0), name="workload"),
                    threading.Thread(target=nemesis.run, args=(stop, t0), name="nemesis")]
@@ -266,12 +277,15 @@ def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: 
             if interposer is not None:
                 interposer.release()
         if interposer is not None:
-            interposer.caught_up(timeout_s=scenario.drain_timeout_s)
+            _catch_up(interposer, scenario.drain_timeout_s, recorder, pipeline, progress, t_start)
         progress(Progress(pipeline, "draining", time.monotonic() - t_start, *_counts(recorder)))
-        drained = _drain(target, scenario.drain_timeout_s, recorder, pipeline, progress, t_start)
+        drained = _drain(target, scenario.drain_timeout_s, recorder, pipeline, progress, t_start, interposer)
         recorder.observe("drain", [{"drained": drained, "nemesis_errors": "; ".join(nemesis.errors) or None}])
+        observing = time.monotonic()
+        progress(Progress(pipeline, "observing", observing - t_start, *_counts(recorder)))
         for source, rows in target.observe().items():
             recorder.observe(source, list(rows))
+        recorder.record("probe", OpType.OK, "observed", value={"waited_s": round(time.monotonic() - observing, 3)})
         unused = monitor.stop()
         recorder.observe("links", [{"link": name, "connected": name not in unused} for name in target.links()])
         if unused:
@@ -295,14 +309,44 @@ def _counts(recorder: Recorder) -> tuple[int, int, int]:
             sum(1 for o in ops if o.type.value == "info"))
 
 
+def _record_interposer(recorder: Recorder, state: InterposerState) -> None:
+    recorder.record("probe", OpType.OK, "interposer", value={
+        "lag": state.lag, "unread": state.unread, "held": state.held, "unacked": state.unacked,
+        "forwarded": state.forwarded, "swapped": state.swapped})
+
+
+def _catch_up(interposer: Interposer, timeout_s: float, recorder: Recorder, pipeline: str, progress: ProgressSink,
+              t_start: float) -> None:
+    """Wait for the interposer to forward what was published; every sample goes to the history."""
+    started = time.monotonic()
+
+    def report(state: InterposerState) -> None:
+        _record_interposer(recorder, state)
+        progress(Progress(pipeline, "catch-up", time.monotonic() - t_start, *_counts(recorder), lag=state.lag))
+
+    try:
+        interposer.caught_up(timeout_s, report)
+    finally:
+        # How long the harness's own hop held the run up: bench/reruns.py reads it back.
+        recorder.record("probe", OpType.OK, "interposer-caught-up",
+                        value={"waited_s": round(time.monotonic() - started, 3)})
+
+
 def _drain(target: Target, timeout_s: float, recorder: Recorder, pipeline: str, progress: ProgressSink,
-           t_start: float) -> bool:
+           t_start: float, interposer: Interposer | None = None) -> bool:
     def observe() -> tuple[bool, str]:
         state = target.drain_state()
-        recorder.record("probe", OpType.OK, "lag", value={"lag": state.consumer_lag, "backlog": state.publish_backlog})
+        _record_lag(recorder, state, "drain")
+        # A publisher may still be emptying its backlog into the interposer topic: the pipeline
+        # has drained only when the harness's hop has forwarded that too.
+        hop = interposer.state() if interposer is not None else None
+        if hop is not None:
+            _record_interposer(recorder, hop)
+        owed = hop.lag if hop is not None else 0
         progress(Progress(pipeline, "draining", time.monotonic() - t_start,
-                          lag=state.publish_backlog + state.consumer_lag))
-        return state.done, f"publish backlog {state.publish_backlog}, consumer lag {state.consumer_lag}"
+                          lag=state.publish_backlog + state.consumer_lag + owed))
+        return state.done and owed == 0, (f"publish backlog {state.publish_backlog}, consumer lag {state.consumer_lag}"
+                                          + (f", {hop.describe()}" if hop is not None else ""))
 
     try:
         last = wait_for(observe, timeout_s=timeout_s, what=f"pipeline {pipeline} to drain", interval_s=LAG_SAMPLE_S)
@@ -314,6 +358,19 @@ def _drain(target: Target, timeout_s: float, recorder: Recorder, pipeline: str, 
         return False
 
 
+def _record_lag(recorder: Recorder, state: Drain, phase: str) -> None:
+    """One lag sample: the totals I7 (bounded-recovery) and the score read, then one op per consumer group
+    with its lag per partition (``p0``, ``p1``, ...: op values are flat scalars), which lag alerts read
+    (harness/history/observations.py, harness/lag_alerts.py)."""
+    recorder.record("probe", OpType.OK, "lag", value={
+        "lag": state.consumer_lag, "backlog": state.publish_backlog,
+        # Each group's total as ``lag:<consumer>``: the score judges the worst group (harness.score).
+        **{f"lag:{consumer}": sum(n for _, n in parts) for consumer, parts in state.groups}})
+    for consumer, parts in state.groups:
+        recorder.record("probe", OpType.OK, "group_lag", key=consumer,
+                        value={"phase": phase, "total": sum(n for _, n in parts), **{f"p{p}": n for p, n in parts}})
+
+
 class _LagProbe:
     """Samples publish backlog and consumer lag every LAG_SAMPLE_S into the history.
 
@@ -323,9 +380,10 @@ class _LagProbe:
 
     INTERVAL_S = LAG_SAMPLE_S
 
-    def __init__(self, target: Target, recorder: Recorder) -> None:
+    def __init__(self, target: Target, recorder: Recorder, interposer: Interposer | None = None) -> None:
         self.target = target
         self.recorder = recorder
+        self.interposer = interposer
         self.last: int | None = None
 
     def run(self, stop: threading.Event) -> None:
@@ -336,9 +394,13 @@ class _LagProbe:
                 self.recorder.record("probe", OpType.FAIL, "lag", error=f"{type(exc).__name__}: {exc}")
             else:
                 self.last = state.publish_backlog + state.consumer_lag
-                # The shape I7 (bounded-recovery) and the score read: harness/history/observations.py.
-                self.recorder.record("probe", OpType.OK, "lag", value={"lag": state.consumer_lag,
-                                                                       "backlog": state.publish_backlog})
+                _record_lag(self.recorder, state, "traffic")
+            if self.interposer is not None:
+                # The harness's own hop, sampled beside the pipeline: its lag is not the pipeline's.
+                try:
+                    _record_interposer(self.recorder, self.interposer.state())
+                except Exception as exc:  # noqa: BLE001 - a failed probe is evidence, not a reason to stop the run
+                    self.recorder.record("probe", OpType.FAIL, "interposer", error=f"{type(exc).__name__}: {exc}")
             # Sampling on a period, not waiting for a condition.
             stop.wait(self.INTERVAL_S)
 
@@ -355,12 +417,13 @@ def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, 
         "pipelines": list(scenario.pipelines),
         "variant": scenario.variant,
         "targets": [{"name": t.name, "origin": t.origin, "domain": t.domain, "processes": list(t.process_names()),
-                     "links": list(t.links())} for t in specs],
+                     "links": list(t.links()), "lag_thresholds": [x.to_json() for x in t.lag_thresholds]}
+                    for t in specs],
         "faults": [{"kind": f.kind.value, "target": f.target, "at": f.at, "for_s": f.for_s,
                     "params": dict(f.param_items())} for f in scenario.faults],
-        "expect": [{"pipeline": e.pipeline, "invariant": e.invariant, "validity": e.validity.value, "why": e.why}
-                   for e in scenario.expect],
+        "expect": [e.to_json() for e in scenario.expect],
         "recovery_budget_s": scenario.recovery_budget_s,
+        "lag_thresholds": [t.to_json() for t in scenario.lag_thresholds],
         "versions": {**infra.versions(), "python": platform.python_version(), "chaos-harness": _version()},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "started_at": datetime.now(timezone.utc).isoformat(),

@@ -3,7 +3,8 @@
 Built in one readable place (a module under ``scenarios/`` exposing ``SCENARIO``) and
 validated when constructed, so misuse fails before any infrastructure starts.
 Expectations are explicit: a known-bad reference pipeline (direct publish under a
-broker outage) is *expected* to break I1; that is the demonstration.
+broker outage) is *expected* to lose effects (``AnomalyKind.LOST_EFFECT``), each loss
+explained by the outage; that is the demonstration (harness/expect.py).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import sys
 from pathlib import Path
 from dataclasses import dataclass, field, replace
 
-from harness.checkers.base import Validity
 from harness.errors import UsageError
+from harness.expect import Cause, Expect
 from harness.faults.schedule import FaultSpec
+from harness.lag_alerts import LagThreshold
+from harness.story import StoryTeller
 from harness.workload.rate import Constant, RampHold, RateShape
 
-__all__ = ["INVARIANTS", "Expect", "Scenario", "load_scenario", "scenario_names"]
+__all__ = ["INVARIANTS", "Cause", "Expect", "Scenario", "load_scenario", "scenario_names"]
 
 INVARIANTS = {
     "I1": "no-lost-effect",
@@ -34,22 +37,6 @@ INVARIANTS = {
     "I8": "schema-contract",
 }
 _TARGET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-@dataclass(frozen=True, slots=True)
-class Expect:
-    """Pipeline ``pipeline`` is expected to end ``validity`` on ``invariant``, because ``why``."""
-
-    pipeline: str
-    invariant: str
-    validity: Validity
-    why: str
-
-    def __post_init__(self) -> None:
-        if self.invariant not in INVARIANTS:
-            raise UsageError(f"Expect.invariant {self.invariant!r} unknown; valid: {', '.join(INVARIANTS)}")
-        if not isinstance(self.pipeline, str) or not _TARGET_NAME.match(self.pipeline):
-            raise UsageError(f"Expect.pipeline {self.pipeline!r} must name a target, e.g. outbox")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +56,27 @@ class Scenario:
     # target when the run starts (harness.capabilities), before any infrastructure.
     variant: str = "correct"
     # What the scenario needs of a target beyond what its faults name: "process:relay",
-    # "link:relay->kafka", "connect", "backlog" (harness.capabilities).
+    # "link:relay->kafka", "connect", "backlog", "schema-registry" (harness.capabilities).
     needs: tuple[str, ...] = ()
+    # Consumer-lag alert thresholds (records not yet committed) per group, "*" for the rest:
+    # alerts are measurements in results.json and the report, never a verdict (harness.lag_alerts).
+    lag_thresholds: tuple[LagThreshold, ...] = ()
+    # A case study's numbers, told the article's way at the end of the run (harness.story).
+    story: StoryTeller | None = field(default=None, compare=False)
+    # What to expect when run with another variant (`chaos run NAME --variant V`): (variant, expect)
+    # pairs, e.g. (("correct", ()),) for a mistake whose fix must show no anomaly (``with_variant``).
+    legs: tuple[tuple[str, tuple[Expect, ...]], ...] = ()
 
     def __post_init__(self) -> None:
+        if any(not isinstance(t, LagThreshold) for t in self.lag_thresholds):
+            raise UsageError(f"Scenario.lag_thresholds must hold LagThreshold(group, max_lag) records, "
+                             f"got {self.lag_thresholds!r}")
+        for leg in self.legs:
+            if (not isinstance(leg, tuple) or len(leg) != 2 or not isinstance(leg[0], str)
+                    or not _TARGET_NAME.match(leg[0]) or any(not isinstance(e, Expect) for e in leg[1])):
+                raise UsageError(f"Scenario.legs must hold (variant, (Expect(...), ...)) pairs, got {leg!r}")
+        if self.story is not None and not callable(self.story):
+            raise UsageError(f"Scenario.story must be a function (histories, verdicts) -> Story, got {self.story!r}")
         if not isinstance(self.variant, str) or not _TARGET_NAME.match(self.variant):
             raise UsageError(f"Scenario.variant {self.variant!r} must be a variant name such as no_idempotency")
         if not self.name.replace("_", "").isalnum():
@@ -92,15 +96,19 @@ class Scenario:
                 )
         if self.drain_timeout_s <= 0:
             raise UsageError(f"Scenario.drain_timeout_s={self.drain_timeout_s} must be positive")
+        if any(not isinstance(e, Expect) for e in self.expect):
+            raise UsageError(f"Scenario.expect must hold Expect(...) records, got {self.expect!r}")
         if self.recovery_budget_s is not None and self.recovery_budget_s <= 0:
             raise UsageError(f"Scenario.recovery_budget_s={self.recovery_budget_s} must be positive, or None to "
                              "measure recovery without a bound")
 
-    def expected(self, pipeline: str, invariant: str) -> Validity:
-        for e in self.expect:
-            if e.pipeline == pipeline and e.invariant == invariant:
-                return e.validity
-        return Validity.VALID
+    def with_variant(self, variant: str) -> Scenario:
+        """The same scenario with another variant, expecting what its ``legs`` say for that variant
+        (the scenario's own expectations when it names none)."""
+        if variant == self.variant:
+            return self
+        legs = dict(self.legs)
+        return replace(self, variant=variant, expect=legs[variant] if variant in legs else self.expect)
 
     def with_overrides(self, *, duration_s: float | None = None, rate: float | None = None,
                        pipelines: tuple[str, ...] | None = None) -> Scenario:

@@ -10,27 +10,29 @@ Vocabulary:
   safety gate       the safety invariants I1-I5 (loss, duplicates, order, phantoms, DLQ).
                     Any of them *invalid* makes the score 0, whatever else happened: a pipeline
                     that loses or double-charges money is not resilient, however fast it is.
+                    The gate is then the only charge (``penalties == {"safety": 100}``): the
+                    same lost orders are not charged again as recovery or dip.
   inconclusive      a result is unknown (vacuous run, a fault not injected): no score (None),
                     a pipeline cannot earn points in a test that never touched it.
-  recovery time     seconds from the last heal until the pipeline caught up. Taken from I7's
-                    counts when that checker ran; else from the lag probes (first probe after
-                    the last heal whose backlog is back at the pre-fault level); else from the
-                    drain probe. Not recovered (drain timed out): the full penalty.
-  lag               ``publish backlog`` (committed at the source, not yet on the topic) plus
-                    ``consumer lag`` (on the topic, not yet committed by the consumers), from the
-                    runner's lag probes. Normalised as seconds of normal traffic: peak backlog
-                    divided by the ok-op rate outside fault windows.
-  latency           end-to-end when the history has a clock anchor and effects carry
-                    ``applied_at_ms``: from the invoke of an acknowledged client op to the first
-                    effect it caused. Otherwise client latency (invoke -> ok). ``latency_kind``
-                    says which.
-  throughput dip    1 - (ok ops/s inside fault windows) / (ok ops/s outside them), by completion
-                    time. Not normalised by the requests offered: the workload's clients block on
-                    a slow service, so offered load drops with goodput and would hide the dip. A
-                    workload that ramps up across a window can read as a gain (negative dip);
-                    the score counts a dip of 0 then.
+  recovery time     seconds from the last heal until the pipeline caught up (I7's typed
+                    counts when that checker ran; else the lag probes; else the drain probe).
+                    Not recovered (drain timed out): the full penalty. Only what happens after
+                    the last heal.
+  lag               how deep the work piled up *during* the faults (up to the last heal), for
+                    the worst consumer group: publish backlog (committed at the source, not yet
+                    on the topic) plus that group's lag, at its peak. A pipeline with four
+                    groups is judged by its slowest one, not by the sum. Normalised as seconds
+                    of offered traffic (the worst depth divided by the rate at which requests
+                    were offered outside faults). The drain after the heal is recovery's, not
+                    charged twice.
+  latency           end-to-end for acknowledged requests whose effects arrived (a lost order
+                    has no latency: it is the gate's), else client latency (invoke -> ok).
+  throughput dip    against the offered load, by invoke time: 1 - (share of requests offered
+                    inside fault windows that were acknowledged) / (the same share outside).
+                    A ramp offers more and acknowledges more alike: no dip. Requests that
+                    failed or timed out are charged here only, never as latency.
 
-The formula (README "Scoring" states the same):
+The formula, score version 2 (README "Scoring" states the same, with a worked example):
 
   score = 0                                   if any of I1-I5 is invalid (or, when no I2
                                               checker ran, the effects show a duplicate)
@@ -38,9 +40,13 @@ The formula (README "Scoring" states the same):
         = 100 - 40 * min(1, recovery_s / RECOVERY_BUDGET_S)      (not recovered: 40)
               - 20 * min(1, p99_latency_s / LATENCY_BUDGET_S)
               - 20 * clamp(throughput_dip, 0, 1)
-              - 20 * min(1, peak_lag_s / LAG_BUDGET_S)
+              - 20 * min(1, worst_group_lag_s / LAG_BUDGET_S)
   rounded to one decimal. A term that could not be measured costs nothing and is listed in
   ``Score.unmeasured``. Measurements never change a verdict.
+
+Version 1 (before 2026-12-06) summed lag over all groups and after the heal, measured the
+dip by completion time against goodput outside faults, and read I2/I3 counts by names no
+checker emitted (duplicates "not measured", ordering capped at the examples shown).
 """
 
 from __future__ import annotations
@@ -49,7 +55,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from harness.checkers._index import clock_anchor_ms
 from harness.checkers.base import CheckResult, Validity
+from harness.checkers.counts import DuplicateCounts, LossCounts, OrderingCounts, RecoveryCounts, read
 from harness.checkers.stats import fault_windows
 from harness.history.observations import cause_of
 from harness.history.ops import History, Op, OpType
@@ -68,7 +76,7 @@ __all__ = [
     "score",
 ]
 
-SCORE_VERSION = 1
+SCORE_VERSION = 2
 """Bumped whenever the formula changes, so scores of different versions are not compared."""
 
 SAFETY_INVARIANTS = ("I1", "I2", "I3", "I4", "I5")
@@ -100,19 +108,25 @@ class Measurements:
     duplicate_effects: int | None = None
     duplicate_cents: int | None = None
     duplicates_source: str = "not measured"  # "I2" or "effects"
-    ordering_violations: int | None = None
+    ordering_violations: int | None = None  # every ordering anomaly I3 counted
+    shipped_before_paid: int | None = None  # of those, shipments before payment
+    acknowledged_then_missing: int | None = None  # requests answered 2xx that the service did not keep
+    dead_processes: int | None = None  # processes of the target dead at the end (not recovered)
     recovery_s: float | None = None
     recovered: bool | None = None  # False: the pipeline never caught up (drain timed out)
     recovery_source: str = "not measured"  # "I7", "lag probes", "drain"
     peak_consumer_lag: int | None = None
     peak_publish_backlog: int | None = None
-    peak_lag: int | None = None  # peak of publish backlog + consumer lag at one probe
-    peak_lag_s: float | None = None
+    peak_lag: int | None = None  # the worst group's peak of publish backlog + its lag, up to the last heal
+    peak_lag_s: float | None = None  # peak_lag in seconds of offered traffic
+    worst_group: str | None = None  # the group whose lag was deepest ("all" when probes were not per group)
+    peak_lag_by_group: Mapping[str, int] = field(default_factory=dict)
     latency_kind: str = "none"  # "end-to-end", "client" or "none"
     latency_p50_s: float | None = None
     latency_p99_s: float | None = None
-    ok_rate_in_faults: float | None = None
-    ok_rate_outside: float | None = None
+    ok_rate_in_faults: float | None = None  # acknowledged share of the requests offered inside fault windows
+    ok_rate_outside: float | None = None  # ... and outside them
+    offered_rate_outside: float | None = None  # requests offered per second outside fault windows
     throughput_dip: float | None = None
     bucket_s: float = 1.0
     windows: tuple[Window, ...] = ()
@@ -130,11 +144,15 @@ class Measurements:
             "accepted_orders": self.accepted_orders, "lost_orders": self.lost_orders, "lost_cents": self.lost_cents,
             "duplicate_effects": self.duplicate_effects, "duplicate_cents": self.duplicate_cents,
             "duplicates_source": self.duplicates_source, "ordering_violations": self.ordering_violations,
+            "shipped_before_paid": self.shipped_before_paid, "acknowledged_then_missing": self.acknowledged_then_missing,
+            "dead_processes": self.dead_processes,
             "recovery_s": _r(self.recovery_s), "recovered": self.recovered, "recovery_source": self.recovery_source,
             "peak_consumer_lag": self.peak_consumer_lag, "peak_publish_backlog": self.peak_publish_backlog,
-            "peak_lag": self.peak_lag, "peak_lag_s": _r(self.peak_lag_s), "latency_kind": self.latency_kind,
+            "peak_lag": self.peak_lag, "peak_lag_s": _r(self.peak_lag_s), "worst_group": self.worst_group,
+            "peak_lag_by_group": dict(self.peak_lag_by_group), "latency_kind": self.latency_kind,
             "latency_p50_s": _r(self.latency_p50_s), "latency_p99_s": _r(self.latency_p99_s),
             "ok_rate_in_faults": _r(self.ok_rate_in_faults), "ok_rate_outside": _r(self.ok_rate_outside),
+            "offered_rate_outside": _r(self.offered_rate_outside),
             "throughput_dip": _r(self.throughput_dip),
             "fault_windows": [{"label": w.label, "start_s": _r(w.start_s), "end_s": _r(w.end_s), "injected": w.injected}
                               for w in self.windows],
@@ -169,16 +187,19 @@ def measure(history: History, verdict: PipelineVerdict | None = None) -> Measure
     span_end = max((op.time_s for op in history.ops), default=0.0)
     bucket = _bucket_size(span_end)
 
-    loss = _by_invariant(results, "I1")
-    accepted = _count(loss, "acknowledged_orders")
-    lost, lost_cents = _count(loss, "lost"), _count(loss, "lost_cents")
+    loss = read(_by_invariant(results, "I1"), LossCounts)
+    accepted = loss.acknowledged_orders if loss else None
+    lost, lost_cents = (loss.lost, loss.lost_cents) if loss else (None, None)
     dup, dup_cents, dup_source = _duplicates(history, _by_invariant(results, "I2"))
-    ordering = _ordering_violations(_by_invariant(results, "I3"))
+    ordering, shipped_early = _ordering_violations(_by_invariant(results, "I3"))
+    acked_missing = loss.acknowledged_then_missing if loss else None
+    i7 = read(_by_invariant(results, "I7"), RecoveryCounts)
+    dead = i7.dead_processes if i7 else None
 
     ok_ops = [op for op in completions if op.type is OpType.OK]
     throughput = _rate_series((op.time_s for op in ok_ops), bucket, span_end)
     errors = _rate_series((op.time_s for op in completions if op.type is not OpType.OK), bucket, span_end)
-    in_rate, out_rate, dip = _dip(client, ok_ops, windows)
+    in_rate, out_rate, offered_out, dip = _dip(client, windows)
 
     kind, samples = _latency_samples(history, client)
     all_lat = [lat for _, lat in samples]
@@ -192,17 +213,24 @@ def measure(history: History, verdict: PipelineVerdict | None = None) -> Measure
               for op in probes]
     peak_consumer = _peak(v for _, v in consumer)
     peak_backlog = _peak(v for _, v in backlog)
-    peak_lag = int(max(v for _, v in totals)) if totals else None
-    peak_lag_s = peak_lag / out_rate if peak_lag is not None and out_rate else None
+    by_group = _peak_lag_by_group(probes, windows)
+    worst = max(by_group, key=lambda g: (by_group[g], g)) if by_group else None
+    peak_lag = by_group[worst] if worst is not None else None
+    peak_lag_s = peak_lag / offered_out if peak_lag is not None and offered_out else None
 
     recovery_s, recovered, recovery_source = _recovery(history, _by_invariant(results, "I7"), windows, totals)
+    if dead:  # a process that is dead at the end has not recovered, however quickly the lag drained
+        recovered = False
 
     return Measurements(
         pipeline=history.pipeline, accepted_orders=accepted, lost_orders=lost, lost_cents=lost_cents,
         duplicate_effects=dup, duplicate_cents=dup_cents, duplicates_source=dup_source,
-        ordering_violations=ordering, recovery_s=recovery_s, recovered=recovered, recovery_source=recovery_source,
+        ordering_violations=ordering, shipped_before_paid=shipped_early, acknowledged_then_missing=acked_missing,
+        dead_processes=dead, recovery_s=recovery_s, recovered=recovered, recovery_source=recovery_source,
         peak_consumer_lag=peak_consumer, peak_publish_backlog=peak_backlog, peak_lag=peak_lag, peak_lag_s=peak_lag_s,
+        worst_group=worst, peak_lag_by_group=by_group,
         latency_kind=kind, latency_p50_s=p50, latency_p99_s=p99, ok_rate_in_faults=in_rate, ok_rate_outside=out_rate,
+        offered_rate_outside=offered_out,
         throughput_dip=dip, bucket_s=bucket, windows=windows, throughput=throughput, errors=errors,
         latency_p50=lat50, latency_p99=lat99, consumer_lag=consumer, publish_backlog=backlog,
     )
@@ -221,31 +249,16 @@ def _num(value: object) -> float | None:
     return None
 
 
-def _count(result: CheckResult | None, *keys: str) -> int | None:
-    if result is None:
-        return None
-    for key in keys:
-        v = _num(result.counts.get(key))
-        if v is not None:
-            return int(v)
-    return None
-
-
 def _peak(values: Iterable[float | None]) -> int | None:
     present = [v for v in values if v is not None]
     return int(max(present)) if present else None
 
 
 def _duplicates(history: History, i2: CheckResult | None) -> tuple[int | None, int | None, str]:
-    """Duplicate effects and the money charged twice: I2's counts when it ran, else counted from the effects."""
-    if i2 is not None and i2.validity is not Validity.UNKNOWN:
-        n = _count(i2, "duplicates", "duplicate_effects", "violations")
-        cents = _count(i2, "duplicate_cents")
-        if n is None and i2.validity is Validity.VALID:
-            n = 0
-        if cents is None and n == 0:
-            cents = 0
-        return n, cents, "I2"
+    """Duplicate effects and the money charged twice: I2's typed counts when it ran, else counted from the effects."""
+    counts = read(i2, DuplicateCounts) if i2 is not None and i2.validity is not Validity.UNKNOWN else None
+    if counts is not None:
+        return counts.extra_effects, counts.extra_cents, "I2"
     if "effects" not in history.observations:
         return None, None, "not measured"
     seen: set[tuple[object, object, object]] = set()
@@ -260,13 +273,34 @@ def _duplicates(history: History, i2: CheckResult | None) -> tuple[int | None, i
     return n, cents, "effects"
 
 
-def _ordering_violations(i3: CheckResult | None) -> int | None:
-    if i3 is None or i3.validity is Validity.UNKNOWN:
-        return None
-    n = _count(i3, "violations", "ordering_violations", "out_of_order")
-    if n is not None:
-        return n
-    return 0 if i3.validity is Validity.VALID else len(i3.examples)
+def _ordering_violations(i3: CheckResult | None) -> tuple[int | None, int | None]:
+    """Every ordering anomaly I3 counted (not only the examples it shows), and how many of them are
+    shipments before payment (the article's story)."""
+    c = read(i3, OrderingCounts) if i3 is not None and i3.validity is not Validity.UNKNOWN else None
+    if c is None:
+        return None, None
+    return (c.nonmonotonic + c.shipped_before_paid + c.applied_past_dead_letter + c.split_entities
+            + c.nonmonotonic_publish), c.shipped_before_paid
+
+
+def _peak_lag_by_group(probes: Sequence[Op], windows: Sequence[Window]) -> dict[str, int]:
+    """Each group's peak of publish backlog + its lag, over the probes up to the last heal (the depth the
+    faults dug; the drain after the heal is recovery's). Probes that report ``lag:<group>`` give one
+    entry per group; older ones only the sum over groups, reported as the group "all"."""
+    healed = [w.end_s for w in windows if w.end_s is not None]
+    until = max(healed) if healed else float("inf")
+    peaks: dict[str, int] = {}
+    for op in probes:
+        if op.time_s > until:
+            continue
+        backlog = _num(op.value.get("backlog")) or 0
+        groups = {k.split(":", 1)[1]: _num(v) for k, v in op.value.items() if k.startswith("lag:")}
+        if not groups:
+            groups = {"all": _num(op.value.get("lag"))}
+        for group, lag in groups.items():
+            if lag is not None:
+                peaks[group] = max(peaks.get(group, 0), int(backlog + lag))
+    return peaks
 
 
 def _bucket_size(span_s: float) -> float:
@@ -293,30 +327,40 @@ def _merged(windows: Sequence[Window], horizon: float) -> list[tuple[float, floa
     return out
 
 
-def _dip(client: Sequence[Op], ok_ops: Sequence[Op], windows: Sequence[Window]) -> tuple[float | None, float | None, float | None]:
-    if not client:
-        return None, None, None
-    start = min(op.time_s for op in client)
-    end = max(op.time_s for op in client)
+def _dip(client: Sequence[Op], windows: Sequence[Window]) -> tuple[float | None, float | None, float | None,
+                                                                    float | None]:
+    """(acknowledged share inside faults, the share outside, offered requests/s outside, dip), by invoke time.
+
+    Against the offered load: the workload is open-loop (every planned request is sent on time), so
+    a ramp raises offered and acknowledged requests together and is no dip; what the faults cost is
+    the share of offered requests that were not acknowledged.
+    """
+    invokes = [op for op in client if op.type is OpType.INVOKE]
+    if not invokes:
+        return None, None, None, None
+    start = min(op.time_s for op in invokes)
+    end = max(op.time_s for op in invokes)
     spans = [(max(s, start), min(e, end)) for s, e in _merged(windows, end)]
     spans = [(s, e) for s, e in spans if e > s]
+    outcome: dict[tuple[str, str, str | None], OpType] = {}
+    opened: dict[tuple[str, str, str | None], float] = {}
+    offered: list[tuple[float, bool]] = []  # (invoke time, acknowledged)
+    for op in client:
+        k = (op.process, op.f, op.key)
+        if op.type is OpType.INVOKE:
+            opened[k] = op.time_s
+        elif k in opened:
+            offered.append((opened.pop(k), op.type is OpType.OK))
+    offered.extend((t, False) for t in opened.values())  # never completed: not acknowledged
+    inside = [ok for t, ok in offered if any(s <= t <= e for s, e in spans)]
+    outside = [ok for t, ok in offered if not any(s <= t <= e for s, e in spans)]
     inside_s = sum(e - s for s, e in spans)
     outside_s = (end - start) - inside_s
-    inside = sum(1 for op in ok_ops if any(s <= op.time_s <= e for s, e in spans))
-    out_rate = (len(ok_ops) - inside) / outside_s if outside_s > 0 else None
-    in_rate = inside / inside_s if inside_s > 0 else None
-    dip = 1 - in_rate / out_rate if in_rate is not None and out_rate else None
-    return in_rate, out_rate, dip
-
-
-def _clock_anchor_ms(history: History) -> float | None:
-    """Epoch milliseconds at the pipeline clock's zero, from the runner's ``clock`` probe."""
-    for op in history.ops:
-        if op.process == "probe" and op.f == "clock":
-            epoch = _num(op.value.get("epoch_ms"))
-            if epoch is not None:
-                return epoch - op.time_s * 1000
-    return None
+    in_share = sum(inside) / len(inside) if inside else None
+    out_share = sum(outside) / len(outside) if outside else None
+    offered_out = len(outside) / outside_s if outside and outside_s > 0 else None
+    dip = 1 - in_share / out_share if in_share is not None and out_share else None
+    return in_share, out_share, offered_out, dip
 
 
 def _latency_samples(history: History, client: Sequence[Op]) -> tuple[str, list[tuple[float, float]]]:
@@ -333,7 +377,7 @@ def _latency_samples(history: History, client: Sequence[Op]) -> tuple[str, list[
             if op.type is OpType.OK:
                 client_lat.append((t0, op.time_s - t0))
                 acked.setdefault((op.f, op.key), t0)
-    anchor = _clock_anchor_ms(history)
+    anchor = clock_anchor_ms(history)
     produced_by = cause_of(history)
     if anchor is not None:
         first: dict[tuple[object, object, object], float] = {}
@@ -378,14 +422,9 @@ def _recovery(history: History, i7: CheckResult | None, windows: Sequence[Window
               totals: Sequence[tuple[float, float]]) -> tuple[float | None, bool | None, str]:
     drain = [op for op in history.ops if op.process == "probe" and op.f == "drain" and op.type is not OpType.INVOKE]
     drained = drain[-1].type is OpType.OK if drain else None
-    if i7 is not None and i7.validity is not Validity.UNKNOWN:
-        s = _num(i7.counts.get("recovery_s"))
-        if s is None:
-            s = _num(i7.counts.get("recovery_time_s"))
-        if s is None and _num(i7.counts.get("recovery_ms")) is not None:
-            s = _num(i7.counts.get("recovery_ms")) / 1000  # type: ignore[operator]
-        if s is not None:
-            return s, drained is not False, "I7"
+    counts = read(i7, RecoveryCounts) if i7 is not None and i7.validity is not Validity.UNKNOWN else None
+    if counts is not None and counts.recovery_s is not None:
+        return counts.recovery_s, drained is not False, "I7"
     healed = [w.end_s for w in windows if w.end_s is not None]
     if not healed:
         return None, drained, "not measured"
@@ -415,14 +454,17 @@ def score(verdict: PipelineVerdict, m: Measurements) -> Score:
     if m.accepted_orders and m.lost_orders is not None:
         reliability = 1 - m.lost_orders / m.accepted_orders
     broken = [r for r in verdict.results if r.invariant in SAFETY_INVARIANTS and r.validity is Validity.INVALID]
+    # The gate is the only charge when it closes: the lost or doubled orders behind it are not charged
+    # again as recovery, dip or lag.
+    gate = {"safety": 100.0}
     if broken:
         names = ", ".join(f"{r.invariant} {r.checker}" for r in broken)
-        return Score(verdict.pipeline, 0.0, "failed", f"safety gate: {names} broke", reliability=reliability)
+        return Score(verdict.pipeline, 0.0, "failed", f"safety gate: {names} broke", gate, reliability=reliability)
     if m.duplicates_source == "effects" and m.duplicate_effects:
         # No I2 checker ran, but the effects show money taken twice: that closes the gate all the same.
         return Score(verdict.pipeline, 0.0, "failed",
                      f"safety gate: {m.duplicate_effects} duplicate effects in the observed effects (I2 not checked)",
-                     reliability=reliability)
+                     gate, reliability=reliability)
     unknown = [r for r in verdict.results if r.validity is Validity.UNKNOWN]
     if unknown:
         names = ", ".join(r.invariant or r.checker for r in unknown)

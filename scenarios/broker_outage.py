@@ -9,7 +9,7 @@ replication slot and Connect's producer retries without a delivery deadline (whe
 streams ``orders`` or, through the outbox event router, ``outbox``): all three must lose none.
 """
 
-from harness.checkers.base import Validity
+from harness.checkers.anomaly import AnomalyKind
 from harness.faults.schedule import FaultKind, FaultSpec
 from harness.scenario import Expect, Scenario
 from harness.workload.rate import Constant
@@ -21,7 +21,7 @@ SCENARIO = Scenario(
     shape=Constant(20),
     duration_s=20,
     faults=(FaultSpec(FaultKind.OUTAGE, "publisher->kafka", at=0.3, for_s=8),),
-    expect=(Expect("direct", "I1", Validity.INVALID,
+    expect=(Expect("direct", (AnomalyKind.LOST_EFFECT,),
                    "direct publish drops events it cannot deliver within its budget"),),
     drain_timeout_s=45,
 )

@@ -7,8 +7,8 @@ the mistake shows as per-entity ordering violations and as shipments that never
 happen. No fault is injected: the load alone does it.
 """
 
-from harness.checkers.base import Validity
-from harness.scenario import Expect, Scenario
+from harness.checkers.anomaly import AnomalyKind
+from harness.scenario import Cause, Expect, Scenario
 from harness.workload.rate import Constant
 
 SCENARIO = Scenario(
@@ -16,12 +16,16 @@ SCENARIO = Scenario(
     description="The outbox relay publishes without a key under steady load; an order's events scatter over partitions.",
     pipelines=("outbox",),
     shape=Constant(40),
-    duration_s=12,
+    # 240 orders: plenty scatter over partitions; each shipment fulfillment sees before its payment
+    # costs about 0.6 s of retries before the dead letter, so a longer run mostly lengthens the drain.
+    duration_s=6,
     faults=(),
     variant="keyless",
     expect=(
-        Expect("outbox", "I3", Validity.INVALID, "without a key an order's events are not ordered across partitions"),
-        Expect("outbox", "I1", Validity.INVALID, "fulfillment dead-letters a shipment that arrives before its payment"),
+        Expect("outbox", (AnomalyKind.SPLIT_ENTITY,), "without a key an order's events are not ordered across "
+               "partitions", by=Cause.VARIANT),
+        Expect("outbox", (AnomalyKind.LOST_EFFECT,), "fulfillment dead-letters a shipment that arrives before its "
+               "payment", may=(AnomalyKind.NONMONOTONIC_APPLY, AnomalyKind.APPLIED_PAST_DEAD_LETTER), by=Cause.VARIANT),
     ),
     drain_timeout_s=45,
 )

@@ -50,3 +50,34 @@ def test_debezium_loses_nothing(outage: RunResult, pipeline: str) -> None:
 
 def test_scenario_expectations_met(outage: RunResult) -> None:
     assert outage.exit_code == 0, evidence(outage)
+
+
+def test_every_loss_is_explained_by_the_outage_and_a_planted_one_is_not(outage: RunResult) -> None:
+    """Attribution on a real run: direct's losses all lie in the outage's window; then one order
+    that lived and finished before the fault is made to lose its charge, and the same verdict
+    code fails the run (exit 1) naming that order as unexplained."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from harness.analysis import analyze, checkers
+    from harness.checkers.anomaly import AnomalyKind
+    from harness.checkers.stats import LEAD_S
+    from harness.history.ops import Observation
+    from harness.scoring import Outcome, exit_code
+    from scenarios._evidence import history
+
+    direct = outage.verdict("direct")
+    assert direct.tallies and {t.kind for t in direct.tallies} == {AnomalyKind.LOST_EFFECT}, direct.reasons
+    assert direct.unexplained == 0 and direct.explained > 0, direct.reasons
+    h = history(outage, "direct")
+    first_fault = min(op.time_s for op in h.ops if op.process == "nemesis" and op.f == "inject")
+    # Paid, charged and done well before the outage's window opens (LEAD_S before its inject).
+    early = {op.key for op in h.ops if op.process.startswith("client") and op.f == "pay" and op.type.value == "ok"
+             and op.time_s < first_fault - LEAD_S - 0.7}
+    charged = {str(e["order_id"]) for e in h.observed("effects") if e["kind"] == "charge"}
+    victim = sorted(early & charged)[0]
+    effects = tuple(e for e in h.observed("effects") if e["order_id"] != victim)
+    planted = replace(h, observations=MappingProxyType({**h.observations, "effects": Observation("effects", effects)}))
+    (verdict,) = analyze({"direct": planted}, SCENARIO.expect, checkers(SCENARIO.recovery_budget_s))
+    assert verdict.outcome is Outcome.UNEXPECTED and exit_code((verdict,)) == 1, verdict.reasons
+    assert verdict.unexplained >= 1 and any(victim in r and "not explained" in r for r in verdict.reasons), verdict.reasons

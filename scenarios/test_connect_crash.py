@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import pytest
 
+from harness.checkers.anomaly import AnomalyKind
 from harness.checkers.base import Validity
 from harness.infra import postgres
 from harness.runner import RunResult
@@ -45,7 +46,7 @@ def test_idempotent_consumers_absorb_redelivery(chaos_run, chaos_infra) -> None:
 
 def test_consumers_without_idempotency_charge_twice(chaos_run) -> None:  # type: ignore[no-untyped-def]
     broken = replace(SCENARIO, variant="no_idempotency", expect=(
-        Expect("cdc", "I2", Validity.INVALID, "consumers without a processed-events check apply redeliveries again"),))
+        Expect("cdc", (AnomalyKind.DUPLICATE_EFFECT,), "consumers without a processed-events check apply redeliveries again"),))
     result = chaos_run(broken)
     _fault_was_effective(result)
     dups = duplicate_effects(history(result, "cdc"))

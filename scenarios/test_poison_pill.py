@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from harness.checkers.anomaly import AnomalyKind
 from harness.checkers.base import Validity
 from harness.faults.messages import POISON_PAYLOADS as POISON_VALUES
 from harness.runner import RunResult
@@ -38,7 +39,7 @@ def test_malformed_events_reach_every_consumers_dlq_with_a_reason(chaos_run) -> 
 
 def test_swallowing_consumers_lose_what_the_dlq_accounts_for(chaos_run) -> None:  # type: ignore[no-untyped-def]
     broken = replace(SCENARIO, variant="swallow_errors", expect=(
-        Expect("outbox", "I5", Validity.INVALID, "consumers that swallow decoding errors make events vanish"),))
+        Expect("outbox", (AnomalyKind.VANISHED,), "consumers that swallow decoding errors make events vanish"),))
     result = chaos_run(broken)
     poison = _poison_reached_the_topic(result)
     dlq = dlq_by_consumer(history(result, "outbox"))

@@ -9,6 +9,10 @@ run's CHAOS_CRASHPOINTS_DIR, so a target needs nothing but the standard library:
     rename  ``amount_cents`` becomes ``amount`` and ``schema_version`` becomes 2
     remove  ``customer`` is dropped and ``schema_version`` becomes 2
 
+  <dir>/<process>.drift.refused  written by a producer that refused to write v2 (its schema
+    registry rejected the new version, targets.registry): how many events it wrote as v1
+    instead; the harness counts them as the drift's effect
+
 A consumer written for v1 cannot read either; a tolerant one can. Each call stats the
 file (one syscall); nothing is read unless it changed.
 """
@@ -19,7 +23,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["CHANGES", "drifted"]
+__all__ = ["CHANGES", "drifted", "report_refused"]
 
 CHANGES = ("rename", "remove")
 _cache: dict[str, object] = {"key": None, "change": None}
@@ -56,3 +60,14 @@ def drifted(payload: bytes) -> bytes:
     else:
         event.pop("customer", None)
     return json.dumps(event, separators=(",", ":")).encode()
+
+
+def report_refused(count: int) -> None:
+    """Tell the harness how many drifted events this process refused to write (``<process>.drift.refused``)."""
+    folder, process = os.environ.get("CHAOS_CRASHPOINTS_DIR"), os.environ.get("CHAOS_PROCESS")
+    if not folder or not process:
+        return
+    path = Path(folder) / f"{process}.drift.refused"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(str(count))
+    os.replace(tmp, path)  # atomic: the harness never reads half a number

@@ -43,6 +43,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from targets.crashpoints import crash_point
 from targets.drift import drifted
+from targets.registry import SchemaGate
 from targets.domain import Event, EventType, SCHEMA_VERSION, TargetEnv, event_id_for, pg_connect_kwargs
 from targets.variants import Variant
 
@@ -181,6 +182,11 @@ def transition_sql(outbox: bool) -> str:
     return _WITH_OUTBOX.format(write=_ORDER_UPDATE) if outbox else _ORDER_UPDATE
 
 
+# A v1 event whose shape (field names and types) is the v1 schema the service registers.
+_SAMPLE = Event(event_id="e", type="order.created", order_id="o", seq=1, schema_version=SCHEMA_VERSION,
+                correlation_id="c", occurred_at="t", customer="c", amount_cents=1)
+
+
 class OrderService:
     def __init__(self, env: TargetEnv, pool: Pool, publisher: Publisher | None) -> None:
         if env.mode not in MODES:
@@ -189,6 +195,12 @@ class OrderService:
         self.outbox = env.mode == "outbox"
         self.pool = pool
         self.publisher = publisher
+        # The schema_registry variant: each schema version registered before it is written (targets.registry).
+        # Its registry calls block, but only the first event of each schema version makes one.
+        registry = os.environ.get("CHAOS_SCHEMA_REGISTRY_URL")
+        self.gate = SchemaGate(registry, env.topic) if registry else None
+        if self.gate is not None:
+            self.gate.start(_SAMPLE.encode())
         self._place_sql = place_sql(self.outbox)
         self._transition_sql = transition_sql(self.outbox)
 
@@ -212,7 +224,10 @@ class OrderService:
 
     def _payload(self, event: Event) -> bytes | None:
         """The event as it leaves (once), or None where nothing carries it (the cdc pipeline reads the row)."""
-        return drifted(event.encode()) if self.outbox or self.publisher is not None else None
+        if not (self.outbox or self.publisher is not None):
+            return None
+        # v1, or the drifted version if the schema gate (when there is one) lets it through.
+        return self.gate.payload(event.encode()) if self.gate is not None else drifted(event.encode())
 
     async def _published(self, committed: bool, event: Event, payload: bytes | None) -> None:
         # Published after the connection went back to the pool: holding it through a
@@ -264,7 +279,8 @@ class OrderService:
         return 200, {"order_id": order_id, "correlation_id": correlation_id}
 
     def health(self) -> dict[str, object]:
-        return {"pipeline": self.env.pipeline, "publish_queue": self.publisher.queued() if self.publisher else 0}
+        return {"pipeline": self.env.pipeline, "publish_queue": self.publisher.queued() if self.publisher else 0,
+                "schema_refused": self.gate.refused if self.gate is not None else None}
 
     async def handle(self, method: str, path: str, raw: bytes) -> tuple[int, dict[str, object]]:
         """One request, whatever its route: the status and JSON body to answer with."""

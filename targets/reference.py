@@ -23,6 +23,8 @@ import sys
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from harness.history.ops import Scalar
+from harness.infra.schema_registry import RegistryClient
 from harness.infra.stack import Infra
 from harness.infra.topology import HOST
 from harness.target import ProcessDecl, Readiness, ReadyKind, RunContext, StopSpec, TargetSpec, Timeouts
@@ -119,6 +121,23 @@ class ReferenceTarget(SpecTarget):
     @property
     def capture(self) -> Capture | None:
         return self._capture() if self.spec.uses_connect else None
+
+    def attach_schema_registry(self) -> None:
+        # The schema_registry variant brings the registry to a pipeline whose spec does not declare one.
+        super().attach_schema_registry()
+        if self.schema_registry_url is None and self.ctx.variant == Variant.SCHEMA_REGISTRY.value:
+            self.schema_registry_url = self.infra.ensure_schema_registry().base_url
+
+    def observe(self) -> Mapping[str, list[Mapping[str, Scalar]]]:
+        """Plus ``registry`` when the order service gates its schemas: the subject's versions and its refusals."""
+        sources = dict(super().observe())
+        if self.schema_registry_url is not None and self.ctx.variant == Variant.SCHEMA_REGISTRY.value:
+            subject = f"{self.topic}-value"
+            _, health = self._health()
+            versions = RegistryClient(self.schema_registry_url).versions(subject)
+            sources["registry"] = [{"subject": subject, "versions": ",".join(map(str, versions)),
+                                    "refused": health.get("schema_refused")}]  # type: ignore[dict-item]
+        return sources
 
     def prepare(self) -> None:
         if self.capture is not None:

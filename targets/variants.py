@@ -15,12 +15,15 @@ harness's own tests run them to prove the checkers catch what each one does wron
                     a crash loses what was committed but not yet applied
   mark_before_ack   the relay marks rows sent before the broker acknowledged them: a
                     broker outage loses them
+  schema_registry   not a mistake but its guard: the order service registers its event schema
+                    (JSON Schema, BACKWARD) and refuses to write a version the registry rejects
+                    (HTTP 409); a schema drift is stopped at registration (targets.registry)
   last_id           the relay remembers the last id it saw and reads ``id > last``: a row
                     whose transaction commits after a later id is skipped forever
 
 Demonstrated by scenario tests: no_idempotency (test_connect_crash), keyless
 (test_keyless_publisher), swallow_errors (test_poison_pill), auto_commit
-(test_consumer_crash), mark_before_ack (test_relay_variants). last_id has no test yet:
+(test_consumer_crash), mark_before_ack (test_relay_variants), schema_registry (test_silent_schema_drift). last_id has no test yet:
 it needs rows that commit out of id order, which this workload produces only by chance.
 """
 
@@ -41,6 +44,7 @@ class Variant(Enum):
     AUTO_COMMIT = "auto_commit"
     MARK_BEFORE_ACK = "mark_before_ack"
     LAST_ID = "last_id"
+    SCHEMA_REGISTRY = "schema_registry"
 
     @classmethod
     def parse(cls, name: str) -> Variant:
@@ -53,6 +57,8 @@ class Variant(Enum):
         """Whether this mistake can be made in ``pipeline`` (a relay bug needs a relay)."""
         if self in (Variant.MARK_BEFORE_ACK, Variant.LAST_ID):
             return pipeline == "outbox"
+        if self is Variant.SCHEMA_REGISTRY:
+            return pipeline in ("direct", "outbox", "cdc_outbox")  # the service writes the payload itself
         if self is Variant.KEYLESS:
             return pipeline in ("direct", "outbox")  # Debezium sets the key from configuration, not our code
         return True

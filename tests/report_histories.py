@@ -14,6 +14,7 @@ import random
 from pathlib import Path
 
 from harness.history.ops import FORMAT, FORMAT_VERSION, History, OpType
+from harness.history.store import encode_observation
 from harness.testing import HistoryBuilder
 
 __all__ = ["HOSTILE", "synthetic_histories", "synthetic_run"]
@@ -141,6 +142,6 @@ def synthetic_run(run_dir: Path, orders: int = 2000, duration_s: float = 60.0, h
             for op in h.ops:
                 fh.write(json.dumps({"pipeline": p, "op": op.to_json()}) + "\n")
             for source, obs in h.observations.items():
-                fh.write(json.dumps({"pipeline": p, "observation": source, "rows": [dict(r) for r in obs.rows]}) + "\n")
+                fh.write(encode_observation(p, source, obs.rows).decode() + "\n")
     (run_dir / "phase").write_text("complete\n")
     return histories

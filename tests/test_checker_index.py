@@ -13,6 +13,7 @@ from harness.checkers import _index
 from harness.checkers.base import Validity, run_checker
 from harness.history.ops import History, OpType
 from harness.history.store import bulk
+from harness.history.table import Table
 from harness.testing import HistoryBuilder
 
 
@@ -48,6 +49,14 @@ def test_column_reads_what_get_reads_whichever_rows_lack_the_field(lacking: tupl
     absent = object()
     assert _index.column(rows, "a", absent) == tuple(r.get("a", absent) for r in rows)
     assert _index.column((), "a") == ()
+    table = Table.from_rows(rows)  # an observation's rows: the stored column, the same values
+    assert _index.column(table, "a") == _index.column(rows, "a")
+    assert _index.column(table, "a", absent) == _index.column(rows, "a", absent)
+    assert _index.required_column(table, "b") == _index.required_column(rows, "b") == tuple(range(5))
+    if lacking:
+        for either in (rows, table):
+            with pytest.raises(KeyError):
+                _index.required_column(either, "a")
 
 
 def test_the_indexes_hold_what_the_rows_say() -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from harness.attribution import Attribution
+from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import CheckResult, Validity, merge, run_checker
 from harness.checkers.loss import NoLostEffect
 from harness.checkers.stats import Stats, fault_windows
+from harness.expect import Expect
 from harness.history.ops import History, OpType
 from harness.scoring import Outcome, exit_code, judge
 from harness.testing import HistoryBuilder
@@ -107,20 +110,27 @@ def test_merge_is_worst_first() -> None:
 
 
 def _result(validity: Validity, invariant: str | None = "I1") -> CheckResult:
-    return CheckResult("c", invariant, validity, "m")
+    lost = (Anomaly(AnomalyKind.LOST_EFFECT, "o1"),) if validity is Validity.INVALID else ()
+    return CheckResult("c", invariant, validity, "m", anomalies=lost)
+
+
+def _explained(result: CheckResult) -> tuple[Attribution, ...]:
+    return tuple(Attribution(a, "outage@app->kafka", "in flight") for a in result.anomalies)
 
 
 def test_expected_invalid_is_met_and_unexpected_invalid_is_not() -> None:
-    assert judge("direct", (_result(Validity.INVALID),), {"I1": Validity.INVALID}).outcome is Outcome.MET
-    assert judge("outbox", (_result(Validity.INVALID),), {}).outcome is Outcome.UNEXPECTED
+    lost = _result(Validity.INVALID)
+    expect = (Expect("direct", (AnomalyKind.LOST_EFFECT,), "direct loses"),)
+    assert judge("direct", (lost,), expect, _explained(lost)).outcome is Outcome.MET
+    assert judge("outbox", (lost,), (), _explained(lost)).outcome is Outcome.UNEXPECTED
     # A planted defect the harness did not catch is an unmet expectation, not a pass.
-    assert judge("direct", (_result(Validity.VALID),), {"I1": Validity.INVALID}).outcome is Outcome.UNEXPECTED
+    assert judge("direct", (_result(Validity.VALID),), expect).outcome is Outcome.UNEXPECTED
 
 
 def test_unknown_is_inconclusive_and_exit_codes_follow_outcomes() -> None:
-    met = judge("a", (_result(Validity.VALID),), {})
-    unknown = judge("b", (_result(Validity.UNKNOWN, None),), {})
-    broken = judge("c", (_result(Validity.INVALID),), {})
+    met = judge("a", (_result(Validity.VALID),))
+    unknown = judge("b", (_result(Validity.UNKNOWN, None),))
+    broken = judge("c", (_result(Validity.INVALID),))
     assert unknown.outcome is Outcome.INCONCLUSIVE
     assert exit_code((met,)) == 0
     assert exit_code((met, unknown)) == 2

@@ -200,6 +200,8 @@ def test_an_event_neither_applied_nor_dead_lettered_vanished() -> None:
     h = shop()
     h.observations["applied"] = [r for r in h.observations["applied"]
                                  if not (r["consumer"] == "notification" and r["order_id"] == "o2")]
+    h.observations["effects"] = [e for e in h.observations["effects"]
+                                 if not (e["consumer"] == "notification" and e["order_id"] == "o2")]
     result = DlqAccounted().check(h.build())
     assert result.validity is Validity.INVALID and anomalies(result) == ["vanished"]
     assert result.counts["vanished:notification"] == 1 and result.counts["vanished:payment"] == 0
@@ -430,10 +432,12 @@ def skeleton(lose: tuple[str, ...] = ()) -> History:
 
 def test_skeleton_outbox_run_is_valid_everywhere_and_direct_breaks_only_i1() -> None:
     from harness.analysis import analyze
+    from harness.checkers.anomaly import AnomalyKind
+    from harness.expect import Expect
     from harness.scoring import Outcome, exit_code
 
     outbox, direct = analyze({"outbox": skeleton(), "direct": skeleton(lose=("o2", "o4"))},
-                             {"direct": {"I1": Validity.INVALID}})
+                             (Expect("direct", (AnomalyKind.LOST_EFFECT,), "planted loss"),))
     assert {r.checker: r.validity for r in outbox.results} == {c.name: Validity.VALID for c in CHECKERS}, outbox.reasons
     assert {r.checker for r in direct.results if r.validity is not Validity.VALID} == {"no-lost-effect"}
     assert outbox.outcome is Outcome.MET and direct.outcome is Outcome.MET and exit_code((outbox, direct)) == 0
@@ -508,7 +512,10 @@ def test_partial_sources_decide_what_they_can() -> None:
 
 
 def _acknowledged_without_effects(h: HistoryBuilder, order: str) -> HistoryBuilder:
+    """An order placed and committed (its row is there) whose events reached no consumer."""
     h.op("client-0", OpType.INVOKE, "place", order, amount_cents=500)
+    h.row("orders", order_id=order, customer="k", amount_cents=500, status="created", version=1,
+          correlation_id=f"{order}/place")
     return h.op("client-0", OpType.OK, "place", order, amount_cents=500, correlation_id=f"{order}/place")
 
 

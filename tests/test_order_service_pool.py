@@ -137,7 +137,7 @@ def test_bad_requests_and_unknown_routes() -> None:
     assert _handle(service, "POST", "/orders", {"customer": "c"})[0] == 400
     assert _handle(service, "POST", "/refunds", {})[0] == 404
     assert _handle(service, "GET", "/orders")[0] == 404
-    assert _handle(service, "GET", "/health") == (200, {"pipeline": "outbox", "publish_queue": 0})
+    assert _handle(service, "GET", "/health") == (200, {"pipeline": "outbox", "publish_queue": 0, "schema_refused": None})
 
 
 def test_the_asgi_app_answers_json_with_a_length() -> None:
@@ -198,7 +198,7 @@ def test_the_process_serves_health_and_stops_cleanly_on_sigterm(tmp_path: Path) 
                 conn.close()
 
         assert wait_for(health, timeout_s=30, what="the order service's /health", evidence=log.read_text) == \
-            {"pipeline": "outbox", "publish_queue": 0}
+            {"pipeline": "outbox", "publish_queue": 0, "schema_refused": None}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0, log.read_text()
         assert "order service stopped" in log.read_text()

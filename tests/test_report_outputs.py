@@ -44,7 +44,7 @@ def test_results_json_validates_against_its_schema(black_friday: Outputs) -> Non
     doc = json.loads(black_friday.results_json.read_text())
     schema = json.loads(SCHEMA_PATH.read_text())
     jsonschema.validate(doc, schema)
-    assert doc["format"] == "chaos-results" and doc["version"] == 2
+    assert doc["format"] == "chaos-results" and doc["version"] == 3
     assert [p["pipeline"] for p in doc["pipelines"]] == ["direct", "outbox", "cdc"]
     direct = doc["pipelines"][0]
     assert direct["score"]["value"] == 0 and direct["measurements"]["lost_orders"] > 0
@@ -61,7 +61,7 @@ def test_junit_has_one_case_per_pipeline_and_result_and_parses(black_friday: Out
                                                   for r in v.results]
     # direct is *expected* to break I1: that case passes; nothing failed or was skipped in this run.
     direct_i1 = next(c for c in suites["black_friday.direct"] if c.get("name") == "I1 no-lost-effect")
-    assert direct_i1.find("failure") is None and "expected invalid" in (direct_i1.findtext("system-out") or "")
+    assert direct_i1.find("failure") is None and "expected: lost-effect, acknowledged-then-missing" in (direct_i1.findtext("system-out") or "")
     assert root.get("failures") == "0" and int(root.get("tests") or 0) == sum(len(v.results) for v in black_friday.verdicts)
 
 
@@ -75,7 +75,7 @@ def test_junit_marks_unexpected_as_failure_and_unknown_as_skipped(tmp_path: Path
     out = rerender(run_dir)
     root = ET.parse(out.junit_xml).getroot()
     failure = root.find(".//testsuite[@name='black_friday.direct']/testcase[@name='I1 no-lost-effect']/failure")
-    assert failure is not None and "expected valid" in (failure.get("message") or "")
+    assert failure is not None and "unexpected lost-effect" in (failure.get("message") or "")
     assert root.get("failures") == "1"
 
 
@@ -96,8 +96,10 @@ def test_chaos_analyze_prints_the_verdicts_and_scores_of_the_run(black_friday: O
 
     out = io.StringIO()
     _analyze(black_friday.run_dir, Console(file=out, width=200))
-    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in out.getvalue().splitlines() if line.count("│") > 3]
-    score_column = {row[0]: row[6] for row in cells}  # pipeline ... broken, score, verdict
+    lines = out.getvalue().splitlines()
+    header = next([c.strip() for c in line.split("┃")[1:-1]] for line in lines if "┃ pipeline" in line)
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in lines if line.count("│") > 3]
+    score_column = {row[0]: row[header.index("score")] for row in cells}
     assert score_column == {s.pipeline: f"{s.value:g}" for s in black_friday.scores}, out.getvalue()
 
 
@@ -174,7 +176,7 @@ def _worst_case_verdicts(histories: dict, n_checkers: int = 8):  # type: ignore[
     from harness.checkers.base import CheckResult, Validity
     from harness.scoring import judge
 
-    base = analyze(histories, {})
+    base = analyze(histories)
     payload = ("<b>x</b>" * 250)[:2000]
     verdicts = []
     for v in base:
@@ -185,7 +187,7 @@ def _worst_case_verdicts(histories: dict, n_checkers: int = 8):  # type: ignore[
                                "chain": [{"time": k, "stage": "event on topic", "payload": payload} for k in range(40)]}
                               for j in range(5)))
             for i in range(2, 2 + n_checkers - 1))
-        verdicts.append(judge(v.pipeline, v.results + extra, {}))
+        verdicts.append(judge(v.pipeline, v.results + extra))
     return tuple(verdicts)
 
 
@@ -223,7 +225,7 @@ def test_any_checker_text_renders_escaped_and_every_output_parses(tmp_path: Path
     history = HistoryBuilder("outbox").order("o1").charge("o1").build()
     result = CheckResult("planted", "I2", Validity.INVALID, message, MappingProxyType(counts),
                          ({**example, "chain": [step]},))
-    verdict = judge("outbox", (result,), {})
+    verdict = judge("outbox", (result,))
     run_dir = tmp_path / "prop"
     run_dir.mkdir(exist_ok=True)
     meta = {"scenario": message, "seed": 1, "command": message, "description": message, "expect": []}
@@ -262,7 +264,7 @@ def test_junit_skips_unknown_results(tmp_path: Path) -> None:
 
     # A fault window with no traffic inside it: stats is unknown (vacuous), so its case is skipped.
     history = HistoryBuilder("outbox").order("o1", at=0.5).fault_window(5.0, 6.0).charge("o1").build()
-    verdicts = analyze({"outbox": history}, {}, (Stats(), NoLostEffect()))  # skeleton-shaped: no topic records
+    verdicts = analyze({"outbox": history}, (), (Stats(), NoLostEffect()))  # skeleton-shaped: no topic records
     out = write_outputs(tmp_path, {"outbox": history}, verdicts, meta={"scenario": "vacuous", "expect": []})
     root = ET.parse(out.junit_xml).getroot()
     skipped = root.find(".//testcase[@name='stats']/skipped")
@@ -272,3 +274,17 @@ def test_junit_skips_unknown_results(tmp_path: Path) -> None:
     assert doc["exit_code"] == 2 and doc["pipelines"][0]["score"]["value"] is None
     jsonschema = pytest.importorskip("jsonschema", reason="jsonschema missing: pip install -e '.[test]'")
     jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text()))
+
+
+def test_the_report_shows_anomalies_explained_and_unexplained_and_the_redelivery_absorbed(black_friday: Outputs) -> None:
+    page = black_friday.report_html.read_text()
+    direct = next(v for v in black_friday.verdicts if v.pipeline == "direct")
+    table = re.search(r'<table class=results id="anomalies-direct">(.*?)</table>', page, re.S)
+    assert table is not None and "lost-effect" in table.group(1)
+    assert f"{direct.explained} explained, {direct.unexplained} unexplained" in page
+    for v in black_friday.verdicts:
+        assert f'id="amplification-{v.pipeline}"' in page, f"no redelivery line for {v.pipeline}"
+    doc = json.loads(black_friday.results_json.read_text())
+    tallies = {p["pipeline"]: p["anomalies"] for p in doc["pipelines"]}
+    assert tallies["direct"]["explained"] + tallies["direct"]["unexplained"] == sum(
+        t.total for t in direct.tallies) > 0

@@ -208,3 +208,12 @@ def test_the_link_monitor_counts_only_connections_made_after_it_started() -> Non
     finally:
         early.close()
         server.close()
+
+
+def test_lag_thresholds_load_from_toml_and_a_bad_one_names_its_group(tmp_path: Path) -> None:
+    from harness.lag_alerts import LagThreshold
+
+    spec = resolve_target(str(_write(tmp_path, MINIMAL + '\n[lag_thresholds]\npayment = 500\n"*" = 5000\n')))
+    assert spec.lag_thresholds == (LagThreshold("payment", 500), LagThreshold("*", 5000))
+    with pytest.raises(SpecError, match="lag_thresholds.payment"):
+        resolve_target(str(_write(tmp_path, MINIMAL + '\n[lag_thresholds]\npayment = -1\n')))

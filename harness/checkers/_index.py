@@ -22,9 +22,10 @@ from operator import attrgetter, gt, itemgetter
 from typing import Any, TypeVar
 
 from harness.history.ops import History, Op, OpType, Scalar
+from harness.history.table import Table
 
 __all__ = ["Acknowledged", "Applied", "EffectsIndex", "OpsByRole", "TopicIndex", "acknowledged_index", "applied_index",
-           "column", "effects_index", "ops_by_role", "repeated", "topic_index"]
+           "clock_anchor_ms", "column", "effects_index", "ops_by_role", "repeated", "required_column", "topic_index"]
 
 Row = Mapping[str, Scalar]
 K = TypeVar("K")
@@ -103,8 +104,11 @@ def column(rows: Sequence[Row], name: str, default: object = None) -> tuple[Any,
     ``row.get`` is a method call per row; an ``itemgetter`` mapped over the rows runs in C,
     about twice as fast, as long as every row has the field. At the first row without it
     (an optional field, or an undecodable record without an event id), the rest are read
-    with ``get``: an exception per row would cost far more.
+    with ``get``: an exception per row would cost far more. An observation's rows (a Table)
+    hold their columns already: then the stored column is returned as it is.
     """
+    if isinstance(rows, Table):
+        return rows.column(name, default)
     out: list[Any] = []
     rest = iter(rows)
     try:
@@ -123,8 +127,10 @@ def repeated(counts: Mapping[K, int]) -> set[K]:
     return set(compress(counts, map(gt, counts.values(), repeat(1))))
 
 
-def _strict(rows: Sequence[Row], name: str) -> tuple[Any, ...]:
-    """Each row's value of a field every row must have: a row without it raises KeyError."""
+def required_column(rows: Sequence[Row], name: str) -> tuple[Any, ...]:
+    """Each row's value of a field every row must have: a row without it raises KeyError, as reading it would."""
+    if isinstance(rows, Table):
+        return rows.strict(name)
     return tuple(map(itemgetter(name), rows))
 
 
@@ -143,7 +149,7 @@ def effects_index(history: History) -> EffectsIndex:
     """Every effect row names its consumer, kind and order; a row without one is malformed, and
     the checkers that read this index crash into unknown on it, as reading the row would."""
     rows = history.observed("effects")
-    consumer, kind, order = _strict(rows, "consumer"), _strict(rows, "kind"), _strict(rows, "order_id")
+    consumer, kind, order = required_column(rows, "consumer"), required_column(rows, "kind"), required_column(rows, "order_id")
     orders_of: dict[tuple[Scalar, Scalar], set[Scalar]] = {}
     for c, k, o in zip(consumer, kind, order):
         got = orders_of.get((c, k))
@@ -167,7 +173,7 @@ def applied_index(history: History) -> Mapping[Scalar, Applied]:
     """Consumer -> its records, in order of first appearance. Every record names its consumer,
     event and order (a row without one crashes the checkers that read this into unknown)."""
     rows = history.observed("applied")
-    consumer, event_id, order_id = _strict(rows, "consumer"), _strict(rows, "event_id"), _strict(rows, "order_id")
+    consumer, event_id, order_id = required_column(rows, "consumer"), required_column(rows, "event_id"), required_column(rows, "order_id")
     mine: dict[Scalar, list[int]] = {}
     for i, c in enumerate(consumer):
         got = mine.get(c)
@@ -201,3 +207,14 @@ def topic_index(history: History) -> TopicIndex:
     copies = Counter(columns[0])
     copies.pop(None, None)
     return TopicIndex(*columns, {e: copies[e] - 1 for e in repeated(copies)})
+
+
+def clock_anchor_ms(history: History) -> float | None:
+    """Epoch milliseconds at the pipeline clock's zero, from the runner's ``clock`` probe: the
+    bridge between op times (run seconds) and the epoch times records and effects carry."""
+    for op in history.derived(ops_by_role).probe:
+        if op.f == "clock":
+            epoch = op.value.get("epoch_ms")
+            if isinstance(epoch, (int, float)) and not isinstance(epoch, bool):
+                return float(epoch) - op.time_s * 1000
+    return None

@@ -15,11 +15,14 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Protocol
 
+from harness.checkers.anomaly import Anomaly
 from harness.history.ops import History, Scalar
 
-__all__ = ["MAX_EXAMPLES", "CheckResult", "Checker", "Validity", "merge", "run_checker"]
+__all__ = ["MAX_EXAMPLES", "MAX_STORED_ANOMALIES", "CheckResult", "Checker", "Validity", "merge", "run_checker"]
 
 MAX_EXAMPLES = 5
+MAX_STORED_ANOMALIES = 500
+"""results.json keeps this many anomalies per result (every one is counted by kind); re-analysis has them all."""
 
 
 class Validity(Enum):
@@ -44,8 +47,15 @@ class CheckResult:
     message: str
     counts: Mapping[str, Scalar] = field(default_factory=lambda: MappingProxyType({}))
     examples: tuple[Example, ...] = ()
+    # Every anomaly found (examples show a few with their evidence chain): what attribution and
+    # per-kind expectations judge. An invalid result carries at least one (a test holds every
+    # checker to it).
+    anomalies: tuple[Anomaly, ...] = ()
 
     def to_json(self) -> dict[str, object]:
+        by_kind: dict[str, int] = {}
+        for a in self.anomalies:
+            by_kind[a.kind.value] = by_kind.get(a.kind.value, 0) + 1
         return {
             "checker": self.checker,
             "invariant": self.invariant,
@@ -53,6 +63,8 @@ class CheckResult:
             "message": self.message,
             "counts": dict(self.counts),
             "examples": [dict(e) for e in self.examples],
+            "anomaly_counts": by_kind,
+            "anomalies": [a.to_json() for a in self.anomalies[:MAX_STORED_ANOMALIES]],
         }
 
     @classmethod
@@ -64,6 +76,7 @@ class CheckResult:
             message=str(raw["message"]),
             counts=MappingProxyType(dict(raw.get("counts") or {})),  # type: ignore[arg-type]
             examples=tuple(raw.get("examples") or ()),  # type: ignore[arg-type]
+            anomalies=tuple(Anomaly.from_json(a) for a in raw.get("anomalies") or ()),  # type: ignore[union-attr]
         )
 
 

@@ -22,7 +22,7 @@ from collections.abc import Collection, Mapping
 
 from harness.history.ops import History
 
-__all__ = ["STAGES", "order_chain", "order_chains"]
+__all__ = ["STAGES", "Trace", "correlation_trace", "correlation_traces", "order_chain", "order_chains"]
 
 STAGES: Mapping[str, str] = {"orders": "committed", "topic": "event on topic", "applied": "applied by consumer",
                              "effects": "effect", "dlq": "dead-lettered"}
@@ -30,7 +30,7 @@ STAGES: Mapping[str, str] = {"orders": "committed", "topic": "event on topic", "
 
 _SORT = {"topic": ("timestamp_ms", "partition", "offset"), "applied": ("consumer", "position"),
          "effects": ("consumer", "applied_at_ms"), "dlq": ("consumer", "partition", "offset")}
-_DROP = frozenset({"payload"})  # the raw value is long; schema examples carry it themselves
+_DROP = frozenset({"payload", "headers"})  # long (a value; a stack trace header); examples carry what they need
 _LIMIT = 40
 
 
@@ -80,3 +80,50 @@ def order_chains(history: History, order_ids: Collection[str], limit: int = _LIM
 
 def order_chain(history: History, order_id: str, limit: int = _LIMIT) -> list[dict[str, object]]:
     return order_chains(history, (order_id,), limit)[order_id]
+
+
+
+Trace = dict[str, list[Mapping[str, object]]]
+"""Chain stage ("request", "committed", "event on topic", ...) -> the rows one correlation id reaches."""
+
+
+def correlation_traces(history: History, correlation_ids: Collection[str] | None = None) -> dict[str, Trace]:
+    """What each correlation id reaches (every id the history knows when ``None``), in one pass.
+
+    ``request``: the client ops whose answer carried the id (the entry point); ``committed``,
+    ``event on topic``, ``effect``, ``dead-lettered``: the rows that store it; ``applied by
+    consumer``: the processed-event records of those events (they store the event id, not the
+    correlation id).
+    """
+    wanted = None if correlation_ids is None else set(correlation_ids)
+    traces: dict[str, Trace] = {}
+
+    def trace(cid: object) -> Trace | None:
+        if not isinstance(cid, str) or (wanted is not None and cid not in wanted):
+            return None
+        return traces.setdefault(cid, {"request": [], **{stage: [] for stage in STAGES.values()}})
+
+    for op in history.ops:
+        if op.process.startswith("client") and (t := trace(op.value.get("correlation_id"))) is not None:
+            t["request"].append({"f": op.f, "key": op.key, "time": round(op.time_s, 3), **op.value})
+    by_event: dict[object, Trace] = {}
+    for source, stage in STAGES.items():
+        if source == "applied":
+            continue
+        for row in history.observed(source):
+            if (t := trace(row.get("correlation_id"))) is not None:
+                t[stage].append(row)
+                if source == "topic" and row.get("event_id"):
+                    by_event[row["event_id"]] = t
+    for row in history.observed("applied"):
+        if (t := by_event.get(row.get("event_id"))) is not None:
+            t[STAGES["applied"]].append(row)
+    if wanted is not None:
+        for cid in wanted:
+            trace(cid)
+    return traces
+
+
+def correlation_trace(history: History, correlation_id: str) -> Trace:
+    """The one query: every stage ``correlation_id`` reached, from its request to its effects."""
+    return correlation_traces(history, (correlation_id,))[correlation_id]

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from harness.checkers._index import column, ops_by_role, topic_index
 from harness.checkers._sources import missing, pick
+from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
 from harness.checkers.schemas import REGISTRY, ROW_STATE, Schema, compatibility_problems, is_row_state, validate
@@ -63,6 +64,7 @@ class SchemaContract:
         found: dict[str, list[dict[str, object]]] = {a: [] for a in _ANOMALIES}
         tally = dict.fromkeys(_ANOMALIES, 0)
         per_version: dict[object, int] = {}
+        every: list[Anomaly] = [Anomaly(AnomalyKind.INCOMPATIBLE_VERSIONS) for _ in incompatible]
         unvalidated = undeclared = injected = 0
         # Records the nemesis itself published as poison are the fault, not the pipeline's doing:
         # as many records without an event id as it says it published are counted, not flagged.
@@ -71,7 +73,7 @@ class SchemaContract:
                      and op.value.get("fault") in self.injecting)
         shapes = _Shapes(self.registry)
         payloads = column(topic, "payload", _UNREPORTED)
-        for rec, payload, undecodable in zip(topic, payloads, history.derived(topic_index).undecodable):
+        for i, (payload, undecodable) in enumerate(zip(payloads, history.derived(topic_index).undecodable)):
             if payload is _UNREPORTED:
                 unvalidated += 1
                 continue
@@ -83,10 +85,14 @@ class SchemaContract:
             if anomaly is None:
                 per_version[version] = per_version.get(version, 0) + 1
                 continue
+            rec = topic[i]  # a row view only for a record that breaks the contract
             if injected < poison and rec.get("event_id") is None:
                 injected += 1
                 continue
             tally[anomaly] += 1
+            order = rec.get("order_id")
+            every.append(Anomaly(AnomalyKind(anomaly), None if order is None else str(order),
+                                 event_id=None if rec.get("event_id") is None else str(rec.get("event_id"))))
             if len(found[anomaly]) < MAX_EXAMPLES:
                 found[anomaly].append({
                     "anomaly": anomaly, "problems": problems, "partition": rec.get("partition"),
@@ -113,7 +119,7 @@ class SchemaContract:
                 parts.append(f"{len(incompatible)} incompatible version step(s)")
             return CheckResult(self.name, self.invariant, Validity.INVALID,
                                f"{bad} of {counts['validated']} events break the contract: {', '.join(parts)}",
-                               counts, tuple(examples))
+                               counts, tuple(examples), tuple(every))
         if topic and unvalidated == len(topic):
             return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
                                f"none of {len(topic)} topic records carries its raw value (payload), so none could "

@@ -10,6 +10,13 @@ A DLQ entry matches by event id, or by its source partition and offset.
 Anomalies:
   vanished            the record is neither applied nor dead-lettered by a consumer that owed it
   dlq-without-reason  the record was dead-lettered with an empty reason
+  bookkeeping-disagrees  the consumer's processed-event records (its own bookkeeping, e.g. a
+                      dedup table with retention) do not list the record, yet the harness
+                      sees the effect that record caused in the sink: applied, and the
+                      target's claim is wrong, not the event lost
+The processed-event records are the target's claim; effects in the sink and records on
+the topics are what the harness observes itself, and where they disagree, the
+observation wins and the disagreement is reported as such.
 Counts are kept per consumer (``vanished:payment`` ...).
 """
 
@@ -17,8 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.checkers._index import applied_index, topic_index
+from harness.checkers._index import applied_index, column, effects_index, topic_index
 from harness.checkers._sources import missing, pick, running_consumers
+from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
 from harness.history.observations import subscriptions
@@ -67,7 +75,12 @@ class DlqAccounted:
                 group[0].append(i)
                 group[1].append(eid)
 
-        per = {c: {"owed": 0, "applied": 0, "dead_lettered": 0, "vanished": 0} for c in known}
+        per = {c: {"owed": 0, "applied": 0, "dead_lettered": 0, "vanished": 0, "unlisted_applied": 0} for c in known}
+        effects = history.derived(effects_index)
+        # (consumer, event id) of every effect in the sink: the harness's own evidence that an event was applied.
+        caused = set(zip(effects.consumer, column(history.observed("effects"), "event_id")))
+        found: list[Anomaly] = []
+        unlisted: list[dict[str, object]] = []
         vanished: list[dict[str, object]] = []
         no_reason: list[dict[str, object]] = []
         n_no_reason = 0
@@ -91,14 +104,24 @@ class DlqAccounted:
                     reason = dlq_event[(c, eid)]
                 else:
                     reason = dlq_pos.get((c, rec.get("partition"), rec.get("offset")), _ABSENT)
+                if reason is _ABSENT and eid is not None and (c, eid) in caused:
+                    tally["unlisted_applied"] += 1
+                    found.append(Anomaly(AnomalyKind.BOOKKEEPING_DISAGREES, _str(rec.get("order_id")), c, str(eid)))
+                    if len(unlisted) < MAX_EXAMPLES:
+                        unlisted.append({"anomaly": AnomalyKind.BOOKKEEPING_DISAGREES.value, "consumer": c,
+                                         "claim": "not in the consumer's processed-event records",
+                                         "observed": "its effect is in the sink", "record": _record(rec)})
+                    continue
                 if reason is _ABSENT:
                     tally["vanished"] += 1
+                    found.append(Anomaly(AnomalyKind.VANISHED, _str(rec.get("order_id")), c, _str(eid)))
                     if len(vanished) < MAX_EXAMPLES:
                         vanished.append({"anomaly": "vanished", "consumer": c, "record": _record(rec)})
                     continue
                 tally["dead_lettered"] += 1
                 if not reason:
                     n_no_reason += 1
+                    found.append(Anomaly(AnomalyKind.DLQ_WITHOUT_REASON, _str(rec.get("order_id")), c, _str(eid)))
                     if len(no_reason) < MAX_EXAMPLES:
                         no_reason.append({"anomaly": "dlq-without-reason", "consumer": c, "record": _record(rec)})
 
@@ -107,6 +130,7 @@ class DlqAccounted:
                                   "applied": sum(t["applied"] for t in per.values()),
                                   "dead_lettered": sum(t["dead_lettered"] for t in per.values()),
                                   "vanished": sum(t["vanished"] for t in per.values()), "dlq_without_reason": n_no_reason,
+                                  "unlisted_applied": sum(t["unlisted_applied"] for t in per.values()),
                                   "consumers_without_policy": len(consumers) - len(known)}
         for c, tally in per.items():
             for k, n in tally.items():
@@ -117,23 +141,30 @@ class DlqAccounted:
             return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
                                f"{counts['unaccounted']} records were not applied, and without a dlq observation "
                                "there is no telling whether they were dead-lettered", counts)
-        if not counts["vanished"] and not n_no_reason:
+        if not found:
             return CheckResult(self.name, self.invariant, Validity.VALID,
                                f"all {counts['owed']} records owed to {len(known)} consumer(s) accounted for: "
                                f"{counts['applied']} applied, {counts['dead_lettered']} dead-lettered with a reason", counts)
-        examples = pick(vanished, no_reason, limit=MAX_EXAMPLES)
+        examples = pick(vanished, no_reason, unlisted, limit=MAX_EXAMPLES)
         chains = order_chains(history, {str(x["record"]["order_id"]) for x in examples  # type: ignore[index]
                                         if x["record"].get("order_id") is not None})  # type: ignore[union-attr]
         for x in examples:
             order = x["record"].get("order_id")  # type: ignore[union-attr]
             x["chain"] = chains.get(str(order), []) if order is not None else []
         by_consumer = ", ".join(f"{c} {t['vanished']}" for c, t in per.items() if t["vanished"])
+        claims = (f"; {counts['unlisted_applied']} records applied (their effects are in the sink) that the "
+                  "consumers' own processed-event records do not list" if counts["unlisted_applied"] else "")
         return CheckResult(self.name, self.invariant, Validity.INVALID,
                            f"{counts['vanished']} records vanished ({by_consumer or 'none'}); "
-                           f"{n_no_reason} dead-lettered without a reason", counts, tuple(examples))
+                           f"{n_no_reason} dead-lettered without a reason{claims}", counts, tuple(examples),
+                           tuple(found))
 
 
 _ABSENT = object()
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _record(rec: object) -> dict[str, object]:

@@ -11,6 +11,14 @@ at-least-once delivery, which every pipeline here is allowed. It is counted, not
   absorbed      redelivered copies that caused no second effect (the consumer deduplicated)
   reapplied     processed-event records for an event a consumer had already applied
 Money counts the amounts of the extra effects (``extra_cents``: charged twice).
+
+Redelivery amplification: absorbed copies cost traffic even when no effect repeats, so
+they are counted per fault window (a copy published within a window or ``MARGIN_S`` after
+its heal) and outside any (``redelivered:outside``). Copies a duplicate fault injected are
+the fault's, not the pipeline's (``injected_copies``). A target may declare a budget (the
+``budgets`` observation, ``redelivery_ratio``: extra copies per distinct event); copies
+outside crash recovery (kill, pause, restart, crash windows) above it are the anomaly
+``amplified``.
 """
 
 from __future__ import annotations
@@ -18,11 +26,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from harness.checkers._index import applied_index, effects_index, repeated, topic_index
+from harness.checkers._index import applied_index, clock_anchor_ms, effects_index, repeated, topic_index
 from harness.checkers._sources import missing
+from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
-from harness.history.ops import History
+from harness.checkers.counts import DuplicateCounts
+from harness.checkers.stats import CRASH_FAULTS, MARGIN_S, fault_windows
+from harness.history.ops import History, Scalar
 
 __all__ = ["ExactlyOnceEffect"]
 
@@ -57,14 +68,34 @@ class ExactlyOnceEffect:
         absorbed = sum(n for e, n in redelivered.items() if e not in effect_events_duplicated)
         extra_cents = sum(int(row.get("amount_cents") or 0) for rows in dup_rows.values() for row in rows[1:])
 
-        counts: dict[str, int] = {"effects": len(effects), "steps": n_steps, "duplicated": len(duplicated),
-                                  "extra_effects": sum(per_step[k] - 1 for k in duplicated), "extra_cents": extra_cents,
-                                  "redelivered": sum(redelivered.values()), "absorbed": absorbed, "reapplied": reapplied}
-        for consumer in sorted({str(k[0]) for k in duplicated}):
-            counts[f"duplicated:{consumer}"] = sum(1 for k in duplicated if k[0] == consumer)
-        if not duplicated:
+        amp = _amplification(history)
+        typed = DuplicateCounts(
+            effects=len(effects), steps=n_steps, duplicated=len(duplicated),
+            extra_effects=sum(per_step[k] - 1 for k in duplicated), extra_cents=extra_cents,
+            redelivered=sum(redelivered.values()), absorbed=absorbed, reapplied=reapplied,
+            amplification=amp.ratio, injected_copies=amp.injected, amplification_counted=amp.counted,
+            amplification_counted_ratio=amp.counted_ratio, redelivery_budget=amp.budget)
+        breakdown: dict[str, Scalar] = {f"duplicated:{c}": sum(1 for k in duplicated if k[0] == c)
+                                        for c in sorted({str(k[0]) for k in duplicated})}
+        breakdown["redelivered:outside"] = amp.outside
+        breakdown.update(amp.per_window)
+        counts = typed.as_counts(**breakdown)
+        found = [Anomaly(AnomalyKind.DUPLICATE_EFFECT, str(order), str(consumer),
+                         _str(dup_rows[(consumer, kind, order)][0].get("event_id")))
+                 for consumer, kind, order in sorted(duplicated, key=lambda k: tuple(str(x) for x in k))]
+        if amp.amplified:
+            found.append(Anomaly(AnomalyKind.AMPLIFIED))
+        if not found:
             return CheckResult(self.name, self.invariant, Validity.VALID,
-                               f"{n_steps} effects, none twice; {absorbed} redelivered copies absorbed", counts)
+                               f"{n_steps} effects, none twice; {absorbed} redelivered copies absorbed "
+                               f"(amplification {amp.ratio:.3f})", counts)
+        if not duplicated:
+            return CheckResult(self.name, self.invariant, Validity.INVALID,
+                               f"{n_steps} effects, none twice, but redelivery is amplified: {amp.counted} copies "
+                               f"outside crash recovery, {amp.counted_ratio:.3f} per event against a budget of "
+                               f"{amp.budget}", counts,
+                               ({"anomaly": AnomalyKind.AMPLIFIED.value, "copies": amp.counted, "budget": amp.budget},),
+                               tuple(found))
         shown = sorted(duplicated, key=lambda k: tuple(str(x) for x in k))[:MAX_EXAMPLES]
         chains = order_chains(history, {str(k[2]) for k in shown})
         examples = []
@@ -78,4 +109,64 @@ class ExactlyOnceEffect:
             })
         return CheckResult(self.name, self.invariant, Validity.INVALID,
                            f"{len(duplicated)} of {n_steps} steps took effect more than once "
-                           f"({counts['extra_effects']} extra, {extra_cents / 100:.2f} charged twice)", counts, tuple(examples))
+                           f"({typed.extra_effects} extra, {extra_cents / 100:.2f} charged twice)", counts,
+                           tuple(examples), tuple(found))
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Amplification:
+    ratio: float  # extra copies per distinct event
+    injected: int
+    outside: int  # copies outside any fault window
+    per_window: dict[str, int]  # "redelivered:<fault>@<target>" -> copies within that window
+    counted: int  # outside crash recovery and not injected
+    counted_ratio: float
+    budget: float | None
+    amplified: bool
+
+
+def _amplification(history: History) -> _Amplification:
+    """The topic's extra copies per fault window; amplified when the copies outside crash recovery
+    exceed the target's declared budget."""
+    topic = history.derived(topic_index)
+    extra = topic.redelivered
+    distinct = len({e for e in topic.event_id if e is not None})
+    windows = [w for w in fault_windows(history) if w.injected]
+    injected: set[str] = set()
+    for w in windows:
+        if w.fault == "duplicate" and w.touched:
+            injected |= w.touched
+    anchor = clock_anchor_ms(history)
+    copies: dict[object, list[float]] = {}  # event id -> publish times (run s) of all its copies
+    if extra:
+        for eid, row in zip(topic.event_id, history.observed("topic")):
+            if eid in extra:
+                ts = row.get("timestamp_ms")
+                copies.setdefault(eid, []).append(
+                    (ts - anchor) / 1000 if anchor is not None and isinstance(ts, (int, float)) else float("nan"))
+    per_window: dict[str, int] = {}
+    outside = in_crash = n_injected = 0
+    for eid, times in copies.items():
+        for t in sorted(times)[1:]:  # the first copy is the delivery; the rest are redeliveries
+            if str(eid) in injected:
+                n_injected += 1
+                continue
+            hit = [w for w in windows if w.start_s <= t <= (w.end_s if w.end_s is not None else float("inf")) + MARGIN_S]
+            for w in hit:
+                label = f"redelivered:{w.fault}@{w.target}"
+                per_window[label] = per_window.get(label, 0) + 1
+            if not hit:
+                outside += 1
+            if any(w.fault in CRASH_FAULTS for w in hit):
+                in_crash += 1
+    counted = sum(extra.values()) - n_injected - in_crash
+    budget = next((float(r["redelivery_ratio"]) for r in history.observed("budgets")  # type: ignore[arg-type]
+                   if isinstance(r.get("redelivery_ratio"), (int, float))), None)
+    return _Amplification(
+        ratio=round(sum(extra.values()) / distinct, 4) if distinct else 0.0, injected=n_injected, outside=outside,
+        per_window=per_window, counted=counted, counted_ratio=round(counted / distinct, 4) if distinct else 0.0,
+        budget=budget, amplified=budget is not None and distinct > 0 and counted / distinct > budget)

@@ -9,6 +9,15 @@ Loss is what is gone from every place where it could still be: an order whose ev
 still wait at the source (the ``pending`` observation: an outbox's unsent rows, read by the
 target's backlog query) is *pending at source*, counted and listed, never lost. A run
 whose only missing effects are pending cannot tell yet (unknown), and says so.
+
+Anomalies:
+  lost-effect                an acknowledged request's required effect never happened
+  acknowledged-then-missing  a request answered 2xx whose entity then reads as missing
+                             (no row in the ``orders`` observation) or in an earlier state
+                             than the acknowledged step leaves it (a paid order reading
+                             ``created``), or whose next step is refused with 404 or 409
+                             right after: the service acknowledged what it did not keep
+                             (an ack before commit, a commit that was not durable)
 """
 
 from __future__ import annotations
@@ -16,11 +25,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from harness.checkers._index import acknowledged_index, effects_index
+from harness.checkers._index import acknowledged_index, effects_index, ops_by_role
+from harness.checkers._sources import pick
+from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
+from harness.checkers.counts import LossCounts
 from harness.checkers.chain import order_chains
+from harness.checkers.phantom import STATUS_AFTER
 from harness.history.observations import required_effects
-from harness.history.ops import History
+from harness.history.ops import History, OpType
 
 __all__ = ["NoLostEffect"]
 
@@ -55,27 +68,36 @@ class NoLostEffect:
         missing = [m for m in missing if m[2] not in pending]
         lost_orders = sorted({order for _, _, order in missing})
         lost_cents = sum(amounts[o] for o in lost_orders)
-        counts = {"required": n_required, "missing": len(missing), "acknowledged_orders": len(amounts),
-                  "lost": len(lost_orders), "lost_cents": lost_cents, "pending_at_source": len(waiting)}
+        vanished_acks = acknowledged_then_missing(history)
         per_consumer = Counter(c for c, _, _ in missing)
-        for consumer in sorted(consumers):
-            counts[f"missing:{consumer}"] = per_consumer[consumer]
-        if not n_required:
+        counts = LossCounts(required=n_required, missing=len(missing), acknowledged_orders=len(amounts),
+                            lost=len(lost_orders), lost_cents=lost_cents, pending_at_source=len(waiting),
+                            acknowledged_then_missing=len(vanished_acks)).as_counts(
+            **{f"missing:{consumer}": per_consumer[consumer] for consumer in sorted(consumers)})
+        if not n_required and not vanished_acks:
             return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
                                "no request was acknowledged, so nothing could be lost (vacuous)", counts)
-        if missing:
-            chains = order_chains(history, lost_orders[:MAX_EXAMPLES])
-            examples = tuple(
-                {"anomaly": "lost-effect", "order_id": o, "amount_cents": amounts[o],
-                 "missing": [f"{c}:{k}" for c, k, order in missing if order == o],
-                 "chain": chains[o]}
+        if missing or vanished_acks:
+            lost_examples = [
+                {"anomaly": AnomalyKind.LOST_EFFECT.value, "order_id": o, "amount_cents": amounts[o],
+                 "missing": [f"{c}:{k}" for c, k, order in missing if order == o]}
                 for o in lost_orders[:MAX_EXAMPLES]
-            )
+            ]
+            ack_examples = [{"anomaly": AnomalyKind.ACKNOWLEDGED_THEN_MISSING.value, **detail}
+                            for _, detail in vanished_acks[:MAX_EXAMPLES]]
+            examples = pick(lost_examples, ack_examples, limit=MAX_EXAMPLES)
+            chains = order_chains(history, {str(x["order_id"]) for x in examples})
+            for x in examples:
+                x["chain"] = chains[str(x["order_id"])]
+            found = [Anomaly(AnomalyKind.LOST_EFFECT, o, c) for c, _, o in missing]
+            found += [Anomaly(AnomalyKind.ACKNOWLEDGED_THEN_MISSING, o) for o, _ in vanished_acks]
             also = f"; pending at source: {len(waiting)}" if waiting else ""
+            acked = (f"; {len(vanished_acks)} acknowledged requests then read as missing or refused"
+                     if vanished_acks else "")
             return CheckResult(self.name, self.invariant, Validity.INVALID,
                                f"{len(lost_orders)} of {len(amounts)} acknowledged orders are missing "
-                               f"{len(missing)} required effects ({lost_cents / 100:.2f} affected){also}", counts,
-                               examples)
+                               f"{len(missing)} required effects ({lost_cents / 100:.2f} affected){also}{acked}",
+                               counts, tuple(examples), tuple(found))
         if waiting:
             return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
                                f"pending at source: {len(waiting)} acknowledged orders' events still wait to be "
@@ -83,3 +105,44 @@ class NoLostEffect:
                                tuple({"anomaly": "pending-at-source", "order_id": o} for o in waiting[:MAX_EXAMPLES]))
         return CheckResult(self.name, self.invariant, Validity.VALID,
                            f"all {n_required} required effects of {len(amounts)} acknowledged orders happened", counts)
+
+
+_REFUSED = ("HTTP 404", "HTTP 409")
+"""A later step refused as not found, or as a conflict with the state the service acknowledged."""
+
+
+def acknowledged_then_missing(history: History) -> list[tuple[str, dict[str, object]]]:
+    """(order, evidence) for each request answered 2xx that the service did not keep.
+
+    Two sources of evidence, both read by the harness itself: the final ``orders`` rows (an
+    acknowledged place whose row is absent, an acknowledged step whose status is earlier
+    than the step leaves it) and the client's own later requests (a 404 or 409 on an entity
+    after a 2xx on it). One finding per order, the first kind of evidence found.
+    """
+    ops = history.derived(ops_by_role)
+    last_ok: dict[str, tuple[str, float]] = {}  # order -> its latest acknowledged step and when
+    first_ok: dict[str, float] = {}  # order -> when its first request was acknowledged
+    for op in ops.client[OpType.OK]:
+        if op.key is not None:
+            last_ok[op.key] = (op.f, op.time_s)
+            first_ok.setdefault(op.key, op.time_s)
+    found: dict[str, dict[str, object]] = {}
+    for op in ops.client[OpType.FAIL]:
+        if op.key is None or not (op.error or "").startswith(_REFUSED) or op.key in found:
+            continue
+        acked = first_ok.get(op.key)
+        if acked is not None and acked < op.time_s:
+            found[op.key] = {"order_id": op.key, "refused": op.f, "error": op.error, "refused_at_s": round(op.time_s, 3),
+                             "acknowledged_at_s": round(acked, 3)}
+    if "orders" in history.observations:
+        status = {str(r["order_id"]): r.get("status") for r in history.observed("orders")}
+        for order, (f, at) in last_ok.items():
+            if order in found:
+                continue
+            if order not in status:
+                found[order] = {"order_id": order, "acknowledged": f, "acknowledged_at_s": round(at, 3),
+                                "reads_as": "missing"}
+            elif f in STATUS_AFTER and status[order] not in STATUS_AFTER[f]:
+                found[order] = {"order_id": order, "acknowledged": f, "acknowledged_at_s": round(at, 3),
+                                "reads_as": status[order]}
+    return sorted(found.items())

@@ -28,8 +28,10 @@ from operator import eq, itemgetter
 
 from harness.checkers._index import TopicIndex, applied_index, effects_index, repeated, topic_index
 from harness.checkers._sources import missing, pick
+from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
+from harness.checkers.counts import OrderingCounts
 from harness.history.ops import History
 
 __all__ = ["PerEntityOrder"]
@@ -81,6 +83,7 @@ class PerEntityOrder:
         nonmonotonic: list[dict[str, object]] = []
         past_dead: list[dict[str, object]] = []
         n_nonmonotonic = n_past_dead = 0
+        found: list[Anomaly] = []
         shipper_pos: dict[object, tuple[object, object]] = {}  # event_id -> (position, applied_at_ms)
         paid_pos: dict[object, tuple[object, object]] = {}  # order -> (position, applied_at_ms) of its paid event
         for r in rows:
@@ -91,6 +94,7 @@ class PerEntityOrder:
                 latest[key] = (seq, event_id, position)
             elif event_id != prev[1]:
                 n_nonmonotonic += 1
+                found.append(Anomaly(AnomalyKind.NONMONOTONIC_APPLY, str(order), str(consumer), str(event_id)))
                 if len(nonmonotonic) < MAX_EXAMPLES:
                     nonmonotonic.append({
                         "anomaly": "nonmonotonic-apply", "consumer": key[0], "order_id": key[1],
@@ -101,6 +105,7 @@ class PerEntityOrder:
             gap = dead.get(key)
             if gap is not None and seq > gap[0]:  # type: ignore[operator]
                 n_past_dead += 1
+                found.append(Anomaly(AnomalyKind.APPLIED_PAST_DEAD_LETTER, str(order), str(consumer), str(event_id)))
                 if len(past_dead) < MAX_EXAMPLES:
                     past_dead.append({
                         "anomaly": "applied-past-dead-letter", "consumer": key[0], "order_id": key[1],
@@ -117,7 +122,8 @@ class PerEntityOrder:
         n_shipped_early = shipments = 0
         # The shipper's shipments, picked in C: they are one effect in eight.
         is_shipment = map(eq, zip(effects.consumer, effects.kind), repeat((shipper, self.shipment)))
-        for e in compress(history.observed("effects"), is_shipment):
+        effect_rows = history.observed("effects")  # row views of the shipments only, not of every effect
+        for e in map(effect_rows.__getitem__, compress(range(len(effect_rows)), is_shipment)):
             shipments += 1
             order = e["order_id"]
             paid = paid_pos.get(order)
@@ -130,6 +136,8 @@ class PerEntityOrder:
                 early = True
             if early:
                 n_shipped_early += 1
+                found.append(Anomaly(AnomalyKind.SHIPPED_BEFORE_PAID, str(order), shipper,
+                                     None if e.get("event_id") is None else str(e.get("event_id"))))
                 if len(shipped_early) < MAX_EXAMPLES:
                     shipped_early.append({
                         "anomaly": "shipped-before-paid", "consumer": shipper, "order_id": order,
@@ -138,10 +146,10 @@ class PerEntityOrder:
                         "paid_applied": {"position": paid[0], "applied_at_ms": paid[1]} if paid else None,
                     })
 
-        counts: dict[str, int] = {"applied": len(applied), "entities": entities, "nonmonotonic": n_nonmonotonic,
+        counts = OrderingCounts(**{"applied": len(applied), "entities": entities, "nonmonotonic": n_nonmonotonic,
                                   "shipments": shipments, "shipped_before_paid": n_shipped_early,
                                   "applied_past_dead_letter": n_past_dead, "topic_records": len(topic),
-                                  "split_entities": len(split), "nonmonotonic_publish": len(reordered)}
+                                  "split_entities": len(split), "nonmonotonic_publish": len(reordered)}).as_counts()
         if not (n_nonmonotonic or n_shipped_early or n_past_dead or split or reordered):
             if "effects" not in history.observations:  # the applies are in order; shipments unseen
                 return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
@@ -151,16 +159,18 @@ class PerEntityOrder:
                                f"{len(applied)} applies over {entities} (consumer, order) pairs in seq order; "
                                f"{shipments} shipments all after payment; every order on one partition in order",
                                counts)
+        found += [Anomaly(AnomalyKind.SPLIT_ENTITY, str(x["order_id"])) for x in split]
+        found += [Anomaly(AnomalyKind.NONMONOTONIC_PUBLISH, str(x["order_id"])) for x in reordered]
         examples = pick(nonmonotonic, shipped_early, past_dead, split[:MAX_EXAMPLES], reordered[:MAX_EXAMPLES],
                         limit=MAX_EXAMPLES)
         chains = order_chains(history, {str(x["order_id"]) for x in examples})
         for x in examples:
             x["chain"] = chains[str(x["order_id"])]
-        found = ", ".join(f"{n} {name}" for name, n in (
+        summary = ", ".join(f"{n} {name}" for name, n in (
             ("nonmonotonic-apply", n_nonmonotonic), ("shipped-before-paid", n_shipped_early),
             ("applied-past-dead-letter", n_past_dead), ("split-entity", len(split)),
             ("nonmonotonic-publish", len(reordered))) if n)
-        return CheckResult(self.name, self.invariant, Validity.INVALID, found, counts, tuple(examples))
+        return CheckResult(self.name, self.invariant, Validity.INVALID, summary, counts, tuple(examples), tuple(found))
 
 
 def _topic_order(topic: TopicIndex, dlq: tuple[Mapping[str, object], ...]) -> tuple[

@@ -22,18 +22,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.checkers._index import effects_index, ops_by_role, topic_index
+from harness.checkers._index import effects_index, ops_by_role, required_column, topic_index
 from harness.checkers._sources import missing, pick, running_consumers
+from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
 from harness.history.observations import required_effects
 from harness.history.ops import History, OpType
 
-__all__ = ["NoPhantom"]
+__all__ = ["EVENT_OF", "STATUS_AFTER", "NoPhantom"]
 
 EVENT_OF = {"place": "order.created", "pay": "order.paid", "ship": "order.shipped", "cancel": "order.cancelled"}
 """The event a committed client op publishes."""
-_STATUS_AFTER = {"pay": frozenset({"paid", "shipped"}), "ship": frozenset({"shipped"}),
+STATUS_AFTER = {"pay": frozenset({"paid", "shipped"}), "ship": frozenset({"shipped"}),
                  "cancel": frozenset({"cancelled", "canceled"})}
 """Order statuses that prove an op committed (place: the row exists at all)."""
 
@@ -68,7 +69,8 @@ class NoPhantom:
                                "no request failed or ended unknown, so none could leave a phantom", counts)
 
         orders = {o for o, _ in failed} | {o for o, _ in unsure}
-        rows = {r["order_id"]: r for r in history.observed("orders") if r["order_id"] in orders}
+        order_rows = history.observed("orders")  # found by column: a row view only for a doubtful order
+        rows = {o: order_rows[i] for i, o in enumerate(required_column(order_rows, "order_id")) if o in orders}
         effects: dict[str, set[tuple[str, str]]] = {}  # order -> (consumer, kind) of its effects
         for (consumer, kind), done in history.derived(effects_index).orders_of.items():
             for order in orders & done:
@@ -82,9 +84,11 @@ class NoPhantom:
         topic_seen = "topic" in history.observations
 
         found: dict[str, list[dict[str, object]]] = {}
+        every: list[Anomaly] = []
 
         def flag(anomaly: str, order: str, f: str, outcome: str, **detail: object) -> None:
             counts[anomaly.replace("-", "_")] += 1
+            every.append(Anomaly(AnomalyKind(anomaly), str(order)))
             bucket = found.setdefault(anomaly, [])
             if len(bucket) < MAX_EXAMPLES:
                 bucket.append({"anomaly": anomaly, "order_id": order, "op": f, "outcome": outcome, **detail})
@@ -105,7 +109,7 @@ class NoPhantom:
             if f == "place":
                 committed = row is not None
             else:
-                committed = (row is not None and row.get("status") in _STATUS_AFTER.get(f, ())) \
+                committed = (row is not None and row.get("status") in STATUS_AFTER.get(f, ())) \
                     or EVENT_OF.get(f) in events.get(order, ())
             done = effects.get(order, set())
             required = [(c, k) for c, k in requires.get(f, ()) if c in consumers]
@@ -139,4 +143,4 @@ class NoPhantom:
             x["chain"] = chains[str(x["order_id"])]
         summary = ", ".join(f"{n} {k.replace('_', '-')}" for k, n in counts.items()
                             if n and k not in ("failed_ops", "unknown_ops", "unknown_committed", "unknown_absent"))
-        return CheckResult(self.name, self.invariant, Validity.INVALID, summary, counts, tuple(examples))
+        return CheckResult(self.name, self.invariant, Validity.INVALID, summary, counts, tuple(examples), tuple(every))

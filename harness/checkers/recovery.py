@@ -18,10 +18,12 @@ the heal is unknown; a run without faults has nothing to recover from and is val
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.checkers._index import ops_by_role
+from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import CheckResult, Validity
+from harness.checkers.counts import RecoveryCounts
 from harness.history.ops import History, OpType
 
 __all__ = ["BoundedRecovery"]
@@ -37,6 +39,8 @@ class BoundedRecovery:
 
     def check(self, history: History) -> CheckResult:
         measured = self._measure(history)
+        # The record checks the keys: a count added on one path and not declared fails here, not downstream.
+        measured = replace(measured, counts=RecoveryCounts(**measured.counts).as_counts())  # type: ignore[arg-type]
         dead = [r for r in history.observed("processes") if r.get("alive") is False]
         if not dead:
             return measured
@@ -46,7 +50,9 @@ class BoundedRecovery:
         return CheckResult(self.name, self.invariant, Validity.INVALID,
                            f"did not recover: {names} not running at the end of the run; "
                            f"{measured.message}", {**measured.counts, "dead_processes": len(dead)},
-                           examples + tuple(measured.examples))
+                           examples + tuple(measured.examples),
+                           tuple(Anomaly(AnomalyKind.DID_NOT_RECOVER, consumer=str(r["process"])) for r in dead)
+                           + measured.anomalies)
 
     def _measure(self, history: History) -> CheckResult:
         injected = heal = None
@@ -66,8 +72,10 @@ class BoundedRecovery:
                     failed_samples += 1
             elif op.f == "drain" and op.type is OpType.OK:
                 samples.append((op.time_s, 0, 0))
-        counts: dict[str, int | float | None] = {"samples": len(samples), "failed_samples": failed_samples,
-                                                 "budget_s": self.budget_s}
+        counts: dict[str, int | float | None] = {
+            "samples": len(samples), "failed_samples": failed_samples, "budget_s": self.budget_s, "recovery_s": None,
+            "dead_processes": 0, "samples_after_heal": None, "max_lag_after_heal": None, "max_backlog_after_heal": None,
+            "watched_s": None}
         if injected is None:
             return CheckResult(self.name, self.invariant, Validity.VALID,
                                "no fault was injected, so there was nothing to recover from", counts)
@@ -87,7 +95,6 @@ class BoundedRecovery:
                    "samples": [{"time": round(t, 3), "lag": lag, "backlog": backlog} for t, lag, backlog in shown]}
         if first_zero is None:
             watched = after[-1][0] - heal
-            counts["recovery_s"] = None
             counts["watched_s"] = round(watched, 3)
             if self.budget_s is not None and watched < self.budget_s:
                 return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
@@ -95,13 +102,14 @@ class BoundedRecovery:
                                    f"{self.budget_s:g}s budget ran out", counts)
             return CheckResult(self.name, self.invariant, Validity.INVALID,
                                f"never caught up: lag or backlog still above zero {watched:.2f}s after the heal",
-                               counts, ({**example, "anomaly": "never-recovered"},))
+                               counts, ({**example, "anomaly": "never-recovered"},),
+                               (Anomaly(AnomalyKind.NEVER_RECOVERED),))
         recovery = first_zero[0] - heal
         counts["recovery_s"] = round(recovery, 3)
         if self.budget_s is not None and recovery > self.budget_s:
             return CheckResult(self.name, self.invariant, Validity.INVALID,
                                f"caught up {recovery:.2f}s after the heal, over the {self.budget_s:g}s budget",
-                               counts, (example,))
+                               counts, (example,), (Anomaly(AnomalyKind.SLOW_RECOVERY),))
         within = f" (budget {self.budget_s:g}s)" if self.budget_s is not None else " (no budget set: measured only)"
         return CheckResult(self.name, self.invariant, Validity.VALID,
                            f"caught up {recovery:.2f}s after the heal{within}", counts)

@@ -13,9 +13,22 @@ from operator import attrgetter
 
 from harness.checkers._index import ops_by_role
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
+from harness.checkers.counts import StatsCounts
 from harness.history.ops import History, OpType
 
-__all__ = ["FaultWindow", "Stats", "fault_windows"]
+__all__ = ["CRASH_FAULTS", "LEAD_S", "MARGIN_S", "FaultWindow", "Stats", "fault_windows"]
+
+MARGIN_S = 10.0
+"""How long after its heal a fault still explains what happens: above the clients' own delivery
+and session timeouts here (2-5 s) plus a restarted process's catch-up (harness/attribution.py)."""
+
+LEAD_S = 5.0
+"""How long before its inject a fault still explains what happens to an entity: an acknowledged
+request's events are on their way for the pipeline's normal delivery time (a relay's poll, a
+producer's batch), well under this here."""
+
+CRASH_FAULTS = frozenset({"kill", "pause", "restart", "crash"})
+"""Faults after which a process recovers from its last commit: redelivery there is the price of recovery."""
 
 _TIME = attrgetter("time_s")
 
@@ -29,18 +42,25 @@ class FaultWindow:
     injected: bool
     effect: int | None  # the fault's effect probe (e.g. pending work it caused), if taken
     effect_failed: bool = False  # the probe ran and could not measure anything
+    id: str = ""  # the planned fault's id, as the nemesis recorded it
+    # What a message fault touched (entity ids, event ids), from its effect op; None when the
+    # fault does not say (a network or process fault, or a history from before faults did).
+    touched: frozenset[str] | None = None
 
 
 def fault_windows(history: History) -> list[FaultWindow]:
     windows: list[FaultWindow] = []
     open_: dict[str, tuple[float, bool, str, str]] = {}
     effects: dict[str, int] = {}
+    touched: dict[str, frozenset[str]] = {}
     failed: set[str] = set()
     nemesis = history.derived(ops_by_role).nemesis
     for op in nemesis:  # the effect is measured after the heal, so collect it first
         fid = str(op.value.get("id"))
         if op.f == "effect" and op.type is OpType.OK:
             effects[fid] = int(op.value.get("observed") or 0)
+            if isinstance(op.value.get("touched"), str):
+                touched[fid] = frozenset(t for t in str(op.value["touched"]).split(",") if t)
         elif op.f == "effect" and op.type is OpType.FAIL:
             failed.add(fid)
     for op in nemesis:
@@ -49,9 +69,11 @@ def fault_windows(history: History) -> list[FaultWindow]:
             open_[fid] = (op.time_s, op.type is OpType.OK, str(op.value.get("fault")), str(op.value.get("target")))
         elif op.f == "heal" and op.type is not OpType.INVOKE and fid in open_:
             start, ok, fault, target = open_.pop(fid)
-            windows.append(FaultWindow(fault, target, start, op.time_s, ok, effects.get(fid), fid in failed))
+            windows.append(FaultWindow(fault, target, start, op.time_s, ok, effects.get(fid), fid in failed, fid,
+                                       touched.get(fid)))
     for fid, (start, ok, fault, target) in open_.items():
-        windows.append(FaultWindow(fault, target, start, None, ok, effects.get(fid), fid in failed))
+        windows.append(FaultWindow(fault, target, start, None, ok, effects.get(fid), fid in failed, fid,
+                                   touched.get(fid)))
     return windows
 
 
@@ -63,13 +85,17 @@ class Stats:
     def check(self, history: History) -> CheckResult:
         ops = history.derived(ops_by_role)
         n_client = ops.client_count
-        counts: dict[str, int | float] = {t.value: len(ops.client[t]) for t in OpType}
         windows = fault_windows(history)
-        counts["faults"] = len(windows)
+        clients: int | None = None
+        late: float | None = None
         for op in ops.probe:  # the workload's own report: did it keep its arrival schedule?
             if op.f == "workload":
-                counts["clients"] = int(op.value.get("clients") or 0)
-                counts["max_start_late_s"] = float(op.value.get("max_start_late_s") or 0.0)
+                clients = int(op.value.get("clients") or 0)
+                late = float(op.value.get("max_start_late_s") or 0.0)
+        typed = StatsCounts(invoke=len(ops.client[OpType.INVOKE]), ok=len(ops.client[OpType.OK]),
+                            fail=len(ops.client[OpType.FAIL]), info=len(ops.client[OpType.INFO]), faults=len(windows),
+                            clients=clients, max_start_late_s=late)
+        counts = typed.as_counts()
         problems: list[dict[str, object]] = []
         invoked = sorted(map(_TIME, ops.client[OpType.INVOKE])) if windows else []
         for w in windows:

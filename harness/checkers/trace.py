@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from harness.checkers._index import acknowledged_index, column, effects_index
 from harness.checkers._sources import missing, pick
 from harness.history.observations import cause_of
+from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
 from harness.history.ops import History
@@ -45,27 +46,32 @@ class TraceComplete:
                 first = expected.setdefault(k, cid)
                 if first != cid:
                     extra.setdefault(k, {first}).add(cid)
-        for row in history.observed("orders"):
-            # The row keeps the correlation id of the request that last changed it: the place's
-            # only while nothing else has (version 1).
-            cid = row.get("correlation_id")
-            if cid and row.get("version", 1) == 1:
-                expected.setdefault((row["order_id"], "place"), cid)
+        orders = history.observed("orders")
+        # The row keeps the correlation id of the request that last changed it: the place's
+        # only while nothing else has (version 1). Read by column: a row view only where needed.
+        for i, (cid, version) in enumerate(zip(column(orders, "correlation_id"), column(orders, "version", 1))):
+            if cid and version == 1:
+                expected.setdefault((orders[i]["order_id"], "place"), cid)
 
         effects = history.observed("effects")
         absent: list[dict[str, object]] = []
         foreign: list[dict[str, object]] = []
         n_absent = n_foreign = unverifiable = unmapped = 0
+        found: list[Anomaly] = []
         index = history.derived(effects_index)
         cause = cause_of(history)
         causes = tuple(map(cause.get, zip(index.consumer, index.kind)))  # the op that causes each effect, if any
         wants = map(expected.get, zip(index.order, causes))  # the correlation id that op got, if known
-        for e, order, f, cid, want in zip(effects, index.order, causes, column(effects, "correlation_id"), wants):
+        for i, order, f, cid, want in zip(range(len(effects)), index.order, causes, column(effects, "correlation_id"),
+                                          wants):
             if f is None:
                 unmapped += 1
                 continue
             if not cid:
+                e = effects[i]  # a row view only for an anomaly
                 n_absent += 1
+                found.append(Anomaly(AnomalyKind.MISSING_CORRELATION_ID, str(order), str(e.get("consumer")),
+                                     None if e.get("event_id") is None else str(e.get("event_id"))))
                 if len(absent) < MAX_EXAMPLES:
                     absent.append({"anomaly": "missing-correlation-id", "cause": f, **_effect(e)})
                 continue
@@ -73,7 +79,10 @@ class TraceComplete:
                 unverifiable += 1
             elif cid != want and cid not in extra.get((order, f), ()):
                 want = extra.get((order, f), {want})
+                e = effects[i]
                 n_foreign += 1
+                found.append(Anomaly(AnomalyKind.FOREIGN_CORRELATION_ID, str(order), str(e.get("consumer")),
+                                     None if e.get("event_id") is None else str(e.get("event_id"))))
                 if len(foreign) < MAX_EXAMPLES:
                     foreign.append({"anomaly": "foreign-correlation-id", "cause": f,
                                     "expected": sorted(map(str, want)),  # type: ignore[call-overload]
@@ -90,7 +99,7 @@ class TraceComplete:
             return CheckResult(self.name, self.invariant, Validity.INVALID,
                                f"{n_absent + n_foreign} of {checked} effects cannot be traced to their request "
                                f"({n_absent} without a correlation id, {n_foreign} with a foreign one)", counts,
-                               tuple(examples))
+                               tuple(examples), tuple(found))
         if effects and checked == 0:
             return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
                                f"none of {len(effects)} effects could be traced: no request that caused one reported "

@@ -6,9 +6,9 @@ A fault that could not be injected makes the verdict unknown, never pass.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-__all__ = ["Fault"]
+__all__ = ["Fault", "Touching"]
 
 
 class Fault(Protocol):
@@ -18,3 +18,12 @@ class Fault(Protocol):
     def inject(self) -> None: ...
 
     def heal(self) -> None: ...
+
+
+@runtime_checkable
+class Touching(Protocol):
+    """A message fault that knows what it touched: the entity ids (record keys) and event ids of
+    the records it duplicated, held back or rewrote. Recorded with its effect, so attribution
+    can tell an anomaly of a touched entity (explained) from one of an untouched entity (not)."""
+
+    def touched(self) -> frozenset[str]: ...

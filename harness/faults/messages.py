@@ -72,6 +72,7 @@ class DuplicateDelivery:
     name: str = "duplicate"
     target: str = "events"
     published: int = field(default=0)
+    _touched: frozenset[str] = field(default=frozenset())
 
     def _delivered(self) -> list[Record]:
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group, "enable.auto.commit": False,
@@ -113,6 +114,7 @@ class DuplicateDelivery:
 
     def inject(self) -> None:
         records = self._delivered()
+        self._touched = frozenset(_ids(records))
         if not records:
             raise ChaosError(f"no delivered events on {self.topic} yet (group {self.group} committed nothing); "
                              "start the duplicate fault later in the run")
@@ -122,6 +124,9 @@ class DuplicateDelivery:
 
     def effect(self) -> int:
         return self.published
+
+    def touched(self) -> frozenset[str]:
+        return self._touched
 
     def heal(self) -> None:
         """Nothing to undo: a published message stays published."""
@@ -149,8 +154,26 @@ class PoisonMessage:
     def effect(self) -> int:
         return self.published
 
+    def touched(self) -> frozenset[str]:
+        return frozenset()  # malformed records of no entity: they explain no entity's anomaly
+
     def heal(self) -> None:
         """Nothing to undo: the consumers must deal with what is on the topic."""
+
+
+def _ids(records: list[Record]) -> list[str]:
+    """The entity (record key) and, where the value is a JSON event, the event and entity ids of each record."""
+    out: list[str] = []
+    for key, value, _, _ in records:
+        if key:
+            out.append(key.decode("utf-8", "replace"))
+        try:
+            data = json.loads(value) if value else None
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            out.extend(str(data[f]) for f in ("event_id", "order_id") if data.get(f) is not None)
+    return out
 
 
 def _count_on_topic(bootstrap: str, topic: str, needle: bytes) -> int:
@@ -208,8 +231,16 @@ class SchemaDriftFault:
         os.replace(tmp, self._switch)
 
     def effect(self) -> int:
-        """v2 events that reached the topic (the drift was really produced)."""
-        return _count_on_topic(self.bootstrap, self.topic, b'"schema_version":2')
+        """v2 events that reached the topic (the drift was really produced), plus the v2 events the
+        producer refused to write because its schema registry rejected the new version: it reports
+        them in ``<process>.drift.refused`` (a count), so a drift stopped at registration still bit."""
+        return _count_on_topic(self.bootstrap, self.topic, b'"schema_version":2') + self.refused()
+
+    def refused(self) -> int:
+        try:
+            return int(self._switch.with_name(f"{self.process}.drift.refused").read_text().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
 
     def heal(self) -> None:
         self._switch.unlink(missing_ok=True)

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from harness.errors import ChaosError, UsageError
-from harness.faults.base import Fault
+from harness.faults.base import Fault, Touching
 from harness.faults.crashpoints import CrashPoints
 from harness.faults.heal import heal_all
 from harness.faults.messages import DuplicateDelivery, PoisonMessage, SchemaDriftFault
@@ -200,14 +200,17 @@ class Nemesis:
                 if label in self.active:
                     self.active.remove(label)
             if injected:
-                self._effect(value, own_effect, sampler, since, until)
+                self._effect(fault, value, own_effect, sampler, since, until)
 
-    def _effect(self, value: dict[str, Scalar], own_effect: Callable[[], int] | None, sampler: _Sampler | None,
-                since: float, until: float) -> None:
+    def _effect(self, fault: Fault, value: dict[str, Scalar], own_effect: Callable[[], int] | None,
+                sampler: _Sampler | None, since: float, until: float) -> None:
         rec = self.recorder
         try:
             if own_effect is not None:
-                rec.record("nemesis", OpType.OK, "effect", value={**value, "observed": own_effect()})
+                observed: dict[str, Scalar] = {**value, "observed": own_effect()}
+                if isinstance(fault, Touching):  # what attribution holds this fault to (harness/attribution.py)
+                    observed["touched"] = ",".join(sorted(fault.touched()))
+                rec.record("nemesis", OpType.OK, "effect", value=observed)
                 return
             assert sampler is not None
             delta = sampler.finish()

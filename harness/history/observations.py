@@ -15,9 +15,13 @@ a user's own) reports these sources with these fields. Times are epoch milliseco
            consumer, position, event_id, order_id, type, seq, applied_at_ms
   effects  every side-effect row of every consumer (a duplicate effect is a second row)
            consumer, kind, order_id, event_id, correlation_id, amount_cents, applied_at_ms
-  dlq      every record on every consumer's dead-letter topic
-           consumer, partition, offset, key, event_id, order_id, type, reason,
-           source_topic, source_partition, source_offset
+  dlq      every record on every consumer's dead-letter topic, recognised by its content
+           (``harness.deadletter``): the event from the value, the rest from whichever
+           convention's headers it carries
+           consumer, dlq_topic, partition, offset, key, event_id, order_id, type, reason,
+           source_topic, source_partition, source_offset, convention (chaos, spring-kafka,
+           kafka-connect, or none: no headers, reason unknown), headers (JSON text),
+           dead_lettered_by (the consumer, group or connector the headers name, if any)
   consumers  one row per consumer the target runs: consumer (effects are required only
            of consumers that exist)
   domain   the domain pack's consumers: domain, consumer, subscribes (comma-separated event
@@ -27,7 +31,13 @@ a user's own) reports these sources with these fields. Times are epoch milliseco
   pending  entities whose events still wait at the source after drain (the spec's backlog
            ids query): order_id; I1 counts them as pending, never as lost
   links    every declared link: link, connected (did any process ever connect through it)
+  budgets  what the target declares it may spend (its spec's ``[budgets]``), one row:
+           redelivery_ratio (extra copies per distinct event outside crash recovery; I2's
+           ``amplified`` above it)
   drain    one row: drained (bool), nemesis_errors
+  registry (the reference targets' schema_registry variant) one row: subject, versions (comma-
+           separated, as the registry holds them), refused (events the producer wrote as v1
+           because the registry refused their new schema)
 
 The checkers read the domain (``subscriptions``, ``required_effects``) from the history
 itself, so a stored run is judged by the domain it ran with. Histories written before
@@ -38,12 +48,16 @@ Client ops (f): ``place``, ``pay``, ``ship``, ``cancel``, keyed by order id; an 
 carries the ``correlation_id`` the service made for that request.
 
 Probe ops (process ``probe``), recorded by the runner through the oracle:
-  lag      every 0.5 s during traffic and drain: ``ok`` with value {lag, backlog} (records not
-           yet committed by the consumers, events committed at the source and not yet on the
-           topic), or ``fail`` with the error when the sample could not be taken (I7)
+  lag      every 0.5 s during traffic and drain: ``ok`` with value {lag, backlog, lag:<consumer>
+           ...} (records not yet committed by the consumers, events committed at the source and
+           not yet on the topic, each group's own lag), or ``fail`` with the error when the sample could not be taken (I7)
+  group_lag  with each lag sample, one per consumer group (key: the consumer): ``ok`` with value
+           {phase ("traffic" or "drain"), total, p0, p1, ...} (records not yet committed, per
+           partition); lag alerts read these (harness.lag_alerts)
   drain    ``ok`` once lag and backlog are both zero, ``info`` if the drain timed out
   clock    once, before traffic: {epoch_ms}, the anchor between run time and effect times
   connect_start  when this pipeline paid Kafka Connect's cold start: {cold_start_s}
+  schema_registry_start  when this pipeline paid the schema registry's cold start: {cold_start_s}
   workload once, after traffic: {clients, max_start_late_s}: the client pool size and how far
            behind its planned arrival the latest order started (open-loop or not)
 """
@@ -59,7 +73,7 @@ if TYPE_CHECKING:
 __all__ = ["REQUIRED_EFFECTS", "SOURCES", "SUBSCRIPTIONS", "cause_of", "required_effects", "subscriptions"]
 
 SOURCES = ("orders", "topic", "applied", "effects", "dlq", "consumers", "domain", "requires", "processes", "pending",
-           "links", "drain")
+           "links", "budgets", "drain")
 
 SUBSCRIPTIONS: Mapping[str, frozenset[str]] = {
     # consumer -> the event types it acts on (others it may skip without recording)

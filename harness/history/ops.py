@@ -9,16 +9,21 @@ the system under test after drain is an ``Observation``, not an op.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import TypeVar, Union
+from typing import Any, TypeVar, Union
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "History", "Observation", "Op", "OpType", "Scalar"]
+import msgspec
+
+from harness.history.table import Row, Table
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "History", "Observation", "Op", "OpType", "Row", "Scalar", "Table"]
 
 FORMAT = "chaos-history"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: observations stored by column (see store.py); 1: a dict per row. Both load."""
 
 Scalar = Union[str, int, float, bool, None]
 """What an op's value may hold: JSON scalars only, so a history is plain, diffable JSON."""
@@ -34,15 +39,22 @@ class OpType(Enum):
     INFO = "info"
 
 
-@dataclass(frozen=True, slots=True)
-class Op:
+class Op(msgspec.Struct, frozen=True, gc=False):
+    """One recorded step. A frozen, slotted record, like a frozen dataclass (fields, positional or
+    keyword construction, equality), and a msgspec Struct so that a stored history decodes straight
+    into Ops in C: loading a million-event history was mostly building these one by one in Python.
+    Not tracked by the garbage collector (``gc=False``): an op never refers back to anything that
+    could refer to it, so it can be in no cycle."""
+
     index: int
-    time_s: float  # seconds since the start of this pipeline's run (monotonic clock)
+    time_s: float = msgspec.field(name="time")  # seconds since the start of this pipeline's run (monotonic clock)
     process: str  # "client-3", "nemesis", "probe"
     type: OpType
     f: str  # "place", "pay", "fault", "probe"
     key: str | None = None  # the entity (order id) the op is about
-    value: Mapping[str, Scalar] = field(default_factory=lambda: _EMPTY)
+    # Read-only: a MappingProxyType when recorded, a plain dict when decoded from a stored history
+    # (wrapping a million of them would cost more than the rest of decoding an op).
+    value: Mapping[str, Any] = _EMPTY
     error: str | None = None
 
     def to_json(self) -> dict[str, object]:
@@ -76,10 +88,18 @@ _OP_TYPES = {t.value: t for t in OpType}
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """Final state read from one source (a table, a topic) after drain, through the oracle."""
+    """Final state read from one source (a table, a topic) after drain, through the oracle.
+
+    Its rows are held by column (a ``Table``, see table.py); any sequence of mappings given
+    is stored as one, so checkers read the same structure whoever built the observation.
+    """
 
     source: str  # one of harness.history.observations.SOURCES
-    rows: tuple[Mapping[str, Scalar], ...]
+    rows: Table
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rows, Table):
+            object.__setattr__(self, "rows", Table.from_rows(self.rows))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +129,19 @@ class History:
             value = self._derived[build] = build(self)
             return value
 
-    def observed(self, source: str) -> tuple[Mapping[str, Scalar], ...]:
+    def observed(self, source: str) -> Sequence[Row]:
+        """The rows observed from ``source`` (read-only mappings), or () when it was not observed."""
         obs = self.observations.get(source)
         return obs.rows if obs is not None else ()
+
+    def column(self, source: str, name: str, default: object = None) -> tuple[Any, ...]:
+        """Every observed row's ``name`` in row order, ``default`` where a row lacks it; () when not observed.
+
+        The stored column itself when every row has the field: indexes read columns through
+        this instead of pulling a field out of every row.
+        """
+        obs = self.observations.get(source)
+        return obs.rows.column(name, default) if obs is not None else ()
 
     def client_ops(self) -> tuple[Op, ...]:
         return tuple(op for op in self.ops if op.process.startswith("client"))

@@ -3,6 +3,8 @@
   Kafka 4.3.1 (KRaft)  Maven Central, resolved by Maven from resources/kafka-pom.xml (broker, tools, Connect)
   Debezium 3.6.1       Maven Central plugin archive of the Postgres connector, unpacked as a Connect plugin
   Toxiproxy 2.12.0     built from the Go module proxy with `go install`
+  Apicurio Registry    Maven Central application archive (3.3.3 on Java 21+, else 2.6.13.Final on Java 17),
+                       the schema registry (Confluent's API at /apis/ccompat/v7), started only when asked for
   PostgreSQL 15        Debian's package (found, not installed: that needs root and apt)
 
 Idempotent: a component whose folder carries a completion marker is not fetched again.
@@ -22,13 +24,16 @@ from pathlib import Path
 from harness.config import Settings, env_path
 from harness.errors import InstallError
 
-__all__ = ["DEBEZIUM_VERSION", "KAFKA_VERSION", "TOXIPROXY_VERSION", "Installation", "install"]
+__all__ = ["DEBEZIUM_VERSION", "KAFKA_VERSION", "REGISTRY_FALLBACK", "REGISTRY_PRIMARY", "TOXIPROXY_VERSION",
+           "Installation", "Java", "RegistryInstall", "RegistryRelease", "find_javas", "install", "locate_registry",
+           "pick_registry"]
 
 KAFKA_VERSION = "4.3.1"
 DEBEZIUM_VERSION = "3.6.1.Final"
 _DEBEZIUM_ARTIFACT = f"io.debezium:debezium-connector-postgres:{DEBEZIUM_VERSION}:tar.gz:plugin"
 TOXIPROXY_VERSION = "2.12.0"
 POSTGRES_MAJOR = 15
+JVM_ROOT = Path("/usr/lib/jvm")  # where Debian and the Temurin packages put their JDKs
 _MARKER = ".complete"
 
 Report = Callable[[str], None]
@@ -108,7 +113,159 @@ def install(settings: Settings, report: Report = print) -> Installation:
     _install_kafka(inst, report)
     _install_debezium(inst, report)
     _install_toxiproxy(inst, report)
+    _install_registry(settings, report)
     return Installation.locate(settings)
+
+
+def java_major(java: Path) -> int:
+    """The major version ``java -version`` reports (``17``, ``25``); 0 when it does not run or says nothing usable."""
+    try:
+        out = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    first = ((out.stderr or out.stdout).splitlines() or [""])[0]
+    version = first.split('"')[1] if first.count('"') >= 2 else ""
+    head = version.split(".")[0].split("-")[0]
+    return int(head) if head.isdigit() else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Java:
+    path: Path
+    major: int
+
+
+def find_javas(jvm_root: Path = JVM_ROOT) -> tuple[Java, ...]:
+    """Every runnable java: JAVA_HOME's, the one on PATH, and each JDK under ``jvm_root``; newest first.
+
+    Kafka runs on whichever java JAVA_HOME or PATH names (17 here); the schema registry 3.x needs 21+,
+    which is usually an extra JDK under /usr/lib/jvm that is on no PATH.
+    """
+    candidates = [_java()]
+    if jvm_root.is_dir():
+        candidates += sorted(jvm_root.glob("*/bin/java"))
+    seen: set[Path] = set()
+    found = []
+    for path in candidates:
+        real = path.resolve() if path.exists() else path
+        if real in seen or not path.exists():
+            continue
+        seen.add(real)
+        major = java_major(path)
+        if major:
+            found.append(Java(path, major))
+    return tuple(sorted(found, key=lambda j: -j.major))
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryRelease:
+    """One Apicurio Registry release: its Maven coordinates and the Java it needs."""
+
+    version: str
+    min_java: int
+    artifact: str
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+
+REGISTRY_PRIMARY = RegistryRelease("3.3.3", 21, "io.apicurio:apicurio-registry-app:3.3.3:tar.gz:all")
+REGISTRY_FALLBACK = RegistryRelease("2.6.13.Final", 17, "io.apicurio:apicurio-registry-app:2.6.13.Final:tar.gz:all")
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryInstall:
+    """An installed Apicurio Registry and the java that runs it."""
+
+    release: RegistryRelease
+    launcher: Path  # quarkus-run.jar (3.x) or the uber *-runner.jar (2.x)
+    java: Java
+
+
+def _registry_home(settings: Settings, release: RegistryRelease) -> Path:
+    return settings.install_dir / f"apicurio-registry-{release.version}"
+
+
+def pick_registry(javas: tuple[Java, ...]) -> tuple[RegistryRelease, Java] | None:
+    """The release to run and the java for it: 3.3.3 on the newest java 21+, else 2.6.13.Final on 17+."""
+    for release in (REGISTRY_PRIMARY, REGISTRY_FALLBACK):
+        fit = next((j for j in javas if j.major >= release.min_java), None)
+        if fit is not None:
+            return release, fit
+    return None
+
+
+def _installed_launcher(settings: Settings, release: RegistryRelease) -> Path | None:
+    marker = _registry_home(settings, release) / _MARKER
+    try:
+        launcher = _registry_home(settings, release) / marker.read_text().strip()
+    except OSError:
+        return None
+    return launcher if launcher.is_file() else None
+
+
+def locate_registry(settings: Settings, jvm_root: Path = JVM_ROOT) -> RegistryInstall:
+    """The installed registry to start, with its java; InstallError saying what to install when there is none."""
+    javas = find_javas(jvm_root)
+    for release in (REGISTRY_PRIMARY, REGISTRY_FALLBACK):
+        launcher = _installed_launcher(settings, release)
+        java = next((j for j in javas if j.major >= release.min_java), None)
+        if launcher is not None and java is not None:
+            return RegistryInstall(release, launcher, java)
+    seen = ", ".join(f"{j.path} ({j.major})" for j in javas) or "none"
+    if _installed_launcher(settings, REGISTRY_PRIMARY) is not None:
+        raise InstallError(f"Apicurio Registry {REGISTRY_PRIMARY.version} is installed but needs Java "
+                           f"{REGISTRY_PRIMARY.min_java}+, and the javas found are: {seen}; install a JDK 21+ under "
+                           f"{jvm_root} (or set JAVA_HOME to one), or run `chaos infra install` again to fetch "
+                           f"{REGISTRY_FALLBACK.version}, which runs on Java 17")
+    raise InstallError(f"the schema registry (Apicurio Registry) is not installed under {settings.install_dir}; "
+                       "run `chaos infra install`, or attach your own with --schema-registry URL")
+
+
+def _install_registry(settings: Settings, report: Report, jvm_root: Path = JVM_ROOT) -> None:
+    javas = find_javas(jvm_root)
+    picked = pick_registry(javas)
+    if picked is None:
+        raise InstallError("the schema registry (Apicurio) needs Java 17 or newer and none was found; "
+                           "apt-get install -y openjdk-17-jre-headless")
+    release, java = picked
+    if release is not REGISTRY_PRIMARY:
+        report(f"schema registry: no Java {REGISTRY_PRIMARY.min_java}+ found (looked at JAVA_HOME, PATH and "
+               f"{jvm_root}/*); using Apicurio Registry {release.version}, which runs on Java {java.major}. For "
+               f"{REGISTRY_PRIMARY.version}, install a JDK {REGISTRY_PRIMARY.min_java}+ (e.g. Temurin) under {jvm_root}")
+    home = _registry_home(settings, release)
+    if _installed_launcher(settings, release) is not None:
+        report(f"apicurio registry {release.version}: already installed in {home} (nothing to do); "
+               f"runs on {java.path} (Java {java.major})")
+        return
+    if shutil.which("mvn") is None:
+        raise InstallError("Maven (mvn) is needed to fetch Apicurio Registry from Maven Central: apt-get install -y maven")
+    shutil.rmtree(home, ignore_errors=True)
+    download = home / "download"
+    download.mkdir(parents=True)
+    report(f"apicurio registry {release.version}: fetching {release.artifact} from Maven Central (about 160 MB) ...")
+    # -C: a download whose checksum does not match Maven Central's .sha1 fails instead of only warning.
+    _run_streaming(
+        ["mvn", "-B", "-C", "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
+         f"-Dartifact={release.artifact}", f"-DoutputDirectory={download}"],
+        dict(os.environ), lambda line: None, home / "install.log", timeout_s=1800,
+    )
+    archives = list(download.glob("*.tar.gz"))
+    if len(archives) != 1:
+        raise InstallError(f"Maven finished but no Apicurio archive is in {download}; see {home / 'install.log'}")
+    app = home / "app"
+    app.mkdir()
+    with tarfile.open(archives[0]) as tar:
+        tar.extractall(app, filter="data")
+    shutil.rmtree(download)
+    # 3.x unpacks a Quarkus fast-jar (quarkus-run.jar beside lib/), 2.x one uber *-runner.jar.
+    launchers = sorted(app.glob("quarkus-run.jar")) + sorted(app.glob("*/quarkus-run.jar")) + sorted(app.glob("**/*-runner.jar"))
+    if not launchers:
+        raise InstallError(f"the Apicurio {release.version} archive holds neither quarkus-run.jar nor a *-runner.jar "
+                           f"(unpacked in {app}); delete {home} and run `chaos infra install` again")
+    (home / _MARKER).write_text(str(launchers[0].relative_to(home)))
+    report(f"apicurio registry {release.version}: installed in {home}; runs on {java.path} (Java {java.major})")
 
 
 def _check_java(java: Path) -> None:

@@ -113,6 +113,10 @@ def quiet_logger() -> logging.Logger:
     """librdkafka logs every refused connection to stderr; route it to a logger instead."""
     logger = logging.getLogger("chaos.librdkafka")
     logger.propagate = False
+    if not logger.handlers:
+        # Without a handler of its own, logging's last resort prints WARNING and up to stderr anyway
+        # (a `chaos dlq` against a stopped broker printed a hundred refused connections).
+        logger.addHandler(logging.NullHandler())
     return logger
 
 

@@ -46,6 +46,8 @@ def layout(base_port: int) -> tuple[PortUse, ...]:
         PortUse(topo.kafka_direct_port, "Kafka DIRECT listener"),
         PortUse(topo.kafka_controller_port, "Kafka controller"),
         PortUse(topo.connect_rest_port, "Kafka Connect REST"),
+        PortUse(topo.schema_registry_port, "schema registry HTTP"),
+        PortUse(topo.schema_registry_management_port, "schema registry management"),
         *_link_ports(topo),
     ]
     return tuple(sorted({u.port: u for u in uses}.values(), key=lambda u: u.port))

@@ -7,7 +7,10 @@ start stops whatever did start and raises with the failing service's log tail.
 
 Kafka Connect (with Debezium) is the optional fourth service: ``ensure_connect`` starts it
 the first time a cdc pipeline asks, records it in the state file, and later runs on the
-same infra reuse it. Non-cdc runs never pay its cold start.
+same infra reuse it. Non-cdc runs never pay its cold start. The schema registry (Apicurio,
+apicurio.py) is started on demand the same way, by ``ensure_schema_registry``, the first time a
+target declares it uses one; with a registry of the user's own (``Settings.schema_registry``:
+`--schema-registry URL` or CHAOS_SCHEMA_REGISTRY) none is started and that one is used instead.
 
 Starting holds the base port's lock (lock.py) and first checks that every port of the
 layout is free (ports.py), so a clash is reported in milliseconds, before any process
@@ -27,12 +30,13 @@ from pathlib import Path
 
 from harness.config import Settings
 from harness.errors import InfraError, ProcessExited, UsageError, WaitTimeout
-from harness.infra import connect, kafka, postgres
-from harness.infra.install import DEBEZIUM_VERSION, KAFKA_VERSION, TOXIPROXY_VERSION, Installation
+from harness.infra import apicurio, connect, kafka, postgres
+from harness.infra.install import DEBEZIUM_VERSION, KAFKA_VERSION, TOXIPROXY_VERSION, Installation, locate_registry
 from harness.infra.lock import hold_base_port
 from harness.infra.pids import Leftovers, record_into, stop_leftovers as _stop_recorded
 from harness.infra.ports import ensure_ports_free
 from harness.infra.process import ManagedProcess, ProcessSpec, pid_alive
+from harness.infra.schema_registry import CompatibilityLevel, RegistryClient
 from harness.infra.topology import HOST, Link, Topology
 from harness.infra.toxiproxy import ToxiproxyClient
 from harness.wait import wait_for
@@ -42,7 +46,10 @@ __all__ = ["Infra", "ServiceStatus", "stop_leftovers"]
 _STATE = "state.json"
 READY_TIMEOUT_S = 90.0
 CONNECT_READY_TIMEOUT_S = 120.0  # a cold JVM scanning plugins on a busy 2-core machine
+REGISTRY_READY_TIMEOUT_S = 90.0  # measured 10-12 s idle; a busy 2-core machine (Connect starting too) takes longer
+REGISTRY = "schema-registry"  # its name among the infra's processes (and in `chaos infra status`)
 _CORE = ("postgres", "kafka", "toxiproxy")
+_ON_DEMAND = ("connect", REGISTRY)
 
 
 def _wipe_state(state_dir: Path) -> None:
@@ -88,6 +95,7 @@ class Infra:
         self.toxiproxy = ToxiproxyClient(self.topology.toxiproxy_url)
         self.connect_client = connect.ConnectClient(self.topology)
         self.connect_cold_start_s: float | None = None  # measured when this handle started Connect
+        self.registry_cold_start_s: float | None = None  # measured when this handle started the schema registry
         # The links of the target bound last (bind_links), plus the infra's own.
         self.links: dict[str, Link] = {link.name: link for link in self.topology.infra_links()}
 
@@ -225,11 +233,14 @@ class Infra:
             "postgres": lambda: postgres.probe(topo.postgres_port),
             "kafka": lambda: kafka.probe(topo),
             "connect": self._connect_probe,
+            REGISTRY: self._registry_probe,
         }
-        self._await(name, probes.get(name, lambda: (True, "alive")),
-                    timeout_s=CONNECT_READY_TIMEOUT_S if name == "connect" else READY_TIMEOUT_S)
+        timeouts = {"connect": CONNECT_READY_TIMEOUT_S, REGISTRY: REGISTRY_READY_TIMEOUT_S}
+        self._await(name, probes.get(name, lambda: (True, "alive")), timeout_s=timeouts.get(name, READY_TIMEOUT_S))
         if name == "toxiproxy":
             self.ensure_proxies()
+        if name == REGISTRY:  # in-memory storage: a restarted registry is empty, and 2.x forgets the level
+            RegistryClient(self.topology.schema_registry_url).set_compatibility(None, CompatibilityLevel.BACKWARD)
     # ---- Kafka Connect (optional, started on demand) -----------------------------------
     @property
     def connect_running(self) -> bool:
@@ -281,10 +292,63 @@ class Infra:
             proc.stop(grace_s=15.0)
             self._write_state()
 
+    # ---- the schema registry (optional, started on demand) ---------------------------------
+    @property
+    def schema_registry_url(self) -> str:
+        """The registry targets are given: the user's own when attached, else the harness's Apicurio."""
+        return self.settings.schema_registry or self.topology.schema_registry_url
+
+    def ensure_schema_registry(self) -> RegistryClient:
+        """A registry that answers, started now if it is the harness's own and not running; its client.
+
+        With the user's own registry (``Settings.schema_registry``) nothing starts: it must answer
+        (InfraError, exit 3, if it does not). Like Connect, a registry started on an attached infra
+        outlives this process, and `chaos infra down` stops it.
+        """
+        client = RegistryClient(self.schema_registry_url)
+        if self.settings.schema_registry is not None:
+            client.subjects()  # RegistryError (exit 3) names the URL when it does not answer
+            return client
+        if self.schema_registry_running:
+            return client
+        reg = locate_registry(self.settings)
+        t0 = time.monotonic()
+        proc = ManagedProcess(apicurio.spec(reg, self.topology, self.logs_dir / f"{REGISTRY}.log",
+                                            die_with_parent=self.owned)).start()
+        self.processes[REGISTRY] = proc
+        self._write_state()
+        try:
+            self._await(REGISTRY, self._registry_probe, timeout_s=REGISTRY_READY_TIMEOUT_S)
+            # The start flag enforces BACKWARD, but Apicurio 2.x still answers GET /config with NONE; a client
+            # asking the registry what holds must hear what is enforced.
+            client.set_compatibility(None, CompatibilityLevel.BACKWARD)
+        except BaseException:
+            self.stop_schema_registry()
+            raise
+        self.registry_cold_start_s = time.monotonic() - t0
+        return client
+
+    @property
+    def schema_registry_running(self) -> bool:
+        proc = self.processes.get(REGISTRY)
+        return proc is not None and proc.alive()
+
+    def _registry_probe(self) -> tuple[bool, str]:
+        proc = self.processes[REGISTRY]
+        # 2.x has no management interface: the major version is read back from the launcher's path.
+        major = 2 if any(a.endswith("-runner.jar") for a in proc.spec.argv) else 3
+        return apicurio.probe(self.topology, major)
+
+    def stop_schema_registry(self) -> None:
+        proc = self.processes.pop(REGISTRY, None)
+        if proc is not None:
+            proc.stop(grace_s=15.0)
+            self._write_state()
+
     def stop(self) -> None:
         """Stop every process (even half-started ones) and delete data. Safe to call twice."""
         kafka.release_admins(self.topology.kafka_direct)
-        for name in ("connect", "toxiproxy", "kafka", "postgres"):
+        for name in (REGISTRY, "connect", "toxiproxy", "kafka", "postgres"):
             proc = self.processes.get(name)
             if proc is not None:
                 proc.stop(grace_s=15.0)
@@ -330,8 +394,9 @@ class Infra:
         }
         if not set(_CORE) <= set(procs) or not all(pid_alive(procs[n].pid or 0) for n in _CORE):
             return None
-        if "connect" in procs and not pid_alive(procs["connect"].pid or 0):
-            del procs["connect"]  # a worker that died with the run that started it: start a new one when needed
+        for name in _ON_DEMAND:
+            if name in procs and not pid_alive(procs[name].pid or 0):
+                del procs[name]  # one that died with the run that started it: start a new one when needed
         return cls(settings, procs, Path(state["logs_dir"]), owned=False)
 
     def status(self) -> list[ServiceStatus]:
@@ -342,6 +407,7 @@ class Infra:
             "toxiproxy": lambda: (True, f"version {self.toxiproxy.version()}, {len(self.toxiproxy.proxies())} proxies"),
             "connect": lambda: (True, f"Kafka Connect {self.connect_client.version()}, "
                                       f"{len(self.connect_client.connectors())} connectors"),
+            REGISTRY: self._registry_status,
         }
         out = []
         for name, proc in self.processes.items():
@@ -351,6 +417,13 @@ class Infra:
                 ok, detail = False, f"{type(exc).__name__}: {exc}"
             out.append(ServiceStatus(name, proc.pid, proc.alive() and ok, detail))
         return out
+
+    def _registry_status(self) -> tuple[bool, str]:
+        ok, detail = self._registry_probe()
+        if not ok:
+            return ok, detail
+        subjects = RegistryClient(self.topology.schema_registry_url, timeout_s=3.0).subjects()
+        return True, f"{self.topology.schema_registry_url}, {len(subjects)} subjects"
 
     def versions(self) -> dict[str, str]:
         return {"kafka": KAFKA_VERSION, "toxiproxy": TOXIPROXY_VERSION, "postgres": "15", "debezium": DEBEZIUM_VERSION}

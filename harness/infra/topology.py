@@ -15,7 +15,8 @@ broker starts, so the number of slots bounds a target's links.
 
 Ports, from a base B (CHAOS_BASE_PORT, default 20000):
   B+0 Toxiproxy API      B+1 Postgres (direct)     B+2 Kafka DIRECT    B+3 Kafka CONTROLLER
-  B+4 Kafka Connect REST  B+10+i proxy of Kafka slot i   B+30+i broker listener of Kafka slot i
+  B+4 Kafka Connect REST  B+5 schema registry HTTP     B+6 schema registry management (health)
+  B+10+i proxy of Kafka slot i                        B+30+i broker listener of Kafka slot i
   B+50+i proxy of Postgres slot i                    B+80..B+99 ports of target processes (http ...)
 """
 
@@ -27,7 +28,7 @@ from enum import Enum
 
 from harness.errors import SpecError, UsageError
 
-__all__ = ["HOST", "KAFKA_SLOTS", "MAX_KAFKA_LINKS", "MAX_POSTGRES_LINKS", "POSTGRES_SLOTS", "Link", "Service", "Topology"]
+__all__ = ["HOST", "KAFKA_SLOTS", "SCHEMA_REGISTRY_PATH", "MAX_KAFKA_LINKS", "MAX_POSTGRES_LINKS", "POSTGRES_SLOTS", "Link", "Service", "Topology"]
 
 HOST = "127.0.0.1"  # never "localhost": a client may try ::1 while a proxy listens on IPv4 only
 
@@ -37,6 +38,7 @@ PROCESS_PORTS = 20
 MAX_KAFKA_LINKS = KAFKA_SLOTS - 1
 MAX_POSTGRES_LINKS = POSTGRES_SLOTS - 1
 INFRA_CLIENT = "connect"  # the one client the infra itself runs
+SCHEMA_REGISTRY_PATH = "/apis/ccompat/v7"  # where Apicurio serves Confluent's Schema Registry API
 
 
 class Service(Enum):
@@ -100,6 +102,21 @@ class Topology:
     @property
     def connect_rest_port(self) -> int:
         return self.base_port + 4
+
+    @property
+    def schema_registry_port(self) -> int:
+        """The schema registry's HTTP API (Confluent's API under ``SCHEMA_REGISTRY_PATH``); started on demand."""
+        return self.base_port + 5
+
+    @property
+    def schema_registry_management_port(self) -> int:
+        """Its management interface (health): Quarkus opens one, on 0.0.0.0:9000 unless told otherwise."""
+        return self.base_port + 6
+
+    @property
+    def schema_registry_url(self) -> str:
+        """The Confluent-compatible base URL of the harness's own registry, as clients take it."""
+        return f"http://{HOST}:{self.schema_registry_port}{SCHEMA_REGISTRY_PATH}"
 
     @property
     def process_ports(self) -> range:

@@ -25,7 +25,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from string import Template
 
+from harness.checkers.anomaly import KIND_INFO
 from harness.checkers.base import CheckResult, Validity
+from harness.checkers.counts import DuplicateCounts, read
+from harness.expect import Expect, expectations_from_json
 from harness.report.charts import Line, line_chart
 from harness.report.results import finite
 from harness.scenario import INVARIANTS
@@ -37,7 +40,7 @@ __all__ = ["TEMPLATES", "embed_json", "render_report"]
 TEMPLATES = Path(__file__).with_name("templates")
 
 _OUTCOME_TEXT = {Outcome.MET: "as expected", Outcome.UNEXPECTED: "UNEXPECTED", Outcome.INCONCLUSIVE: "inconclusive"}
-_EXIT_TEXT = {0: "0: all expectations met", 1: "1: an invariant broke that the scenario did not expect",
+_EXIT_TEXT = {0: "0: all expectations met", 1: "1: an anomaly the scenario did not expect, or did not explain",
               2: "2: inconclusive (vacuous, or a fault not injected)"}
 _MAX_CHAIN_ROWS = 200
 _MAX_CHAINS = 2  # chains shown per violated invariant; results.json has every example's chain
@@ -105,13 +108,45 @@ def render_report(meta: Mapping[str, object], verdicts: Sequence[PipelineVerdict
         run_facts=_run_facts(meta, results),
         comparison=_comparison(verdicts, measurements, scores),
         score_terms=_score_terms(verdicts, scores),
-        pipelines="\n".join(_pipeline_section(v, measurements.get(v.pipeline), scores.get(v.pipeline), expected)
-                            for v in verdicts),
+        pipelines=_story_and_lag(results) + "\n".join(
+            _pipeline_section(v, measurements.get(v.pipeline), scores.get(v.pipeline), expected) for v in verdicts),
         run_details=_run_details(meta),
         generated=_e(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")),
         results_json=embed_json(_without_chains(results)),
         script=script,
     )
+
+
+def _story_and_lag(results: Mapping[str, object]) -> str:
+    """The case study's "article said / we measured" table and every lag alert, read from results.json."""
+    out = []
+    story = results.get("story")
+    if isinstance(story, Mapping):
+        rows = "".join(f"<tr><th>{_e(c.get('what'))}</th><td>{_e(c.get('article'))}</td><td>{_e(c.get('measured'))}</td></tr>"
+                       for c in story.get("claims") or () if isinstance(c, Mapping))
+        note = f"<p class=muted>{_e(story.get('note'))}</p>" if story.get("note") else ""
+        out.append(f'<section id="story"><h2>{_e(story.get("title"))}</h2><table id="story-table"><thead><tr><th></th>'
+                   f"<th>the article said</th><th>we measured</th></tr></thead><tbody>{rows}</tbody></table>{note}</section>")
+    alerts = [a for p in results.get("pipelines") or () if isinstance(p, Mapping)  # type: ignore[attr-defined]
+              for a in p.get("lag_alerts") or () if isinstance(a, Mapping)]
+    if alerts:
+        def cell(value: object, unit: str = "s") -> str:
+            return "-" if value is None else f"{value}{unit}" if unit else str(value)
+
+        rows = "".join(
+            f"<tr{' class=bad' if a.get('breached') else ''}><td>{_e(a.get('pipeline'))}</td><td>{_e(a.get('group'))}</td>"
+            f"<td class=num>{_e(a.get('threshold'))}</td><td>{'ALERT' if a.get('breached') else 'ok'}</td>"
+            f"<td class=num>{_e(cell(a.get('first_breach_s')))}</td><td class=num>{_e(cell(a.get('breached_for_s')))}</td>"
+            f"<td class=num>{_e(a.get('peak'))} (p{_e(cell(a.get('peak_partition'), ''))}) at {_e(cell(a.get('peak_at_s')))}</td>"
+            f"<td class=num>{_e(cell(a.get('trend_per_s'), '/s'))}</td><td class=num>{_e(cell(a.get('projected_breach_s')))}</td></tr>"
+            for a in alerts)
+        out.append('<section id="lag-alerts"><h2>Consumer lag alerts</h2><table id="lag-alerts-table"><thead><tr>'
+                   "<th>pipeline</th><th>group</th><th class=num>threshold (records)</th><th>state</th>"
+                   "<th class=num>first breach</th><th class=num>above for</th><th class=num>peak (partition) at</th>"
+                   "<th class=num>trend</th><th class=num>would breach at</th></tr></thead>"
+                   f"<tbody>{rows}</tbody></table><p class=muted>Times are seconds after traffic started; the trend is "
+                   "the lag's growth over the last 5 s of traffic.</p></section>")
+    return "\n".join(out)
 
 
 def _without_chains(results: Mapping[str, object]) -> object:
@@ -129,11 +164,8 @@ def _without_chains(results: Mapping[str, object]) -> object:
     return {**results, "pipelines": pipelines}
 
 
-def _expectations(meta: Mapping[str, object]) -> dict[tuple[str, str], tuple[Validity, str]]:
-    out = {}
-    for e in meta.get("expect") or ():  # type: ignore[union-attr]
-        out[(str(e["pipeline"]), str(e["invariant"]))] = (Validity(e["validity"]), str(e.get("why") or ""))  # type: ignore[index,union-attr]
-    return out
+def _expectations(meta: Mapping[str, object]) -> tuple[Expect, ...]:
+    return expectations_from_json(meta.get("expect") or ())  # type: ignore[arg-type]
 
 
 def _run_facts(meta: Mapping[str, object], results: Mapping[str, object]) -> str:
@@ -158,16 +190,24 @@ def _comparison(verdicts: Sequence[PipelineVerdict], ms: Mapping[str, Measuremen
         lost_cls = ' bad' if m.lost_orders else ''
         dup_cls = ' bad' if m.duplicate_effects else ''
         recovery = "never" if m.recovered is False else _secs(m.recovery_s)
+        if m.dead_processes:
+            recovery += f'<br><span class="muted">{m.dead_processes} process(es) dead at the end</span>'
+        acked = (f'<br><span class="muted">+{m.acknowledged_then_missing} acknowledged then missing</span>'
+                 if m.acknowledged_then_missing else "")
+        early = (f'<br><span class="muted">{m.shipped_before_paid} shipped before paid</span>'
+                 if m.shipped_before_paid else "")
         lat = _secs(m.latency_p99_s) + (f'<br><span class="muted">{_e(m.latency_kind)}</span>' if m.latency_p99_s is not None else "")
         lag = _n(m.peak_lag) + (f'<br><span class="muted">{m.peak_lag_s:.1f} s of traffic</span>' if m.peak_lag_s is not None else "")
+        if m.worst_group is not None and m.worst_group != "all":
+            lag += f'<br><span class="muted">worst group: {_e(m.worst_group)}</span>'
         rows.append(
             f"<tr><th><a href=\"#p-{_e(v.pipeline)}\">{_e(v.pipeline)}</a></th>"
             f"<td>{_badge(_OUTCOME_TEXT[v.outcome], v.outcome.value)}<br>{_badge(v.validity.value, v.validity.value)}</td>"
             f"<td class=num>{_score_text(s)}</td><td class=num>{_pct(s.reliability if s else None)}</td>"
             f"<td class='num{lost_cls}'>{_n(m.lost_orders)} <span class=muted>of {_n(m.accepted_orders)}</span>"
-            f"<br>{_money(m.lost_cents)}</td>"
+            f"<br>{_money(m.lost_cents)}{acked}</td>"
             f"<td class='num{dup_cls}'>{_n(m.duplicate_effects)}<br>{_money(m.duplicate_cents)}</td>"
-            f"<td class=num>{_n(m.ordering_violations)}</td><td class=num>{recovery}</td>"
+            f"<td class=num>{_n(m.ordering_violations)}{early}</td><td class=num>{recovery}</td>"
             f"<td class=num>{lat}</td><td class=num>{lag}</td>"
             f"<td class=num>{_pct(m.throughput_dip)}</td></tr>")
     return (f'<div class="wide"><table id="comparison-table"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table></div>'
@@ -196,7 +236,7 @@ def _score_terms(verdicts: Sequence[PipelineVerdict], scores: Mapping[str, Score
 
 
 def _pipeline_section(v: PipelineVerdict, m: Measurements | None, s: Score | None,
-                      expected: Mapping[tuple[str, str], tuple[Validity, str]]) -> str:
+                      expected: Sequence[Expect]) -> str:
     p = v.pipeline
     out = [f'<section class="pipeline" id="p-{_e(p)}">',
            f"<h2>{_e(p)} {_badge(_OUTCOME_TEXT[v.outcome], v.outcome.value)} "
@@ -206,6 +246,7 @@ def _pipeline_section(v: PipelineVerdict, m: Measurements | None, s: Score | Non
     if m is not None:
         out.append(_charts(p, m))
     out.append(_results_table(v, expected))
+    out.append(_anomaly_table(v))
     for r in v.results:
         if r.validity is Validity.INVALID:
             out.append(_violation(p, r))
@@ -235,21 +276,58 @@ def _charts(pipeline: str, m: Measurements) -> str:
             f'<p class=muted>Shaded: fault windows ({_e(legend)}). Time is seconds since this pipeline started.</p>')
 
 
-def _results_table(v: PipelineVerdict, expected: Mapping[tuple[str, str], tuple[Validity, str]]) -> str:
+def _results_table(v: PipelineVerdict, expected: Sequence[Expect]) -> str:
     rows = []
+    mine = [e for e in expected if e.pipeline == v.pipeline]
     for r in v.results:
-        want, why = expected.get((v.pipeline, r.invariant or ""), (Validity.VALID, ""))
-        if r.invariant is None:
-            want, why = Validity.VALID, ""
+        wants = [(k, e.why, k in e.anomalies) for e in mine for k in e.kinds if k.invariant == r.invariant]
+        want = ", ".join(f"{k.value}{'' if required else ' (may)'}" for k, _, required in wants) or "no anomaly"
+        why = "; ".join(dict.fromkeys(w for _, w, _ in wants))
         rows.append(f"<tr><td>{_e(r.invariant or '-')}</td><td>{_e(r.checker)}</td>"
                     f"<td>{_badge(r.validity.value, r.validity.value)}</td>"
-                    f"<td>{_e(want.value)}{f' <span class=muted>({_e(why)})</span>' if why else ''}</td>"
+                    f"<td>{_e(want)}{f' <span class=muted>({_e(why)})</span>' if why else ''}</td>"
                     f"<td>{_e(r.message)}</td></tr>")
     checked = {r.invariant for r in v.results}
     missing = [f"{i} {name}" for i, name in INVARIANTS.items() if i not in checked]
     note = f"<p class=muted>Not checked in this run: {_e(', '.join(missing))}.</p>" if missing else ""
     return ("<h3>Invariants</h3><table class=results><thead><tr><th>id</th><th>checker</th><th>occurred</th>"
             f"<th>expected</th><th>evidence</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{note}")
+
+
+def _anomaly_table(v: PipelineVerdict) -> str:
+    """Every anomaly kind seen, with how many an injected fault (or the planted defect) explains,
+    and the redelivery the consumers absorbed: shown whether or not anything went wrong."""
+    i2 = v.result("exactly-once-effect")
+    c = read(i2, DuplicateCounts)
+    amp = ""
+    if i2 is not None and c is not None:
+        windows = ", ".join(f"{k.split(':', 1)[1]} {n}" for k, n in i2.counts.items() if k.startswith("redelivered:"))
+        budget = c.redelivery_budget
+        amp = (f'<p id="amplification-{_e(v.pipeline)}">Redelivery amplification: {c.redelivered} extra copies on '
+               f'the topic ({c.amplification:.3f} per event), {c.absorbed} absorbed by the consumers; '
+               f'{c.injected_copies} injected by a fault; by fault window: {_e(windows or "none")}; '
+               f'{c.amplification_counted} outside crash recovery ({c.amplification_counted_ratio:.3f} per event). '
+               f'{"Budget " + _e(budget) + " per event." if budget is not None else "No budget declared."}</p>')
+    if not v.tallies:
+        return f"<h3>Anomalies</h3><p>None.</p>{amp}"
+    rows = "".join(
+        f"<tr><td>{_e(t.kind.value)}</td><td>{_e(t.kind.invariant)}</td><td class=num>{t.total}</td>"
+        f"<td class=num>{t.explained}</td><td class='num{' bad' if t.unexplained else ''}'>{t.unexplained}</td>"
+        f"<td>{'yes' if t.expected else '<b>no</b>'}</td><td class=muted>{_e(KIND_INFO[t.kind].meaning)}</td></tr>"
+        for t in v.tallies)
+    causes = ", ".join(f"{_e(c)} {n}" for c, n in sorted(_cause_counts(v).items())) or "none"
+    return (f'<h3>Anomalies</h3><table class=results id="anomalies-{_e(v.pipeline)}"><thead><tr><th>kind</th>'
+            "<th>inv.</th><th class=num>seen</th><th class=num>explained</th><th class=num>unexplained</th>"
+            f"<th>expected</th><th>meaning</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<p class=muted>Explained by: {causes}. {v.explained} explained, {v.unexplained} unexplained.</p>{amp}")
+
+
+def _cause_counts(v: PipelineVerdict) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for a in v.attributions:
+        if a.cause is not None:
+            out[a.cause] = out.get(a.cause, 0) + 1
+    return out
 
 
 def _value(value: object) -> str:
@@ -316,13 +394,13 @@ def _run_details(meta: Mapping[str, object]) -> str:
                        f"<tr><td>{_e(f.get('kind'))}</td><td>{_e(f.get('link'))}</td><td>{_e(f.get('at'))}</td>"
                        f"<td>{_e(f.get('for_s'))} s</td></tr>" for f in faults if isinstance(f, Mapping))  # type: ignore[union-attr]
                    + "</tbody></table>")
-    expect = meta.get("expect") or []
+    expect = _expectations(meta)
     if expect:
-        out.append("<h3>Expectations</h3><table><thead><tr><th>pipeline</th><th>invariant</th><th>expected</th>"
-                   "<th>why</th></tr></thead><tbody>" + "".join(
-                       f"<tr><td>{_e(x.get('pipeline'))}</td><td>{_e(x.get('invariant'))}</td>"
-                       f"<td>{_e(x.get('validity'))}</td><td>{_e(x.get('why'))}</td></tr>"
-                       for x in expect if isinstance(x, Mapping))  # type: ignore[union-attr]
+        out.append("<h3>Expectations</h3><table><thead><tr><th>pipeline</th><th>anomalies (required)</th>"
+                   "<th>may</th><th>explained by</th><th>why</th></tr></thead><tbody>" + "".join(
+                       f"<tr><td>{_e(x.pipeline)}</td><td>{_e(', '.join(k.value for k in x.anomalies))}</td>"
+                       f"<td>{_e(', '.join(k.value for k in x.may))}</td><td>{_e(x.by.value)}</td>"
+                       f"<td>{_e(x.why)}</td></tr>" for x in expect)
                    + "</tbody></table>")
     for title, key in (("Versions", "versions"), ("Machine", "machine")):
         table = meta.get(key)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from harness.checkers.base import CheckResult, Validity
+from harness.expect import Expect, expectations_from_json
 from harness.scoring import PipelineVerdict
 
 __all__ = ["junit_xml"]
@@ -30,11 +31,31 @@ def _clean(text: object) -> str:
     return _INVALID_XML.sub("\ufffd", str(text))
 
 
-def _expected(meta: Mapping[str, object]) -> dict[tuple[str, str], Validity]:
-    out = {}
-    for e in meta.get("expect") or ():  # type: ignore[union-attr]
-        out[(str(e["pipeline"]), str(e["invariant"]))] = Validity(e["validity"])  # type: ignore[index]
-    return out
+def _failure(v: PipelineVerdict, r: CheckResult, expects: Sequence[Expect]) -> str | None:
+    """Why this result fails its pipeline's expectations, or None: an anomaly of a kind not expected, an
+    expected kind some instance of which nothing injected explains, or a required kind that never showed."""
+    if r.invariant is None or r.validity is Validity.UNKNOWN:
+        return None
+    mine = [e for e in expects if e.pipeline == v.pipeline]
+    problems = []
+    for t in v.tallies:
+        if t.kind.invariant != r.invariant:
+            continue
+        if not t.expected:
+            problems.append(f"unexpected {t.kind.value} x{t.total}")
+        elif t.unexplained:
+            problems.append(f"{t.unexplained} of {t.total} {t.kind.value} not explained by any injected fault")
+    seen = {t.kind for t in v.tallies}
+    problems += [f"expected {k.value} did not happen" for e in mine for k in e.anomalies
+                 if k.invariant == r.invariant and k not in seen]
+    if r.validity is Validity.INVALID and not r.anomalies:
+        problems.append("invalid without naming an anomaly")
+    return "; ".join(problems) or None
+
+
+def _expected_text(v: PipelineVerdict, r: CheckResult, expects: Sequence[Expect]) -> str:
+    kinds = [k.value for e in expects if e.pipeline == v.pipeline for k in e.kinds if k.invariant == r.invariant]
+    return ", ".join(kinds) if kinds else "no anomaly"
 
 
 def _detail(result: CheckResult) -> str:
@@ -48,7 +69,7 @@ def _detail(result: CheckResult) -> str:
 
 def junit_xml(meta: Mapping[str, object], verdicts: tuple[PipelineVerdict, ...]) -> str:
     scenario = str(meta.get("scenario") or "scenario")
-    expected = _expected(meta)
+    expects = expectations_from_json(meta.get("expect") or ())  # type: ignore[arg-type]
     root = ET.Element("testsuites", name=_clean(f"chaos-harness {scenario}"))
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     for v in verdicts:
@@ -58,7 +79,8 @@ def junit_xml(meta: Mapping[str, object], verdicts: tuple[PipelineVerdict, ...])
             ET.SubElement(props, "property", name=name, value=_clean(meta.get(name, "")))
         counts = {"tests": 0, "failures": 0, "skipped": 0}
         for r in v.results:
-            want = expected.get((v.pipeline, r.invariant), Validity.VALID) if r.invariant else Validity.VALID
+            failed = _failure(v, r, expects)
+            want = _expected_text(v, r, expects)
             name = f"{r.invariant} {r.checker}" if r.invariant else r.checker
             case = ET.SubElement(suite, "testcase", classname=_clean(f"chaos.{scenario}.{v.pipeline}"),
                                  name=_clean(name), time="0")
@@ -66,13 +88,13 @@ def junit_xml(meta: Mapping[str, object], verdicts: tuple[PipelineVerdict, ...])
             if r.validity is Validity.UNKNOWN:
                 counts["skipped"] += 1
                 ET.SubElement(case, "skipped", message=_clean(f"unknown: {r.message}"[:500]))
-            elif r.validity is not want:
+            elif failed is not None:
                 counts["failures"] += 1
-                failure = ET.SubElement(case, "failure", type=f"{r.validity.value}-expected-{want.value}",
-                                        message=_clean(f"{name} {r.validity.value}, expected {want.value}: {r.message}"[:500]))
+                failure = ET.SubElement(case, "failure", type="unexpected-anomaly",
+                                        message=_clean(f"{name}: {failed}: {r.message}"[:500]))
                 failure.text = _clean(_detail(r))
             out = ET.SubElement(case, "system-out")
-            out.text = _clean(f"{r.validity.value} (expected {want.value}): {r.message}")
+            out.text = _clean(f"{r.validity.value} (expected: {want}): {r.message}")
         suite.set("tests", str(counts["tests"]))
         suite.set("failures", str(counts["failures"]))
         suite.set("skipped", str(counts["skipped"]))

@@ -20,11 +20,13 @@ from pathlib import Path
 
 from harness.errors import UsageError
 from harness.history.ops import History
+from harness.lag_alerts import LagAlert, lag_alerts, merge_thresholds, thresholds_from_json
 from harness.report.html import render_report
 from harness.report.junit import junit_xml
 from harness.report.results import results_document, to_json_text
 from harness.score import Measurements, Score, measure, score
 from harness.scoring import PipelineVerdict
+from harness.story import Story, StoryTeller, tell
 
 __all__ = ["Outputs", "read_run_json", "rerender", "write_outputs"]
 
@@ -35,6 +37,8 @@ class Outputs:
     verdicts: tuple[PipelineVerdict, ...]
     scores: tuple[Score, ...]
     measurements: tuple[Measurements, ...]
+    lag_alerts: tuple[LagAlert, ...] = ()
+    story: Story | None = None
 
     @property
     def results_json(self) -> Path:
@@ -66,11 +70,17 @@ def _harness_version() -> str:
 
 
 def write_outputs(run_dir: Path, histories: Mapping[str, History], verdicts: tuple[PipelineVerdict, ...], *,
-                  wall_s: float | None = None, meta: Mapping[str, object] | None = None) -> Outputs:
+                  wall_s: float | None = None, meta: Mapping[str, object] | None = None,
+                  storyteller: StoryTeller | None = None) -> Outputs:
     meta = meta if meta is not None else read_run_json(run_dir)
     measured = {v.pipeline: measure(histories[v.pipeline], v) for v in verdicts if v.pipeline in histories}
     scores = {p: score(next(v for v in verdicts if v.pipeline == p), m) for p, m in measured.items()}
-    document = results_document(meta, verdicts, measured, scores, wall_s)
+    scenario_thresholds = thresholds_from_json(meta.get("lag_thresholds"))
+    targets = {str(t.get("name")): t for t in meta.get("targets") or () if isinstance(t, Mapping)}  # type: ignore[attr-defined]
+    alerts = tuple(a for p, h in histories.items() for a in lag_alerts(p, h, merge_thresholds(
+        scenario_thresholds, thresholds_from_json(targets.get(p, {}).get("lag_thresholds")))))
+    story = tell(storyteller, histories, verdicts)
+    document = results_document(meta, verdicts, measured, scores, wall_s, alerts, story)
     texts = {
         "results.json": to_json_text(document),
         "junit.xml": junit_xml(meta, verdicts),
@@ -79,7 +89,7 @@ def write_outputs(run_dir: Path, histories: Mapping[str, History], verdicts: tup
     run_dir.mkdir(parents=True, exist_ok=True)
     for name, text in texts.items():
         _replace(run_dir / name, text)
-    return Outputs(run_dir, verdicts, tuple(scores.values()), tuple(measured.values()))
+    return Outputs(run_dir, verdicts, tuple(scores.values()), tuple(measured.values()), alerts, story)
 
 
 def _replace(path: Path, text: str) -> None:
@@ -103,4 +113,12 @@ def rerender(run_dir: Path) -> Outputs:
             wall_s = float(raw) if isinstance(raw, (int, float)) else None
         except (ValueError, AttributeError):
             wall_s = None  # an unreadable earlier results.json is replaced, not trusted
-    return write_outputs(run_dir, histories, verdicts, wall_s=wall_s, meta=dict(meta))
+    return write_outputs(run_dir, histories, verdicts, wall_s=wall_s, meta=dict(meta),
+                         storyteller=_named_story(str(meta.get("scenario") or "")))
+
+
+def _named_story(name: str) -> StoryTeller | None:
+    """The story of a named scenario (scenarios/NAME.py), for re-rendering; none for a scenario file."""
+    from harness.scenario import load_scenario, scenario_names
+
+    return load_scenario(name).story if name in scenario_names() else None

@@ -2,6 +2,8 @@
 
 Never through a proxy (a fault must not blind the judge), and decoded with the target's
 domain pack, so a record reads the same to the checkers whichever language wrote it.
+A dead-letter record is read by its content: the event from its value, its reason and origin
+from whichever framework's headers it carries (``harness.deadletter``).
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from collections.abc import Mapping, Sequence
 
 from confluent_kafka import Consumer, TopicPartition
 
+from harness.deadletter import read_dead_letter
 from harness.history.ops import Scalar
 from harness.infra import kafka
 from harness.target.domain import Domain
 from harness.wait import wait_for
 
-__all__ = ["Oracle"]
+__all__ = ["Oracle", "headers_text"]
 
-_HEADERS = ("reason", "source_topic", "source_partition", "source_offset")
 _FIELDS = ("event_id", "order_id", "type", "seq", "correlation_id", "schema_version")
 
 
@@ -48,7 +50,11 @@ class Oracle:
             consumer.close()
 
     def lag(self, topic: str, groups: Sequence[str]) -> dict[str, int]:
-        """Records on ``topic`` not yet committed, per group.
+        """Records on ``topic`` not yet committed, per group (the sum of ``lag_by_partition``)."""
+        return {group: sum(parts.values()) for group, parts in self.lag_by_partition(topic, groups).items()}
+
+    def lag_by_partition(self, topic: str, groups: Sequence[str]) -> dict[str, dict[int, int]]:
+        """Records on ``topic`` not yet committed, per group and partition.
 
         Clients that live for the run (one for the end offsets, one per group for its committed
         offsets), asked synchronously with timeouts: a sample is a few round trips
@@ -59,11 +65,11 @@ class Oracle:
         """
         try:
             ends = self._ends(self._probe(""), topic)
-            out = {}
+            out: dict[str, dict[int, int]] = {}
             for group in groups:
                 parts = [TopicPartition(topic, p) for p in ends]
                 committed = {tp.partition: max(tp.offset, 0) for tp in self._probe(group).committed(parts, timeout=5)}
-                out[group] = sum(max(0, ends[p] - committed.get(p, 0)) for p in ends)
+                out[group] = {p: max(0, ends[p] - committed.get(p, 0)) for p in sorted(ends)}
             return out
         except BaseException:
             self.close()
@@ -81,8 +87,8 @@ class Oracle:
         for client in probes.values():
             client.close()
 
-    def read_topic(self, topic: str) -> list[Mapping[str, Scalar]]:
-        """Every record of ``topic``, decoded with the domain pack."""
+    def read_topic(self, topic: str, *, dead_letters: bool = False) -> list[Mapping[str, Scalar]]:
+        """Every record of ``topic``, decoded with the domain pack (as dead letters when ``dead_letters``)."""
         consumer = self._consumer()
         rows: list[Mapping[str, Scalar]] = []
         try:
@@ -96,7 +102,7 @@ class Oracle:
                 for msg in consumer.consume(500, timeout=0.5):
                     if msg.error():
                         continue
-                    rows.append(self.record(msg))
+                    rows.append(self.record(msg, dead_letter=dead_letters))
                     if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
                         remaining.pop(msg.partition(), None)
                 return not remaining, f"partitions still being read: {sorted(remaining)}"
@@ -106,7 +112,7 @@ class Oracle:
             consumer.close()
         return rows
 
-    def record(self, msg: object) -> Mapping[str, Scalar]:
+    def record(self, msg: object, *, dead_letter: bool = False) -> Mapping[str, Scalar]:
         raw = msg.value()  # type: ignore[attr-defined]
         key = msg.key()  # type: ignore[attr-defined]
         row: dict[str, Scalar] = {
@@ -132,8 +138,28 @@ class Oracle:
                     row[name] = value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
             else:
                 row["undecodable"] = True
-        for name, value in msg.headers() or ():  # type: ignore[attr-defined]
-            if name in _HEADERS:
-                text = value.decode("utf-8", "replace")
-                row[name] = int(text) if name in ("source_partition", "source_offset") and text.isdigit() else text
+        if dead_letter:
+            headers = msg.headers()  # type: ignore[attr-defined]
+            found = read_dead_letter(headers)
+            row.update(convention=found.convention.value, reason=found.reason, source_topic=found.source_topic,
+                       source_partition=found.source_partition, source_offset=found.source_offset,
+                       headers=headers_text(headers))
+            if found.consumer is not None:
+                row["dead_lettered_by"] = found.consumer
         return row
+
+
+def headers_text(headers: object) -> str:
+    """A record's headers as one JSON object of text (binary values as hex), for a history row."""
+    out: dict[str, str] = {}
+    for name, value in headers or ():  # type: ignore[attr-defined]
+        if value is None:
+            out[name] = ""
+            continue
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            text = ""
+        # Spring writes partition and offset as binary ints, which decode as control characters.
+        out[name] = text if text.isprintable() and (text or not value) else "0x" + value.hex()
+    return json.dumps(out, sort_keys=True, separators=(",", ":"))

@@ -43,6 +43,9 @@ class Drain:
 
     publish_backlog: int  # events committed at the source and not yet on the topic
     consumer_lag: int  # records on the topic not yet committed by the consumers
+    # consumer -> ((partition, lag), ...): the same lag per group and partition, for lag alerts
+    # (harness.lag_alerts); empty when a target cannot tell.
+    groups: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = ()
 
     @property
     def done(self) -> bool:

@@ -122,6 +122,7 @@ class SpecTarget:
         self.dlq_topics = {c: f"dlq.{c}.{self.name}.{ctx.run_id}" for c in spec.consumers()}
         self.groups = {c: f"{c}.{self.name}.{ctx.run_id}" for c in spec.consumers()}
         self.oracle = Oracle(self.topo.kafka_direct, ctx.run_id, domain)
+        self.schema_registry_url: str | None = None  # set at start when the spec uses a registry
         ports = iter(self.topo.process_ports)
         self._replicas: dict[str, _Replica] = {}
         for decl in spec.processes:
@@ -190,6 +191,9 @@ class SpecTarget:
             "CHAOS_CRASHPOINTS_DIR": str(self.crashpoints_dir),
             "PYTHONUNBUFFERED": "1",
         }
+        if self.schema_registry_url is not None:
+            # Confluent's API base URL (SchemaRegistryClient's "url"); subjects follow TopicNameStrategy, <topic>-value.
+            env["CHAOS_SCHEMA_REGISTRY_URL"] = self.schema_registry_url
         for service in decl.links:
             link = self.infra.link(f"{decl.name}->{service}")
             env[link_env_name(link.name)] = link.proxy_address
@@ -237,6 +241,7 @@ class SpecTarget:
             self.infra.bind_links(self.links())
             self._create_database()
             self._create_topics()
+            self.attach_schema_registry()
             self.prepare()
             for replica in self._replicas.values():
                 self._spawn(replica)
@@ -304,6 +309,12 @@ class SpecTarget:
             for replica in reversed(list(self._replicas.values())):
                 if replica.proc is not None:
                     replica.proc.stop(grace_s=replica.decl.stop.grace_s, sig=_signal(replica.decl.stop.signal))
+
+    def attach_schema_registry(self) -> None:
+        """A registry for a spec that uses one: started (or the user's checked) before any process starts,
+        since each is handed its URL and may call it at once. A spec that does not declare one costs nothing."""
+        if self.spec.uses_schema_registry:
+            self.schema_registry_url = self.infra.ensure_schema_registry().base_url
 
     # ---- hooks for subclasses -----------------------------------------------------------
     def prepare(self) -> None:
@@ -397,8 +408,10 @@ class SpecTarget:
 
     def drain_state(self) -> Drain:
         backlog = self.publish_backlog()
-        lag = sum(self.oracle.lag(self.topic, list(self.groups.values())).values())
-        return Drain(publish_backlog=backlog, consumer_lag=lag)
+        by_group = self.oracle.lag_by_partition(self.topic, list(self.groups.values()))
+        groups = tuple((consumer, tuple(by_group[group].items())) for consumer, group in self.groups.items())
+        return Drain(publish_backlog=backlog, consumer_lag=sum(sum(p.values()) for p in by_group.values()),
+                     groups=groups)
 
     def observe(self) -> Mapping[str, list[Mapping[str, Scalar]]]:
         sources = dict(self.domain_pack.observe(self._sql))
@@ -408,8 +421,11 @@ class SpecTarget:
             sources["pending"] = [{"order_id": str(r[0])} for r in self._sql(self.spec.pending_sql)]
         sources.update(
             topic=self.oracle.read_topic(self.topic),
-            dlq=[{**r, "consumer": c} for c, t in self.dlq_topics.items() for r in self.oracle.read_topic(t)],
+            dlq=[{**r, "consumer": c, "dlq_topic": t} for c, t in self.dlq_topics.items()
+                 for r in self.oracle.read_topic(t, dead_letters=True)],
             consumers=[{"consumer": c} for c in self.groups],
+            budgets=[{"redelivery_ratio": self.spec.budgets.redelivery_ratio}]
+            if self.spec.budgets.redelivery_ratio is not None else [],
             domain=[r for r in declared if r["consumer"] in running],
             requires=[r for r in requires if r["consumer"] in running],
             processes=[{"process": name, "alive": proc.alive(), "returncode": proc.returncode(),

@@ -29,13 +29,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from harness.errors import SpecError
+from harness.lag_alerts import LagThreshold
 
 if TYPE_CHECKING:
     from harness.infra.stack import Infra
     from harness.target.protocol import RunContext, Target
 
 __all__ = [
-    "SERVICES", "Build", "ProcessDecl", "Readiness", "ReadyKind", "StopSpec", "TargetSpec", "Timeouts", "link_env_name",
+    "SERVICES", "Budgets", "Build", "ProcessDecl", "Readiness", "ReadyKind", "StopSpec", "TargetSpec", "Timeouts", "link_env_name",
 ]
 
 SERVICES = ("kafka", "postgres")
@@ -179,6 +180,19 @@ class Timeouts:
             _check(value is None or 0 < value <= 3600, f"timeouts.{name}={value!r} must be in (0, 3600] seconds")
 
 
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """What a target declares it may spend under faults; the checkers hold it to them."""
+
+    # Extra copies per distinct event on the topic, outside crash recovery (I2 ``amplified`` above it).
+    redelivery_ratio: float | None = None
+
+    def __post_init__(self) -> None:
+        value = self.redelivery_ratio
+        _check(value is None or (isinstance(value, (int, float)) and 0 <= value <= 100),
+               f"budgets.redelivery_ratio={value!r} must be in [0, 100] extra copies per event")
+
+
 Runtime = Callable[["TargetSpec", "Infra", "RunContext"], "Target"]
 """Builds the running Target of a spec on given infra; ``SpecTarget`` unless the spec brings its own."""
 
@@ -197,9 +211,16 @@ class TargetSpec:
     partitions: int = 3
     variants: tuple[str, ...] = ("correct",)  # deliberate mistakes this target can run (CHAOS_VARIANT)
     timeouts: Timeouts = Timeouts()
+    budgets: Budgets = Budgets()
     build: tuple[Build, ...] = ()
     schema_sql: str = ""  # extra tables beyond the domain's own
     uses_connect: bool = False  # needs Kafka Connect (the infra starts it on demand)
+    # Its processes use a schema registry: the infra starts one on demand (or attaches the user's) and
+    # every process gets its Confluent-API base URL as CHAOS_SCHEMA_REGISTRY_URL.
+    uses_schema_registry: bool = False
+    # Consumer-lag alert thresholds (records) per consumer group, "*" for the rest; a scenario's
+    # own thresholds win for a group both name (harness.lag_alerts).
+    lag_thresholds: tuple[LagThreshold, ...] = ()
     drift_changes: tuple[str, ...] = ()  # schema-drift changes its publisher can make (``SchemaDrift.change``)
     origin: str = "python"  # where the spec came from: built-in, entry point, a file (for `chaos targets`)
     runtime: Runtime | None = None  # None: the harness's generic SpecTarget
@@ -220,6 +241,8 @@ class TargetSpec:
                f"({', '.join(names)}), or connect with uses_connect")
         consumers = [p.consumer for p in self.processes if p.consumer]
         _check(len(set(consumers)) == len(consumers), f"target {self.name}: two processes claim one consumer")
+        _check(all(isinstance(t, LagThreshold) for t in self.lag_thresholds),
+               f"target {self.name}: lag_thresholds must hold LagThreshold(group, max_lag) records")
         _check(1 <= self.partitions <= 64, f"target {self.name}: partitions={self.partitions!r} must be in 1..64")
         _check("correct" in self.variants, f"target {self.name}: variants must include \"correct\"")
         links = [link for p in self.processes for link in p.link_names()]

@@ -27,6 +27,13 @@
     [timeouts]
     delivery_s = 10
 
+    [budgets]
+    redelivery_ratio = 0.01
+
+    [lag_thresholds]                 # alert when a group's lag passes this many records; "*": the rest
+    payment = 500
+    "*" = 5000
+
 Relative paths (``cwd``, ``command[0]`` when it contains a '/', build folders) are relative
 to the TOML file's folder. Every key is checked: an unknown or missing one is a SpecError
 (exit 4) naming it and the file.
@@ -41,13 +48,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from harness.errors import SpecError
-from harness.target.spec import Build, ProcessDecl, Readiness, ReadyKind, StopSpec, TargetSpec, Timeouts
+from harness.errors import SpecError, UsageError
+from harness.lag_alerts import LagThreshold
+from harness.target.spec import Budgets, Build, ProcessDecl, Readiness, ReadyKind, StopSpec, TargetSpec, Timeouts
 
 __all__ = ["load_toml"]
 
 _TOP = {"name", "domain", "entrypoint", "publisher", "variants", "partitions", "build", "processes", "backlog",
-        "timeouts", "schema", "description"}
+        "timeouts", "budgets", "schema", "schema_registry", "lag_thresholds", "description"}
 _PROCESS = {"use", "command", "links", "cwd", "env", "ready", "stop", "replicas", "ports", "consumer", "crash_points",
             "publishes", "recovery_grace_s"}
 _READY = {"http", "tcp", "command", "log", "none", "timeout_s"}
@@ -175,6 +183,16 @@ def _spec(data: dict[str, Any], path: Path, components: ComponentLookup | None =
     _keys("backlog", _typed("backlog", backlog, dict, "a table"), {"sql", "ids_sql"})
     timeouts = data.get("timeouts", {})
     _keys("timeouts", _typed("timeouts", timeouts, dict, "a table"), {"delivery_s", "session_s"})
+    budgets = data.get("budgets", {})
+    _keys("budgets", _typed("budgets", budgets, dict, "a table"), {"redelivery_ratio"})
+    lag = _typed("lag_thresholds", data.get("lag_thresholds", {}), dict, "a table of group = records")
+    thresholds = []
+    for group, max_lag in lag.items():
+        _typed(f"lag_thresholds.{group}", max_lag, int, "a whole number of records")
+        try:
+            thresholds.append(LagThreshold(str(group), int(max_lag)))
+        except UsageError as exc:
+            raise SpecError(f"lag_thresholds.{group}: {exc}") from None
     schema = data.get("schema", {})
     _keys("schema", _typed("schema", schema, dict, "a table"), {"sql", "file"})
     schema_sql = str(schema.get("sql", ""))
@@ -194,7 +212,10 @@ def _spec(data: dict[str, Any], path: Path, components: ComponentLookup | None =
         partitions=int(_typed("partitions", data.get("partitions", 3), int, "an integer")),
         variants=_strings("variants", data.get("variants", ["correct"])),
         timeouts=Timeouts(**{k: float(_typed(f"timeouts.{k}", v, (int, float), "seconds")) for k, v in timeouts.items()}),
+        budgets=Budgets(**{k: float(_typed(f"budgets.{k}", v, (int, float), "a number")) for k, v in budgets.items()}),
         build=tuple(builds),
         schema_sql=schema_sql,
+        uses_schema_registry=bool(_typed("schema_registry", data.get("schema_registry", False), bool, "true or false")),
+        lag_thresholds=tuple(thresholds),
         origin=f"file {path}",
     )

@@ -1,0 +1,56 @@
+"""The runner's own waits leave a trace: every interposer sample in the history, and how long the wait took."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from harness.errors import WaitTimeout
+from harness.faults.interposer import InterposerState
+from harness.history.ops import OpType
+from harness.history.store import Recorder
+from harness.runner import Progress, _catch_up
+
+
+def _state(unread: int, held: int = 0, unacked: int = 0) -> InterposerState:
+    return InterposerState(unread=unread, held=held, unacked=unacked, forwarded=100 - unread, swapped=2)
+
+
+class _Hop:
+    """An interposer that owes 5, then 2 (one held), then nothing."""
+
+    def __init__(self, states: list[InterposerState]) -> None:
+        self.states = states
+
+    def caught_up(self, timeout_s: float, report: Callable[[InterposerState], None]) -> InterposerState:
+        for state in self.states:
+            report(state)
+            if state.lag == 0:
+                return state
+        raise WaitTimeout("the interposer to forward everything", timeout_s, self.states[-1].describe(), "")
+
+
+def test_every_catch_up_sample_is_a_probe_op_and_the_wait_ends_with_its_duration() -> None:
+    recorder = Recorder(None, "outbox")
+    seen: list[Progress] = []
+    _catch_up(_Hop([_state(5), _state(1, held=1), _state(0)]), 5.0, recorder, "outbox", seen.append, 0.0)  # type: ignore[arg-type]
+    probes = [op for op in recorder.history().ops if op.process == "probe"]
+    assert [op.f for op in probes] == ["interposer", "interposer", "interposer", "interposer-caught-up"]
+    assert [op.value["lag"] for op in probes[:3]] == [5, 2, 0]
+    assert probes[1].value["held"] == 1 and probes[-1].type is OpType.OK and probes[-1].value["waited_s"] >= 0
+    assert [p.phase for p in seen] == ["catch-up"] * 3 and [p.lag for p in seen] == [5, 2, 0]
+
+
+def test_a_catch_up_that_times_out_still_records_its_samples_and_duration() -> None:
+    recorder = Recorder(None, "outbox")
+    with pytest.raises(WaitTimeout):
+        _catch_up(_Hop([_state(3), _state(3)]), 0.5, recorder, "outbox", lambda p: None, 0.0)  # type: ignore[arg-type]
+    fs = [op.f for op in recorder.history().ops if op.process == "probe"]
+    assert fs == ["interposer", "interposer", "interposer-caught-up"]
+
+
+def test_interposer_lag_counts_unread_held_and_unacknowledged() -> None:
+    state = InterposerState(unread=2, held=1, unacked=4, forwarded=10, swapped=1)
+    assert state.lag == 7
+    assert "held 1" in state.describe() and "unacked 4" in state.describe()
