@@ -375,13 +375,15 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
 
 
 def _explore(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from harness.explore import ExploreOptions, explore, parse_budget
+    from harness.explore import ExploreOptions, explore, parse_budget, prepare
     from harness.runner import new_seed
 
     opts = ExploreOptions(target=args.target, budget_s=parse_budget(args.budget),
                           seed=args.seed if args.seed is not None else new_seed(), faults=args.faults, out=args.out,
                           variant=args.variant, reruns=args.reruns)
-    with hold_base_port(settings):
+    prepare(opts)  # bad input exits 4 before the lock, even while another run holds the port
+    # Lent: every trial is a `chaos run` child on this session's infra.
+    with hold_base_port(settings, lend_to_children=True):
         result = explore(opts, settings, say=lambda line: console.print(line, soft_wrap=True, highlight=False,
                                                                         markup=False))
     return result.exit_code

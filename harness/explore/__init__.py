@@ -7,7 +7,7 @@
     session   explore(): the whole session, from spec to written module
 """
 
-from harness.explore.session import ExploreOptions, ExploreResult, explore, parse_budget
+from harness.explore.session import ExploreOptions, ExploreResult, explore, parse_budget, prepare
 from harness.explore.shrink import Search, SearchResult
 from harness.explore.strategy import INHERENT, FaultSpace, Skipped, TrialSchedule, parse_kinds, trial_schedules
 from harness.explore.trial import TrialOutcome, TrialRunner, scenario_of
@@ -15,6 +15,6 @@ from harness.explore.writer import module_source, write_scenario
 
 __all__ = [
     "INHERENT", "ExploreOptions", "ExploreResult", "FaultSpace", "Search", "SearchResult", "Skipped", "TrialOutcome",
-    "TrialRunner", "TrialSchedule", "explore", "module_source", "parse_budget", "parse_kinds", "scenario_of",
+    "TrialRunner", "TrialSchedule", "explore", "module_source", "parse_budget", "parse_kinds", "prepare", "scenario_of",
     "trial_schedules", "write_scenario",
 ]

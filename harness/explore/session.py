@@ -28,8 +28,9 @@ from harness.explore.shrink import Search, SearchResult
 from harness.explore.strategy import FaultSpace, Skipped, TrialSchedule, parse_kinds
 from harness.explore.trial import TrialOutcome, TrialRunner
 from harness.explore.writer import reproduce_command, write_scenario
+from harness.target.spec import TargetSpec
 
-__all__ = ["ExploreOptions", "ExploreResult", "explore", "parse_budget"]
+__all__ = ["ExploreOptions", "ExploreResult", "explore", "parse_budget", "prepare"]
 
 _BUDGET = re.compile(r"([0-9]+(?:\.[0-9]+)?)(s|m|h)?")
 MAX_BUDGET_S = 24 * 3600.0
@@ -102,18 +103,24 @@ class ExploreResult:
                 "command": self.command, "skipped": {k.kind.value: k.why for k in self.skipped}}
 
 
-def explore(opts: ExploreOptions, settings: Settings, *, infra: object | None = None,
-            say: Callable[[str], None] = print) -> ExploreResult:
-    """Explore ``opts.target``: everything before the first trial is checked first (exit 4 on bad input)."""
+def prepare(opts: ExploreOptions) -> tuple[TargetSpec, FaultSpace]:
+    """The target and its fault space, or a UsageError (exit 4) before any lock or infrastructure."""
     from harness.capabilities import check_capabilities
-    from harness.infra.stack import Infra
     from harness.target.registry import load_domain, resolve_target
 
     kinds = parse_kinds(opts.faults)
     spec = resolve_target(opts.target)
     check_capabilities("explore", (), (), opts.variant, spec)  # an unknown variant: exit 4 now
     load_domain(spec.domain)
-    space = FaultSpace.of(spec, kinds, opts.variant)
+    return spec, FaultSpace.of(spec, kinds, opts.variant)
+
+
+def explore(opts: ExploreOptions, settings: Settings, *, infra: object | None = None,
+            say: Callable[[str], None] = print) -> ExploreResult:
+    """Explore ``opts.target``: everything before the first trial is checked first (exit 4 on bad input)."""
+    from harness.infra.stack import Infra
+
+    spec, space = prepare(opts)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = settings.runs_dir / f"explore-{spec.name}-{stamp}-{secrets.token_hex(2)}"
     (folder / "trials").mkdir(parents=True, exist_ok=True)
@@ -131,12 +138,13 @@ def explore(opts: ExploreOptions, settings: Settings, *, infra: object | None = 
         infra = Infra.attach(settings)
         if infra is None:
             say("chaos explore: starting infra (Postgres, Kafka, Toxiproxy), shared by every trial ...")
-            infra = Infra.start(settings, logs_dir=folder / "infra-logs")
+            # Not tied to this process: a trial's child may restart the broker, and a restarted process
+            # must outlive that child. This session stops it at the end.
+            infra = Infra.start(settings, logs_dir=folder / "infra-logs", die_with_parent=False)
             owned = True
     log = (folder / "trials.jsonl").open("a")
-
-    runner = TrialRunner(settings=replace(settings, runs_dir=folder / "trials"), infra=infra, target_ref=opts.target,
-                         pipeline=spec.name, variant=opts.variant, say=say)
+    runner = TrialRunner(settings=settings, folder=folder / "trials", target_ref=opts.target, pipeline=spec.name,
+                         variant=opts.variant, revive=lambda: _revive(settings), say=say)
 
     def run_trial(schedule: TrialSchedule) -> TrialOutcome:
         outcome = runner(schedule)
@@ -159,11 +167,9 @@ def explore(opts: ExploreOptions, settings: Settings, *, infra: object | None = 
                 say(f"chaos explore: written to {module}; reproduce with: {command}")
     finally:
         log.close()
-        try:
-            infra.heal_all()  # type: ignore[attr-defined]
-        finally:
-            if owned:
-                infra.stop()  # type: ignore[attr-defined]
+        if owned:
+            # Freshly attached: a trial may have restarted a process since the session started it.
+            (Infra.attach(settings, revive=True) or infra).stop()  # type: ignore[attr-defined]
     wall_s = time.monotonic() - started
     out = ExploreResult(spec.name, opts.variant, opts.seed, folder, tuple(runner.outcomes), space.skipped, result,
                         module, command, wall_s)
@@ -173,6 +179,18 @@ def explore(opts: ExploreOptions, settings: Settings, *, infra: object | None = 
         + (f"found {', '.join(sorted(k.value for k in result.kinds))} after {result.found_after_s:.0f}s, "
            f"shrunk in {result.shrink_s:.0f}s ({result.shrink_steps} step(s))" if out.found else "nothing found"))
     return out
+
+
+def _revive(settings: Settings) -> None:
+    """After a trial's child died mid-fault: restart whatever infra process it left dead, heal the proxies."""
+    from harness.errors import InfraError
+    from harness.infra.stack import Infra
+
+    infra = Infra.attach(settings, revive=True)
+    if infra is None:
+        raise InfraError(f"the infra of base port {settings.base_port} is gone (no state file); "
+                         "start it again with `chaos infra up`")
+    infra.heal_all()
 
 
 def _write(result: SearchResult, opts: ExploreOptions, pipeline: str, folder: Path) -> tuple[Path, str]:

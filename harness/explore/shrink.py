@@ -40,6 +40,15 @@ class _Confirmed(Exception):
     """Raised inside the Hypothesis test for a schedule whose failure reproduced k times."""
 
 
+class _Aborted(BaseException):
+    """Carries an error of a trial itself (infra down, a bug) out of Hypothesis, which would otherwise
+    take it for a failure of the schedule and shrink it."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class _OutOfTime(BaseException):
     """Stops Hypothesis where it is (a BaseException, so Hypothesis does not shrink it as a failure)."""
 
@@ -72,6 +81,7 @@ class Search:
         self.durations = durations
         self.say = say
         self._verdicts: dict[TrialSchedule, bool] = {}
+        self._tried: set[tuple[object, ...]] = set()  # fault lists already run while searching
         self._goal: frozenset[AnomalyKind] | None = None  # the kinds of the first confirmed failure
         self._started = 0.0
         self.result = SearchResult()
@@ -86,7 +96,10 @@ class Search:
         for i in range(self.reruns):
             if i > 0 and self._left_s() <= 0:
                 raise _OutOfTime  # an unconfirmed candidate is no finding; stop with the best so far
-            outcome = self.run_trial(schedule)
+            try:
+                outcome = self.run_trial(schedule)
+            except Exception as exc:  # noqa: BLE001 - re-raised as it was, outside Hypothesis
+                raise _Aborted(exc) from exc
             runs.append(outcome)
             shown = outcome.kinds if self._goal is None else outcome.kinds & self._goal
             if not shown:
@@ -112,9 +125,14 @@ class Search:
 
     def _test(self, schedule: TrialSchedule) -> None:
         known = self._verdicts.get(schedule)
+        if known is None and self.result.first is None and schedule.faults in self._tried:
+            # Searching, not shrinking: these faults already ran (under other load) and passed. Hypothesis
+            # offers near-minimal schedules again and again early on, and a trial costs tens of seconds.
+            return
         if known is None:
             if self._left_s() <= 0:
                 raise _OutOfTime
+            self._tried.add(schedule.faults)
             known = self._verdicts[schedule] = self._confirm(schedule)
         if known:
             raise _Confirmed(schedule.describe())
@@ -143,6 +161,9 @@ class Search:
             self.result.stopped_by = "search ended"
         except _OutOfTime:
             self.result.stopped_by = "budget"
+        except _Aborted as aborted:
+            self.result.stopped_by = f"error: {type(aborted.error).__name__}"
+            raise aborted.error from None
         except KeyboardInterrupt:
             self.result.stopped_by = "interrupted"
             raise

@@ -1,27 +1,36 @@
-"""One explore trial: a generated schedule run as an ordinary scenario, on infra shared by every trial.
+"""One explore trial: a generated schedule written as a scenario module and run by `chaos run`, as a child.
 
-A trial goes through ``run_scenario``, the path `chaos run` takes, with the explore
-session's infra passed in (as the pytest plugin does), so nothing starts but the target's
-own processes: each run already makes its own database, topics and consumer groups
-(named after its run id), which is the per-trial reset. Its run folder is an ordinary
-one (`chaos analyze`, `chaos report`, `chaos trace` work on it).
+Each trial is exactly what a user would reproduce: the schedule is written as an ordinary
+scenario module (harness/explore/writer.py) and run with ``chaos run MODULE --seed S
+--target T`` in a child process, on the infra the explore session keeps up (the session
+lends the child its base-port lock, as the pytest session does). Nothing starts but the
+target's own processes: each run makes its own database, topics and consumer groups,
+named after its run id, which is the per-trial reset.
 
-What a trial *found* is the set of anomaly kinds the verdict tallies, less those the
-injected faults produce by their nature (``strategy.INHERENT``: a schema drift writes an
-unregistered version). On a correct pipeline any of them is a failure; on a planted
+Why a child and not a call: a trial kills the broker and the database, and a client
+library in the process watching may abort on it (librdkafka's
+``rd_kafka_enq_once_del_source_return`` assertion did, mid-session). A child that dies
+takes one trial with it, not the session; the session then revives the infra.
+
+What a trial *found* is the set of anomaly kinds of its verdict (re-read from its run
+folder with ``analyze_run_dir``), less those the injected faults produce by their nature
+(``strategy.INHERENT``). On a correct pipeline any of them is a failure; on a planted
 variant it is the defect found.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.checkers.anomaly import AnomalyKind
 from harness.config import Settings
-from harness.errors import ChaosError, UsageError
+from harness.errors import ChaosError, InfraError, UsageError
 from harness.explore.strategy import INHERENT, TrialSchedule
 from harness.scenario import Scenario
 from harness.scoring import Outcome
@@ -29,7 +38,9 @@ from harness.workload.rate import Constant
 
 __all__ = ["DRAIN_TIMEOUT_S", "TrialOutcome", "TrialRunner", "scenario_of"]
 
-DRAIN_TIMEOUT_S = 40.0  # a pipeline that has not caught up 40 s after the heal is reported as never recovering
+DRAIN_TIMEOUT_S = 30.0  # a pipeline that has not caught up 30 s after the heal is reported as never recovering
+CHILD_SLACK_S = 180.0  # start, heal, drain and checking on top of the traffic: a child past this is hung
+_CHILD_EXITS = (0, 1, 2)  # a verdict was reached (met, unexpected, inconclusive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +54,7 @@ class TrialOutcome:
     wall_s: float
     error: str | None = None  # the trial could not run (a target process would not start ...)
     example: str | None = None  # one anomaly, for the evidence chain: "duplicate-effect: order 12 (payment)"
+    module: Path | None = None  # the scenario module the trial ran
 
     @property
     def failed(self) -> bool:
@@ -66,57 +78,80 @@ def scenario_of(schedule: TrialSchedule, pipeline: str, variant: str, name: str 
 
 
 class TrialRunner:
-    """Runs schedules one after another on ``infra``; numbers them and keeps every outcome."""
+    """Runs schedules one after another as `chaos run` children; numbers them and keeps every outcome."""
 
-    def __init__(self, *, settings: Settings, infra: object, target_ref: str, pipeline: str, variant: str,
-                 say: Callable[[str], None] = print) -> None:
+    def __init__(self, *, settings: Settings, folder: Path, target_ref: str, pipeline: str, variant: str,
+                 revive: Callable[[], None] = lambda: None, say: Callable[[str], None] = print) -> None:
         self.settings = settings
-        self.infra = infra
+        self.folder = folder
         self.target_ref = target_ref
         self.pipeline = pipeline
         self.variant = variant
+        self.revive = revive  # brings the infra back after a child that died mid-fault
         self.say = say
         self.outcomes: list[TrialOutcome] = []
         self._errors_in_a_row = 0
 
     def __call__(self, schedule: TrialSchedule) -> TrialOutcome:
-        from harness.runner import run_scenario
+        from harness.explore.writer import write_scenario
 
         number = len(self.outcomes) + 1
+        trial_dir = self.folder / f"{number:04d}"
+        name = f"trial_{number:04d}"
+        module = write_scenario(trial_dir, name, schedule, pipeline=self.pipeline, variant=self.variant, kinds=(),
+                                evidence=[f"trial {number} of the explore session in {self.folder}"])
+        argv = [sys.executable, "-m", "harness.cli", "run", str(module), "--seed", str(schedule.seed),
+                "--target", self.target_ref]
         self.say(f"chaos explore: trial {number} seed {schedule.seed}: {schedule.describe()}")
         started = time.monotonic()
-        scenario = scenario_of(schedule, self.pipeline, self.variant)
-        try:
-            result = run_scenario(scenario, settings=self.settings, seed=schedule.seed, infra=self.infra,  # type: ignore[arg-type]
-                                  rate=float(schedule.rate), say=lambda line: None, targets=(self.target_ref,))
-        except UsageError:
-            raise  # a schedule the target cannot take is a bug of the strategy, not a finding
-        except ChaosError as exc:
-            # A target that would not start (or infra that hiccuped) says nothing about the schedule:
-            # recorded, and explore goes on, unless it keeps happening (then the infra is at fault).
-            self._errors_in_a_row += 1
-            outcome = TrialOutcome(number, schedule, None, frozenset(), (), True, time.monotonic() - started,
-                                   error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
-            self._keep(outcome)
-            if self._errors_in_a_row >= 3:
+        env = {**os.environ, "CHAOS_RUNS_DIR": str(trial_dir / "runs"), "CHAOS_BASE_PORT": str(self.settings.base_port),
+               "CHAOS_HOME": str(self.settings.home), "COLUMNS": "160"}
+        with (trial_dir / "chaos-run.log").open("wb") as log:
+            child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+            try:
+                code = child.wait(timeout=schedule.duration_s + max(f.for_s for f in schedule.faults) + CHILD_SLACK_S)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                code = child.wait()
+            except KeyboardInterrupt:
+                # The child got the same Ctrl-C and is healing and cleaning up: let it finish.
+                child.wait(timeout=120)
                 raise
+        wall = time.monotonic() - started
+        outcome = self._outcome(number, schedule, module, trial_dir, code, wall)
+        self.outcomes.append(outcome)
+        self.say(f"chaos explore: {outcome.line()}" + (f"; run folder {outcome.run_dir}" if outcome.run_dir else ""))
+        return outcome
+
+    def _outcome(self, number: int, schedule: TrialSchedule, module: Path, trial_dir: Path, code: int,
+                 wall: float) -> TrialOutcome:
+        from harness.analysis import analyze_run_dir
+
+        runs = sorted(p.parent for p in (trial_dir / "runs").glob("*/run.json"))
+        run_dir = runs[-1] if runs else None
+        if code == UsageError.exit_code:
+            # The module explore wrote does not run: a bug of the strategy or the writer, not a finding.
+            raise UsageError(f"trial {number}: `chaos run {module}` refused the generated scenario; "
+                             f"see {trial_dir / 'chaos-run.log'}")
+        if code not in _CHILD_EXITS or run_dir is None:
+            self._errors_in_a_row += 1
+            why = "killed by a signal" if code < 0 else f"exit {code}"
+            outcome = TrialOutcome(number, schedule, run_dir, frozenset(), (), True, wall, module=module,
+                                   error=f"`chaos run` ended without a verdict ({why}); see {trial_dir / 'chaos-run.log'}")
+            self.revive()
+            if self._errors_in_a_row >= 3:
+                raise InfraError(f"three trials in a row ended without a verdict; the last: {outcome.error}")
             return outcome
         self._errors_in_a_row = 0
-        verdict = result.verdict(self.pipeline)
+        try:
+            verdict = next(v for v in analyze_run_dir(run_dir) if v.pipeline == self.pipeline)
+        except (ChaosError, StopIteration) as exc:
+            return TrialOutcome(number, schedule, run_dir, frozenset(), (), True, wall, module=module,
+                                error=f"its run folder could not be checked: {exc}")
         inherent = frozenset().union(*(INHERENT.get(f.kind, frozenset()) for f in schedule.faults))
         counts = tuple((t.kind, t.total) for t in verdict.tallies if t.kind not in inherent)
         example = next((f"{a.anomaly.kind.value}: {a.anomaly.entity or 'run-wide'}"
                         + (f" ({a.anomaly.consumer})" if a.anomaly.consumer else "") + f"; {a.how}"
                         for a in verdict.attributions if a.anomaly.kind not in inherent), None)
-        outcome = TrialOutcome(number, schedule, result.run_dir, frozenset(k for k, _ in counts), counts,
-                               verdict.outcome is Outcome.INCONCLUSIVE, time.monotonic() - started, example=example)
-        self._keep(outcome)
-        return outcome
-
-    def _keep(self, outcome: TrialOutcome) -> None:
-        self.outcomes.append(outcome)
-        self.say(f"chaos explore: {outcome.line()}" + (f"; run folder {outcome.run_dir}" if outcome.run_dir else ""))
-
-
-def with_runs_dir(settings: Settings, runs_dir: Path) -> Settings:
-    return replace(settings, runs_dir=runs_dir)
+        return TrialOutcome(number, schedule, run_dir, frozenset(k for k, _ in counts), counts,
+                            verdict.outcome is Outcome.INCONCLUSIVE, wall, example=example, module=module)
