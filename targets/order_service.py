@@ -206,7 +206,8 @@ class OrderService:
                     "INSERT INTO outbox (event_id, order_id, seq, type, payload) VALUES (%s, %s, %s, %s, %s)",
                     (event.event_id, event.order_id, event.seq, event.type, drifted(event.encode()).decode()),
                 )
-        crash_point("app.after_commit")  # committed, not yet published: the direct pipeline's loss window
+            crash_point("app.before_commit", event.type)  # written, not committed: the request must fail whole
+        crash_point("app.after_commit", event.type)  # committed, not yet published: the direct pipeline's loss window
         if self.publisher is not None:
             self._local.pending.append(event)  # published when the session ends, connection returned
         return True

@@ -83,6 +83,7 @@ def run(env: TargetEnv, stop: threading.Event) -> None:
                 log.warning("mark-sent failed: %s", exc)
                 conn = None
                 continue
+        crash_point("relay.before_publish")  # read (mark_before_ack: already marked), nothing produced
         results: dict[int, KafkaError | None] = {}
 
         def on_delivery(row_id: int) -> object:

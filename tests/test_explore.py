@@ -202,3 +202,27 @@ def test_interrupting_keeps_finished_trials_and_writes_the_best_schedule(
     assert load_scenario(str(written[0])).faults  # the best confirmed schedule so far, loadable
     trials = list((tmp_path / "runs").glob("explore-outbox-*/trials.jsonl"))
     assert len(trials) == 1 and len(trials[0].read_text().splitlines()) == 12
+
+
+_TYPED_LOOP = ("from harness.sdk import crash_point\n"
+               "for i, t in enumerate(['order.created', 'order.paid', 'order.created', 'order.paid', 'order.paid']):\n"
+               "    crash_point('consumer.before_effect', t)\n"
+               "    print(i, flush=True)\n")
+
+
+def test_a_crash_armed_for_an_event_type_counts_only_records_of_that_type(tmp_path: Path) -> None:
+    """Explore arms crashes for the N-th record of one type, so they land on records that matter."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from harness.faults.crashpoints import CrashPoints
+
+    points = CrashPoints(tmp_path)
+    points.arm("consumer.payment", "consumer.before_effect", 2, event_type="order.paid")
+    env = {**os.environ, "CHAOS_CRASHPOINTS_DIR": str(tmp_path), "CHAOS_PROCESS": "consumer.payment"}
+    died = subprocess.run([sys.executable, "-c", _TYPED_LOOP], env=env, capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert died.returncode == -signal.SIGKILL, died
+    assert died.stdout.split() == ["0", "1", "2"], "it must die at the second paid record (the fourth record)"

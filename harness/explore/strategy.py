@@ -118,6 +118,7 @@ class FaultSpace:
     places: Mapping[FaultKind, tuple[str, ...]]  # kind -> fault targets (links, processes, "events")
     crash_points: Mapping[str, tuple[str, ...]]  # process -> its crash points
     drift_changes: tuple[str, ...]
+    event_types: tuple[str, ...]  # what a crash may be armed for (the N-th record of one type)
     delivery_s: float
     skipped: tuple[Skipped, ...]
 
@@ -142,9 +143,13 @@ class FaultSpace:
             raise UsageError(f"target {spec.name} can take none of the fault kinds asked for "
                              f"({', '.join(s.kind.value for s in skipped)}): "
                              + "; ".join(f"{s.kind.value}: {s.why}" for s in skipped))
+        from harness.target.registry import load_domain
+
+        decl = load_domain(spec.domain).decl
+        types = tuple(sorted({t for c in decl.consumers for t in c.subscribes}))
         return cls(spec.name, variant, MappingProxyType(places),
                    MappingProxyType({p: pts for p, pts in points.items() if pts}),
-                   spec.drift_changes, spec.timeouts.delivery_s or DEFAULT_DELIVERY_S, tuple(skipped))
+                   spec.drift_changes, types, spec.timeouts.delivery_s or DEFAULT_DELIVERY_S, tuple(skipped))
 
 
 def _candidates(kind: FaultKind, spec: TargetSpec, points: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
@@ -202,7 +207,9 @@ def _params(kind: FaultKind, target: str, space: FaultSpace) -> st.SearchStrateg
     if kind is FaultKind.LIMIT_DATA:
         return st.builds(LimitData, bytes=st.integers(256, 65_536), stream=streams)
     if kind is FaultKind.CRASH:
-        return st.builds(Crash, point=st.sampled_from(space.crash_points[target]), passage=st.integers(1, 30))
+        # Any passage, or the N-th record of one event type: where a crash hits a record that matters.
+        return st.builds(Crash, point=st.sampled_from(space.crash_points[target]), passage=st.integers(1, 30),
+                         event_type=st.sampled_from((None, *space.event_types)))
     if kind is FaultKind.DUPLICATE:
         return st.builds(Duplicate, count=st.integers(5, 60))
     if kind is FaultKind.POISON:

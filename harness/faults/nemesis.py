@@ -78,7 +78,7 @@ def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints
             assert isinstance(params, Crash)
             if crashpoints is None:
                 raise UsageError("this target has no crash-point folder, so crash faults cannot be armed")
-            return CrashFault(name, host, crashpoints, params.point, params.passage)
+            return CrashFault(name, host, crashpoints, params.point, params.passage, params.event_type)
     topic = target.topic
     if kind is FaultKind.DUPLICATE:
         assert isinstance(params, Duplicate)

@@ -41,6 +41,7 @@ ROLE_CLIENTS = ("publisher",)  # resolved per target: the process its spec names
 INFRA_PROCESSES: tuple[str, ...] = (*SERVICES, "connect")
 _PROCESS_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*(#[0-9]+)?$")
 _POINT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+_EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 TOPICS = ("events",)
 STREAMS = ("upstream", "downstream")  # upstream: client -> service; downstream: service -> client
 
@@ -176,7 +177,8 @@ class LimitData:
 
 @dataclass(frozen=True, slots=True)
 class Crash:
-    """Die (SIGKILL self) at the ``passage``-th pass through the named crash point, then restart.
+    """Die (SIGKILL self) at the ``passage``-th pass through the named crash point (of records of
+    ``event_type``, when given), then restart.
 
     The points are the target's own (its spec's ``crash_points``), e.g. the reference pipelines'
     ``app.after_commit``, ``relay.after_publish``, ``consumer.after_effect``.
@@ -184,12 +186,17 @@ class Crash:
 
     point: str = "consumer.after_effect"
     passage: int = 5
+    # Count only passages about records of this event type (the N-th ``paid``), so the crash lands on
+    # a record that matters; None counts every passage.
+    event_type: str | None = None
 
     def __post_init__(self) -> None:
         _check(isinstance(self.point, str) and bool(_POINT_NAME.match(self.point)),
                f"Crash.point={self.point!r} must be a dotted lowercase name such as relay.after_publish")
         _check(isinstance(self.passage, int) and self.passage >= 1,
                f"Crash.passage={self.passage!r} must be a positive integer (1 = the first passage)")
+        _check(self.event_type is None or (isinstance(self.event_type, str) and bool(_EVENT_TYPE.match(self.event_type))),
+               f"Crash.event_type={self.event_type!r} must be an event type name such as order.paid, or None")
 
 
 @dataclass(frozen=True, slots=True)
