@@ -31,7 +31,7 @@ from harness.checkers.anomaly import AnomalyKind
 from harness.errors import UsageError
 from harness.faults.spec import (
     STREAMS, Bandwidth, BlackHole, Crash, Duplicate, FaultKind, FaultSpec, Latency, LimitData, NoParams, OneWayCut,
-    Params, Poison, Reordering, ResetPeer, SchemaDrift, Slicer, SlowConsumer, TargetType, kind_info,
+    Params, Poison, Reordering, ResetPeer, Rewind, SchemaDrift, Slicer, SlowConsumer, TargetType, kind_info,
 )
 from harness.target.spec import TargetSpec
 
@@ -160,7 +160,7 @@ def _candidates(kind: FaultKind, spec: TargetSpec, points: Mapping[str, tuple[st
         return ("events",)
     if kind is FaultKind.CRASH:
         return tuple(p for p, pts in points.items() if pts)
-    if kind is FaultKind.SLOW_CONSUMER:
+    if kind in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND):
         return tuple(p.name for p in spec.processes if p.consumer and "kafka" in p.links)
     if kind is FaultKind.SCHEMA_DRIFT:
         return (spec.entrypoint,) if spec.drift_changes else ()
@@ -182,7 +182,7 @@ def _why_not(kind: FaultKind, spec: TargetSpec) -> str:
         return "no process declares a crash point"
     if kind is FaultKind.SCHEMA_DRIFT:
         return "it declares no schema drift change"
-    if kind is FaultKind.SLOW_CONSUMER:
+    if kind in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND):
         return "no consumer process with a kafka link"
     return f"nothing of its kind ({kind_info(kind).target.value}) in target {spec.name}"
 
@@ -220,6 +220,9 @@ def _params(kind: FaultKind, target: str, space: FaultSpace) -> st.SearchStrateg
         return st.builds(SchemaDrift, change=st.sampled_from(space.drift_changes))
     if kind is FaultKind.REORDER:
         return st.builds(Reordering, entities=st.integers(1, 20))
+    if kind is FaultKind.REWIND:
+        # From the start of the topic (old records), or a few records back (recent ones).
+        return st.builds(Rewind, records=st.sampled_from((0, 1, 5, 20, 100)))
     return st.just(NoParams())
 
 
