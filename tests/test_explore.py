@@ -7,7 +7,6 @@ The real-infrastructure quality tier is tests/test_explore_quality.py.
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
@@ -127,14 +126,15 @@ def test_search_finds_a_planted_bug_and_shrinks_it_to_its_one_fault(tmp_path: Pa
 
 def test_a_failure_that_does_not_reproduce_k_times_is_never_reported(tmp_path: Path) -> None:
     space = FaultSpace.of(OUTBOX, parse_kinds("kill"))
-    rng = random.Random(0)
+    seen: dict[TrialSchedule, int] = {}
 
     def flaky(schedule: TrialSchedule) -> TrialOutcome:
-        # Noise: any schedule "fails" one time in three.
-        return _outcome(schedule, frozenset({AnomalyKind.LOST_EFFECT}) if rng.random() < 1 / 3 else frozenset())
+        # Noise: every schedule "fails" on its first and second runs, and passes on its third.
+        seen[schedule] = seen.get(schedule, 0) + 1
+        return _outcome(schedule, frozenset({AnomalyKind.LOST_EFFECT}) if seen[schedule] < 3 else frozenset())
 
-    result = Search(space, flaky, budget_s=2, reruns=5, database=None, say=lambda line: None).run(seed=1)
-    assert result.best is None
+    result = Search(space, flaky, budget_s=2, reruns=3, database=None, say=lambda line: None).run(seed=1)
+    assert result.best is None and result.flaky
     assert result.stopped_by == "budget"
 
 
@@ -226,3 +226,14 @@ def test_a_crash_armed_for_an_event_type_counts_only_records_of_that_type(tmp_pa
                           check=False)
     assert died.returncode == -signal.SIGKILL, died
     assert died.stdout.split() == ["0", "1", "2"], "it must die at the second paid record (the fourth record)"
+
+
+def test_rewind_takes_only_a_consumer_of_the_target() -> None:
+    from harness.faults.spec import FaultSpec, Rewind
+
+    space = FaultSpace.of(OUTBOX, parse_kinds("rewind"))
+    assert set(space.places[FaultKind.REWIND]) == {p.name for p in OUTBOX.processes if p.consumer}
+    assert missing_capabilities((FaultSpec(FaultKind.REWIND, "relay", 0.2, 3, params=Rewind(0)),), (), "correct", OUTBOX)
+    assert not missing_capabilities((FaultSpec(FaultKind.REWIND, "consumer.payment", 0.2, 3),), (), "correct", OUTBOX)
+    with pytest.raises(UsageError, match="consumer of the target"):
+        FaultSpec(FaultKind.REWIND, "kafka", 0.2, 3)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hypothesis_seed, settings
@@ -110,18 +110,50 @@ class Search:
             common = shown if common is None else (common & shown) or shown
         assert common is not None
         now = time.monotonic() - self._started
-        if self.result.first is None:
+        first = self.result.first is None
+        if first:
             self._goal = common
             self.result.first = schedule
             self.result.found_after_s = now
-            self.say(f"chaos explore: confirmed {self.reruns}/{self.reruns}: {', '.join(k.value for k in sorted(common, key=lambda k: k.value))}; shrinking")
-        else:
-            self.result.shrink_steps += 1
-            self.say(f"chaos explore: smaller schedule still fails {self.reruns}/{self.reruns}: {schedule.describe()}")
-        self.result.best = schedule
-        self.result.kinds = common
-        self.result.evidence = runs
+            kinds = ", ".join(sorted(k.value for k in common))
+            self.say(f"chaos explore: confirmed {self.reruns}/{self.reruns}: {kinds}; shrinking")
+        best = self.result.best
+        if best is None or schedule.size() < best.size():
+            if not first:
+                self.result.shrink_steps += 1
+                self.say(f"chaos explore: smaller schedule still fails {self.reruns}/{self.reruns}: "
+                         f"{schedule.describe()}")
+            self.result.best = schedule
+            self.result.kinds = common
+            self.result.evidence = runs
+        if first:
+            self._drop_faults(schedule)
         return True
+
+    def _verdict(self, schedule: TrialSchedule) -> bool:
+        known = self._verdicts.get(schedule)
+        if known is None:
+            if self._left_s() <= 0:
+                raise _OutOfTime
+            known = self._verdicts[schedule] = self._confirm(schedule)
+        return known
+
+    def _drop_faults(self, schedule: TrialSchedule) -> None:
+        """Before Hypothesis's own passes: try the schedule without each of its faults, greedily.
+
+        Fewer faults is the shrink that matters most to a reader, and on real processes every
+        candidate costs k trials; Hypothesis's shrinker tries many value changes before it deletes
+        an element. Confirmed smaller schedules become the best; Hypothesis then goes on.
+        """
+        current = schedule
+        while len(current.faults) > 1:
+            for i in range(len(current.faults)):
+                candidate = replace(current, faults=current.faults[:i] + current.faults[i + 1:])
+                if self._verdict(candidate):
+                    current = candidate
+                    break
+            else:
+                return
 
     def _test(self, schedule: TrialSchedule) -> None:
         known = self._verdicts.get(schedule)
@@ -130,10 +162,8 @@ class Search:
             # offers near-minimal schedules again and again early on, and a trial costs tens of seconds.
             return
         if known is None:
-            if self._left_s() <= 0:
-                raise _OutOfTime
             self._tried.add(schedule.faults)
-            known = self._verdicts[schedule] = self._confirm(schedule)
+            known = self._verdict(schedule)
         if known:
             raise _Confirmed(schedule.describe())
 
