@@ -202,6 +202,10 @@ def test_interrupting_keeps_finished_trials_and_writes_the_best_schedule(
     assert load_scenario(str(written[0])).faults  # the best confirmed schedule so far, loadable
     trials = list((tmp_path / "runs").glob("explore-outbox-*/trials.jsonl"))
     assert len(trials) == 1 and len(trials[0].read_text().splitlines()) == 12
+    import json
+
+    summary = json.loads((trials[0].parent / "explore.json").read_text())
+    assert summary["stopped_by"] == "interrupted" and summary["trials"] == 12 and summary["module"]
 
 
 _TYPED_LOOP = ("from harness.sdk import crash_point\n"

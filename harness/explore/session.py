@@ -158,22 +158,22 @@ def explore(opts: ExploreOptions, settings: Settings, *, infra: object | None = 
     module = command = None
     try:
         try:
-            result = search.run(opts.seed)
+            search.run(opts.seed)
         finally:
-            # Interrupted or not: the best confirmed schedule so far is written out.
+            # Interrupted or not: the best confirmed schedule so far is written out, and the summary.
             if search.result.best is not None:
                 module, command = _write(search.result, opts, spec.name, folder)
                 say(f"chaos explore: minimal schedule: {search.result.best.describe()}")
                 say(f"chaos explore: written to {module}; reproduce with: {command}")
+            out = ExploreResult(spec.name, opts.variant, opts.seed, folder, tuple(runner.outcomes), space.skipped,
+                                search.result, module, command, time.monotonic() - started)
+            (folder / "explore.json").write_text(json.dumps(out.to_json(), indent=1))
     finally:
         log.close()
         if owned:
             # Freshly attached: a trial may have restarted a process since the session started it.
             (Infra.attach(settings, revive=True) or infra).stop()  # type: ignore[attr-defined]
-    wall_s = time.monotonic() - started
-    out = ExploreResult(spec.name, opts.variant, opts.seed, folder, tuple(runner.outcomes), space.skipped, result,
-                        module, command, wall_s)
-    (folder / "explore.json").write_text(json.dumps(out.to_json(), indent=1))
+    result, wall_s = search.result, out.wall_s
     n = len(out.trials)
     say(f"chaos explore: {n} trial(s) in {wall_s:.0f}s ({60 * n / wall_s:.1f}/min), stopped by {result.stopped_by}; "
         + (f"found {', '.join(sorted(k.value for k in result.kinds))} after {result.found_after_s:.0f}s, "
