@@ -36,6 +36,17 @@ __all__ = ["STRATEGY_VERSION", "Search", "SearchResult"]
 STRATEGY_VERSION = "1"  # bump when trial_schedules draws differently: old database entries would decode to other schedules
 
 
+def _valid(schedule: TrialSchedule, space: FaultSpace) -> bool:
+    from harness.errors import UsageError
+    from harness.explore.trial import scenario_of
+
+    try:
+        scenario_of(schedule, space.target, space.variant)
+    except UsageError:
+        return False
+    return True
+
+
 class _Confirmed(Exception):
     """Raised inside the Hypothesis test for a schedule whose failure reproduced k times."""
 
@@ -128,6 +139,7 @@ class Search:
             self.result.evidence = runs
         if first:
             self._drop_faults(schedule)
+            self._simplify()
         return True
 
     def _verdict(self, schedule: TrialSchedule) -> bool:
@@ -155,7 +167,33 @@ class Search:
             else:
                 return
 
+    def _simplify(self) -> None:
+        """Then the load and the fault lengths of the best schedule, greedily: least traffic, lowest rate,
+        each fault half as long. Candidates that do not make a valid scenario are skipped."""
+        from harness.explore.strategy import MIN_DURATION_S, MIN_RATE
+
+        changed = True
+        while changed and self.result.best is not None:
+            changed = False
+            best = self.result.best
+            candidates = [replace(best, duration_s=MIN_DURATION_S), replace(best, rate=MIN_RATE)]
+            for i, f in enumerate(best.faults):
+                if f.for_s > 1:
+                    shorter = replace(f, for_s=float(max(1, int(f.for_s) // 2)))
+                    candidates.append(replace(best, faults=best.faults[:i] + (shorter,) + best.faults[i + 1:]))
+            for candidate in candidates:
+                if candidate.size() >= best.size() or not _valid(candidate, self.space):
+                    continue
+                if self._verdict(candidate):
+                    changed = True
+                    break
+
     def _test(self, schedule: TrialSchedule) -> None:
+        best = self.result.best
+        if schedule not in self._verdicts and best is not None and schedule.size() >= best.size():
+            # Shrinking: a candidate no smaller than the best confirmed schedule can never replace it, and
+            # on real processes it would cost k trials. Not run; Hypothesis moves on.
+            return
         known = self._verdicts.get(schedule)
         if known is None and self.result.first is None and schedule.faults in self._tried:
             # Searching, not shrinking: these faults already ran (under other load) and passed. Hypothesis
