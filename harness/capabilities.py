@@ -35,6 +35,10 @@ def _fault_needs(fault: FaultSpec, spec: TargetSpec) -> list[str]:
         if fault.kind is FaultKind.SLOW_CONSUMER:
             if f"{name}->kafka" not in spec.links():
                 out.append(f"a consumer {fault.target} with a kafka link (slow_consumer)")
+        elif fault.kind is FaultKind.REWIND:
+            if not any(p.consumer and p.name == base for p in spec.processes) or name not in names:
+                out.append(f"a consumer process {fault.target} (rewind moves its group's offsets); its processes: "
+                           f"{', '.join(names)}")
         elif name not in names and name not in INFRA_PROCESSES:
             out.append(f"process {fault.target} ({fault.kind.value}); its processes: {', '.join(names)}")
             return out  # its crash points and drift changes follow from that

@@ -112,6 +112,19 @@ def _parser() -> argparse.ArgumentParser:
     dlq.add_argument("--ledger", type=Path, metavar="FILE", help="the replay ledger (default: RUN_DIR/dlq-replays.jsonl, "
                                                                  "or CHAOS_HOME/dlq-replays/ for a live topic)")
 
+    explore = sub.add_parser("explore", help="generate fault schedules over the whole catalogue, shrink a failure to "
+                                             "a minimal scenario module that `chaos run` reproduces")
+    explore.add_argument("--target", default="outbox", metavar="SPEC",
+                         help="the target: a name (`chaos targets`), module:attr or a target.toml (default outbox)")
+    explore.add_argument("--budget", default="10m", help="wall time to explore and shrink, e.g. 10m, 90s (default 10m)")
+    explore.add_argument("--seed", type=int, help="seed of the whole session (default: random, printed)")
+    explore.add_argument("--faults", metavar="KINDS", help="comma-separated fault kinds (`chaos faults`; default all)")
+    explore.add_argument("--out", type=Path, metavar="DIR", help="where the found scenario module goes "
+                                                                 "(default: the session folder)")
+    explore.add_argument("--variant", default="correct", help="a deliberate mistake of the target to look for")
+    explore.add_argument("--reruns", type=int, default=3, metavar="K",
+                         help="runs a schedule must fail in, each, to count as failing (default 3)")
+
     sub.add_parser("scenarios", help="list the named scenarios")
     targets = sub.add_parser("targets", help="list the available targets and where each came from")
     targets.add_argument("spec", nargs="?", help="show one target's processes, links and crash points "
@@ -187,6 +200,8 @@ def _main(argv: list[str] | None) -> int:
             return _trace(args, console)
         if args.command == "dlq":
             return _dlq(args, settings, console)
+        if args.command == "explore":
+            return _explore(args, settings, console)
         if args.command == "faults":
             return _faults(console)
         if args.command == "targets":
@@ -356,6 +371,21 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
                               targets=tuple(args.target),
                               scenario_ref=args.scenario if args.scenario != scenario.name else None)
     print_summary(result, console)
+    return result.exit_code
+
+
+def _explore(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from harness.explore import ExploreOptions, explore, parse_budget, prepare
+    from harness.runner import new_seed
+
+    opts = ExploreOptions(target=args.target, budget_s=parse_budget(args.budget),
+                          seed=args.seed if args.seed is not None else new_seed(), faults=args.faults, out=args.out,
+                          variant=args.variant, reruns=args.reruns)
+    prepare(opts)  # bad input exits 4 before the lock, even while another run holds the port
+    # Lent: every trial is a `chaos run` child on this session's infra.
+    with hold_base_port(settings, lend_to_children=True):
+        result = explore(opts, settings, say=lambda line: console.print(line, soft_wrap=True, highlight=False,
+                                                                        markup=False))
     return result.exit_code
 
 

@@ -216,10 +216,13 @@ class OrderService:
         if self.outbox:
             assert payload is not None
             params = (*params, event.event_id, event.seq, event.type, payload.decode())
+        # One statement is its own transaction: dying here, or while it runs, leaves nothing committed
+        # (Postgres rolls back what a dropped connection had written), so the request must fail whole.
+        crash_point("app.before_commit", event.type)
         cur = await conn.execute(sql, params)
         if cur.rowcount != 1:
             return False
-        crash_point("app.after_commit")  # committed, not yet published: the direct pipeline's loss window
+        crash_point("app.after_commit", event.type)  # committed, not yet published: the direct pipeline's loss window
         return True
 
     def _payload(self, event: Event) -> bytes | None:

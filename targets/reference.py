@@ -48,7 +48,7 @@ def _order_service(mode: str, links: tuple[str, ...]) -> ProcessDecl:
     return _module("app", "targets.order_service", links, ports=("http",),
                    env=MappingProxyType({"ORDER_SERVICE_MODE": mode}),
                    ready=Readiness(ReadyKind.HTTP, "http://127.0.0.1:{port}/health", 60.0),
-                   crash_points=("app.after_commit",), publishes=mode == "direct")
+                   crash_points=("app.before_commit", "app.after_commit"), publishes=mode == "direct")
 
 
 COMPONENTS: Mapping[str, ProcessDecl] = MappingProxyType({
@@ -58,9 +58,9 @@ COMPONENTS: Mapping[str, ProcessDecl] = MappingProxyType({
     "order_service.outbox": _order_service("outbox", ("postgres",)),
     "order_service.commit_only": _order_service("commit_only", ("postgres",)),
     "relay": _module("relay", "targets.relay", ("postgres", "kafka"), publishes=True,
-                     crash_points=("relay.after_publish",)),
+                     crash_points=("relay.before_publish", "relay.after_publish")),
     **{f"consumer.{c}": _module(f"consumer.{c}", f"targets.consumers.{c}", ("kafka", "postgres"), consumer=c,
-                                crash_points=("consumer.after_effect",)) for c in CONSUMERS},
+                                crash_points=("consumer.before_effect", "consumer.after_effect")) for c in CONSUMERS},
 })
 """Reusable processes of the reference pipelines (entry point group ``chaos.components``, name ``reference``)."""
 

@@ -60,11 +60,11 @@ def run(env: TargetEnv, stop: threading.Event) -> None:
                 conn = psycopg.connect(env.pg_dsn, autocommit=True, **pg_connect_kwargs())  # type: ignore[arg-type]
             if variant is Variant.LAST_ID:
                 rows = conn.execute(
-                    "SELECT id, order_id, event_id, payload FROM outbox WHERE id > %s ORDER BY id LIMIT %s", (last_id, BATCH)
+                    "SELECT id, order_id, event_id, payload, type FROM outbox WHERE id > %s ORDER BY id LIMIT %s", (last_id, BATCH)
                 ).fetchall()
             else:
                 rows = conn.execute(
-                    "SELECT id, order_id, event_id, payload FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT %s", (BATCH,)
+                    "SELECT id, order_id, event_id, payload, type FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT %s", (BATCH,)
                 ).fetchall()
         except psycopg.Error as exc:
             log.warning("outbox read failed, retrying: %s", exc)
@@ -90,7 +90,9 @@ def run(env: TargetEnv, stop: threading.Event) -> None:
                 results[row_id] = err
             return cb
 
-        for row_id, order_id, event_id, payload in rows:
+        for row_id, order_id, event_id, payload, type_ in rows:
+            # Read (mark_before_ack: already marked), this row and the rest of the batch not produced yet.
+            crash_point("relay.before_publish", str(type_))
             key = None if variant is Variant.KEYLESS else str(order_id).encode()
             producer.produce(env.topic, key=key, value=str(payload).encode(),
                              headers={"event_id": str(event_id)}, on_delivery=on_delivery(row_id))

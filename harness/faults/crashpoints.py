@@ -27,11 +27,14 @@ class CrashPoints:
 
     folder: Path
 
-    def arm(self, process: str, point: str, passage: int) -> str:
+    def arm(self, process: str, point: str, passage: int, event_type: str | None = None) -> str:
         self.folder.mkdir(parents=True, exist_ok=True)
         arm_id = uuid.uuid4().hex
         tmp = self.folder / f"{process}.arm.tmp"
-        tmp.write_text(json.dumps({"point": point, "passage": passage, "arm_id": arm_id}))
+        record: dict[str, object] = {"point": point, "passage": passage, "arm_id": arm_id}
+        if event_type is not None:
+            record["event_type"] = event_type  # only passages about this event type count
+        tmp.write_text(json.dumps(record))
         os.replace(tmp, self.folder / f"{process}.arm")  # atomic: a reader sees the old arm or the new one
         return arm_id
 

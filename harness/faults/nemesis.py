@@ -30,7 +30,10 @@ from harness.faults.network import LinkOutage, ToxicFault, toxics_for
 from harness.faults.process import CrashFault, InfraHost, ProcessKill, ProcessPause, ProcessRestart, find_host
 from harness.faults.schedule import PlannedFault, Schedule
 from harness.faults.interposer import Interposer, ReorderFault
-from harness.faults.spec import Crash, Duplicate, FaultKind, Poison, Reordering, SchemaDrift, TargetType, kind_info
+from harness.faults.offsets import OffsetRewind
+from harness.faults.spec import (
+    Crash, Duplicate, FaultKind, Poison, Reordering, Rewind, SchemaDrift, TargetType, kind_info,
+)
 from harness.history.ops import OpType, Scalar
 from harness.history.store import Recorder
 from harness.infra.stack import Infra
@@ -43,6 +46,19 @@ SAMPLE_EVERY_S = 0.5
 
 def _process_name(name: str, target: Target) -> str:
     return target.resolve_process(name)
+
+
+def _group_of(process: str, target: Target) -> str:
+    """The consumer group of a consumer process (replicas share their process's group)."""
+    spec = getattr(target, "spec", None)
+    groups = getattr(target, "groups", None)
+    if spec is None or groups is None:
+        raise UsageError(f"target {type(target).__name__} does not say which consumer group {process} is in, "
+                         "so its offsets cannot be rewound")
+    consumer = spec.process(process.split("#", 1)[0]).consumer
+    if consumer is None or consumer not in groups:
+        raise UsageError(f"{process} is not a consumer of this target, so it has no offsets to rewind")
+    return str(groups[consumer])
 
 
 def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints: CrashPoints | None = None,
@@ -74,11 +90,15 @@ def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints
             return ProcessPause(name, host)
         if kind is FaultKind.RESTART:
             return ProcessRestart(name, host)
+        if kind is FaultKind.REWIND:
+            assert isinstance(params, Rewind)
+            return OffsetRewind(name, host, _group_of(name, target), target.topic, infra.topology.kafka_direct,
+                                params.records)
         if kind is FaultKind.CRASH:
             assert isinstance(params, Crash)
             if crashpoints is None:
                 raise UsageError("this target has no crash-point folder, so crash faults cannot be armed")
-            return CrashFault(name, host, crashpoints, params.point, params.passage)
+            return CrashFault(name, host, crashpoints, params.point, params.passage, params.event_type)
     topic = target.topic
     if kind is FaultKind.DUPLICATE:
         assert isinstance(params, Duplicate)

@@ -140,6 +140,7 @@ class CrashFault:
     points: CrashPoints
     point: str
     passage: int
+    event_type: str | None = None  # count only passages about this event type
     name: str = "crash"
     _arm: list[str] = field(default_factory=list)  # the arm id of this window (evidence outlives the disarm)
 
@@ -150,7 +151,7 @@ class CrashFault:
     def inject(self) -> None:
         if not _process(self.host, self.process).alive():
             raise ChaosError(f"{self.process} was not running, so its crash point could not be armed")
-        self._arm.append(self.points.arm(self.process, self.point, self.passage))
+        self._arm.append(self.points.arm(self.process, self.point, self.passage, self.event_type))
 
     def done(self) -> bool:
         """The window may end early: the process died at the point."""

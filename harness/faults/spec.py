@@ -32,7 +32,7 @@ from harness.errors import UsageError
 
 __all__ = [
     "INFRA_PROCESSES", "SERVICES", "TOPICS", "Bandwidth", "BlackHole", "Crash", "Duplicate", "FaultKind", "FaultSpec",
-    "KindInfo", "Latency", "LimitData", "NoParams", "OneWayCut", "Params", "Poison", "Reordering", "ResetPeer", "SchemaDrift", "Slicer",
+    "KindInfo", "Latency", "LimitData", "NoParams", "OneWayCut", "Params", "Poison", "Reordering", "ResetPeer", "Rewind", "SchemaDrift", "Slicer",
     "SlowConsumer", "TargetType", "catalogue", "kind_info", "param_defaults",
 ]
 
@@ -41,6 +41,7 @@ ROLE_CLIENTS = ("publisher",)  # resolved per target: the process its spec names
 INFRA_PROCESSES: tuple[str, ...] = (*SERVICES, "connect")
 _PROCESS_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*(#[0-9]+)?$")
 _POINT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+_EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 TOPICS = ("events",)
 STREAMS = ("upstream", "downstream")  # upstream: client -> service; downstream: service -> client
 
@@ -176,7 +177,8 @@ class LimitData:
 
 @dataclass(frozen=True, slots=True)
 class Crash:
-    """Die (SIGKILL self) at the ``passage``-th pass through the named crash point, then restart.
+    """Die (SIGKILL self) at the ``passage``-th pass through the named crash point (of records of
+    ``event_type``, when given), then restart.
 
     The points are the target's own (its spec's ``crash_points``), e.g. the reference pipelines'
     ``app.after_commit``, ``relay.after_publish``, ``consumer.after_effect``.
@@ -184,12 +186,17 @@ class Crash:
 
     point: str = "consumer.after_effect"
     passage: int = 5
+    # Count only passages about records of this event type (the N-th ``paid``), so the crash lands on
+    # a record that matters; None counts every passage.
+    event_type: str | None = None
 
     def __post_init__(self) -> None:
         _check(isinstance(self.point, str) and bool(_POINT_NAME.match(self.point)),
                f"Crash.point={self.point!r} must be a dotted lowercase name such as relay.after_publish")
         _check(isinstance(self.passage, int) and self.passage >= 1,
                f"Crash.passage={self.passage!r} must be a positive integer (1 = the first passage)")
+        _check(self.event_type is None or (isinstance(self.event_type, str) and bool(_EVENT_TYPE.match(self.event_type))),
+               f"Crash.event_type={self.event_type!r} must be an event type name such as order.paid, or None")
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,8 +253,19 @@ class Reordering:
                f"Reordering.entities={self.entities!r} must be >= 1")
 
 
+@dataclass(frozen=True, slots=True)
+class Rewind:
+    """Move a consumer group's committed offsets ``records`` back per partition (0: to the start of the topic)."""
+
+    records: int = 0
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.records, int) and self.records >= 0,
+               f"Rewind.records={self.records!r} must be >= 0 (0 replays the topic from its start)")
+
+
 Params = (NoParams | OneWayCut | BlackHole | Latency | Bandwidth | ResetPeer | Slicer | LimitData | Crash
-          | Duplicate | Poison | SlowConsumer | SchemaDrift | Reordering)
+          | Duplicate | Poison | SlowConsumer | SchemaDrift | Reordering | Rewind)
 """The parameters of one fault kind."""
 
 
@@ -269,6 +287,7 @@ class FaultKind(Enum):
     SLOW_CONSUMER = "slow_consumer"
     SCHEMA_DRIFT = "schema_drift"
     REORDER = "reorder"
+    REWIND = "rewind"
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +324,8 @@ _INFO: Mapping[FaultKind, KindInfo] = MappingProxyType({i.kind: i for i in (
              "the producer (the order service, app) switches to schema v2 mid-run, back to v1 at heal"),
     KindInfo(FaultKind.REORDER, TargetType.TOPIC, Reordering,
              "an interposer topic between publisher and topic holds one event per entity and releases it swapped"),
+    KindInfo(FaultKind.REWIND, TargetType.PROCESS, Rewind,
+             "stop a consumer cleanly, move its group's offsets back (0: replay from the start), restart it at heal"),
 )})
 
 
@@ -332,8 +353,8 @@ def _check_target(kind: FaultKind, target: str) -> None:
                f"FaultSpec.target {target!r} is not a process name for {kind.value}: use an infra process "
                f"({', '.join(INFRA_PROCESSES)}), a process of the target (e.g. relay, consumer.payment, relay#1 for a "
                f"second replica) or {', '.join(ROLE_CLIENTS)}")
-        _check(kind is not FaultKind.SLOW_CONSUMER or target not in INFRA_PROCESSES,
-               f"FaultSpec.target {target!r}: slow_consumer throttles a consumer of the target, not {target}")
+        _check(kind not in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND) or target not in INFRA_PROCESSES,
+               f"FaultSpec.target {target!r}: {kind.value} acts on a consumer of the target, not {target}")
     else:
         _check(target in TOPICS, f"FaultSpec.target {target!r} is not a topic for {kind.value}; valid: {', '.join(TOPICS)}")
 

@@ -376,8 +376,12 @@ class Infra:
         (self.settings.state_dir / _STATE).write_text(json.dumps(state, indent=2))
 
     @classmethod
-    def attach(cls, settings: Settings) -> Infra | None:
-        """The infra already running on this base port, if every process of it is alive."""
+    def attach(cls, settings: Settings, *, revive: bool = False) -> Infra | None:
+        """The infra already running on this base port, if every process of it is alive.
+
+        ``revive``: also when a core process died (a child run killed the broker and died before
+        its heal); the caller's ``heal_all`` then restarts it from the recorded spec.
+        """
         path = settings.state_dir / _STATE
         try:
             state = json.loads(path.read_text())
@@ -392,7 +396,7 @@ class Infra:
             )
             for name, entry in state["processes"].items()
         }
-        if not set(_CORE) <= set(procs) or not all(pid_alive(procs[n].pid or 0) for n in _CORE):
+        if not set(_CORE) <= set(procs) or (not revive and not all(pid_alive(procs[n].pid or 0) for n in _CORE)):
             return None
         for name in _ON_DEMAND:
             if name in procs and not pid_alive(procs[name].pid or 0):

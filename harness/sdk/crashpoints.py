@@ -4,6 +4,7 @@
     ...publish and wait for the acks...
     crash_point("relay.after_publish")   # the harness may kill us between publish and mark-sent
     ...mark the rows sent...
+    crash_point("consumer.before_effect", event_type=event.type)   # countable per event type
 
 The mechanism is a small file, so it needs nothing but the standard library and works
 for any process the harness starts, in any language (Go: harness/sdk/go/crashpoint/crashpoint.go,
@@ -11,8 +12,11 @@ one file to copy; any other language: implement these few lines of protocol):
 
   CHAOS_CRASHPOINTS_DIR  a folder of the run, set by the harness for every target process
   CHAOS_PROCESS          this process's name, e.g. ``relay`` or ``consumer.payment``
-  <dir>/<process>.arm    JSON {"point": NAME, "passage": N, "arm_id": ID}, written atomically
-                         (write + rename) by harness.faults.crashpoints.CrashPoints.arm
+  <dir>/<process>.arm    JSON {"point": NAME, "passage": N, "arm_id": ID[, "event_type": T]}, written
+                         atomically (write + rename) by harness.faults.crashpoints.CrashPoints.arm;
+                         with ``event_type``, only passages that name that type count (a crash
+                         lands on the N-th *paid* event, not on records the process ignores);
+                         a passage that names no type never counts for a typed arm
   <dir>/<process>.fired  JSON {"point", "passage", "arm_id", "pid"}, written by the process
                          just before it SIGKILLs itself: the harness's evidence that the
                          crash happened at the point and not somewhere else
@@ -35,7 +39,7 @@ from pathlib import Path
 __all__ = ["crash_point"]
 
 _lock = threading.Lock()
-_state: dict[str, object] = {"key": None, "point": None, "passage": 0, "arm_id": None, "count": 0}
+_state: dict[str, object] = {"key": None, "point": None, "passage": 0, "arm_id": None, "count": 0, "event_type": None}
 
 
 def _paths() -> tuple[Path, Path] | None:
@@ -46,8 +50,12 @@ def _paths() -> tuple[Path, Path] | None:
     return Path(folder) / f"{process}.arm", Path(folder) / f"{process}.fired"
 
 
-def crash_point(name: str) -> None:
-    """Die here if the harness armed ``name`` for this process and this is the armed passage."""
+def crash_point(name: str, event_type: str | None = None) -> None:
+    """Die here if the harness armed ``name`` for this process and this is the armed passage.
+
+    ``event_type``: the type of the record this passage is about, so an arm for the N-th
+    ``paid`` event counts only those.
+    """
     paths = _paths()
     if paths is None:
         return
@@ -69,8 +77,10 @@ def crash_point(name: str) -> None:
             except (OSError, ValueError):
                 pass
             _state.update(key=key, point=None if spent else spec.get("point"), passage=int(spec.get("passage", 1)),
-                          arm_id=spec.get("arm_id"), count=0)
+                          arm_id=spec.get("arm_id"), count=0, event_type=spec.get("event_type"))
         if _state["point"] != name:
+            return
+        if _state["event_type"] is not None and _state["event_type"] != event_type:
             return
         _state["count"] = int(_state["count"]) + 1  # type: ignore[call-overload]
         if _state["count"] != _state["passage"]:

@@ -59,6 +59,7 @@ class ConsumerLoop:
         self.kind, self.table = EFFECT_TABLES[spec.name]
         self.log = logging.getLogger(f"consumer.{spec.name}")
         self.conn: psycopg.Connection | None = None
+        self.last_type: str | None = None  # the event type of the record in hand, once decoded (for crash points)
         self.dlq = Producer({"bootstrap.servers": env.kafka, "enable.idempotence": True, "acks": "all",
                              # Shorter than the flush wait in dead_letter, so every attempt ends in a report.
                              "message.timeout.ms": 25000, "logger": logging.getLogger("librdkafka")})
@@ -110,6 +111,7 @@ class ConsumerLoop:
             stop.wait(1.0)
 
     def handle(self, msg: Message, stop: threading.Event) -> None:
+        self.last_type = None
         try:
             event = decode_event(msg.value())
         except ValueError as exc:  # malformed: retrying cannot help
@@ -118,6 +120,9 @@ class ConsumerLoop:
                 return
             self.dead_letter(msg, f"undecodable: {exc}", stop)
             return
+        self.last_type = event.type
+        # Handed over by poll, nothing applied: auto-commit has stored this offset already.
+        crash_point("consumer.before_effect", event.type)
         for attempt in range(1, MAX_TRIES + 1):
             try:
                 self.apply(event)
@@ -201,7 +206,7 @@ def run_consumer(name: str, handlers: Mapping[str, Handler]) -> None:
                 loop.handle(msg, stop)
                 if stop.is_set():
                     break
-                crash_point("consumer.after_effect")  # effect committed, offset not yet: redelivery window
+                crash_point("consumer.after_effect", loop.last_type)  # effect committed, offset not yet: redelivery window
                 if not auto_commit:
                     consumer.commit(message=msg, asynchronous=True)
     finally:

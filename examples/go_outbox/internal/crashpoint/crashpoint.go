@@ -10,7 +10,7 @@
 //
 //	CHAOS_CRASHPOINTS_DIR  a folder of the run, set by the harness for every target process
 //	CHAOS_PROCESS          this process's name, e.g. "relay" or "consumer.payment"
-//	<dir>/<process>.arm    JSON {"point": NAME, "passage": N, "arm_id": ID}, written atomically
+//	<dir>/<process>.arm    JSON {"point": NAME, "passage": N, "arm_id": ID[, "event_type": T]}, written atomically
 //	                       (write + rename) by the harness
 //	<dir>/<process>.fired  JSON {"point", "passage", "arm_id", "pid"}, written by the process
 //	                       just before it SIGKILLs itself: the harness's evidence that the
@@ -44,6 +44,7 @@ type state struct {
 	point   string // the armed point
 	passage int64  // die on this passage through the point (1 = the first)
 	armID   any    // the arm's id, as JSON decoded it
+	evType  string // count only passages about this event type ("" = every passage)
 	count   int64  // passages through the armed point since this arm was read
 }
 
@@ -61,7 +62,11 @@ var (
 )
 
 // Point dies here if the harness armed name for this process and this is the armed passage.
-func Point(name string) {
+func Point(name string) { PointFor(name, "") }
+
+// PointFor is Point for a passage about a record of eventType: an arm for the N-th record of one
+// type ("event_type" in the arm file) counts only those passages.
+func PointFor(name string, eventType string) {
 	folder, process := os.Getenv("CHAOS_CRASHPOINTS_DIR"), os.Getenv("CHAOS_PROCESS")
 	if folder == "" || process == "" {
 		return
@@ -94,10 +99,11 @@ func Point(name string) {
 				}
 			}
 		}
+		evType, _ := spec["event_type"].(string)
 		st = state{seen: true, info: info, mtime: info.ModTime(), size: info.Size(),
-			armed: armed, point: point, passage: passage, armID: spec["arm_id"]}
+			armed: armed, point: point, passage: passage, armID: spec["arm_id"], evType: evType}
 	}
-	if !st.armed || st.point != name {
+	if !st.armed || st.point != name || (st.evType != "" && st.evType != eventType) {
 		return
 	}
 	st.count++

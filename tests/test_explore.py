@@ -1,0 +1,243 @@
+"""`chaos explore` without infrastructure: input checks, the fault space, the strategy, shrinking, writing.
+
+Trials here are a fake (a pure function of the schedule with a planted bug), so the search
+and shrinking logic is tested for what it finds, not for how fast real processes are.
+The real-infrastructure quality tier is tests/test_explore_quality.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from harness.checkers.anomaly import AnomalyKind
+from harness.cli import main
+from harness.errors import UsageError
+from harness.explore import (
+    ExploreOptions, FaultSpace, Search, TrialOutcome, TrialSchedule, parse_budget, parse_kinds, scenario_of,
+    trial_schedules, write_scenario,
+)
+from harness.explore import session as session_module
+from harness.capabilities import missing_capabilities
+from harness.faults.spec import FaultKind
+from harness.scenario import load_scenario
+from harness.target.registry import resolve_target
+
+OUTBOX = resolve_target("outbox")
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["explore", "--faults", "kill,meteor"], "'meteor'"),
+    (["explore", "--budget", "0"], "must be positive"),
+    (["explore", "--budget=-5m"], "not a duration"),
+    (["explore", "--budget", "ten"], "not a duration"),
+    (["explore", "--seed", "1.5"], "not a seed"),
+    (["explore", "--target", "kafka_streams"], "available targets"),
+    (["explore", "--variant", "typo"], "variant 'typo'"),
+    (["explore", "--target", "cdc", "--faults", "schema_drift", "--variant", "last_id"], "last_id"),
+])
+def test_bad_input_exits_4_with_one_line_before_any_infrastructure(
+        argv: list[str], named: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.infra.stack import Infra
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("infrastructure was touched before bad input was refused")
+
+    monkeypatch.setattr(Infra, "attach", refuse)
+    monkeypatch.setattr(Infra, "start", refuse)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own refusals (a seed that is not an integer)
+        code = exc.code  # type: ignore[assignment]
+    assert code == 4
+    err = capsys.readouterr().err.strip()
+    assert named in err and len(err.splitlines()) == 1, err
+
+
+def test_budget_takes_units() -> None:
+    assert parse_budget("10m") == 600 and parse_budget("90s") == 90 and parse_budget("1.5h") == 5400
+    assert parse_budget("45") == 45
+    with pytest.raises(UsageError):
+        ExploreOptions(budget_s=0)
+
+
+def test_a_kind_the_target_cannot_take_is_skipped_and_named() -> None:
+    go = resolve_target("examples/go_outbox/target.toml")  # declares no schema drift change
+    space = FaultSpace.of(go, parse_kinds("schema_drift,kill"))
+    assert space.kinds == (FaultKind.KILL,)
+    assert [s.kind for s in space.skipped] == [FaultKind.SCHEMA_DRIFT] and "drift" in space.skipped[0].why
+    with pytest.raises(UsageError, match="none of the fault kinds"):
+        FaultSpace.of(go, parse_kinds("schema_drift"))
+
+
+def test_the_space_covers_every_process_link_and_crash_point_of_the_target() -> None:
+    space = FaultSpace.of(OUTBOX, parse_kinds(None))
+    assert space.kinds == tuple(FaultKind) and not space.skipped
+    assert set(space.places[FaultKind.OUTAGE]) == set(OUTBOX.links())
+    # kill -9 of every process of the target, the database and the broker too
+    assert {"relay", "app", "consumer.payment", "postgres", "kafka"} <= set(space.places[FaultKind.KILL])
+    assert set(space.places[FaultKind.CRASH]) == {p for p, pts in OUTBOX.crash_points().items() if pts}
+
+
+@pytest.mark.parametrize("target", ["outbox", "direct", "cdc", "examples/go_outbox/target.toml"])
+def test_every_drawn_schedule_is_a_valid_scenario_the_target_can_run(target: str) -> None:
+    spec = resolve_target(target)
+    space = FaultSpace.of(spec, parse_kinds(None))
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(trial_schedules(space))
+    def check(schedule: TrialSchedule) -> None:
+        scenario = scenario_of(schedule, spec.name, "correct")  # validates timing and parameters
+        assert not missing_capabilities(scenario.faults, (), "correct", spec)
+        assert 1 <= len(schedule.faults) <= 3
+
+    check()
+
+
+def _outcome(schedule: TrialSchedule, kinds: frozenset[AnomalyKind], number: int = 1) -> TrialOutcome:
+    return TrialOutcome(number, schedule, None, kinds, tuple((k, 1) for k in kinds), False, 0.0)
+
+
+def _planted(schedule: TrialSchedule) -> frozenset[AnomalyKind]:
+    """A planted bug: killing the payment consumer for 3 s or more charges twice."""
+    bad = any(f.kind is FaultKind.KILL and f.target == "consumer.payment" and f.for_s >= 3 for f in schedule.faults)
+    return frozenset({AnomalyKind.DUPLICATE_EFFECT}) if bad else frozenset()
+
+
+def test_search_finds_a_planted_bug_and_shrinks_it_to_its_one_fault(tmp_path: Path) -> None:
+    space = FaultSpace.of(OUTBOX, parse_kinds("kill,pause,outage"))
+    runs: list[TrialSchedule] = []
+
+    def trial(schedule: TrialSchedule) -> TrialOutcome:
+        runs.append(schedule)
+        return _outcome(schedule, _planted(schedule), len(runs))
+
+    result = Search(space, trial, budget_s=60, reruns=3, database=None, say=lambda line: None).run(seed=3)
+    assert result.best is not None and result.kinds == {AnomalyKind.DUPLICATE_EFFECT}
+    best = result.best
+    assert len(best.faults) == 1 and best.faults[0].target == "consumer.payment" and best.faults[0].for_s == 3
+    assert best.duration_s == 6 and best.rate == 5  # shrunk to the least load the strategy draws
+    assert best.size() <= result.first.size()  # type: ignore[union-attr]
+    # every confirmation took k runs: the best schedule ran three times
+    assert sum(1 for r in runs if r == best) == 3
+
+
+def test_a_failure_that_does_not_reproduce_k_times_is_never_reported(tmp_path: Path) -> None:
+    space = FaultSpace.of(OUTBOX, parse_kinds("kill"))
+    seen: dict[TrialSchedule, int] = {}
+
+    def flaky(schedule: TrialSchedule) -> TrialOutcome:
+        # Noise: every schedule "fails" on its first and second runs, and passes on its third.
+        seen[schedule] = seen.get(schedule, 0) + 1
+        return _outcome(schedule, frozenset({AnomalyKind.LOST_EFFECT}) if seen[schedule] < 3 else frozenset())
+
+    result = Search(space, flaky, budget_s=2, reruns=3, database=None, say=lambda line: None).run(seed=1)
+    assert result.best is None and result.flaky
+    assert result.stopped_by == "budget"
+
+
+def test_a_known_failure_replays_first_from_the_example_database(tmp_path: Path) -> None:
+    space = FaultSpace.of(OUTBOX, parse_kinds("kill,pause,outage"))
+    first: list[int] = []
+    for attempt in range(2):
+        runs: list[TrialSchedule] = []
+
+        def trial(schedule: TrialSchedule) -> TrialOutcome:
+            runs.append(schedule)
+            return _outcome(schedule, _planted(schedule))
+
+        # A different session seed the second time: only the database can make it find the bug at once.
+        result = Search(space, trial, budget_s=60, reruns=1, database=tmp_path / "db",
+                        say=lambda line: None).run(seed=10 + attempt)
+        assert result.best is not None
+        first.append(runs.index(result.first))  # type: ignore[arg-type]
+    assert first[1] == 0, f"the stored failure was not the first trial of the second session: {first}"
+
+
+def test_the_written_module_is_an_ordinary_scenario_with_the_same_faults(tmp_path: Path) -> None:
+    space = FaultSpace.of(OUTBOX, parse_kinds("crash,latency,duplicate"))
+
+    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(trial_schedules(space))
+    def check(schedule: TrialSchedule) -> None:
+        path = write_scenario(tmp_path, "explore_outbox_x", schedule, pipeline="outbox", variant="no_idempotency",
+                              kinds=(AnomalyKind.DUPLICATE_EFFECT,), evidence=['a """quoted""" C:\\path'])
+        loaded = load_scenario(str(path))
+        assert loaded.faults == schedule.faults and loaded.variant == "no_idempotency"
+        assert loaded.duration_s == schedule.duration_s and loaded.pipelines == ("outbox",)
+
+    check()
+
+
+class _FakeInfra:
+    def heal_all(self) -> None:
+        pass
+
+
+def test_interrupting_keeps_finished_trials_and_writes_the_best_schedule(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.config import Settings
+
+    class Runner:
+        def __init__(self, **kwargs: object) -> None:
+            self.outcomes: list[TrialOutcome] = []
+
+        def __call__(self, schedule: TrialSchedule) -> TrialOutcome:
+            if len(self.outcomes) >= 12:
+                raise KeyboardInterrupt  # Ctrl-C in the middle of shrinking
+            out = _outcome(schedule, _planted(schedule), len(self.outcomes) + 1)
+            self.outcomes.append(out)
+            return out
+
+    monkeypatch.setattr(session_module, "TrialRunner", Runner)
+    settings_ = Settings(home=tmp_path / "home", runs_dir=tmp_path / "runs", base_port=27900, schema_registry=None)
+    opts = ExploreOptions(target="outbox", budget_s=60, seed=3, faults="kill,pause,outage", reruns=1,
+                          out=tmp_path / "found")
+    with pytest.raises(KeyboardInterrupt):
+        session_module.explore(opts, settings_, infra=_FakeInfra(), say=lambda line: None)
+    written = list((tmp_path / "found").glob("*.py"))
+    assert len(written) == 1
+    assert load_scenario(str(written[0])).faults  # the best confirmed schedule so far, loadable
+    trials = list((tmp_path / "runs").glob("explore-outbox-*/trials.jsonl"))
+    assert len(trials) == 1 and len(trials[0].read_text().splitlines()) == 12
+    import json
+
+    summary = json.loads((trials[0].parent / "explore.json").read_text())
+    assert summary["stopped_by"] == "interrupted" and summary["trials"] == 12 and summary["module"]
+
+
+_TYPED_LOOP = ("from harness.sdk import crash_point\n"
+               "for i, t in enumerate(['order.created', 'order.paid', 'order.created', 'order.paid', 'order.paid']):\n"
+               "    crash_point('consumer.before_effect', t)\n"
+               "    print(i, flush=True)\n")
+
+
+def test_a_crash_armed_for_an_event_type_counts_only_records_of_that_type(tmp_path: Path) -> None:
+    """Explore arms crashes for the N-th record of one type, so they land on records that matter."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from harness.faults.crashpoints import CrashPoints
+
+    points = CrashPoints(tmp_path)
+    points.arm("consumer.payment", "consumer.before_effect", 2, event_type="order.paid")
+    env = {**os.environ, "CHAOS_CRASHPOINTS_DIR": str(tmp_path), "CHAOS_PROCESS": "consumer.payment"}
+    died = subprocess.run([sys.executable, "-c", _TYPED_LOOP], env=env, capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert died.returncode == -signal.SIGKILL, died
+    assert died.stdout.split() == ["0", "1", "2"], "it must die at the second paid record (the fourth record)"
+
+
+def test_rewind_takes_only_a_consumer_of_the_target() -> None:
+    from harness.faults.spec import FaultSpec, Rewind
+
+    space = FaultSpace.of(OUTBOX, parse_kinds("rewind"))
+    assert set(space.places[FaultKind.REWIND]) == {p.name for p in OUTBOX.processes if p.consumer}
+    assert missing_capabilities((FaultSpec(FaultKind.REWIND, "relay", 0.2, 3, params=Rewind(0)),), (), "correct", OUTBOX)
+    assert not missing_capabilities((FaultSpec(FaultKind.REWIND, "consumer.payment", 0.2, 3),), (), "correct", OUTBOX)
+    with pytest.raises(UsageError, match="consumer of the target"):
+        FaultSpec(FaultKind.REWIND, "kafka", 0.2, 3)
