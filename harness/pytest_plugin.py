@@ -34,6 +34,10 @@ ScenarioRunner = Callable[..., RunResult]
 of the scenario's pipelines, exactly like ``chaos run SCENARIO --target SPEC``."""
 
 
+XDIST_PORT_STRIDE = 200
+DEFAULT_BASE_PORT = 20000
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chaos", "chaos-harness")
     group.addoption("--chaos-seed", type=int, default=None, help="seed for scenario runs (default: random, printed)")
@@ -48,6 +52,12 @@ def pytest_configure(config: pytest.Config) -> None:
     port = config.getoption("--chaos-base-port")
     if port is not None:
         os.environ["CHAOS_BASE_PORT"] = str(port)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        # pytest -n N: each worker runs its own infrastructure, XDIST_PORT_STRIDE ports above the
+        # last one (a topology spans B..B+99), so the workers never share a broker or a lock.
+        base = int(os.environ.get("CHAOS_BASE_PORT") or DEFAULT_BASE_PORT)
+        os.environ["CHAOS_BASE_PORT"] = str(base + XDIST_PORT_STRIDE * int(worker[2:]))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
