@@ -216,12 +216,22 @@ class OrderService:
         if self.outbox:
             assert payload is not None
             params = (*params, event.event_id, event.seq, event.type, payload.decode())
-        # One statement is its own transaction: dying here, or while it runs, leaves nothing committed
-        # (Postgres rolls back what a dropped connection had written), so the request must fail whole.
-        crash_point("app.before_commit", event.type)
-        cur = await conn.execute(sql, params)
-        if cur.rowcount != 1:
-            return False
+        if self.outbox:
+            # The order and its outbox row in one statement, inside an explicit transaction whose
+            # COMMIT is a round trip of its own: the outbox row's id is taken before the commit, as
+            # in any service that writes more than one statement per request. That window is what
+            # a relay reading "after the last id" loses rows in (the late_commit scenario); a
+            # single autocommitted statement would close it inside the server.
+            async with conn.transaction():
+                cur = await conn.execute(sql, params)
+                if cur.rowcount != 1:
+                    return False
+                crash_point("app.before_commit", event.type)  # written, not committed: the request fails whole
+        else:
+            crash_point("app.before_commit", event.type)  # nothing written yet: the request fails whole
+            cur = await conn.execute(sql, params)
+            if cur.rowcount != 1:
+                return False
         crash_point("app.after_commit", event.type)  # committed, not yet published: the direct pipeline's loss window
         return True
 

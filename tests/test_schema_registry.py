@@ -311,7 +311,8 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 client = SchemaRegistryClient({"url": os.environ["CHAOS_SCHEMA_REGISTRY_URL"], "timeout": 10})
 schema = '{"type": "record", "name": "Order", "fields": [{"name": "id", "type": "string"}]}'
-schema_id = client.register_schema(os.environ["CHAOS_TOPIC"] + "-value", Schema(schema, "AVRO"))
+# The key subject: the order service registers the value subject itself (its JSON Schema gate).
+schema_id = client.register_schema(os.environ["CHAOS_TOPIC"] + "-key", Schema(schema, "AVRO"))
 print(f"registered schema {schema_id}", flush=True)
 signal.pause()
 '''
@@ -346,7 +347,7 @@ def test_a_target_that_declares_a_registry_gets_its_url_and_registers_under_its_
                         pipelines=("outbox",), shape=Constant(5), duration_s=2, faults=(), drain_timeout_s=30,
                         needs=("schema-registry",))
     result = chaos_run(scenario, target=str(tmp_path / "target.toml"))
-    subject = f"orders.registered.{result.run_id}-value"  # the run's event topic, TopicNameStrategy
+    subject = f"orders.registered.{result.run_id}-key"  # the run's event topic, TopicNameStrategy
     try:
         assert subject in registry.subjects(), f"the registrar did not register {subject}: {registry.subjects()}"
     finally:
