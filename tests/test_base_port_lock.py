@@ -28,7 +28,8 @@ def _settings(tmp_path: Path, base: int = BASE) -> Settings:
 
 
 def _env(tmp_path: Path, base: int = BASE) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != LEND_ENV}
+    # Not the lent lock, and not xdist's worker id: a child pytest session would move to the worker's ports.
+    env = {k: v for k, v in os.environ.items() if k != LEND_ENV and not k.startswith("PYTEST_XDIST")}
     return {**env, "CHAOS_HOME": str(tmp_path / "home"), "CHAOS_RUNS_DIR": str(tmp_path / "runs"),
             "CHAOS_BASE_PORT": str(base), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
