@@ -46,6 +46,7 @@ class FakeConnection:
     def __init__(self, answers: list[FakeCursor | Exception]) -> None:
         self.answers = answers
         self.sent: list[tuple[str, tuple[object, ...]]] = []
+        self.ended: list[str] = []  # how each explicit transaction ended
 
     async def execute(self, query: str, params: tuple[object, ...]) -> FakeCursor:
         self.sent.append((query, params))
@@ -53,6 +54,16 @@ class FakeConnection:
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """An explicit transaction around what the block sends: counted as committed or rolled back."""
+        try:
+            yield
+        except BaseException:
+            self.ended.append("rollback")
+            raise
+        self.ended.append("commit")
 
 
 class FakePool:
@@ -91,6 +102,9 @@ def test_outbox_place_writes_order_and_event_in_one_statement() -> None:
     event = decode_event(str(params[-1]).encode())  # the outbox payload is the event the answer names
     assert (event.order_id, event.seq, event.type, event.correlation_id) == (ORDER, 1, "order.created", body["correlation_id"])
     assert params[4] == event.event_id
+    # Inside an explicit transaction whose COMMIT is its own round trip: the outbox row's id is taken
+    # before the commit (the late_commit scenario's window), and it committed.
+    assert conn.ended == ["commit"]
 
 
 def test_commit_only_place_writes_only_the_order() -> None:
