@@ -26,7 +26,10 @@ Vocabulary:
                     were offered outside faults). The drain after the heal is recovery's, not
                     charged twice.
   latency           end-to-end for acknowledged requests whose effects arrived (a lost order
-                    has no latency: it is the gate's), else client latency (invoke -> ok).
+                    has no latency: it is the gate's), else client latency (invoke -> ok); of
+                    requests invoked outside the fault windows and the recovery after the last
+                    heal (those waited behind the backlog: lag's and recovery's cost). All
+                    requests when none was invoked outside.
   throughput dip    against the offered load, by invoke time: 1 - (share of requests offered
                     inside fault windows that were acknowledged) / (the same share outside).
                     A ramp offers more and acknowledges more alike: no dip. Requests that
@@ -202,8 +205,6 @@ def measure(history: History, verdict: PipelineVerdict | None = None) -> Measure
     in_rate, out_rate, offered_out, dip = _dip(client, windows)
 
     kind, samples = _latency_samples(history, client)
-    all_lat = [lat for _, lat in samples]
-    p50, p99 = _quantile(all_lat, 0.5), _quantile(all_lat, 0.99)
     lat50, lat99 = _latency_series(samples, bucket, span_end)
 
     probes = [op for op in history.ops if op.process == "probe" and op.f == "lag" and op.type is OpType.OK]
@@ -219,6 +220,15 @@ def measure(history: History, verdict: PipelineVerdict | None = None) -> Measure
     peak_lag_s = peak_lag / offered_out if peak_lag is not None and offered_out else None
 
     recovery_s, recovered, recovery_source = _recovery(history, _by_invariant(results, "I7"), windows, totals)
+    # Latency is normal operation's: a request invoked while a fault held the pipeline (or while it
+    # caught up after the last heal) waited behind the backlog, which lag and recovery already charge.
+    disturbed = _merged(windows, span_end)
+    if disturbed and recovered is not False:
+        disturbed[-1] = (disturbed[-1][0], disturbed[-1][1] + (recovery_s or 0.0))
+    elif disturbed:
+        disturbed[-1] = (disturbed[-1][0], span_end)
+    calm = [lat for t, lat in samples if not any(s <= t <= e for s, e in disturbed)] or [lat for _, lat in samples]
+    p50, p99 = _quantile(calm, 0.5), _quantile(calm, 0.99)
     if dead:  # a process that is dead at the end has not recovered, however quickly the lag drained
         recovered = False
 

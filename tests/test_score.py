@@ -177,3 +177,20 @@ def test_when_the_gate_closes_it_is_the_only_charge() -> None:
     h.order("lost", 9900, at=4.0)
     _, _, s = _scored(h, AnomalyKind.LOST_EFFECT)
     assert s.penalties == {"safety": 100.0}
+
+
+def test_latency_is_normal_operations_the_backlog_is_lag_and_recovery() -> None:
+    """Requests invoked during the fault wait behind the backlog: charged as lag and recovery, not again as latency."""
+    h = HistoryBuilder()
+    h.op("probe", OpType.OK, "clock", at=0.0, epoch_ms=1_000_000)
+    for i in range(20):
+        t = float(i)
+        h.order(f"o{i}", at=t)
+        slow = 4.0 <= t <= 6.0  # invoked inside the fault: its effect came 30 s later
+        h.effect(f"o{i}", at_ms=1_000_000 + int((t + (30.0 if slow else 0.2)) * 1000))
+    h.fault_window(4.0, 6.0)
+    for t, backlog in ((3.0, 0), (5.0, 40), (7.0, 0)):
+        h.op("probe", OpType.OK, "lag", at=t, backlog=backlog, lag=0)
+    m = measure(h.build())
+    assert m.latency_kind == "end-to-end" and m.latency_p99_s is not None and m.latency_p99_s < 1.0
+    assert max(v for _, v in m.latency_p99 if v is not None) > 25  # the chart still shows the slow ones
