@@ -87,6 +87,6 @@ SCENARIO = Scenario(
                "payment", may=(AnomalyKind.NONMONOTONIC_APPLY, AnomalyKind.APPLIED_PAST_DEAD_LETTER), by=Cause.VARIANT),
     ),
     legs=(("correct", ()),),  # the fix: keyed by order id, no order is split
-    drain_timeout_s=45,
+    drain_timeout_s=90,  # each early shipment costs fulfillment retries; under load 45 s cut them off
     story=story,
 )
