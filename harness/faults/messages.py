@@ -29,7 +29,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from harness.errors import ChaosError
+from harness.errors import ChaosError, WaitTimeout
 from harness.infra import kafka
 from harness.wait import wait_for
 
@@ -59,6 +59,10 @@ def _produce(bootstrap: str, records: list[Record], topic: str) -> int:
                          on_delivery=lambda err, msg: acked.append(err is None), **extra)
     producer.flush(15.0)
     return sum(acked)
+
+
+DELIVERED_WAIT_S = 15.0
+"""How long the duplicate fault waits for a first committed offset before it gives up (a cold group's join)."""
 
 
 @dataclass(slots=True)
@@ -113,11 +117,23 @@ class DuplicateDelivery:
         return [(m.key(), m.value(), list(m.headers() or ()), m.partition()) for m in chosen]  # type: ignore[attr-defined]
 
     def inject(self) -> None:
-        records = self._delivered()
+        # Early in a run on a freshly started broker, the group may not have committed anything yet
+        # (its first join takes seconds): wait for something to duplicate, with a deadline.
+        found: list[list[Record]] = [[]]
+
+        def delivered() -> tuple[bool, str]:
+            found[0] = self._delivered()
+            return bool(found[0]), f"group {self.group} has committed nothing on {self.topic} yet"
+
+        try:
+            wait_for(delivered, timeout_s=DELIVERED_WAIT_S, what="delivered events to duplicate", interval_s=0.5)
+        except WaitTimeout:
+            pass
+        records = found[0]
         self._touched = frozenset(_ids(records))
         if not records:
-            raise ChaosError(f"no delivered events on {self.topic} yet (group {self.group} committed nothing); "
-                             "start the duplicate fault later in the run")
+            raise ChaosError(f"no delivered events on {self.topic} after {DELIVERED_WAIT_S:g} s (group {self.group} "
+                             "committed nothing); start the duplicate fault later in the run")
         self.published = _produce(self.bootstrap, records, self.topic)
         if self.published == 0:
             raise ChaosError(f"none of {len(records)} duplicates was acknowledged by the broker")
