@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 import tempfile
 import traceback
 from datetime import datetime, timezone

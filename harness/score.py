@@ -352,7 +352,6 @@ def _dip(client: Sequence[Op], windows: Sequence[Window]) -> tuple[float | None,
     end = max(op.time_s for op in invokes)
     spans = [(max(s, start), min(e, end)) for s, e in _merged(windows, end)]
     spans = [(s, e) for s, e in spans if e > s]
-    outcome: dict[tuple[str, str, str | None], OpType] = {}
     opened: dict[tuple[str, str, str | None], float] = {}
     offered: list[tuple[float, bool]] = []  # (invoke time, acknowledged)
     for op in client:

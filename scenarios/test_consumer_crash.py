@@ -12,7 +12,6 @@ from dataclasses import replace
 import pytest
 
 from harness.checkers.anomaly import AnomalyKind
-from harness.checkers.base import Validity
 from harness.runner import RunResult
 from harness.scenario import Expect
 from harness.testing import evidence

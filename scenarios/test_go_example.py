@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from harness.checkers.base import Validity
-from harness.runner import RunResult
 from harness.testing import evidence
 from scenarios import broker_outage, consumer_crash, crash_points
 from scenarios._evidence import (assert_faults_bit, assert_faults_effective, assert_traffic_during, duplicate_effects,

@@ -7,7 +7,6 @@ from dataclasses import replace
 import pytest
 
 from harness.checkers.anomaly import AnomalyKind
-from harness.checkers.base import Validity
 from harness.faults.messages import POISON_PAYLOADS as POISON_VALUES
 from harness.runner import RunResult
 from harness.scenario import Expect

@@ -20,7 +20,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
-import pytest
 from psycopg_pool import PoolTimeout
 
 from harness.wait import wait_for
