@@ -179,18 +179,29 @@ def run_consumer(name: str, handlers: Mapping[str, Handler]) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     auto_commit = loop.variant is Variant.AUTO_COMMIT
-    consumer = Consumer({
+    conf = {
         "bootstrap.servers": env.kafka,
         "group.id": env.group,
-        # Correct: commit only after the effect committed. The auto-commit variant stores each offset
-        # as soon as poll() hands the message over and commits it on a timer, effect or not.
-        "enable.auto.commit": auto_commit,
+        # Offsets are committed by librdkafka's timer, one request per interval for all partitions,
+        # never one per message: per-message async commits queued by the hundred for a dead group
+        # coordinator, and librdkafka rejoins a group only after every outstanding commit completed,
+        # so after a broker restart groups waited a minute or more (or never resumed).
+        # Correct: an offset is *stored* only after its effect committed (store_offsets below).
+        # The auto-commit variant stores each offset as soon as poll() hands the message over,
+        # effect or not.
+        "enable.auto.commit": True,
+        "enable.auto.offset.store": auto_commit,
         "auto.commit.interval.ms": 200,
         "auto.offset.reset": "earliest",
         "session.timeout.ms": 10000,
+        # A request the coordinator has not answered in one session timeout is failed and retried,
+        # not held for librdkafka's default 60 s: the session is lost by then anyway, and an
+        # unanswered commit holds up the rejoin.
+        "socket.timeout.ms": 10000,
         "socket.connection.setup.timeout.ms": 2000,
         "logger": logging.getLogger("librdkafka"),
-    })
+    }
+    consumer = Consumer(conf)
     consumer.subscribe([env.topic], on_assign=lambda c, parts: loop.log.info("assigned %s", [p.partition for p in parts]))
     loop.log.info("%s consumer (%s) reading %s as group %s", name, loop.variant.value, env.topic, env.group)
     try:
@@ -208,8 +219,8 @@ def run_consumer(name: str, handlers: Mapping[str, Handler]) -> None:
                     break
                 crash_point("consumer.after_effect", loop.last_type)  # effect committed, offset not yet: redelivery window
                 if not auto_commit:
-                    consumer.commit(message=msg, asynchronous=True)
+                    consumer.store_offsets(message=msg)  # committed by the next timer tick
     finally:
-        consumer.close()  # commits nothing new in the correct variant: offsets were committed per message
+        consumer.close()  # commits the offsets stored so far: only those whose effect committed
         loop.dlq.flush(2.0)
         loop.log.info("%s consumer stopped", name)
