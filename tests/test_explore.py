@@ -241,3 +241,35 @@ def test_rewind_takes_only_a_consumer_of_the_target() -> None:
     assert not missing_capabilities((FaultSpec(FaultKind.REWIND, "consumer.payment", 0.2, 3),), (), "correct", OUTBOX)
     with pytest.raises(UsageError, match="consumer of the target"):
         FaultSpec(FaultKind.REWIND, "kafka", 0.2, 3)
+
+
+def test_overlapping_faults_on_one_process_are_drawn_inside_the_first_ones_window() -> None:
+    """A stalled consumer killed while stalled: two faults on one process, the second inside the first."""
+    from hypothesis import find
+
+    from harness.explore.strategy import process_of
+
+    space = FaultSpace.of(OUTBOX, parse_kinds("outage,kill"))
+
+    def stalled_then_killed(schedule: TrialSchedule) -> bool:
+        f = schedule.faults
+        return any(a.kind is FaultKind.OUTAGE and b.kind is FaultKind.KILL and process_of(a) == process_of(b)
+                   and a.target.endswith("->postgres") and a.at <= b.at < a.at + a.for_s / schedule.duration_s
+                   for a in f for b in f)
+
+    found = find(trial_schedules(space), stalled_then_killed,
+                 settings=settings(max_examples=300, database=None, suppress_health_check=list(HealthCheck)))
+    assert stalled_then_killed(found)
+
+
+def test_latency_jitter_is_drawn_up_to_the_latency_itself() -> None:
+    """Jitter as large as the delay lets answers overtake each other: commits land out of id order."""
+    from hypothesis import find
+
+    from harness.faults.spec import Latency
+
+    space = FaultSpace.of(OUTBOX, parse_kinds("latency"))
+    found = find(trial_schedules(space), lambda s: any(
+        isinstance(f.params, Latency) and f.params.jitter_ms >= f.params.latency_ms >= 100 for f in s.faults),
+        settings=settings(max_examples=300, database=None, suppress_health_check=list(HealthCheck)))
+    assert found.faults

@@ -33,7 +33,7 @@ from harness.explore.trial import TrialOutcome
 
 __all__ = ["STRATEGY_VERSION", "Search", "SearchResult"]
 
-STRATEGY_VERSION = "1"  # bump when trial_schedules draws differently: old database entries would decode to other schedules
+STRATEGY_VERSION = "2"  # bump when trial_schedules draws differently: old database entries would decode to other schedules
 
 
 def _valid(schedule: TrialSchedule, space: FaultSpace) -> bool:

@@ -35,7 +35,7 @@ from harness.faults.spec import (
 )
 from harness.target.spec import TargetSpec
 
-__all__ = ["INHERENT", "FaultSpace", "Skipped", "TrialSchedule", "parse_kinds", "trial_schedules"]
+__all__ = ["INHERENT", "FaultSpace", "Skipped", "TrialSchedule", "parse_kinds", "process_of", "trial_schedules"]
 
 _INFRA = ("kafka", "postgres")
 DEFAULT_DELIVERY_S = 10.0  # a target that declares no delivery timeout: librdkafka's common setting
@@ -196,7 +196,10 @@ def _params(kind: FaultKind, target: str, space: FaultSpace) -> st.SearchStrateg
     if kind is FaultKind.BLACK_HOLE:
         return st.just(BlackHole())
     if kind is FaultKind.LATENCY:
-        return st.builds(Latency, latency_ms=st.integers(50, 3000), jitter_ms=st.integers(0, 500), stream=streams)
+        # Jitter up to the latency itself: answers that overtake each other are what reorders commits
+        # (a transaction that took id n commits after the one that took n+1); a fixed delay reorders nothing.
+        return st.integers(20, 3000).flatmap(lambda ms: st.builds(
+            Latency, latency_ms=st.just(ms), jitter_ms=st.integers(0, ms), stream=streams))
     if kind is FaultKind.BANDWIDTH:
         return st.builds(Bandwidth, rate_kbps=st.integers(1, 64), stream=streams)
     if kind is FaultKind.RESET_PEER:
@@ -226,12 +229,45 @@ def _params(kind: FaultKind, target: str, space: FaultSpace) -> st.SearchStrateg
     return st.just(NoParams())
 
 
+def process_of(fault: FaultSpec) -> str | None:
+    """The process a fault acts on: the client of a link, the process itself; None for the topic."""
+    return _process(fault.kind, fault.target)
+
+
+def _process(kind: FaultKind, target: str) -> str | None:
+    target_type = kind_info(kind).target
+    if target_type is TargetType.LINK:
+        return target.split("->", 1)[0]
+    return target if target_type is TargetType.PROCESS else None
+
+
+def _same_process(space: FaultSpace, process: str | None) -> tuple[tuple[FaultKind, str], ...]:
+    """Every (kind, target) of the space that acts on ``process`` (its links, the process itself)."""
+    return tuple((kind, t) for kind, targets in space.places.items() for t in targets
+                 if process is not None and _process(kind, t) == process)
+
+
 @st.composite
-def _fault(draw: st.DrawFn, space: FaultSpace, duration_s: int) -> FaultSpec:
-    kind = draw(st.sampled_from(space.kinds))
-    target = draw(st.sampled_from(space.places[kind]))
-    # Start while traffic flows (a fault at 0 s meets an empty pipeline and bites nothing).
-    at = draw(st.integers(10, 80)) / 100
+def _fault(draw: st.DrawFn, space: FaultSpace, duration_s: int, anchor: FaultSpec | None = None) -> FaultSpec:
+    """One fault; with an ``anchor``, one on the anchor's own process that starts inside the anchor's window.
+
+    Anchored pairs are the overlapping faults that single faults cannot stand for: a consumer whose
+    effect is held up (its database link cut or slowed) *and* killed while it is held up dies with
+    fetched, unapplied records in hand, which is the window auto-commit loses. Drawn at random, two
+    faults on one of a dozen processes overlap in time far too rarely to find that in minutes.
+    """
+    if anchor is not None:
+        kind, target = draw(st.sampled_from(tuple(
+            (k, t) for k, t in _same_process(space, process_of(anchor)) if (k, t) != (anchor.kind, anchor.target))))
+        # From the anchor's start to its end, in tenths of its length: the second fault lands while
+        # the first one holds (the window that matters), never before it.
+        into = draw(st.integers(0, 9)) / 10 * anchor.for_s
+        at = min(0.95, round(anchor.at + into / duration_s, 2))
+    else:
+        kind = draw(st.sampled_from(space.kinds))
+        target = draw(st.sampled_from(space.places[kind]))
+        # Start while traffic flows (a fault at 0 s meets an empty pipeline and bites nothing).
+        at = draw(st.integers(10, 80)) / 100
     room = math.floor(duration_s * 1.5 - at * duration_s)  # Scenario refuses faults far past the workload
     # From a blip to 2.5x the clients' own delivery timeout: below it a retrying client rides the fault out,
     # above it the client gives up, which is where "no delivery report yet" mistakes show. One integer, so
@@ -247,6 +283,13 @@ def trial_schedules(draw: st.DrawFn, space: FaultSpace, max_faults: int = MAX_FA
     """One trial: load, 1..max_faults overlapping faults, and the workload seed."""
     duration_s = draw(st.integers(*durations))
     rate = draw(st.integers(MIN_RATE, MAX_RATE))
-    faults = draw(st.lists(_fault(space, duration_s), min_size=1, max_size=max_faults))
+    faults = [draw(_fault(space, duration_s))]
+    while len(faults) < max_faults and draw(st.booleans()):
+        # Each further fault either stands alone or lands on an earlier fault's process, inside its
+        # window (shrinking towards "alone": an anchored pair must earn its place in a minimal schedule).
+        anchor = faults[draw(st.integers(0, len(faults) - 1))] if draw(st.booleans()) else None
+        if anchor is not None and len(_same_process(space, process_of(anchor))) < 2:
+            anchor = None  # a message fault on the topic: nothing else acts on "events"' process
+        faults.append(draw(_fault(space, duration_s, anchor)))
     seed = draw(st.integers(0, 2**31 - 1))
     return TrialSchedule(duration_s, rate, tuple(faults), seed)
