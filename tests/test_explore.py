@@ -194,7 +194,7 @@ def test_interrupting_keeps_finished_trials_and_writes_the_best_schedule(
     monkeypatch.setattr(session_module, "TrialRunner", Runner)
     settings_ = Settings(home=tmp_path / "home", runs_dir=tmp_path / "runs", base_port=27900, schema_registry=None)
     opts = ExploreOptions(target="outbox", budget_s=60, seed=3, faults="kill,pause,outage", reruns=1,
-                          out=tmp_path / "found")
+                          out=tmp_path / "found", sweep=False)  # the planted bug is Hypothesis's to find
     with pytest.raises(KeyboardInterrupt):
         session_module.explore(opts, settings_, infra=_FakeInfra(), say=lambda line: None)
     written = list((tmp_path / "found").glob("*.py"))
@@ -273,3 +273,39 @@ def test_latency_jitter_is_drawn_up_to_the_latency_itself() -> None:
         isinstance(f.params, Latency) and f.params.jitter_ms >= f.params.latency_ms >= 100 for f in s.faults),
         settings=settings(max_examples=300, database=None, suppress_health_check=list(HealthCheck)))
     assert found.faults
+
+
+def test_the_sweep_runs_first_and_a_failure_it_finds_is_confirmed_and_shrunk() -> None:
+    """One schedule per defect class before random search: a stalled consumer killed mid-stall is the
+    sweep's third pattern, and a bug only that pair opens is found by the third trial."""
+    from harness.explore.strategy import process_of
+    from harness.explore.sweep import sweep
+
+    space = FaultSpace.of(OUTBOX, parse_kinds(None))
+    patterns = sweep(space, OUTBOX, seed=5)
+    names = [n for n, _ in patterns]
+    assert names[:3] == ["redelivery", "poison", "stalled crash"] and "late commits" in names
+    runs: list[TrialSchedule] = []
+
+    def stalled_then_killed(schedule: TrialSchedule) -> TrialOutcome:
+        runs.append(schedule)
+        f = schedule.faults
+        lost = any(a.kind is FaultKind.OUTAGE and b.kind is FaultKind.KILL and process_of(a) == process_of(b)
+                   for a in f for b in f)
+        return _outcome(schedule, frozenset({AnomalyKind.LOST_EFFECT}) if lost else frozenset(), len(runs))
+
+    result = Search(space, stalled_then_killed, budget_s=60, reruns=2, database=None, sweep=patterns,
+                    say=lambda line: None).run(seed=5)
+    assert result.first == patterns[2][1] and runs.index(result.first) == 2
+    assert result.best is not None and len(result.best.faults) == 2  # neither fault alone does it
+
+
+def test_a_pattern_the_kinds_asked_for_cannot_make_is_left_out() -> None:
+    from harness.explore.sweep import sweep
+
+    crash_only = sweep(FaultSpace.of(OUTBOX, parse_kinds("crash")), OUTBOX, seed=1)
+    assert [n for n, _ in crash_only] == ["publisher crash"]
+    points = [f.params.point for f in crash_only[0][1].faults]  # type: ignore[union-attr]
+    assert points == list(OUTBOX.crash_points()["relay"])  # each crash point of the publisher, in turn
+    cdc = resolve_target("cdc")
+    assert "publisher crash" not in [n for n, _ in sweep(FaultSpace.of(cdc, parse_kinds(None)), cdc, seed=1)]

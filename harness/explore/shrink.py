@@ -20,7 +20,8 @@ smallest confirmed failure so far; so does Ctrl-C (the interrupt is re-raised af
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+import unittest
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -82,7 +83,8 @@ class SearchResult:
 class Search:
     def __init__(self, space: FaultSpace, run_trial: Callable[[TrialSchedule], TrialOutcome], *, budget_s: float,
                  reruns: int = 3, database: Path | None = None, max_faults: int = 3,
-                 durations: tuple[int, int] | None = None, say: Callable[[str], None] = print) -> None:
+                 durations: tuple[int, int] | None = None, sweep: Sequence[tuple[str, TrialSchedule]] = (),
+                 say: Callable[[str], None] = print) -> None:
         self.space = space
         self.run_trial = run_trial
         self.budget_s = budget_s
@@ -90,6 +92,7 @@ class Search:
         self.database = database
         self.max_faults = max_faults
         self.durations = durations
+        self.sweep = tuple(sweep)
         self.say = say
         self._verdicts: dict[TrialSchedule, bool] = {}
         self._tried: set[tuple[object, ...]] = set()  # fault lists already run while searching
@@ -218,12 +221,24 @@ class Search:
             [STRATEGY_VERSION, self.space.target, self.space.variant, *(k.value for k in self.space.kinds),
              str(self.max_faults), str(self.durations)]).encode()
         db = DirectoryBasedExampleDatabase(str(self.database)) if self.database is not None else None
-        wrapped = settings(database=db, deadline=None, max_examples=10_000, verbosity=Verbosity.quiet,
-                           suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
-                           phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink))(
-            hypothesis_seed(seed)(given(strategy)(test)))
+
+        def hypothesis(*phases: Phase) -> Callable[[], None]:
+            return settings(database=db, deadline=None, max_examples=10_000, verbosity=Verbosity.quiet,  # type: ignore[no-any-return]
+                            suppress_health_check=list(HealthCheck), report_multiple_bugs=False, phases=phases)(
+                hypothesis_seed(seed)(given(strategy)(test)))
+
         try:
-            wrapped()
+            # Known failures first (the example database), then the sweep (one schedule per defect class,
+            # harness/explore/sweep.py), then Hypothesis's own generation and shrinking.
+            if db is not None:
+                try:
+                    hypothesis(Phase.explicit, Phase.reuse)()
+                except unittest.SkipTest:
+                    pass  # an empty database: Hypothesis had nothing to replay
+            for name, schedule in self.sweep:
+                self.say(f"chaos explore: sweep: {name}")
+                self._test(schedule)
+            hypothesis(Phase.generate, Phase.shrink)()
             self.result.stopped_by = "max examples"
         except _Confirmed:
             self.result.stopped_by = "search ended"
