@@ -309,3 +309,21 @@ def test_a_pattern_the_kinds_asked_for_cannot_make_is_left_out() -> None:
     assert points == list(OUTBOX.crash_points()["relay"])  # each crash point of the publisher, in turn
     cdc = resolve_target("cdc")
     assert "publisher crash" not in [n for n, _ in sweep(FaultSpace.of(cdc, parse_kinds(None)), cdc, seed=1)]
+
+
+def test_only_a_best_effort_publisher_may_lose_and_only_when_its_publish_path_is_faulted() -> None:
+    from harness.explore.design import BEST_EFFORT_LOSS, Design
+    from harness.faults.spec import FaultSpec
+
+    direct = Design.of(resolve_target("direct"))
+    assert direct.best_effort_publisher == "app" and Design.of(OUTBOX).best_effort_publisher is None
+    on_path = [FaultSpec(FaultKind.OUTAGE, "app->kafka", 0.2, 3), FaultSpec(FaultKind.KILL, "kafka", 0.2, 3),
+               FaultSpec(FaultKind.PAUSE, "app", 0.2, 3), FaultSpec(FaultKind.LATENCY, "publisher->kafka", 0.2, 3)]
+    off_path = [FaultSpec(FaultKind.OUTAGE, "app->postgres", 0.2, 3), FaultSpec(FaultKind.KILL, "consumer.payment", 0.2, 3),
+                FaultSpec(FaultKind.DUPLICATE, "events", 0.2, 1)]
+    for f in on_path:
+        assert direct.allows([f]) == BEST_EFFORT_LOSS, f
+        assert Design.of(OUTBOX).allows([f]) == frozenset(), f  # the outbox promises no loss under any fault
+    for f in off_path:
+        assert direct.allows([f]) == frozenset(), f
+    assert AnomalyKind.DUPLICATE_EFFECT not in BEST_EFFORT_LOSS

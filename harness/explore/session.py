@@ -24,6 +24,7 @@ from pathlib import Path
 
 from harness.config import Settings
 from harness.errors import UsageError
+from harness.explore.design import Design
 from harness.explore.shrink import Search, SearchResult
 from harness.explore.strategy import FaultSpace, Skipped, TrialSchedule, parse_kinds
 from harness.explore.sweep import sweep
@@ -146,7 +147,8 @@ def explore(opts: ExploreOptions, settings: Settings, *, infra: object | None = 
             owned = True
     log = (folder / "trials.jsonl").open("a")
     runner = TrialRunner(settings=settings, folder=folder / "trials", target_ref=opts.target, pipeline=spec.name,
-                         variant=opts.variant, revive=lambda: _revive(settings), say=say)
+                         variant=opts.variant, revive=lambda: _revive(settings), say=say,
+                         allowed=Design.of(spec).allows)
 
     def run_trial(schedule: TrialSchedule) -> TrialOutcome:
         outcome = runner(schedule)

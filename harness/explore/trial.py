@@ -14,8 +14,9 @@ takes one trial with it, not the session; the session then revives the infra.
 
 What a trial *found* is the set of anomaly kinds of its verdict (re-read from its run
 folder with ``analyze_run_dir``), less those the injected faults produce by their nature
-(``strategy.INHERENT``). On a correct pipeline any of them is a failure; on a planted
-variant it is the defect found.
+(``strategy.INHERENT``) and those the target's design allows under them
+(``design.Design``: a best-effort publisher drops events when its publish path fails). On a
+correct pipeline any other is a failure; on a planted variant it is the defect found.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from harness.checkers.anomaly import AnomalyKind
 from harness.config import Settings
 from harness.errors import ChaosError, InfraError, UsageError
 from harness.explore.strategy import INHERENT, TrialSchedule
+from harness.faults.spec import FaultSpec
 from harness.scenario import Scenario
 from harness.scoring import Outcome
 from harness.workload.rate import Constant
@@ -81,7 +83,8 @@ class TrialRunner:
     """Runs schedules one after another as `chaos run` children; numbers them and keeps every outcome."""
 
     def __init__(self, *, settings: Settings, folder: Path, target_ref: str, pipeline: str, variant: str,
-                 revive: Callable[[], None] = lambda: None, say: Callable[[str], None] = print) -> None:
+                 revive: Callable[[], None] = lambda: None, say: Callable[[str], None] = print,
+                 allowed: Callable[[tuple[FaultSpec, ...]], frozenset[AnomalyKind]] = lambda faults: frozenset()) -> None:
         self.settings = settings
         self.folder = folder
         self.target_ref = target_ref
@@ -89,6 +92,7 @@ class TrialRunner:
         self.variant = variant
         self.revive = revive  # brings the infra back after a child that died mid-fault
         self.say = say
+        self.allowed = allowed  # what the target's design may show under these faults (harness/explore/design.py)
         self.outcomes: list[TrialOutcome] = []
         self._errors_in_a_row = 0
 
@@ -148,7 +152,8 @@ class TrialRunner:
         except (ChaosError, StopIteration) as exc:
             return TrialOutcome(number, schedule, run_dir, frozenset(), (), True, wall, module=module,
                                 error=f"its run folder could not be checked: {exc}")
-        inherent = frozenset().union(*(INHERENT.get(f.kind, frozenset()) for f in schedule.faults))
+        inherent = frozenset().union(*(INHERENT.get(f.kind, frozenset()) for f in schedule.faults),
+                                     self.allowed(schedule.faults))
         counts = tuple((t.kind, t.total) for t in verdict.tallies if t.kind not in inherent)
         example = next((f"{a.anomaly.kind.value}: {a.anomaly.entity or 'run-wide'}"
                         + (f" ({a.anomaly.consumer})" if a.anomaly.consumer else "") + f"; {a.how}"
