@@ -327,3 +327,24 @@ def test_only_a_best_effort_publisher_may_lose_and_only_when_its_publish_path_is
     for f in off_path:
         assert direct.allows([f]) == frozenset(), f
     assert AnomalyKind.DUPLICATE_EFFECT not in BEST_EFFORT_LOSS
+
+
+def test_a_pattern_is_the_same_trial_whichever_other_kinds_are_asked_for() -> None:
+    """So a variant's session (--faults crash) and the correct pipeline's (more kinds) run the very same trial."""
+    from harness.explore.sweep import sweep
+
+    alone = dict(sweep(FaultSpace.of(OUTBOX, parse_kinds("crash")), OUTBOX, seed=12))
+    together = dict(sweep(FaultSpace.of(OUTBOX, parse_kinds("duplicate,poison,outage,kill,crash,latency")), OUTBOX, seed=12))
+    assert alone["publisher crash"] == together["publisher crash"]
+
+
+def test_max_trials_stops_the_search_after_that_many_trials() -> None:
+    space = FaultSpace.of(OUTBOX, parse_kinds("kill,pause"))
+    runs: list[TrialSchedule] = []
+
+    def trial(schedule: TrialSchedule) -> TrialOutcome:
+        runs.append(schedule)
+        return _outcome(schedule, frozenset(), len(runs))
+
+    result = Search(space, trial, budget_s=600, reruns=1, database=None, max_trials=3, say=lambda line: None).run(seed=2)
+    assert len(runs) == 3 and result.stopped_by == "trials"

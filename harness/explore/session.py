@@ -61,6 +61,7 @@ class ExploreOptions:
     max_faults: int = 3
     durations: tuple[int, int] | None = None  # (min, max) seconds of traffic per trial; None: the strategy's
     sweep: bool = True  # one schedule per defect class first (harness/explore/sweep.py), then random search
+    max_trials: int | None = None  # stop after this many trials, whatever budget is left (CI: the same trials each time)
 
     def __post_init__(self) -> None:
         if not self.budget_s > 0:
@@ -161,7 +162,7 @@ def explore(opts: ExploreOptions, settings: Settings, *, infra: object | None = 
         say(f"chaos explore: sweep first: {', '.join(name for name, _ in patterns)}")
     search = Search(space, run_trial, budget_s=opts.budget_s, reruns=opts.reruns,
                     database=settings.home / "explore" / "examples", max_faults=opts.max_faults,
-                    durations=opts.durations, sweep=patterns, say=say)
+                    durations=opts.durations, sweep=patterns, max_trials=opts.max_trials, say=say)
     module = command = None
     try:
         try:

@@ -77,14 +77,14 @@ class SearchResult:
     shrink_steps: int = 0  # confirmed, smaller failures after the first
     evidence: list[TrialOutcome] = field(default_factory=list)  # the confirming runs of the best
     flaky: list[TrialSchedule] = field(default_factory=list)  # failed once, did not reproduce k times
-    stopped_by: str = "search ended"  # "search ended", "budget", "interrupted", "max examples"
+    stopped_by: str = "search ended"  # "search ended", "budget", "trials", "interrupted", "max examples"
 
 
 class Search:
     def __init__(self, space: FaultSpace, run_trial: Callable[[TrialSchedule], TrialOutcome], *, budget_s: float,
                  reruns: int = 3, database: Path | None = None, max_faults: int = 3,
                  durations: tuple[int, int] | None = None, sweep: Sequence[tuple[str, TrialSchedule]] = (),
-                 say: Callable[[str], None] = print) -> None:
+                 max_trials: int | None = None, say: Callable[[str], None] = print) -> None:
         self.space = space
         self.run_trial = run_trial
         self.budget_s = budget_s
@@ -93,6 +93,8 @@ class Search:
         self.max_faults = max_faults
         self.durations = durations
         self.sweep = tuple(sweep)
+        self.max_trials = max_trials  # a count instead of (or as well as) the wall-time budget: CI wants the same trials
+        self._trials = 0
         self.say = say
         self._verdicts: dict[TrialSchedule, bool] = {}
         self._tried: set[tuple[object, ...]] = set()  # fault lists already run while searching
@@ -101,6 +103,8 @@ class Search:
         self.result = SearchResult()
 
     def _left_s(self) -> float:
+        if self.max_trials is not None and self._trials >= self.max_trials:
+            return 0.0
         return self.budget_s - (time.monotonic() - self._started)
 
     def _confirm(self, schedule: TrialSchedule) -> bool:
@@ -110,6 +114,7 @@ class Search:
         for i in range(self.reruns):
             if i > 0 and self._left_s() <= 0:
                 raise _OutOfTime  # an unconfirmed candidate is no finding; stop with the best so far
+            self._trials += 1
             try:
                 outcome = self.run_trial(schedule)
             except Exception as exc:  # noqa: BLE001 - re-raised as it was, outside Hypothesis
@@ -243,7 +248,8 @@ class Search:
         except _Confirmed:
             self.result.stopped_by = "search ended"
         except _OutOfTime:
-            self.result.stopped_by = "budget"
+            self.result.stopped_by = "trials" if self.max_trials is not None and self._trials >= self.max_trials \
+                else "budget"
         except _Aborted as aborted:
             self.result.stopped_by = f"error: {type(aborted.error).__name__}"
             raise aborted.error from None

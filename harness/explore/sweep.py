@@ -15,6 +15,7 @@ timeouts), never over a known variant:
                    killed while its effect is held up             committed) but never applied
   publisher crash  the publisher killed at each of its crash      a step done before the one it
                    points, one after the other                    depends on (marked before sent)
+  publisher kill   kill -9 of the publisher mid-traffic           read, not yet recorded as sent
   late commits     the entrypoint's database answers slowly and   rows that commit out of id order
                    unevenly (jitter as large as the delay)
   old records      a consumer's group rewound to the topic start  redelivery of long-applied events
@@ -120,6 +121,11 @@ def long_outage(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> Tria
                      FaultSpec(FaultKind.OUTAGE, f"{spec.publisher}->kafka", at=0.1, for_s=float(outage_s)))
 
 
+def publisher_kill(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> TrialSchedule | None:
+    """kill -9 of the publisher mid-traffic: whatever it had read and not yet recorded as sent goes again."""
+    return _schedule(space, rng, 10, 10, FaultSpec(FaultKind.KILL, spec.publisher, at=0.4, for_s=2.0))
+
+
 def broker_crash(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> TrialSchedule | None:
     return _schedule(space, rng, 12, 10, FaultSpec(FaultKind.KILL, "kafka", at=0.3, for_s=3.0))
 
@@ -127,17 +133,20 @@ def broker_crash(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> Tri
 # Cheapest and most general first: a session's budget may end inside the sweep.
 PATTERNS: tuple[tuple[str, _Pattern], ...] = (
     ("redelivery", redelivery), ("poison", poison), ("stalled crash", stalled_crash),
-    ("publisher crash", publisher_crash), ("late commits", late_commits), ("old records", old_records),
+    ("publisher crash", publisher_crash), ("late commits", late_commits), ("publisher kill", publisher_kill),
+    ("old records", old_records),
     ("long outage", long_outage), ("broker crash", broker_crash),
 )
 
 
 def sweep(space: FaultSpace, spec: TargetSpec, seed: int) -> tuple[tuple[str, TrialSchedule], ...]:
     """The patterns this space can make, in order, each with its name."""
-    rng = random.Random(seed)
     out = []
     for name, pattern in PATTERNS:
-        schedule = pattern(space, spec, rng)
+        # One generator per pattern: a pattern's schedule (its workload seed too) is the same whichever
+        # other patterns the kinds asked for allow, so a variant's session and the correct pipeline's
+        # run the very same trial.
+        schedule = pattern(space, spec, random.Random(f"{seed}:{name}"))
         if schedule is not None:
             out.append((name, schedule))
     return tuple(out)

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.checkers.anomaly import AnomalyKind
@@ -121,11 +121,44 @@ class TrialRunner:
                 # The child got the same Ctrl-C and is healing and cleaning up: let it finish.
                 child.wait(timeout=120)
                 raise
-        wall = time.monotonic() - started
-        outcome = self._outcome(number, schedule, module, trial_dir, code, wall)
+        outcome = self._outcome(number, schedule, module, trial_dir, code, time.monotonic() - started)
+        if outcome.run_dir is not None:
+            self._drop_topics(outcome.run_dir)
+        outcome = replace(outcome, wall_s=time.monotonic() - started)
         self.outcomes.append(outcome)
         self.say(f"chaos explore: {outcome.line()}" + (f"; run folder {outcome.run_dir}" if outcome.run_dir else ""))
         return outcome
+
+    def _drop_topics(self, run_dir: Path) -> None:
+        """Delete the finished trial's topics: everything it found is in its run folder already.
+
+        A broker killed with -9 recovers every log on restart (no clean-shutdown file), and each trial
+        leaves seven (its event topic's partitions and four dead-letter topics): late in a session
+        that recovery was most of a broker restart. A failed delete costs only that time, so it is
+        reported and the session goes on.
+        """
+        import json
+
+        from confluent_kafka import KafkaException
+
+        from harness.infra.kafka import admin, release_admins
+        from harness.infra.topology import Topology
+
+        bootstrap = Topology(self.settings.base_port).kafka_direct
+        try:
+            run_id = str(json.loads((run_dir / "run.json").read_text())["run_id"])
+            client = admin(bootstrap)
+            topics = [t for t in client.list_topics(timeout=5).topics if run_id in t]
+            if topics:
+                for done in client.delete_topics(topics, operation_timeout=10, request_timeout=15).values():
+                    done.result(timeout=20)
+        except (OSError, ValueError, KeyError, KafkaException) as exc:
+            self.say(f"chaos explore: could not delete the topics of {run_dir.name} ({exc}); "
+                     "broker restarts in later trials recover them too")
+        finally:
+            # No admin client stays connected in this process: the next trial may kill the broker, and a
+            # client library watching that can abort (see the module docstring).
+            release_admins(bootstrap)
 
     def _outcome(self, number: int, schedule: TrialSchedule, module: Path, trial_dir: Path, code: int,
                  wall: float) -> TrialOutcome:

@@ -63,6 +63,11 @@ def broker_properties(topo: Topology, log_dir: Path) -> str:
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
+        # A broker killed with -9 comes back as a new incarnation, and the controller refuses to register
+        # it (DUPLICATE_BROKER_REGISTRATION) until the old one's session expires: 9 s by default, measured
+        # as 8 of a broker restart's 18 s here. Heartbeats go over loopback inside one JVM.
+        "broker.session.timeout.ms": "3000",
+        "broker.heartbeat.interval.ms": "750",
         "num.network.threads": "2",
         "num.io.threads": "2",
         # The broker requires strictly more than 1 MiB per cleaner thread.

@@ -187,7 +187,11 @@ def run_consumer(name: str, handlers: Mapping[str, Handler]) -> None:
         "enable.auto.commit": auto_commit,
         "auto.commit.interval.ms": 200,
         "auto.offset.reset": "earliest",
-        "session.timeout.ms": 10000,
+        # The broker's minimum. A consumer that rejoins with a new member id (restarted, or back after a
+        # broker restart) waits for its old member's session to expire before it is assigned anything:
+        # 10 s here used to hold every consumer idle for 10 s after each broker restart.
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 1000,
         "socket.connection.setup.timeout.ms": 2000,
         "logger": logging.getLogger("librdkafka"),
     })
