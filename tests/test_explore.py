@@ -348,3 +348,26 @@ def test_max_trials_stops_the_search_after_that_many_trials() -> None:
 
     result = Search(space, trial, budget_s=600, reruns=1, database=None, max_trials=3, say=lambda line: None).run(seed=2)
     assert len(runs) == 3 and result.stopped_by == "trials"
+
+
+def test_a_child_that_completes_its_run_folder_and_then_hangs_is_stopped_and_its_verdict_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """librdkafka's teardown after a broker kill can hang a `chaos run` child after its verdict is written."""
+    import subprocess
+    import sys
+
+    from harness.config import Settings
+    from harness.explore import trial as trial_module
+
+    monkeypatch.setattr(trial_module, "EXIT_GRACE_S", 0.5)
+    run_dir = tmp_path / "0001" / "runs" / "r1"
+    hang = (f"import pathlib, threading; d = pathlib.Path({str(run_dir)!r}); d.mkdir(parents=True); "
+            "(d / 'run.json').write_text('{}'); (d / 'phase').write_text('complete\\n'); threading.Event().wait()")
+    child = subprocess.Popen([sys.executable, "-c", hang])
+    lines: list[str] = []
+    runner = trial_module.TrialRunner(settings=Settings(home=tmp_path, runs_dir=tmp_path, base_port=27900,
+                                                        schema_registry=None),
+                                      folder=tmp_path, target_ref="outbox", pipeline="outbox", variant="correct",
+                                      say=lines.append)
+    assert runner._wait(child, tmp_path / "0001", timeout_s=30) == trial_module.VERDICT_THEN_HUNG
+    assert child.poll() is not None and "did not exit" in lines[0]

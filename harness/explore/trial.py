@@ -42,7 +42,9 @@ __all__ = ["DRAIN_TIMEOUT_S", "TrialOutcome", "TrialRunner", "scenario_of"]
 
 DRAIN_TIMEOUT_S = 30.0  # a pipeline that has not caught up 30 s after the heal is reported as never recovering
 CHILD_SLACK_S = 180.0  # start, heal, drain and checking on top of the traffic: a child past this is hung
-_CHILD_EXITS = (0, 1, 2)  # a verdict was reached (met, unexpected, inconclusive)
+VERDICT_THEN_HUNG = -1000  # not an exit code: the child completed its run folder, then hung on the way out
+EXIT_GRACE_S = 20.0  # from a complete run folder to the child's exit (it prints its summary); normally < 2 s
+_CHILD_EXITS = (0, 1, 2, VERDICT_THEN_HUNG)  # a verdict was reached (met, unexpected, inconclusive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +115,8 @@ class TrialRunner:
         with (trial_dir / "chaos-run.log").open("wb") as log:
             child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
             try:
-                code = child.wait(timeout=schedule.duration_s + max(f.for_s for f in schedule.faults) + CHILD_SLACK_S)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                code = child.wait()
+                code = self._wait(child, trial_dir,
+                                  schedule.duration_s + max(f.for_s for f in schedule.faults) + CHILD_SLACK_S)
             except KeyboardInterrupt:
                 # The child got the same Ctrl-C and is healing and cleaning up: let it finish.
                 child.wait(timeout=120)
@@ -128,6 +128,35 @@ class TrialRunner:
         self.outcomes.append(outcome)
         self.say(f"chaos explore: {outcome.line()}" + (f"; run folder {outcome.run_dir}" if outcome.run_dir else ""))
         return outcome
+
+    def _wait(self, child: subprocess.Popen[bytes], trial_dir: Path, timeout_s: float) -> int:
+        """The child's exit code; ``VERDICT_THEN_HUNG`` when it wrote a complete run folder and then hung.
+
+        After a broker kill, librdkafka's destroy of a client at interpreter exit can wait forever for
+        its broker thread (seen here: ``Admin_dealloc`` -> ``rd_kafka_destroy_app``, 10 minutes after
+        the run folder was complete). The verdict is in the folder by then; waiting out the child's
+        whole timeout would cost three minutes and call the trial an error.
+        """
+        from harness.run_folder import Phase, read_phase
+        from harness.wait import WaitTimeout, wait_for
+
+        def done() -> tuple[bool, str]:
+            complete = any(read_phase(p.parent) == Phase.COMPLETE.value for p in (trial_dir / "runs").glob("*/run.json"))
+            return child.poll() is not None or complete, f"exit {child.poll()}, run folder complete: {complete}"
+
+        try:
+            wait_for(done, timeout_s=timeout_s, what=f"`chaos run` of {trial_dir.name}", interval_s=0.2)
+        except WaitTimeout:
+            child.kill()
+            return child.wait()
+        try:
+            return child.wait(timeout=EXIT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self.say(f"chaos explore: `chaos run` of {trial_dir.name} wrote its verdict and did not exit within "
+                     f"{EXIT_GRACE_S:g} s (a Kafka client stuck in teardown); stopped it, the verdict stands")
+            child.kill()
+            child.wait()
+            return VERDICT_THEN_HUNG
 
     def _drop_topics(self, run_dir: Path) -> None:
         """Delete the finished trial's topics: everything it found is in its run folder already.
