@@ -371,3 +371,18 @@ def test_a_child_that_completes_its_run_folder_and_then_hangs_is_stopped_and_its
                                       say=lines.append)
     assert runner._wait(child, tmp_path / "0001", timeout_s=30) == trial_module.VERDICT_THEN_HUNG
     assert child.poll() is not None and "did not exit" in lines[0]
+
+
+def test_a_session_stopped_by_its_budget_stores_no_example_that_did_not_fail(tmp_path: Path) -> None:
+    """Hypothesis saves an example that raised; the search's stop signal must not look like a failure,
+    or the next session replays a passing schedule first as a "known failure"."""
+    space = FaultSpace.of(OUTBOX, parse_kinds("kill,pause"))
+
+    def passing(schedule: TrialSchedule) -> TrialOutcome:
+        return _outcome(schedule, frozenset())
+
+    result = Search(space, passing, budget_s=600, reruns=1, database=tmp_path / "db", max_trials=2,
+                    say=lambda line: None).run(seed=4)
+    assert result.stopped_by == "trials"
+    stored = [p for p in (tmp_path / "db").rglob("*") if p.is_file()]
+    assert stored == [], f"a passing schedule was stored as an example: {stored}"

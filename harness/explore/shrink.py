@@ -34,7 +34,7 @@ from harness.explore.trial import TrialOutcome
 
 __all__ = ["STRATEGY_VERSION", "Search", "SearchResult"]
 
-STRATEGY_VERSION = "2"  # bump when trial_schedules draws differently: old database entries would decode to other schedules
+STRATEGY_VERSION = "3"  # bump when trial_schedules draws differently: old database entries would decode to other schedules
 
 
 def _valid(schedule: TrialSchedule, space: FaultSpace) -> bool:
@@ -52,7 +52,11 @@ class _Confirmed(Exception):
     """Raised inside the Hypothesis test for a schedule whose failure reproduced k times."""
 
 
-class _Aborted(BaseException):
+# Both derive from KeyboardInterrupt, not BaseException: Hypothesis saves the choices of an example
+# that raised any other BaseException into the example database (engine.test_function), so every
+# session the budget stopped mid-trial left a schedule that had *not* failed, and the next session
+# replayed it first as a "known failure". An interrupt is the one exception it neither saves nor shrinks.
+class _Aborted(KeyboardInterrupt):
     """Carries an error of a trial itself (infra down, a bug) out of Hypothesis, which would otherwise
     take it for a failure of the schedule and shrink it."""
 
@@ -61,7 +65,7 @@ class _Aborted(BaseException):
         self.error = error
 
 
-class _OutOfTime(BaseException):
+class _OutOfTime(KeyboardInterrupt):
     """Stops Hypothesis where it is (a BaseException, so Hypothesis does not shrink it as a failure)."""
 
 
@@ -241,8 +245,12 @@ class Search:
                 except unittest.SkipTest:
                     pass  # an empty database: Hypothesis had nothing to replay
             for name, schedule in self.sweep:
+                if self._left_s() <= 0:
+                    raise _OutOfTime
                 self.say(f"chaos explore: sweep: {name}")
                 self._test(schedule)
+            if self._left_s() <= 0:
+                raise _OutOfTime
             hypothesis(Phase.generate, Phase.shrink)()
             self.result.stopped_by = "max examples"
         except _Confirmed:
