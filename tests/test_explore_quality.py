@@ -36,6 +36,7 @@ from harness.analysis import analyze_run_dir
 from harness.checkers.anomaly import AnomalyKind
 from harness.config import Settings
 from harness.explore import ExploreOptions, ExploreResult, explore
+from harness.explore.design import BEST_EFFORT_LOSS
 
 pytestmark = pytest.mark.chaos
 
@@ -110,3 +111,9 @@ def test_explore_raises_nothing_on_the_correct_pipelines(
     ran = [line.split("sweep: ", 1)[1] for line in log.splitlines() if "chaos explore: sweep: " in line]
     assert tuple(ran) == patterns, log
     assert not result.found and result.exit_code == 0, f"a false alarm on the correct {target} pipeline:\n{log}"
+    if target == "direct":
+        # Not vacuous: the crash after commit did lose the order's event, and only its design explained it.
+        run_dir = result.trials[0].run_dir
+        assert run_dir is not None
+        shown = {t.kind for t in analyze_run_dir(run_dir)[0].tallies}
+        assert shown and shown <= BEST_EFFORT_LOSS, shown
