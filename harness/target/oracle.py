@@ -17,7 +17,6 @@ from harness.deadletter import read_dead_letter
 from harness.history.ops import Scalar
 from harness.infra import kafka
 from harness.target.domain import Domain
-from harness.wait import wait_for
 
 __all__ = ["Oracle", "headers_text"]
 
@@ -90,27 +89,11 @@ class Oracle:
     def read_topic(self, topic: str, *, dead_letters: bool = False) -> list[Mapping[str, Scalar]]:
         """Every record of ``topic``, decoded with the domain pack (as dead letters when ``dead_letters``)."""
         consumer = self._consumer()
-        rows: list[Mapping[str, Scalar]] = []
         try:
-            ends = {p: e for p, e in self._ends(consumer, topic).items() if e > 0}
-            if not ends:
-                return rows
-            consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-            remaining = dict(ends)
-
-            def read() -> tuple[bool, str]:
-                for msg in consumer.consume(500, timeout=0.5):
-                    if msg.error():
-                        continue
-                    rows.append(self.record(msg, dead_letter=dead_letters))
-                    if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
-                        remaining.pop(msg.partition(), None)
-                return not remaining, f"partitions still being read: {sorted(remaining)}"
-
-            wait_for(read, timeout_s=60, what=f"reading topic {topic} to its end", interval_s=0)
+            messages = kafka.read_to_end(consumer, topic, self._ends(consumer, topic))
         finally:
             consumer.close()
-        return rows
+        return [self.record(msg, dead_letter=dead_letters) for msg in messages]
 
     def record(self, msg: object, *, dead_letter: bool = False) -> Mapping[str, Scalar]:
         raw = msg.value()  # type: ignore[attr-defined]

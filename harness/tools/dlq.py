@@ -35,7 +35,6 @@ from harness.infra import kafka
 from harness.target.domain import Domain
 from harness.target.oracle import Oracle
 from harness.tools._runs import load_run
-from harness.wait import wait_for
 
 __all__ = ["DlqRecord", "ReplayAction", "ReplayLedger", "ReplayOutcome", "from_broker", "from_run", "replay", "select"]
 
@@ -168,27 +167,10 @@ def _partitions(consumer: Consumer, bootstrap: str, topic: str) -> dict[int, int
 
 def _read_all(bootstrap: str, topic: str) -> list[Message]:
     consumer = _consumer(bootstrap)
-    messages: list[Message] = []
     try:
-        ends = {p: e for p, e in _partitions(consumer, bootstrap, topic).items() if e > 0}
-        if not ends:
-            return messages
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-        remaining = dict(ends)
-
-        def read() -> tuple[bool, str]:
-            for msg in consumer.consume(500, timeout=0.5):
-                if msg.error():
-                    continue
-                messages.append(msg)
-                if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
-                    remaining.pop(msg.partition(), None)
-            return not remaining, f"partitions still being read: {sorted(remaining)}"
-
-        wait_for(read, timeout_s=60, what=f"reading topic {topic} to its end", interval_s=0)
+        return kafka.read_to_end(consumer, topic, _partitions(consumer, bootstrap, topic))
     finally:
         consumer.close()
-    return messages
 
 
 def from_broker(bootstrap: str, topic: str, domain: Domain) -> list[DlqRecord]:
