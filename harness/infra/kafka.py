@@ -145,7 +145,7 @@ def admin(bootstrap: str, timeout_ms: int = 3000) -> AdminClient:
                 "bootstrap.servers": bootstrap,
                 "socket.timeout.ms": timeout_ms,
                 "socket.connection.setup.timeout.ms": timeout_ms,
-                "logger": quiet_logger(),
+                "logger": quiet_logger(),  # type: ignore[dict-item]  # the stubs omit the Logger librdkafka takes
             })
         return client
 
@@ -185,8 +185,9 @@ def read_to_end(consumer: Consumer, topic: str, ends: dict[int, int], timeout_s:
             if msg.error():
                 continue
             messages.append(msg)
-            if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
-                remaining.pop(msg.partition(), None)
+            partition, offset = msg.partition(), msg.offset()
+            if partition is not None and offset is not None and offset + 1 >= remaining.get(partition, 0):
+                remaining.pop(partition, None)
         return not remaining, f"partitions still being read: {sorted(remaining)}"
 
     wait_for(read, timeout_s=timeout_s, what=f"reading topic {topic} to its end", interval_s=0)

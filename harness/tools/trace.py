@@ -194,12 +194,12 @@ def _freeze(b: _Builder, run_id: str, pipeline: str, order_id: str, clock: str) 
     steps: list[Step] = []
     for i, r in enumerate(rows):
         parent = r["parent"]
-        timed = r["start"] is not None and r["attrs"].get("timed", True) is not False  # type: ignore[union-attr]
+        timed = r["start"] is not None and r["attrs"].get("timed", True) is not False  # type: ignore[union-attr, attr-defined]
         if r["start"] is None:
-            at = steps[parent].end_ms if parent is not None else lo  # type: ignore[index]
+            at = steps[parent].end_ms if parent is not None else lo  # type: ignore[index, call-overload]
             r["start"] = r["end"] = at
-        r["attrs"].pop("timed", None)  # type: ignore[union-attr]
-        gap = None if parent is None else float(r["start"]) - steps[parent].end_ms  # type: ignore[index, arg-type]
+        r["attrs"].pop("timed", None)  # type: ignore[union-attr, attr-defined]
+        gap = None if parent is None else float(r["start"]) - steps[parent].end_ms  # type: ignore[index, arg-type, call-overload]
         if parent == 0:
             gap = None  # the root's end is the last step: a gap to it says nothing
         steps.append(Step(i, parent, r["stage"], str(r["name"]), float(r["start"]), float(r["end"]),  # type: ignore[arg-type]
