@@ -12,8 +12,12 @@ __all__ = ["Fault", "Touching"]
 
 
 class Fault(Protocol):
-    name: str  # "outage"
-    target: str  # "relay->kafka", "consumer.payment"
+    # Read-only, so frozen dataclasses satisfy it.
+    @property
+    def name(self) -> str: ...  # "outage"
+
+    @property
+    def target(self) -> str: ...  # "relay->kafka", "consumer.payment"
 
     def inject(self) -> None: ...
 
