@@ -66,6 +66,10 @@ def test_the_chain_is_arranged_by_cause_with_gaps() -> None:
     pay_pub = [s for s in trace.children(requests["pay ok"].index) if s.stage is Stage.PUBLISH]
     charge = [e for a in trace.children(pay_pub[0].index) for e in trace.children(a.index)]
     assert [e.name for e in charge] == ["payment charge"]
+    # Each effect shows its own row: the correlation id of the request that caused it.
+    email = trace.children(applied[0].index)[0]
+    assert email.attributes["correlation_id"] == f"{ORDER}/place", email.attributes
+    assert charge[0].attributes["correlation_id"] == f"{ORDER}/pay", charge[0].attributes
 
 
 class _Receiver(BaseHTTPRequestHandler):

@@ -185,6 +185,7 @@ def build_trace(history: History, order_id: str, run_id: str = "") -> Trace:
             b.add(parent, Stage.DEAD_LETTER, f"{r.get('consumer')} dead-lettered", t, t, attrs)
     for r in rows:
         if r.get("stage") == "effect":
+            attrs = _scalars(r)  # its own: the loop above leaves the chain's last row's attributes here
             t = _ms(r.get("applied_at_ms"))
             key = (r.get("consumer"), r.get("event_id"))
             parent = apply_by.get(key, publish_by_event.get(r.get("event_id"), root))
