@@ -3,7 +3,9 @@
 Never through a proxy (a fault must not blind the judge), and decoded with the target's
 domain pack, so a record reads the same to the checkers whichever language wrote it.
 A dead-letter record is read by its content: the event from its value, its reason and origin
-from whichever framework's headers it carries (``harness.deadletter``).
+from whichever framework's headers it carries (``harness.deadletter``). An event record keeps
+the provenance headers its publisher put on it (outbox row id, WAL position:
+``harness.provenance``), which ``chaos trace`` shows beside its partition and offset.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from confluent_kafka import Consumer, TopicPartition
 from harness.deadletter import read_dead_letter
 from harness.history.ops import Scalar
 from harness.infra import kafka
+from harness.provenance import read_provenance
 from harness.target.domain import Domain
 
 __all__ = ["Oracle", "headers_text"]
@@ -121,8 +124,12 @@ class Oracle:
                     row[name] = value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
             else:
                 row["undecodable"] = True
-        if dead_letter:
-            headers = msg.headers()  # type: ignore[attr-defined]
+        headers = msg.headers()  # type: ignore[attr-defined]
+        if not dead_letter:
+            # Only the fields the record carries: a direct-published topic's rows (and their
+            # stored columns) stay as they were.
+            row.update(read_provenance(headers).fields())
+        else:
             found = read_dead_letter(headers)
             row.update(convention=found.convention.value, reason=found.reason, source_topic=found.source_topic,
                        source_partition=found.source_partition, source_offset=found.source_offset,

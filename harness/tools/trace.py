@@ -6,7 +6,10 @@ Built on the order's evidence chain (``harness.checkers.chain``), arranged by ca
   ├── request          each client request (place, pay, ship, cancel): invoke to reply
   │   ├── commit       the order row as it committed (the orders observation; untimed, shown at the reply)
   │   └── publish      each record on the topic whose correlation id is this request's: topic, partition,
-  │       │            offset, publish time
+  │       │            offset, publish time, and where at the source it came from: its outbox row id
+  │       │            (``outbox_id``) or WAL position (``lsn``), when the publisher sent the provenance
+  │       │            headers (``harness.sdk.provenance``); ``None`` when it did not (direct publishing
+  │       │            has neither, and neither has a history written before they were recorded)
   │       ├── apply        each consumer's processed-event record for that event
   │       │   └── effect   the side effect it wrote
   │       └── dead-letter  each consumer's DLQ copy, with its reason and convention
@@ -30,9 +33,14 @@ from harness.errors import UsageError
 from harness.history.ops import History, OpType, Scalar
 from harness.tools._runs import load_run
 
-__all__ = ["Stage", "Step", "Trace", "build_trace", "find_trace"]
+__all__ = ["PROVENANCE", "Stage", "Step", "Trace", "build_trace", "find_trace"]
 
 _UNLIMITED = 1_000_000
+
+PROVENANCE = ("outbox_id", "lsn")
+"""A publish step's source position attributes (``harness.provenance``); ``None`` when not recorded."""
+_NO_PROVENANCE = ("no outbox row id or WAL position recorded: the publisher sent no chaos-outbox-id / chaos-lsn "
+                  "header (direct publishing has neither; histories from before these were recorded have none)")
 
 
 class Stage(Enum):
@@ -154,6 +162,9 @@ def build_trace(history: History, order_id: str, run_id: str = "") -> Trace:
                   {**attrs, "timed": False})
         elif stage == "event on topic":
             t = _ms(r.get("timestamp_ms"))
+            # Always both keys, so the JSON says "none recorded" (null) rather than leaving it out.
+            for f in PROVENANCE:
+                attrs.setdefault(f, None)
             i = b.add(request_of(r), Stage.PUBLISH, f"publish {r.get('type')} seq {r.get('seq')} "
                       f"p{r.get('partition')}@{r.get('offset')}", t, t, attrs)
             publish_by_event.setdefault(r.get("event_id"), i)
@@ -174,6 +185,7 @@ def build_trace(history: History, order_id: str, run_id: str = "") -> Trace:
             b.add(parent, Stage.DEAD_LETTER, f"{r.get('consumer')} dead-lettered", t, t, attrs)
     for r in rows:
         if r.get("stage") == "effect":
+            attrs = _scalars(r)  # its own: the loop above leaves the chain's last row's attributes here
             t = _ms(r.get("applied_at_ms"))
             key = (r.get("consumer"), r.get("event_id"))
             parent = apply_by.get(key, publish_by_event.get(r.get("event_id"), root))
@@ -278,7 +290,16 @@ def render_lines(trace: Trace) -> Sequence[str]:
 
     if trace.steps:
         walk(trace.steps[0], 0)
+    if any(s.stage is Stage.PUBLISH and _source(s) is None for s in trace.steps):
+        lines.append(f"({_NO_PROVENANCE})")
     return lines
+
+
+def _source(step: Step) -> str | None:
+    """Where a published record came from at its source, as the detail text shows it."""
+    outbox_id, lsn = (step.attributes.get(f) for f in PROVENANCE)
+    parts = ([f"outbox row {outbox_id}"] if outbox_id is not None else []) + ([f"LSN {lsn}"] if lsn is not None else [])
+    return ", ".join(parts) or None
 
 
 def _detail(step: Step) -> str:
@@ -287,7 +308,7 @@ def _detail(step: Step) -> str:
         extra = a.get("error") or a.get("correlation_id") or ""
         return f"  ({step.end_ms - step.start_ms:.1f} ms; {extra})" if extra else f"  ({step.end_ms - step.start_ms:.1f} ms)"
     if step.stage is Stage.PUBLISH:
-        return f"  event {a.get('event_id')}"
+        return f"  event {a.get('event_id')}; {_source(step) or 'source position not recorded'}"
     if step.stage is Stage.EFFECT:
         return f"  amount {a.get('amount_cents')}, correlation {a.get('correlation_id')}"
     if step.stage is Stage.DEAD_LETTER:
