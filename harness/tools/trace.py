@@ -102,14 +102,26 @@ def _anchor(history: History) -> tuple[float, str] | None:
     return None
 
 
+@dataclass(slots=True)
+class _Draft:
+    """A step while the tree is built: an untimed step gets its parent's end when frozen."""
+
+    parent: int | None
+    stage: Stage
+    name: str
+    start: float | None
+    end: float | None
+    attrs: dict[str, Scalar]
+    timed: bool = True
+
+
 class _Builder:
     def __init__(self) -> None:
-        self.rows: list[dict[str, object]] = []
+        self.rows: list[_Draft] = []
 
     def add(self, parent: int | None, stage: Stage, name: str, start: float | None, end: float | None,
-            attrs: Mapping[str, Scalar]) -> int:
-        self.rows.append({"parent": parent, "stage": stage, "name": name, "start": start, "end": end,
-                          "attrs": dict(attrs)})
+            attrs: Mapping[str, Scalar], timed: bool = True) -> int:
+        self.rows.append(_Draft(parent, stage, name, start, end, dict(attrs), timed))
         return len(self.rows) - 1
 
 
@@ -130,21 +142,21 @@ def build_trace(history: History, order_id: str, run_id: str = "") -> Trace:
     b = _Builder()
     root = b.add(None, Stage.ORDER, f"order {order_id}", None, None, {"order_id": order_id})
     by_correlation: dict[object, int] = {}
-    pending: dict[tuple[object, object], tuple[float, dict[str, object]]] = {}  # (process, f) -> invoke
+    pending: dict[tuple[object, str], tuple[float, dict[str, object]]] = {}  # (process, f) -> invoke
     for s in ops:
-        f, _, kind = str(s["stage"]).partition(" ")
-        t = epoch0 + float(s["time"]) * 1000  # type: ignore[arg-type]
+        step, _, kind = str(s["stage"]).partition(" ")
+        at = epoch0 + float(s["time"]) * 1000  # type: ignore[arg-type]
         if kind == OpType.INVOKE.value:
-            pending[(s.get("process"), f)] = (t, s)
+            pending[(s.get("process"), step)] = (at, s)
             continue
-        start, _invoke = pending.pop((s.get("process"), f), (t, s))
+        start, _invoke = pending.pop((s.get("process"), step), (at, s))
         attrs = _scalars(s)
         attrs["outcome"] = kind
-        i = b.add(root, Stage.REQUEST, f"{f} {kind}", start, t, attrs)
+        i = b.add(root, Stage.REQUEST, f"{step} {kind}", start, at, attrs)
         if s.get("correlation_id"):
             by_correlation.setdefault(s["correlation_id"], i)
-    for (process, f), (t, s) in pending.items():  # invoked, never answered (the run ended first)
-        b.add(root, Stage.REQUEST, f"{f} unanswered", t, t, {**_scalars(s), "outcome": "unanswered"})
+    for (_process, step), (at, s) in pending.items():  # invoked, never answered (the run ended first)
+        b.add(root, Stage.REQUEST, f"{step} unanswered", at, at, {**_scalars(s), "outcome": "unanswered"})
 
     def request_of(row: Mapping[str, object]) -> int:
         return by_correlation.get(row.get("correlation_id"), root)
@@ -157,14 +169,13 @@ def build_trace(history: History, order_id: str, run_id: str = "") -> Trace:
         attrs = _scalars(r)
         if stage == "committed":
             parent = request_of(r)
-            t = b.rows[parent]["end"] if parent != root else None
-            b.add(parent, Stage.COMMIT, f"commit {r.get('status')} v{r.get('version')}", t, t,  # type: ignore[arg-type]
-                  {**attrs, "timed": False})
+            t = b.rows[parent].end if parent != root else None
+            b.add(parent, Stage.COMMIT, f"commit {r.get('status')} v{r.get('version')}", t, t, attrs, timed=False)
         elif stage == "event on topic":
             t = _ms(r.get("timestamp_ms"))
             # Always both keys, so the JSON says "none recorded" (null) rather than leaving it out.
-            for f in PROVENANCE:
-                attrs.setdefault(f, None)
+            for name in PROVENANCE:
+                attrs.setdefault(name, None)
             i = b.add(request_of(r), Stage.PUBLISH, f"publish {r.get('type')} seq {r.get('seq')} "
                       f"p{r.get('partition')}@{r.get('offset')}", t, t, attrs)
             publish_by_event.setdefault(r.get("event_id"), i)
@@ -174,22 +185,20 @@ def build_trace(history: History, order_id: str, run_id: str = "") -> Trace:
         attrs = _scalars(r)
         if stage == "applied by consumer":
             t = _ms(r.get("applied_at_ms"))
-            parent = publish_by_event.get(r.get("event_id"), root)
-            i = b.add(parent, Stage.APPLY, f"{r.get('consumer')} applied {r.get('type')}", t, t, attrs)
+            i = b.add(publish_by_event.get(r.get("event_id"), root), Stage.APPLY, f"{r.get('consumer')} applied {r.get('type')}", t, t, attrs)
             apply_by.setdefault((r.get("consumer"), r.get("event_id")), i)
         elif stage == "dead-lettered":
             t = _ms(r.get("timestamp_ms"))
-            parent = publish_by_event.get(r.get("event_id")) if r.get("event_id") is not None else None
-            if parent is None:
-                parent = publish_by_pos.get((r.get("source_partition"), r.get("source_offset")), root)
-            b.add(parent, Stage.DEAD_LETTER, f"{r.get('consumer')} dead-lettered", t, t, attrs)
+            found = publish_by_event.get(r.get("event_id")) if r.get("event_id") is not None else None
+            if found is None:
+                found = publish_by_pos.get((r.get("source_partition"), r.get("source_offset")), root)
+            b.add(found, Stage.DEAD_LETTER, f"{r.get('consumer')} dead-lettered", t, t, attrs)
     for r in rows:
         if r.get("stage") == "effect":
             attrs = _scalars(r)  # its own: the loop above leaves the chain's last row's attributes here
             t = _ms(r.get("applied_at_ms"))
             key = (r.get("consumer"), r.get("event_id"))
-            parent = apply_by.get(key, publish_by_event.get(r.get("event_id"), root))
-            b.add(parent, Stage.EFFECT, f"{r.get('consumer')} {r.get('kind')}", t, t, attrs)
+            b.add(apply_by.get(key, publish_by_event.get(r.get("event_id"), root)), Stage.EFFECT, f"{r.get('consumer')} {r.get('kind')}", t, t, attrs)
     return _freeze(b, run_id, history.pipeline, order_id, clock)
 
 
@@ -200,22 +209,18 @@ def _ms(value: object) -> float | None:
 def _freeze(b: _Builder, run_id: str, pipeline: str, order_id: str, clock: str) -> Trace:
     rows = b.rows
     # Untimed steps sit at their parent's end (resolved in order: parents come first); the root spans everything.
-    times = [t for r in rows for t in (r["start"], r["end"]) if t is not None]
-    lo, hi = (min(times), max(times)) if times else (0.0, 0.0)  # type: ignore[type-var]
-    rows[0]["start"], rows[0]["end"] = lo, hi
+    times = [t for r in rows for t in (r.start, r.end) if t is not None]
+    lo, hi = (min(times), max(times)) if times else (0.0, 0.0)
+    rows[0].start, rows[0].end = lo, hi
     steps: list[Step] = []
     for i, r in enumerate(rows):
-        parent = r["parent"]
-        timed = r["start"] is not None and r["attrs"].get("timed", True) is not False  # type: ignore[union-attr, attr-defined]
-        if r["start"] is None:
-            at = steps[parent].end_ms if parent is not None else lo  # type: ignore[index, call-overload]
-            r["start"] = r["end"] = at
-        r["attrs"].pop("timed", None)  # type: ignore[union-attr, attr-defined]
-        gap = None if parent is None else float(r["start"]) - steps[parent].end_ms  # type: ignore[index, arg-type, call-overload]
-        if parent == 0:
-            gap = None  # the root's end is the last step: a gap to it says nothing
-        steps.append(Step(i, parent, r["stage"], str(r["name"]), float(r["start"]), float(r["end"]),  # type: ignore[arg-type]
-                          gap, timed, r["attrs"]))  # type: ignore[arg-type]
+        parent = r.parent
+        timed = r.start is not None and r.timed
+        start = r.start if r.start is not None else steps[parent].end_ms if parent is not None else lo
+        end = r.end if r.start is not None and r.end is not None else start
+        gap = None if parent is None or parent == 0 else start - steps[parent].end_ms
+        # (parent 0: the root's end is the last step, so a gap to it says nothing)
+        steps.append(Step(i, parent, r.stage, r.name, start, end, gap, timed, r.attrs))
     correlations = tuple(sorted({str(s.attributes["correlation_id"]) for s in steps
                                  if s.stage is Stage.REQUEST and s.attributes.get("correlation_id")}))
     return Trace(run_id, pipeline, order_id, correlations, clock, tuple(steps))
