@@ -11,17 +11,21 @@ It is harness code on the DIRECT listener, never under network chaos, and it is 
 there when the scenario has a reorder fault (``RunContext.interposed``), so every other
 run keeps the plain topology.
 
-While a reorder fault is active, the interposer holds the first event of up to N
-entities that start while it is active and releases each right *after* that entity's
-following event: the pair arrives at the consumers swapped (``order.paid`` before
-``order.created``). Heal releases anything still held, in its original order.
+While a reorder fault is active, the interposer holds the ``position``-th event (1-based,
+counted per entity from the start of the run) of up to N entities that reach it while the
+fault is active, and releases each right *after* the ``distance``-th event of that entity
+that follows it: with the defaults (1, 1) the pair arrives at the consumers swapped
+(``order.paid`` before ``order.created``); with position 2, ``order.shipped`` before
+``order.paid``. Heal releases anything still held, in its original order (behind any of
+the entity's events that already overtook it).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
@@ -29,7 +33,7 @@ from harness.errors import ChaosError
 from harness.infra import kafka
 from harness.wait import wait_for
 
-__all__ = ["Interposer", "InterposerState", "ReorderFault", "interposer_topic"]
+__all__ = ["Holds", "Interposer", "InterposerState", "ReorderFault", "interposer_topic"]
 
 FETCH_WAIT_MS = 20  # how long the broker may park the interposer's empty fetch (librdkafka's default: 500)
 
@@ -57,33 +61,91 @@ class InterposerState:
                 f"forwarded {self.forwarded}, swapped {self.swapped}")
 
 
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Held(Generic[T]):
+    item: T
+    left: int  # the entity's later events still to overtake it
+    overtaken: int = 0
+
+
+class Holds(Generic[T]):
+    """Which record to hold back and when to let it go: the interposer's decisions, without Kafka.
+
+    Not thread-safe: the interposer calls it under its own lock.
+    """
+
+    def __init__(self) -> None:
+        self.budget = 0
+        self.position = 1
+        self.distance = 1
+        self._counts: dict[Hashable, int] = {}  # entity -> events of it seen since the run started
+        self._held: dict[Hashable, _Held[T]] = {}
+        self.held_keys: set[Hashable] = set()  # every entity ever held back
+
+    def arm(self, entities: int, position: int, distance: int) -> None:
+        self.budget, self.position, self.distance = entities, position, distance
+
+    def route(self, key: Hashable, item: T) -> tuple[list[T], int]:
+        """The records to forward now (in order) for one consumed record, and how many swaps that completed."""
+        n = self._counts[key] = self._counts.get(key, 0) + 1
+        held = self._held.get(key)
+        if held is not None:
+            held.left -= 1
+            held.overtaken += 1
+            if held.left > 0:
+                return [item], 0
+            del self._held[key]
+            return [item, held.item], 1  # the held record goes out after its successors: swapped
+        if self.budget > 0 and n == self.position:
+            self.budget -= 1
+            self._held[key] = _Held(item, self.distance)
+            self.held_keys.add(key)
+            return [], 0
+        return [item], 0
+
+    def disarm(self) -> tuple[list[T], int]:
+        """Stop holding: what is still held (in hold order), and how many of them were overtaken at all."""
+        self.budget = 0
+        held = list(self._held.values())
+        self._held.clear()
+        return [h.item for h in held], sum(1 for h in held if h.overtaken)
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
 class Interposer:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.bootstrap = bootstrap
         self.source = interposer_topic(topic)
         self.sink = topic
         self._lock = threading.Lock()
-        self._swap_budget = 0
-        self._held: dict[bytes | None, Message] = {}
-        self._seen: set[bytes | None] = set()  # keys with an event already consumed: entities under way
+        self._holds: Holds[Message] = Holds()
         self.swapped = 0
         self.forwarded = 0
         self.error: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="interposer", daemon=True)
         self._positions: dict[int, int] = {}
-        self.held_keys: set[str] = set()  # every entity whose event was ever held back (swapped)
+
+    @property
+    def held_keys(self) -> set[str]:
+        """Every entity whose event was ever held back (what attribution holds a reorder to)."""
+        with self._lock:
+            return {(k or b"").decode("utf-8", "replace") for k in self._holds.held_keys}  # type: ignore[union-attr]
 
     # ---- control (the Reorder fault) ---------------------------------------------------
-    def swap(self, entities: int) -> None:
+    def swap(self, entities: int, position: int = 1, distance: int = 1) -> None:
         with self._lock:
-            self._swap_budget = entities
+            self._holds.arm(entities, position, distance)
 
     def release(self) -> None:
         with self._lock:
-            self._swap_budget = 0
-            held = list(self._held.values())
-            self._held.clear()
+            held, overtaken = self._holds.disarm()
+            self.swapped += overtaken  # held behind some, not all, of its successors: still out of order
         for msg in sorted(held, key=lambda m: (m.partition(), m.offset())):
             self._forward(msg)
         self._producer.flush(10.0)
@@ -122,21 +184,14 @@ class Interposer:
                     if msg.error():
                         continue
                     with self._lock:
-                        first = self._held.pop(msg.key(), None)
-                        # Only an entity's first event is held: holding one from the middle of its
-                        # life (a paid behind its shipped) changed what the swap broke from run to
-                        # run (sometimes a dead-lettered shipment, sometimes not) for the same seed.
-                        hold = first is None and self._swap_budget > 0 and msg.key() not in self._seen
-                        self._seen.add(msg.key())
-                        if hold:
-                            self._swap_budget -= 1
-                            self._held[msg.key()] = msg
-                            self.held_keys.add((msg.key() or b"").decode("utf-8", "replace"))
-                    if not hold:
-                        self._forward(msg)
-                        if first is not None:
-                            self._forward(first)  # the held event goes out after its successor: swapped
-                            self.swapped += 1
+                        # By default an entity's first event is held (position 1): holding one from the
+                        # middle of its life (a paid behind its shipped) changes what the swap breaks from
+                        # run to run (sometimes a dead-lettered shipment, sometimes not), so that is a
+                        # parameter a scenario asks for, not what it gets.
+                        out, swapped = self._holds.route(msg.key(), msg)
+                        self.swapped += swapped
+                    for forward in out:
+                        self._forward(forward)
                     self._positions[msg.partition()] = msg.offset() + 1
                 self._producer.poll(0)
         except Exception as exc:  # noqa: BLE001 - kept and reported by caught_up(); the run turns unknown
@@ -147,7 +202,7 @@ class Interposer:
         ends = {p: self._ends_client.get_watermark_offsets(TopicPartition(self.source, p), timeout=5)[1]
                 for p in self._partitions}
         with self._lock:
-            held = len(self._held)
+            held = len(self._holds)
         unread = sum(max(0, end - self._positions.get(p, 0)) for p, end in ends.items())
         return InterposerState(unread=unread, held=held, unacked=len(self._producer), forwarded=self.forwarded,
                                swapped=self.swapped)
@@ -186,17 +241,19 @@ class Interposer:
 
 @dataclass(slots=True)
 class ReorderFault:
-    """Swap the next two events of up to ``entities`` entities, through the interposer."""
+    """Hold the ``position``-th event of up to ``entities`` entities behind ``distance`` later ones."""
 
     interposer: Interposer
     entities: int
+    position: int = 1
+    distance: int = 1
     name: str = "reorder"
     target: str = "events"
     _before: int = field(default=0)
 
     def inject(self) -> None:
         self._before = self.interposer.swapped
-        self.interposer.swap(self.entities)
+        self.interposer.swap(self.entities, self.position, self.distance)
 
     def effect(self) -> int:
         return self.interposer.swapped - self._before

@@ -6,6 +6,9 @@
            every consumer group owns every partition
   restart  a process faulted by kill, clean restart or crash comes back from its declaration;
            it counts as recovered only when its readiness held for ``recovery_grace_s``
+  scale    ``add_replica`` starts one more instance of a declared process beside the running
+           ones (same command, environment and consumer group; named ``NAME#k``), and
+           ``remove_replica`` stops it again (a ``scale`` fault's inject and heal)
   drain    publish backlog (the spec's backlog SQL, or a subclass's) + consumer lag of every group
   observe  the domain pack's sink reads + every record of the event and dead-letter topics
 
@@ -125,6 +128,7 @@ class SpecTarget:
         self.schema_registry_url: str | None = None  # set at start when the spec uses a registry
         ports = iter(self.topo.process_ports)
         self._replicas: dict[str, _Replica] = {}
+        self._replicas_lock = threading.Lock()
         for decl in spec.processes:
             for i, name in enumerate(decl.replica_names()):
                 self._replicas[name] = _Replica(decl, name, i, {p: next(ports) for p in decl.ports})
@@ -171,7 +175,8 @@ class SpecTarget:
         return resolved
 
     def processes(self) -> Mapping[str, ManagedProcess]:
-        procs = {name: r.proc for name, r in self._replicas.items() if r.proc is not None}
+        # A snapshot: a scale fault adds and removes replicas from its own thread.
+        procs = {name: r.proc for name, r in tuple(self._replicas.items()) if r.proc is not None}
         if self.spec.uses_connect and "connect" in self.infra.processes:
             procs["connect"] = self.infra.processes["connect"]
         return procs
@@ -269,6 +274,42 @@ class SpecTarget:
         self._await_ready([replica])
         self._hold_ready(replica)
 
+    def add_replica(self, name: str) -> str:
+        """Start one more instance of process ``name`` and wait until it is ready (and, for a consumer,
+        until its group has assigned every partition again); returns the new replica's name."""
+        name = self.resolve_process(name)
+        base = self._replicas.get(name)
+        if base is None or name != base.decl.name:
+            raise UsageError(f"target {self.name} has no process {name!r} to scale; its processes: "
+                             f"{', '.join(self.spec.process_names())}")
+        decl = base.decl
+        if decl.ports:
+            raise UsageError(f"{name} listens on ports ({', '.join(decl.ports)}), so a second instance would "
+                             "share them; scale a process without ports")
+        with self._replicas_lock:
+            taken = {r.index for r in self._replicas.values() if r.decl is decl}
+            index = next(i for i in range(1, len(taken) + 2) if i not in taken)
+            replica = _Replica(decl, f"{decl.name}#{index}", index, {})
+            self._replicas[replica.name] = replica
+        self._spawn(replica)
+        self._await_ready([replica])
+        return replica.name
+
+    def remove_replica(self, name: str, kill: bool = False) -> None:
+        """Stop a replica ``add_replica`` started (SIGKILL with ``kill``, else its clean stop) and forget it."""
+        replica = self._replicas.get(name)
+        if replica is None:
+            return  # never started, or removed already: a heal runs after a failed inject too
+        try:
+            if replica.proc is not None:
+                if kill:
+                    replica.proc.kill()
+                else:
+                    replica.proc.stop(grace_s=replica.decl.stop.grace_s, sig=_signal(replica.decl.stop.signal))
+        finally:
+            with self._replicas_lock:
+                self._replicas.pop(name, None)
+
     def stop_process(self, name: str) -> None:
         """A clean stop as the spec declares it (a ``restart`` fault's inject; shutdown hooks run)."""
         name = self.resolve_process(name)
@@ -306,7 +347,7 @@ class SpecTarget:
             self.oracle.close()
             self.stopping()
         finally:
-            for replica in reversed(list(self._replicas.values())):
+            for replica in reversed(list(tuple(self._replicas.values()))):
                 if replica.proc is not None:
                     replica.proc.stop(grace_s=replica.decl.stop.grace_s, sig=_signal(replica.decl.stop.signal))
 
