@@ -31,6 +31,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from harness.errors import ChaosError, WaitTimeout
 from harness.faults.process import ProcessHost, _running
 from harness.infra import kafka
+from harness.history.ops import Scalar
 from harness.infra.process import ManagedProcess
 from harness.wait import wait_for
 
@@ -132,6 +133,9 @@ class GroupReset:
     def effect(self) -> int:
         return self.decided
 
+    def evidence(self) -> Mapping[str, Scalar]:
+        return {"forgotten": self.forgotten, "decided": self.decided}
+
     def heal(self) -> None:
         try:
             # Sampled before the start: from here on, the reset policy decides what the group reads.
@@ -183,6 +187,9 @@ class ScaleOut:
         if self.group is not None and self.members_seen < 2:
             return 0
         return len(self.started)
+
+    def evidence(self) -> Mapping[str, Scalar]:
+        return {"instances": ",".join(self.started), "members": self.members_seen if self.group is not None else None}
 
     def heal(self) -> None:
         errors: list[str] = []

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from harness.errors import ChaosError, UsageError
-from harness.faults.base import Fault, Touching
+from harness.faults.base import Evidence, Fault, Touching
 from harness.faults.crashpoints import CrashPoints
 from harness.faults.heal import heal_all
 from harness.faults.messages import DuplicateDelivery, PoisonMessage, SchemaDriftFault
@@ -243,6 +243,8 @@ class Nemesis:
                 observed: dict[str, Scalar] = {**value, "observed": own_effect()}
                 if isinstance(fault, Touching):  # what attribution holds this fault to (harness/attribution.py)
                     observed["touched"] = ",".join(sorted(fault.touched()))
+                if isinstance(fault, Evidence):  # what the fault saw, beside its effect (group members, ...)
+                    observed.update({f"e.{k}": v for k, v in fault.evidence().items()})
                 rec.record("nemesis", OpType.OK, "effect", value=observed)
                 return
             assert sampler is not None
