@@ -163,7 +163,9 @@ class ScaleOut:
         return self.process
 
     def inject(self) -> None:
-        _running(self.host, self.process, "be scaled (its first instance is not running)")
+        first = self.host.processes().get(self.process)
+        if first is None or not first.alive():
+            raise ChaosError(f"{self.process} was not running, so it could not be scaled (its first instance is down)")
         before = group_members(self.bootstrap, self.group) if self.group is not None else 0
         for _ in range(self.instances):
             self.started.append(self.host.add_replica(self.process))

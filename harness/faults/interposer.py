@@ -135,7 +135,7 @@ class Interposer:
     def held_keys(self) -> set[str]:
         """Every entity whose event was ever held back (what attribution holds a reorder to)."""
         with self._lock:
-            return {(k or b"").decode("utf-8", "replace") for k in self._holds.held_keys}  # type: ignore[union-attr]
+            return {k.decode("utf-8", "replace") if isinstance(k, bytes) else "" for k in self._holds.held_keys}
 
     # ---- control (the Reorder fault) ---------------------------------------------------
     def swap(self, entities: int, position: int = 1, distance: int = 1) -> None:
