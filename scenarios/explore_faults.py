@@ -3,7 +3,7 @@
   REORDER_PAIR        the interposer holds orders' *second* event (order.paid) behind their third
                       (order.shipped): fulfillment meets a shipment before the payment
   SCALE_CONSUMER      a second payment consumer joins the group mid-traffic (a rebalance under load)
-                      and leaves cleanly 5 s later (a second one)
+                      and leaves cleanly 9 s later (a second one)
   SCALE_RELAY         a second relay polls the same outbox beside the first, killed -9 at heal
   GROUP_RESET         the payment consumer stops, its group is deleted, it comes back with no
                       committed offset: ``auto.offset.reset=earliest`` re-reads the topic, absorbed
@@ -58,8 +58,9 @@ SCALE_CONSUMER = Scenario(
     description="A second payment consumer joins its group under load and leaves cleanly.",
     pipelines=("outbox",),
     shape=Constant(20),
-    duration_s=14,
-    faults=(FaultSpec(FaultKind.SCALE, "consumer.payment", at=0.25, for_s=5, params=Scale(1, "term")),),
+    duration_s=16,
+    # Long enough that the window outlives the start: a Python consumer and its rebalance take 2-5 s here.
+    faults=(FaultSpec(FaultKind.SCALE, "consumer.payment", at=0.2, for_s=9, params=Scale(1, "term")),),
     drain_timeout_s=45,
 )
 

@@ -35,7 +35,7 @@ from harness.history.ops import Scalar
 from harness.infra.process import ManagedProcess
 from harness.wait import wait_for
 
-__all__ = ["GroupReset", "ReplicaHost", "ScaleOut", "committed_total", "group_members", "topic_end_total"]
+__all__ = ["GroupReset", "GroupView", "ReplicaHost", "ScaleOut", "committed_total", "group_members", "topic_end_total"]
 
 DELETE_TIMEOUT_S = 20.0  # the stopped member's leave reaches the coordinator within its session timeout at worst
 JOIN_TIMEOUT_S = 30.0  # a new member joins within one rebalance; the others rejoin on their next poll
@@ -48,11 +48,11 @@ class ReplicaHost(Protocol):
 
     def processes(self) -> Mapping[str, ManagedProcess]: ...
 
-    def add_replica(self, name: str) -> str:
-        """Start one more instance of ``name``, wait until it is ready; return the replica's name."""
+    def add_replicas(self, name: str, count: int) -> tuple[str, ...]:
+        """Start ``count`` more instances of ``name``, wait until they are ready; return their names."""
 
     def remove_replica(self, name: str, kill: bool = False) -> None:
-        """Stop a replica ``add_replica`` started (SIGKILL with ``kill``) and forget it."""
+        """Stop a replica ``add_replicas`` started (SIGKILL with ``kill``) and forget it."""
 
 
 def _client(bootstrap: str, group: str) -> Consumer:
@@ -86,10 +86,19 @@ def topic_end_total(bootstrap: str, topic: str) -> int:
         client.close()
 
 
-def group_members(bootstrap: str, group: str) -> int:
-    """How many members ``group`` has now (the coordinator's view)."""
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    """The coordinator's view of one consumer group: its members, and how many of them hold a partition."""
+
+    members: int
+    holding: int
+
+
+def group_members(bootstrap: str, group: str) -> GroupView:
     futures = kafka.admin(bootstrap).describe_consumer_groups([group], request_timeout=REQUEST_TIMEOUT_S)
-    return len(futures[group].result(timeout=REQUEST_TIMEOUT_S + 1).members)
+    described = futures[group].result(timeout=REQUEST_TIMEOUT_S + 1)
+    holding = sum(1 for m in described.members if m.assignment and m.assignment.topic_partitions)
+    return GroupView(len(described.members), holding)
 
 
 @dataclass(slots=True)
@@ -154,6 +163,7 @@ class ScaleOut:
     kill: bool
     group: str | None
     bootstrap: str
+    partitions: int  # of the event topic: a group with more members than this leaves some idle
     name: str = "scale"
     started: list[str] = field(default_factory=list)
     members_seen: int = field(default=0)  # the most members the group had while the fault was active
@@ -166,21 +176,25 @@ class ScaleOut:
         first = self.host.processes().get(self.process)
         if first is None or not first.alive():
             raise ChaosError(f"{self.process} was not running, so it could not be scaled (its first instance is down)")
-        before = group_members(self.bootstrap, self.group) if self.group is not None else 0
-        for _ in range(self.instances):
-            self.started.append(self.host.add_replica(self.process))
+        before = group_members(self.bootstrap, self.group).members if self.group is not None else 0
+        # Started together and awaited once: a fault's window opens when inject returns, so a slow
+        # inject late in a trial would leave it no traffic to act on.
+        self.started.extend(self.host.add_replicas(self.process, self.instances))
         if self.group is None:
             return
         group = self.group
         want = before + self.instances
 
-        def joined() -> tuple[bool, int]:
-            n = group_members(self.bootstrap, group)
-            self.members_seen = max(self.members_seen, n)
-            return n >= want, n
+        def joined() -> tuple[bool, GroupView]:
+            # A member that has joined holds nothing until the rebalance completes: wait for the
+            # partitions to be spread over the new members too, so the fault's window is a rebalanced group.
+            view = group_members(self.bootstrap, group)
+            self.members_seen = max(self.members_seen, view.members)
+            return view.members >= want and view.holding >= min(view.members, self.partitions), view
 
         try:
-            wait_for(joined, timeout_s=JOIN_TIMEOUT_S, what=f"group {group} to have {want} members", interval_s=0.2)
+            wait_for(joined, timeout_s=JOIN_TIMEOUT_S, what=f"group {group} to have {want} members holding "
+                     "partitions", interval_s=0.2)
         except WaitTimeout as exc:
             raise ChaosError(f"the new instances of {self.process} did not join group {group}: {exc}") from exc
 

@@ -104,9 +104,9 @@ def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints
             assert isinstance(params, Scale)
             if not isinstance(target, ReplicaHost) or host is not target:
                 raise UsageError(f"{name} cannot be scaled: only a process of the target whose runtime starts "
-                                 "replicas (SpecTarget.add_replica) can, not an infra process")
+                                 "replicas (SpecTarget.add_replicas) can, not an infra process")
             return ScaleOut(name, target, params.instances, params.stop == "kill", _group_of(name, target, False),
-                            infra.topology.kafka_direct)
+                            infra.topology.kafka_direct, target.spec.partitions)
         if kind is FaultKind.CRASH:
             assert isinstance(params, Crash)
             if crashpoints is None:
