@@ -88,5 +88,9 @@ GROUP_RESET_LATEST = replace(
     GROUP_RESET, name="group_reset_latest", pipelines=("outbox_latest",),
     expect=(Expect("outbox_latest", (AnomalyKind.LOST_EFFECT,),
                    "a group with no committed offset that starts at latest skips what was published meanwhile",
-                   may=(AnomalyKind.VANISHED,)),),
+                   # The consumer commits only after it applied a record: a partition that gets no new
+                   # payment after the restart keeps no committed offset, so its lag never reads zero
+                   # (seen in 1 of 3 runs; Kafka's own tools show no lag there either).
+                   may=(AnomalyKind.VANISHED, AnomalyKind.NEVER_RECOVERED)),),
+    drain_timeout_s=20,  # nothing left to drain but that unreadable lag: do not wait 45 s for it
 )

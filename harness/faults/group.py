@@ -167,15 +167,15 @@ class ScaleOut:
     name: str = "scale"
     started: list[str] = field(default_factory=list)
     members_seen: int = field(default=0)  # the most members the group had while the fault was active
+    rebalanced: bool = field(default=False)  # the group spread its partitions over the new members
 
     @property
     def target(self) -> str:
         return self.process
 
     def inject(self) -> None:
-        first = self.host.processes().get(self.process)
-        if first is None or not first.alive():
-            raise ChaosError(f"{self.process} was not running, so it could not be scaled (its first instance is down)")
+        # The first instance may be down (another fault killed it): the new ones then take over its
+        # partitions, which is a scaling event too.
         before = group_members(self.bootstrap, self.group).members if self.group is not None else 0
         # Started together and awaited once: a fault's window opens when inject returns, so a slow
         # inject late in a trial would leave it no traffic to act on.
@@ -195,12 +195,13 @@ class ScaleOut:
         try:
             wait_for(joined, timeout_s=JOIN_TIMEOUT_S, what=f"group {group} to have {want} members holding "
                      "partitions", interval_s=0.2)
+            self.rebalanced = True
         except WaitTimeout as exc:
             raise ChaosError(f"the new instances of {self.process} did not join group {group}: {exc}") from exc
 
     def effect(self) -> int:
         """The instances that ran (for a consumer: only if the group had them as members, a rebalance)."""
-        if self.group is not None and self.members_seen < 2:
+        if self.group is not None and not self.rebalanced:
             return 0
         return len(self.started)
 
