@@ -359,7 +359,7 @@ class SpecTarget:
             self.oracle.close()
             self.stopping()
         finally:
-            for replica in reversed(list(tuple(self._replicas.values()))):
+            for replica in reversed(tuple(self._replicas.values())):  # a snapshot: scale adds and removes
                 if replica.proc is not None:
                     replica.proc.stop(grace_s=replica.decl.stop.grace_s, sig=_signal(replica.decl.stop.signal))
 
