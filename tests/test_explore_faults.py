@@ -124,6 +124,21 @@ def test_only_entities_reaching_the_position_while_armed_are_held_and_heal_relea
     assert _route(holds, [("c", "c1"), ("c", "c2")]) == (["c1", "c2"], 0)  # disarmed: nothing held
 
 
+def test_overlapping_reorders_keep_their_own_parameters_swaps_and_entities() -> None:
+    holds: Holds[str] = Holds()
+    first = holds.arm(1, 1, 1)
+    second = holds.arm(1, 2, 1)  # armed while the first is active: it must not re-arm the first
+    out, swaps = _route(holds, [("a", "a1"), ("b", "b1"), ("b", "b2"), ("a", "a2"), ("b", "b3")])
+    assert out == ["b1", "a2", "a1", "b3", "b2"] and swaps == 2
+    assert (holds.keys(first), holds.keys(second)) == ({"a"}, {"b"})
+    assert (holds.swapped(first), holds.swapped(second)) == (1, 1)
+    third = holds.arm(1, 1, 1)
+    fourth = holds.arm(1, 1, 1)
+    _route(holds, [("c", "c1"), ("d", "d1")])
+    assert holds.disarm(third) == (["c1"], 0)  # one heal releases only its own hold
+    assert len(holds) == 1 and holds.keys(fourth) == {"d"}
+
+
 def test_the_budget_bounds_how_many_entities_are_held() -> None:
     holds: Holds[str] = Holds()
     holds.arm(1, 1, 1)

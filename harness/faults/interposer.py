@@ -67,26 +67,38 @@ T = TypeVar("T")
 @dataclass(slots=True)
 class _Held(Generic[T]):
     item: T
+    arm: int  # the arm (one reorder fault) that holds it
     left: int  # the entity's later events still to overtake it
     overtaken: int = 0
+
+
+@dataclass(slots=True)
+class _Arm:
+    budget: int  # entities it may still hold
+    position: int
+    distance: int
+    keys: set[Hashable] = field(default_factory=set)  # every entity it held back
+    swapped: int = 0
 
 
 class Holds(Generic[T]):
     """Which record to hold back and when to let it go: the interposer's decisions, without Kafka.
 
+    Each reorder fault arms it on its own (``arm`` returns its token), so overlapping faults keep
+    their own parameters, budget, swaps and touched entities, and one's heal releases only its own.
     Not thread-safe: the interposer calls it under its own lock.
     """
 
     def __init__(self) -> None:
-        self.budget = 0
-        self.position = 1
-        self.distance = 1
+        self._arms: dict[int, _Arm] = {}
+        self._tokens = 0
         self._counts: dict[Hashable, int] = {}  # entity -> events of it seen since the run started
         self._held: dict[Hashable, _Held[T]] = {}
-        self.held_keys: set[Hashable] = set()  # every entity ever held back
 
-    def arm(self, entities: int, position: int, distance: int) -> None:
-        self.budget, self.position, self.distance = entities, position, distance
+    def arm(self, entities: int, position: int, distance: int) -> int:
+        self._tokens += 1
+        self._arms[self._tokens] = _Arm(entities, position, distance)
+        return self._tokens
 
     def route(self, key: Hashable, item: T) -> tuple[list[T], int]:
         """The records to forward now (in order) for one consumed record, and how many swaps that completed."""
@@ -98,20 +110,45 @@ class Holds(Generic[T]):
             if held.left > 0:
                 return [item], 0
             del self._held[key]
+            if held.arm in self._arms:
+                self._arms[held.arm].swapped += 1
             return [item, held.item], 1  # the held record goes out after its successors: swapped
-        if self.budget > 0 and n == self.position:
-            self.budget -= 1
-            self._held[key] = _Held(item, self.distance)
-            self.held_keys.add(key)
-            return [], 0
+        for token, arm in self._arms.items():  # the earliest armed fault that wants this event holds it
+            if arm.budget > 0 and n == arm.position:
+                arm.budget -= 1
+                arm.keys.add(key)
+                self._held[key] = _Held(item, token, arm.distance)
+                return [], 0
         return [item], 0
 
-    def disarm(self) -> tuple[list[T], int]:
-        """Stop holding: what is still held (in hold order), and how many of them were overtaken at all."""
-        self.budget = 0
-        held = list(self._held.values())
-        self._held.clear()
-        return [h.item for h in held], sum(1 for h in held if h.overtaken)
+    def disarm(self, token: int | None = None) -> tuple[list[T], int]:
+        """Stop holding for one arm (all with None): what it still holds (in hold order), and how many of
+        those were overtaken at all (out of order, so counted as swapped)."""
+        tokens = set(self._arms) if token is None else {token}
+        for t in tokens:
+            arm = self._arms.get(t)
+            if arm is not None:
+                arm.budget = 0
+        held = [(k, h) for k, h in self._held.items() if h.arm in tokens]
+        for k, _ in held:
+            del self._held[k]
+        overtaken = sum(1 for _, h in held if h.overtaken)
+        for _, h in held:
+            if h.overtaken and h.arm in self._arms:
+                self._arms[h.arm].swapped += 1
+        return [h.item for _, h in held], overtaken
+
+    def swapped(self, token: int) -> int:
+        return self._arms[token].swapped if token in self._arms else 0
+
+    def keys(self, token: int | None = None) -> set[Hashable]:
+        """The entities one arm (every arm with None) held back."""
+        arms = self._arms.values() if token is None else [self._arms[token]] if token in self._arms else []
+        return {k for arm in arms for k in arm.keys}
+
+    @property
+    def held_keys(self) -> set[Hashable]:
+        return self.keys()
 
     def __len__(self) -> int:
         return len(self._held)
@@ -131,20 +168,25 @@ class Interposer:
         self._thread = threading.Thread(target=self._run, name="interposer", daemon=True)
         self._positions: dict[int, int] = {}
 
-    @property
-    def held_keys(self) -> set[str]:
-        """Every entity whose event was ever held back (what attribution holds a reorder to)."""
+    def held_keys(self, token: int | None = None) -> set[str]:
+        """The entities one reorder fault (every one with None) held back: what attribution holds it to."""
         with self._lock:
-            return {k.decode("utf-8", "replace") if isinstance(k, bytes) else "" for k in self._holds.held_keys}
+            return {k.decode("utf-8", "replace") if isinstance(k, bytes) else "" for k in self._holds.keys(token)}
+
+    def swapped_by(self, token: int) -> int:
+        with self._lock:
+            return self._holds.swapped(token)
 
     # ---- control (the Reorder fault) ---------------------------------------------------
-    def swap(self, entities: int, position: int = 1, distance: int = 1) -> None:
+    def swap(self, entities: int, position: int = 1, distance: int = 1) -> int:
+        """Arm a hold; returns its token for ``release``, ``held_keys`` and ``swapped_by``."""
         with self._lock:
-            self._holds.arm(entities, position, distance)
+            return self._holds.arm(entities, position, distance)
 
-    def release(self) -> None:
+    def release(self, token: int | None = None) -> None:
+        """Release what one arm (every arm with None) still holds, in original order, and stop it holding."""
         with self._lock:
-            held, overtaken = self._holds.disarm()
+            held, overtaken = self._holds.disarm(token)
             self.swapped += overtaken  # held behind some, not all, of its successors: still out of order
         for msg in sorted(held, key=lambda m: (m.partition(), m.offset())):
             self._forward(msg)
@@ -249,17 +291,17 @@ class ReorderFault:
     distance: int = 1
     name: str = "reorder"
     target: str = "events"
-    _before: int = field(default=0)
+    _token: int | None = field(default=None)  # its own arm of the interposer (overlapping reorders keep theirs)
 
     def inject(self) -> None:
-        self._before = self.interposer.swapped
-        self.interposer.swap(self.entities, self.position, self.distance)
+        self._token = self.interposer.swap(self.entities, self.position, self.distance)
 
     def effect(self) -> int:
-        return self.interposer.swapped - self._before
+        return 0 if self._token is None else self.interposer.swapped_by(self._token)
 
     def touched(self) -> frozenset[str]:
-        return frozenset(self.interposer.held_keys)
+        return frozenset() if self._token is None else frozenset(self.interposer.held_keys(self._token))
 
     def heal(self) -> None:
-        self.interposer.release()
+        if self._token is not None:
+            self.interposer.release(self._token)
