@@ -20,7 +20,10 @@ from harness.runner import RunResult
 from harness.scoring import Outcome
 from harness.testing import evidence
 from scenarios._evidence import assert_faults_bit, duplicate_effects, history
-from scenarios.explore_faults import GROUP_RESET, GROUP_RESET_LATEST, REORDER_PAIR, SCALE_CONSUMER, SCALE_RELAY
+from scenarios.group_reset import SCENARIO as GROUP_RESET
+from scenarios.reorder_pair import SCENARIO as REORDER_PAIR
+from scenarios.scale_consumer import SCENARIO as SCALE_CONSUMER
+from scenarios.scale_relay import SCENARIO as SCALE_RELAY
 
 pytestmark = pytest.mark.chaos
 
@@ -90,7 +93,7 @@ def test_group_reset_with_earliest_re_reads_the_topic_and_absorbs_it(chaos_run) 
 
 
 def test_group_reset_with_latest_skips_what_was_published_meanwhile_and_loss_flags_it(chaos_run) -> None:  # type: ignore[no-untyped-def]
-    result = chaos_run(GROUP_RESET_LATEST, target="scenarios.explore_faults:outbox_latest")
+    result = chaos_run(GROUP_RESET, target="scenarios.group_reset:outbox_latest")
     assert_faults_bit(result, "outbox_latest", faults=1)
     v = result.verdict("outbox_latest")
     loss = v.result("no-lost-effect")
