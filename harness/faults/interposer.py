@@ -216,7 +216,7 @@ class Interposer:
 
     def _forward(self, msg: Message) -> None:
         self._producer.produce(self.sink, key=msg.key(), value=msg.value(), headers=msg.headers() or [],
-                               partition=msg.partition())
+                               partition=kafka.coordinates(msg)[0])
         self.forwarded += 1
 
     def _run(self) -> None:
@@ -234,7 +234,8 @@ class Interposer:
                         self.swapped += swapped
                     for forward in out:
                         self._forward(forward)
-                    self._positions[msg.partition()] = msg.offset() + 1
+                    partition, offset = kafka.coordinates(msg)
+                    self._positions[partition] = offset + 1
                 self._producer.poll(0)
         except Exception as exc:  # noqa: BLE001 - kept and reported by caught_up(); the run turns unknown
             self.error = f"{type(exc).__name__}: {exc}"

@@ -22,7 +22,7 @@ from harness.infra.process import ProcessSpec
 from harness.infra.topology import HOST, Topology
 from harness.wait import wait_for
 
-__all__ = ["admin", "broker_properties", "format_storage", "probe", "quiet_logger", "read_to_end", "spec"]
+__all__ = ["admin", "broker_properties", "format_storage", "probe", "coordinates", "quiet_logger", "read_to_end", "spec"]
 
 _LOG4J2 = """\
 rootLogger.level=INFO
@@ -168,6 +168,16 @@ def probe(topo: Topology) -> tuple[bool, str]:
     return bool(meta.brokers), f"brokers={sorted(meta.brokers)}"
 
 
+def coordinates(msg: Message) -> tuple[int, int]:
+    """(partition, offset) of a record a consumer returned without an error. The client's type hints
+    allow None for both, which only a message that was never on a topic has."""
+    partition, offset = msg.partition(), msg.offset()
+    if partition is None or offset is None:
+        raise InfraError(f"a consumed record has no partition or offset (error: {msg.error()}); "
+                         "this is a bug in the harness's consumer loop")
+    return partition, offset
+
+
 def read_to_end(consumer: Consumer, topic: str, ends: dict[int, int], timeout_s: float = 60) -> list[Message]:
     """Every record of ``topic`` from offset 0 up to ``ends`` (partition -> end offset), read by ``consumer``.
 
@@ -185,8 +195,8 @@ def read_to_end(consumer: Consumer, topic: str, ends: dict[int, int], timeout_s:
             if msg.error():
                 continue
             messages.append(msg)
-            partition, offset = msg.partition(), msg.offset()
-            if partition is not None and offset is not None and offset + 1 >= remaining.get(partition, 0):
+            partition, offset = coordinates(msg)
+            if offset + 1 >= remaining.get(partition, 0):
                 remaining.pop(partition, None)
         return not remaining, f"partitions still being read: {sorted(remaining)}"
 
