@@ -30,8 +30,9 @@ from harness.capabilities import missing_capabilities
 from harness.checkers.anomaly import AnomalyKind
 from harness.errors import UsageError
 from harness.faults.spec import (
-    STREAMS, Bandwidth, BlackHole, Crash, Duplicate, FaultKind, FaultSpec, Latency, LimitData, NoParams, OneWayCut,
-    Params, Poison, Reordering, ResetPeer, Rewind, SchemaDrift, Slicer, SlowConsumer, TargetType, kind_info,
+    SCALE_STOPS, STREAMS, Bandwidth, BlackHole, Crash, Duplicate, FaultKind, FaultSpec, Latency, LimitData, NoParams,
+    OneWayCut, Params, Poison, Reordering, ResetPeer, Rewind, Scale, SchemaDrift, Slicer, SlowConsumer, TargetType,
+    kind_info,
 )
 from harness.target.spec import TargetSpec
 
@@ -160,8 +161,12 @@ def _candidates(kind: FaultKind, spec: TargetSpec, points: Mapping[str, tuple[st
         return ("events",)
     if kind is FaultKind.CRASH:
         return tuple(p for p, pts in points.items() if pts)
-    if kind in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND):
+    if kind in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND, FaultKind.GROUP_RESET):
         return tuple(p.name for p in spec.processes if p.consumer and "kafka" in p.links)
+    if kind is FaultKind.SCALE:
+        # A consumer (a rebalance under load) or a publisher beside itself (a second relay); a process
+        # with ports cannot run twice, and the infra's processes are not the target's to scale.
+        return tuple(p.name for p in spec.processes if not p.ports)
     if kind is FaultKind.SCHEMA_DRIFT:
         return (spec.entrypoint,) if spec.drift_changes else ()
     # kill -9, pause and clean restart: every process of the target, and the database and broker too.
@@ -182,8 +187,10 @@ def _why_not(kind: FaultKind, spec: TargetSpec) -> str:
         return "no process declares a crash point"
     if kind is FaultKind.SCHEMA_DRIFT:
         return "it declares no schema drift change"
-    if kind in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND):
+    if kind in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND, FaultKind.GROUP_RESET):
         return "no consumer process with a kafka link"
+    if kind is FaultKind.SCALE:
+        return "every process of it listens on ports (a second instance would share them)"
     return f"nothing of its kind ({kind_info(kind).target.value}) in target {spec.name}"
 
 
@@ -222,7 +229,12 @@ def _params(kind: FaultKind, target: str, space: FaultSpace) -> st.SearchStrateg
     if kind is FaultKind.SCHEMA_DRIFT:
         return st.builds(SchemaDrift, change=st.sampled_from(space.drift_changes))
     if kind is FaultKind.REORDER:
-        return st.builds(Reordering, entities=st.integers(1, 20))
+        # Any pair of one entity's events: hold its n-th and let the next one (or two) overtake it.
+        last = max(1, len(space.event_types) - 1)
+        return st.builds(Reordering, entities=st.integers(1, 20), position=st.integers(1, last),
+                         distance=st.integers(1, 2))
+    if kind is FaultKind.SCALE:
+        return st.builds(Scale, instances=st.integers(1, 2), stop=st.sampled_from(SCALE_STOPS))
     if kind is FaultKind.REWIND:
         # From the start of the topic (old records), or a few records back (recent ones).
         return st.builds(Rewind, records=st.sampled_from((0, 1, 5, 20, 100)))
@@ -266,8 +278,10 @@ def _fault(draw: st.DrawFn, space: FaultSpace, duration_s: int, anchor: FaultSpe
     else:
         kind = draw(st.sampled_from(space.kinds))
         target = draw(st.sampled_from(space.places[kind]))
-        # Start while traffic flows (a fault at 0 s meets an empty pipeline and bites nothing).
-        at = draw(st.integers(10, 80)) / 100
+        # Start while traffic flows (a fault at 0 s meets an empty pipeline and bites nothing). A scale's
+        # window opens only once its instances run and the group rebalanced (3-7 s here): started late, it
+        # met no traffic (1 trial in 12 inconclusive), so it starts in the first half.
+        at = draw(st.integers(10, 50 if kind is FaultKind.SCALE else 80)) / 100
     room = math.floor(duration_s * 1.5 - at * duration_s)  # Scenario refuses faults far past the workload
     # From a blip to 2.5x the clients' own delivery timeout: below it a retrying client rides the fault out,
     # above it the client gives up, which is where "no delivery report yet" mistakes show. One integer, so

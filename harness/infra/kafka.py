@@ -13,14 +13,16 @@ import subprocess
 import threading
 from pathlib import Path
 
+from confluent_kafka import Consumer, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from harness.errors import InfraError
 from harness.infra.install import Installation
 from harness.infra.process import ProcessSpec
 from harness.infra.topology import HOST, Topology
+from harness.wait import wait_for
 
-__all__ = ["admin", "broker_properties", "format_storage", "probe", "quiet_logger", "spec"]
+__all__ = ["admin", "broker_properties", "format_storage", "probe", "coordinates", "quiet_logger", "read_to_end", "spec"]
 
 _LOG4J2 = """\
 rootLogger.level=INFO
@@ -148,7 +150,7 @@ def admin(bootstrap: str, timeout_ms: int = 3000) -> AdminClient:
                 "bootstrap.servers": bootstrap,
                 "socket.timeout.ms": timeout_ms,
                 "socket.connection.setup.timeout.ms": timeout_ms,
-                "logger": quiet_logger(),
+                "logger": quiet_logger(),  # type: ignore[dict-item]  # the stubs omit the Logger librdkafka takes
             })
         return client
 
@@ -169,3 +171,39 @@ def release_admins(bootstrap: str) -> None:
 def probe(topo: Topology) -> tuple[bool, str]:
     meta = admin(topo.kafka_direct).list_topics(timeout=2)
     return bool(meta.brokers), f"brokers={sorted(meta.brokers)}"
+
+
+def coordinates(msg: Message) -> tuple[int, int]:
+    """(partition, offset) of a record a consumer returned without an error. The client's type hints
+    allow None for both, which only a message that was never on a topic has."""
+    partition, offset = msg.partition(), msg.offset()
+    if partition is None or offset is None:
+        raise InfraError(f"a consumed record has no partition or offset (error: {msg.error()}); "
+                         "this is a bug in the harness's consumer loop")
+    return partition, offset
+
+
+def read_to_end(consumer: Consumer, topic: str, ends: dict[int, int], timeout_s: float = 60) -> list[Message]:
+    """Every record of ``topic`` from offset 0 up to ``ends`` (partition -> end offset), read by ``consumer``.
+
+    The ends are taken before reading, so records produced meanwhile are not waited for; a
+    partition whose end is 0 is not assigned at all. Raises WaitTimeout naming the partitions
+    still unread after ``timeout_s``."""
+    messages: list[Message] = []
+    remaining = {p: e for p, e in ends.items() if e > 0}
+    if not remaining:
+        return messages
+    consumer.assign([TopicPartition(topic, p, 0) for p in remaining])
+
+    def read() -> tuple[bool, str]:
+        for msg in consumer.consume(500, timeout=0.5):
+            if msg.error():
+                continue
+            messages.append(msg)
+            partition, offset = coordinates(msg)
+            if offset + 1 >= remaining.get(partition, 0):
+                remaining.pop(partition, None)
+        return not remaining, f"partitions still being read: {sorted(remaining)}"
+
+    wait_for(read, timeout_s=timeout_s, what=f"reading topic {topic} to its end", interval_s=0)
+    return messages
