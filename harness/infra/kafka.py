@@ -8,6 +8,8 @@ DIRECT serves replication, admin work and the harness's oracle reads.
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import logging
 import subprocess
 import threading
@@ -153,6 +155,21 @@ def admin(bootstrap: str, timeout_ms: int = 3000) -> AdminClient:
                 "logger": quiet_logger(),  # type: ignore[dict-item]  # the stubs omit the Logger librdkafka takes
             })
         return client
+
+
+def _keep_admins_at_exit() -> None:
+    """Never destroy the cached clients at interpreter exit: leak them to the OS instead.
+
+    After a broker was killed with -9 and came back, destroying a client at exit could block
+    forever in librdkafka (gdb: Admin_dealloc -> rd_kafka_destroy_app), so a `chaos run` whose run
+    folder was complete never exited. The process is ending: its sockets and threads go with it,
+    and a reference no one drops means the client is never destroyed at all."""
+    with _ADMINS_LOCK:
+        for client in _ADMINS.values():
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(client))
+
+
+atexit.register(_keep_admins_at_exit)
 
 
 def release_admins(bootstrap: str) -> None:
