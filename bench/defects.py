@@ -203,7 +203,7 @@ def main() -> int:
     ap.add_argument("--budget", default="10m", help="explore's budget per defect (default 10m)")
     ap.add_argument("--seed", type=int, default=20261206)
     ap.add_argument("--reruns", type=int, default=3, help="k: runs a schedule must fail in to count (default 3)")
-    ap.add_argument("--only", help="comma-separated defect names (default: every patch in tests/defects)")
+    ap.add_argument("--only", help="comma-separated defect names, run in that order (default: every patch in tests/defects)")
     ap.add_argument("--json", type=Path, help="where the results go (default runs/defects-<stamp>.json)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary copies and homes")
     args = ap.parse_args()
@@ -215,7 +215,7 @@ def main() -> int:
         if unknown:
             print(f"unknown defect(s) {', '.join(unknown)}; known: {', '.join(d.name for d in defects)}", file=sys.stderr)
             return 4
-        defects = [d for d in defects if d.name in wanted]
+        defects = [next(d for d in defects if d.name == n) for n in wanted]  # in the order given
     settings = Settings.from_env()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = args.json or settings.runs_dir / f"defects-{stamp}.json"
