@@ -77,6 +77,8 @@ class Finding:
     exit_code: int | None
     note: str  # why not found, or what went wrong
     session: str | None
+    seen: tuple[str, ...] = ()  # every kind any trial showed, confirmed or not (a flaky sighting k reruns rejected)
+    expected_first_trial: int | None = None  # the first trial that showed the expected kind, confirmed or not
 
 
 def read_defects(folder: Path = DEFECTS_DIR) -> list[Defect]:
@@ -163,24 +165,21 @@ def run_one(d: Defect, *, budget: str, budget_s: float, seed: int, reruns: int, 
         return failed(f"explore wrote no summary (exit {code}); see {base / (d.name + '.log')}", wall, code)
     summary = json.loads(summaries[-1].read_text())
     session = str(summaries[-1].parent)
-    first = None
-    with (summaries[-1].parent / "trials.jsonl").open() as lines:
-        for line in lines:
-            t = json.loads(line)
-            if t["found"]:
-                first = t["trial"]
-                break
+    trials = [json.loads(line) for line in (summaries[-1].parent / "trials.jsonl").read_text().splitlines() if line]
+    first = next((t["trial"] for t in trials if t["found"]), None)
+    expected_first = next((t["trial"] for t in trials if d.kind in t["found"]), None)
+    seen = tuple(sorted({k for t in trials for k in t["found"]}))
+    errors = sum(1 for t in trials if t.get("error"))
     kinds = tuple(summary["found"])
     found = bool(kinds)
-    errors = 0
-    with (summaries[-1].parent / "trials.jsonl").open() as lines:
-        errors = sum(1 for line in lines if json.loads(line).get("error"))
-    note = "" if found else f"nothing in {summary['trials']} trials" + (f" ({errors} ended without a verdict)" if errors else "")
+    note = "" if found else f"nothing confirmed in {summary['trials']} trials" + (
+        f" ({errors} ended without a verdict)" if errors else "") + (
+        f"; seen once, not confirmed {reruns}/{reruns}: {', '.join(seen)}" if seen else "")
     if found and d.kind not in kinds:
         note = f"found, but not {d.kind}"
     return Finding(d.name, d.where, d.kind, found, d.kind in kinds, kinds, summary["found_after_s"], first,
                    summary["trials"], summary["shrink_s"] if found else None, summary["stopped_by"], summary["minimal"],
-                   round(wall, 1), code, note, session)
+                   round(wall, 1), code, note, session, seen, expected_first)
 
 
 def table(findings: list[Finding]) -> str:
