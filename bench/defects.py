@@ -160,10 +160,17 @@ def run_one(d: Defect, *, budget: str, budget_s: float, seed: int, reruns: int, 
                 child.kill()
                 code = child.wait()
     wall = time.monotonic() - started
+    return summarize(d, runs, reruns, wall, code, base / f"{d.name}.log")
+
+
+def summarize(d: Defect, runs: Path, reruns: int, wall: float | None, code: int | None, log: Path) -> Finding:
+    """The finding of ``d`` from its explore session under ``runs`` (its explore.json and trials.jsonl)."""
     summaries = sorted(runs.glob("explore-*/explore.json"))
     if not summaries:
-        return failed(f"explore wrote no summary (exit {code}); see {base / (d.name + '.log')}", wall, code)
+        return Finding(d.name, d.where, d.kind, False, False, (), None, None, 0, None, None, None, wall or 0.0, code,
+                       f"explore wrote no summary (exit {code}); see {log}", None)
     summary = json.loads(summaries[-1].read_text())
+    wall = wall if wall is not None else summary["wall_s"]
     session = str(summaries[-1].parent)
     trials = [json.loads(line) for line in (summaries[-1].parent / "trials.jsonl").read_text().splitlines() if line]
     first = next((t["trial"] for t in trials if t["found"]), None)
@@ -174,7 +181,7 @@ def run_one(d: Defect, *, budget: str, budget_s: float, seed: int, reruns: int, 
     found = bool(kinds)
     note = "" if found else f"nothing confirmed in {summary['trials']} trials" + (
         f" ({errors} ended without a verdict)" if errors else "") + (
-        f"; seen once, not confirmed {reruns}/{reruns}: {', '.join(seen)}" if seen else "")
+        f"; seen but not confirmed {reruns}/{reruns}: {', '.join(seen)}" if seen else "")
     if found and d.kind not in kinds:
         note = f"found, but not {d.kind}"
     return Finding(d.name, d.where, d.kind, found, d.kind in kinds, kinds, summary["found_after_s"], first,
@@ -205,6 +212,8 @@ def main() -> int:
     ap.add_argument("--only", help="comma-separated defect names, run in that order (default: every patch in tests/defects)")
     ap.add_argument("--json", type=Path, help="where the results go (default runs/defects-<stamp>.json)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary copies and homes")
+    ap.add_argument("--rescan", type=Path, metavar="WORKDIR",
+                    help="run nothing: rebuild the table and JSON from the explore sessions of an earlier work folder")
     args = ap.parse_args()
     budget_s = parse_budget(args.budget)
     defects = read_defects()
@@ -216,6 +225,14 @@ def main() -> int:
             return 4
         defects = [next(d for d in defects if d.name == n) for n in wanted]  # in the order given
     settings = Settings.from_env()
+    if args.rescan is not None:
+        findings = [summarize(d, args.rescan / "runs" / d.name, args.reruns, None, None, args.rescan / f"{d.name}.log")
+                    for d in defects if (args.rescan / "runs" / d.name).is_dir()]
+        if args.json:
+            args.json.write_text(json.dumps({"rescan": str(args.rescan), "reruns": args.reruns,
+                                             "defects": [asdict(x) for x in findings]}, indent=1))
+        print(table(findings))
+        return 0
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = args.json or settings.runs_dir / f"defects-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
