@@ -226,12 +226,12 @@ def main() -> int:
         defects = [next(d for d in defects if d.name == n) for n in wanted]  # in the order given
     settings = Settings.from_env()
     if args.rescan is not None:
-        findings = [summarize(d, args.rescan / "runs" / d.name, args.reruns, None, None, args.rescan / f"{d.name}.log")
-                    for d in defects if (args.rescan / "runs" / d.name).is_dir()]
+        rescanned = [summarize(d, args.rescan / "runs" / d.name, args.reruns, None, None, args.rescan / f"{d.name}.log")
+                     for d in defects if (args.rescan / "runs" / d.name).is_dir()]
         if args.json:
             args.json.write_text(json.dumps({"rescan": str(args.rescan), "reruns": args.reruns,
-                                             "defects": [asdict(x) for x in findings]}, indent=1))
-        print(table(findings))
+                                             "defects": [asdict(x) for x in rescanned]}, indent=1))
+        print(table(rescanned))
         return 0
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = args.json or settings.runs_dir / f"defects-{stamp}.json"
