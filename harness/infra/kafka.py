@@ -172,17 +172,29 @@ def _keep_admins_at_exit() -> None:
 atexit.register(_keep_admins_at_exit)
 
 
-def release_admins(bootstrap: str) -> None:
-    """Destroy the cached clients of ``bootstrap`` now, while its broker still answers.
+# How long a release waits for librdkafka to destroy a client before leaving it to a daemon thread.
+RELEASE_WAIT_S = 5.0
 
-    Called before a harness stops a broker it owns: a client destroyed at interpreter exit,
-    after its broker is gone, can wait forever for its broker thread (librdkafka's destroy
-    joined a thread that kept serving its queue; seen after Ctrl-C of a run that owned its infra).
+
+def release_admins(bootstrap: str) -> None:
+    """Destroy the cached clients of ``bootstrap``, waiting at most RELEASE_WAIT_S for it.
+
+    Called before a harness stops a broker it owns. The destroy runs on a daemon thread: after
+    the broker was killed with -9 and restarted during a run, librdkafka's destroy can block
+    forever even while the broker answers (seen in a pytest session's teardown: Infra.stop stuck
+    here for 15 minutes). A destroy that does not finish in time is left behind; the process
+    exits without it, as it does with the clients still cached at exit (_keep_admins_at_exit).
     """
     with _ADMINS_LOCK:
         stale = [key for key in _ADMINS if key[0] == bootstrap]
-        clients = [_ADMINS.pop(key) for key in stale]
-    del clients  # the last references: destroyed here, on the caller's thread
+        doomed = [_ADMINS.pop(key) for key in stale]
+    if not doomed:
+        return
+    worker = threading.Thread(target=doomed.clear, name=f"release-admins {bootstrap}", daemon=True)
+    del stale
+    worker.start()  # the list's references are the last: the clients are destroyed on that thread
+    del doomed
+    worker.join(RELEASE_WAIT_S)
 
 
 def probe(topo: Topology) -> tuple[bool, str]:
