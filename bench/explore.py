@@ -60,6 +60,10 @@ def main() -> int:
                     "trials": len(walls), "trials_per_minute": round(60 * len(walls) / search.wall_s, 2),
                     "trial_s_median": round(statistics.median(walls), 1) if walls else None,
                     "trial_s_max": round(max(walls), 1) if walls else None,
+                    # The slowest kind of trial: the broker's restart and everyone reconnecting after it.
+                    "broker_kill_trial_s": [round(t.wall_s, 1) for t in search.trials
+                                            if any(f.target == "kafka" and f.kind.value in ("kill", "restart")
+                                                   for f in t.schedule.faults)],
                     "errors": sum(1 for t in search.trials if t.error),
                     "inconclusive": sum(1 for t in search.trials if t.inconclusive and not t.error),
                     "false_alarms": sorted(k.value for k in search.search.kinds),

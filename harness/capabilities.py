@@ -35,10 +35,19 @@ def _fault_needs(fault: FaultSpec, spec: TargetSpec) -> list[str]:
         if fault.kind is FaultKind.SLOW_CONSUMER:
             if f"{name}->kafka" not in spec.links():
                 out.append(f"a consumer {fault.target} with a kafka link (slow_consumer)")
-        elif fault.kind is FaultKind.REWIND:
+        elif fault.kind in (FaultKind.REWIND, FaultKind.GROUP_RESET):
             if not any(p.consumer and p.name == base for p in spec.processes) or name not in names:
-                out.append(f"a consumer process {fault.target} (rewind moves its group's offsets); its processes: "
+                what = "rewind moves" if fault.kind is FaultKind.REWIND else "group_reset deletes"
+                out.append(f"a consumer process {fault.target} ({what} its group's offsets); its processes: "
                            f"{', '.join(names)}")
+        elif fault.kind is FaultKind.SCALE:
+            decl = next((p for p in spec.processes if p.name == name), None)
+            if decl is None:
+                out.append(f"a process {fault.target} to scale (scale starts more instances of it); its processes: "
+                           f"{', '.join(p.name for p in spec.processes)}")
+            elif decl.ports:
+                out.append(f"a process {fault.target} without ports to scale (a second instance would share "
+                           f"{', '.join(decl.ports)})")
         elif name not in names and name not in INFRA_PROCESSES:
             out.append(f"process {fault.target} ({fault.kind.value}); its processes: {', '.join(names)}")
             return out  # its crash points and drift changes follow from that

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
@@ -48,7 +48,7 @@ class _Parser(argparse.ArgumentParser):
                 action.help += f"; {bounds}"
         return action
 
-    def error(self, message: str) -> None:  # argparse exits 2; bad usage is 4 here
+    def error(self, message: str) -> NoReturn:  # argparse exits 2; bad usage is 4 here
         # One line, no usage block: the message says what is valid, and --help has the rest.
         self.exit(4, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
@@ -248,11 +248,11 @@ def _infra(action: str, settings: Settings, console: Console) -> int:
         return 0
     if action == "down":
         return _infra_down(settings, console)
-    infra = Infra.attach(settings)
-    if infra is None:
+    attached = Infra.attach(settings)
+    if attached is None:
         console.print(f"no infra running on base port {settings.base_port} (start it with `chaos infra up`)")
         return 3
-    healthy = _print_status(infra, console)
+    healthy = _print_status(attached, console)
     return 0 if healthy else 3
 
 

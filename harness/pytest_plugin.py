@@ -13,7 +13,7 @@ Options (all under ``--chaos-``):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
 
 import pytest
@@ -144,7 +144,8 @@ def chaos_run(chaos_infra: object, chaos_settings: Settings, chaos_seed: int, py
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.failed and "chaos_run" in getattr(item, "fixturenames", ()):
         runs = item.config.stash.get(_RUNS, [])

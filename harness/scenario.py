@@ -24,7 +24,7 @@ from harness.lag_alerts import LagThreshold
 from harness.story import StoryTeller
 from harness.workload.rate import Constant, RampHold, RateShape
 
-__all__ = ["INVARIANTS", "Cause", "Expect", "Scenario", "load_scenario", "scenario_names"]
+__all__ = ["INVARIANTS", "Cause", "Expect", "Leg", "Scenario", "load_scenario", "scenario_names"]
 
 INVARIANTS = {
     "I1": "no-lost-effect",
@@ -37,6 +37,21 @@ INVARIANTS = {
     "I8": "schema-contract",
 }
 _TARGET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """What a scenario expects when run with another variant: ``Leg("correct", ())`` says the fix of
+    the scenario's mistake must show no anomaly at all."""
+
+    variant: str
+    expect: tuple[Expect, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.variant, str) or not _TARGET_NAME.match(self.variant):
+            raise UsageError(f"Leg.variant {self.variant!r} must be a variant name such as correct or no_idempotency")
+        if not isinstance(self.expect, tuple) or any(not isinstance(e, Expect) for e in self.expect):
+            raise UsageError(f"Leg.expect must be a tuple of Expect(...) records, got {self.expect!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +78,18 @@ class Scenario:
     lag_thresholds: tuple[LagThreshold, ...] = ()
     # A case study's numbers, told the article's way at the end of the run (harness.story).
     story: StoryTeller | None = field(default=None, compare=False)
-    # What to expect when run with another variant (`chaos run NAME --variant V`): (variant, expect)
-    # pairs, e.g. (("correct", ()),) for a mistake whose fix must show no anomaly (``with_variant``).
-    legs: tuple[tuple[str, tuple[Expect, ...]], ...] = ()
+    # What to expect when run with another variant (`chaos run NAME --variant V`), e.g.
+    # (Leg("correct"),) for a mistake whose fix must show no anomaly (``with_variant``).
+    legs: tuple[Leg, ...] = ()
 
     def __post_init__(self) -> None:
         if any(not isinstance(t, LagThreshold) for t in self.lag_thresholds):
             raise UsageError(f"Scenario.lag_thresholds must hold LagThreshold(group, max_lag) records, "
                              f"got {self.lag_thresholds!r}")
-        for leg in self.legs:
-            if (not isinstance(leg, tuple) or len(leg) != 2 or not isinstance(leg[0], str)
-                    or not _TARGET_NAME.match(leg[0]) or any(not isinstance(e, Expect) for e in leg[1])):
-                raise UsageError(f"Scenario.legs must hold (variant, (Expect(...), ...)) pairs, got {leg!r}")
+        if not isinstance(self.legs, tuple) or any(not isinstance(leg, Leg) for leg in self.legs):
+            raise UsageError(f"Scenario.legs must be a tuple of Leg(variant, (Expect(...), ...)) records, got {self.legs!r}")
+        if len({leg.variant for leg in self.legs}) != len(self.legs):
+            raise UsageError(f"Scenario.legs names a variant twice: {[leg.variant for leg in self.legs]}")
         if self.story is not None and not callable(self.story):
             raise UsageError(f"Scenario.story must be a function (histories, verdicts) -> Story, got {self.story!r}")
         if not isinstance(self.variant, str) or not _TARGET_NAME.match(self.variant):
@@ -107,8 +122,8 @@ class Scenario:
         (the scenario's own expectations when it names none)."""
         if variant == self.variant:
             return self
-        legs = dict(self.legs)
-        return replace(self, variant=variant, expect=legs[variant] if variant in legs else self.expect)
+        leg = next((leg for leg in self.legs if leg.variant == variant), None)
+        return replace(self, variant=variant, expect=self.expect if leg is None else leg.expect)
 
     def with_overrides(self, *, duration_s: float | None = None, rate: float | None = None,
                        pipelines: tuple[str, ...] | None = None) -> Scenario:

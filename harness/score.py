@@ -399,9 +399,9 @@ def _latency_samples(history: History, client: Sequence[Op]) -> tuple[str, list[
             first[key] = min(first.get(key, at), at)
         e2e = []
         for (consumer, kind, order), at in first.items():
-            t0 = acked.get((produced_by[(str(consumer), str(kind))], str(order)))
-            if t0 is not None:
-                e2e.append((t0, max(0.0, (at - anchor) / 1000 - t0)))
+            acked_at = acked.get((produced_by[(str(consumer), str(kind))], str(order)))
+            if acked_at is not None:
+                e2e.append((acked_at, max(0.0, (at - anchor) / 1000 - acked_at)))
         if e2e:
             return "end-to-end", sorted(e2e)
     if client_lat:

@@ -30,6 +30,7 @@ from types import MappingProxyType
 from harness.checkers.phantom import EVENT_OF
 from harness.history.observations import REQUIRED_EFFECTS, SUBSCRIPTIONS
 from harness.history.ops import History, Observation, Op, OpType, Scalar
+from harness.history.table import Table
 from harness.runner import RunResult
 
 __all__ = ["EVENT_OF", "HistoryBuilder", "evidence", "hash_partition"]
@@ -50,8 +51,14 @@ class HistoryBuilder:
 
     def op(self, process: str, type_: OpType, f: str, key: str | None = None, error: str | None = None,
            at: float | None = None, **value: Scalar) -> HistoryBuilder:
+        return self.op_with(process, type_, f, key, value, error=error, at=at)
+
+    def op_with(self, process: str, type_: OpType, f: str, key: str | None, value: Mapping[str, Scalar],
+                error: str | None = None, at: float | None = None) -> HistoryBuilder:
+        """``op`` with its value as a mapping: for values built elsewhere (whose keys ``op``'s own
+        parameters could shadow)."""
         self.clock = at if at is not None else self.clock + 0.01
-        self.ops.append(Op(len(self.ops), self.clock, process, type_, f, key, MappingProxyType(value), error))
+        self.ops.append(Op(len(self.ops), self.clock, process, type_, f, key, MappingProxyType(dict(value)), error))
         return self
 
     def order(self, order_id: str, amount_cents: int = 1000, pay: OpType | None = OpType.OK,
@@ -69,13 +76,13 @@ class HistoryBuilder:
 
     def fault_window(self, start: float, end: float, injected: bool = True, effect: int | None = 10,
                      fault: str = "outage", target: str = "relay->kafka", fault_id: int = 0) -> HistoryBuilder:
-        v = {"id": fault_id, "fault": fault, "target": target}
-        self.op("nemesis", OpType.INVOKE, "inject", at=start, **v)
-        self.op("nemesis", OpType.OK if injected else OpType.FAIL, "inject", at=start, **v)
+        v: dict[str, Scalar] = {"id": fault_id, "fault": fault, "target": target}
+        self.op_with("nemesis", OpType.INVOKE, "inject", None, v, at=start)
+        self.op_with("nemesis", OpType.OK if injected else OpType.FAIL, "inject", None, v, at=start)
         if effect is not None:
-            self.op("nemesis", OpType.OK, "effect", at=end, observed=effect, **v)
-        self.op("nemesis", OpType.INVOKE, "heal", at=end, **v)
-        self.op("nemesis", OpType.OK, "heal", at=end, **v)
+            self.op_with("nemesis", OpType.OK, "effect", None, {**v, "observed": effect}, at=end)
+        self.op_with("nemesis", OpType.INVOKE, "heal", None, v, at=end)
+        self.op_with("nemesis", OpType.OK, "heal", None, v, at=end)
         return self
 
     def consumers(self, *names: str) -> HistoryBuilder:
@@ -162,8 +169,8 @@ class HistoryBuilder:
 
     def lag(self, at: float, lag: int | None, backlog: int | None = 0, ok: bool = True) -> HistoryBuilder:
         """A probe sample: ``probe ok lag {lag, backlog}`` (``fail`` when the sample could not be taken)."""
-        value = {"lag": lag, "backlog": backlog} if ok else {}
-        return self.op("probe", OpType.OK if ok else OpType.FAIL, "lag", at=at, **value)
+        value: dict[str, Scalar] = {"lag": lag, "backlog": backlog} if ok else {}
+        return self.op_with("probe", OpType.OK if ok else OpType.FAIL, "lag", None, value, at=at)
 
     def flow(self, order_id: str, steps: tuple[str, ...] = ("place", "pay"), outcomes: dict[str, OpType] | None = None,
              amount_cents: int = 1000, at: float | None = None, client: str = "client-0",
@@ -188,10 +195,10 @@ class HistoryBuilder:
             did = committed.get(step, outcome is OpType.OK)
             cid = f"{order_id}/{step}"
             value: dict[str, Scalar] = {"amount_cents": amount_cents}
-            self.op(client, OpType.INVOKE, step, order_id, at=at if i == 0 else None, **value)
+            self.op_with(client, OpType.INVOKE, step, order_id, value, at=at if i == 0 else None)
             if outcome is OpType.OK:
                 value = {**value, "correlation_id": cid}
-            self.op(client, outcome, step, order_id, error=None if outcome is OpType.OK else "planted", **value)
+            self.op_with(client, outcome, step, order_id, value, error=None if outcome is OpType.OK else "planted")
             if not did:
                 break
             seq = self._seqs.get(order_id, 0) + 1
@@ -222,7 +229,7 @@ class HistoryBuilder:
         self.observations.setdefault("consumers", [{"consumer": "payment"}])
         ops = tuple(sorted(self.ops, key=lambda o: (o.time_s, o.index)))
         return History(self.pipeline, ops, MappingProxyType(
-            {k: Observation(k, tuple(MappingProxyType(dict(r)) for r in rows)) for k, rows in self.observations.items()}))
+            {k: Observation(k, Table.from_rows(rows)) for k, rows in self.observations.items()}))
 
 
 def hash_partition(key: str, partitions: int = PARTITIONS) -> int:

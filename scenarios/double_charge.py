@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from harness.checkers.anomaly import AnomalyKind
 from harness.faults.spec import Duplicate, FaultKind, FaultSpec
 from harness.history.ops import History
-from harness.scenario import Expect, Scenario
+from harness.scenario import Expect, Leg, Scenario
 from harness.scoring import PipelineVerdict
 from harness.story import Claim, Story
 from harness.workload.rate import Constant
@@ -84,7 +84,7 @@ SCENARIO = Scenario(
     variant="no_idempotency",
     expect=(Expect(PIPELINE, (AnomalyKind.DUPLICATE_EFFECT,),
                    "the consumers check no processed-events table: a redelivered event takes effect again"),),
-    legs=(("correct", ()),),  # the fix: an idempotent consumer absorbs every redelivery
+    legs=(Leg("correct"),),  # the fix: an idempotent consumer absorbs every redelivery
     drain_timeout_s=45,
     story=story,
 )

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 from harness.checkers.anomaly import AnomalyKind
 from harness.history.ops import History
-from harness.scenario import Cause, Expect, Scenario
+from harness.scenario import Cause, Expect, Leg, Scenario
 from harness.scoring import PipelineVerdict
 from harness.story import Claim, Story
 from harness.workload.rate import Constant
@@ -86,7 +86,7 @@ SCENARIO = Scenario(
         Expect(PIPELINE, (AnomalyKind.LOST_EFFECT,), "fulfillment dead-letters a shipment that arrives before its "
                "payment", may=(AnomalyKind.NONMONOTONIC_APPLY, AnomalyKind.APPLIED_PAST_DEAD_LETTER), by=Cause.VARIANT),
     ),
-    legs=(("correct", ()),),  # the fix: keyed by order id, no order is split
+    legs=(Leg("correct"),),  # the fix: keyed by order id, no order is split
     drain_timeout_s=90,  # each early shipment costs fulfillment retries; under load 45 s cut them off
     story=story,
 )

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from harness.checkers.anomaly import AnomalyKind
 from harness.faults.spec import FaultKind, FaultSpec, SchemaDrift
 from harness.history.ops import History
-from harness.scenario import Expect, Scenario
+from harness.scenario import Expect, Leg, Scenario
 from harness.scoring import PipelineVerdict
 from harness.story import Claim, Story
 from harness.workload.rate import Constant
@@ -125,7 +125,7 @@ SCENARIO = Scenario(
                    may=(AnomalyKind.VANISHED,)),
             Expect(PIPELINE, (AnomalyKind.UNREGISTERED_VERSION,),
                    "v2 is not a registered, compatible version: the schema-contract checker must say so")),
-    legs=(("correct", DLQ_EXPECT), ("schema_registry", ())),
+    legs=(Leg("correct", DLQ_EXPECT), Leg("schema_registry")),
     drain_timeout_s=45,
     story=story,
 )

@@ -38,6 +38,9 @@ def test_go_forwarder_loses_nothing_in_a_broker_outage(chaos_run) -> None:  # ty
     result = chaos_run(_no_expectations(broker_outage.SCENARIO), target=TARGET, duration_s=OUTAGE_RUN_S)
     assert_faults_effective(result, NAME)  # the outage backed rows up in the outbox: it bit
     assert result.exit_code == 0, evidence(result)
+    # The forwarder sends the provenance header, so `chaos trace` shows each record's outbox row.
+    topic = history(result, NAME).observed("topic")
+    assert topic and all(type(r.get("outbox_id")) is int for r in topic), [dict(r) for r in topic[:2]]
 
 
 def test_go_forwarder_marking_before_ack_is_flagged_with_loss(chaos_run) -> None:  # type: ignore[no-untyped-def]

@@ -13,10 +13,11 @@ WAL forever) and its connector (deleted at teardown).
 Records of ``orders``: key = the order id as a plain string (``ExtractField$Key`` +
 StringConverter), so every change of one order lands on one partition, the one Java's
 murmur2 picks; value = the row after the change (``ExtractNewRecordState``, JSON without
-schemas), which consumers decode with ``targets.domain.event_from_row``.
+schemas), which consumers decode with ``targets.domain.event_from_row``; header ``chaos-lsn``
+= the change's WAL position (Debezium's ``source.lsn``).
 Records of ``outbox``: the EventRouter keys by ``order_id``, puts the event id in the ``id``
-header, expands the JSON ``payload`` column into the value (the domain event itself) and
-routes every row to the pipeline's one topic.
+header and the row's own id in ``chaos-outbox-id``, expands the JSON ``payload`` column into the
+value (the domain event itself) and routes every row to the pipeline's one topic.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from harness.errors import TargetError
 from harness.infra import postgres
 from harness.infra.connect import ConnectClient, ConnectorState
 from harness.infra.topology import HOST, Topology
+from harness.sdk.provenance import LSN_HEADER, OUTBOX_ID_HEADER
 from harness.wait import wait_for
 
 __all__ = ["Capture"]
@@ -80,11 +82,18 @@ class Capture:
                 "transforms.outbox.route.by.field": "type",
                 # One topic for every event type: consumers rely on one partition per order.
                 "transforms.outbox.route.topic.replacement": self.topic,
+                # The row's id as the provenance header `chaos trace` shows (harness.sdk.provenance).
+                # The router sees only the row's columns, not Debezium's source block, so no LSN here.
+                "transforms.outbox.table.fields.additional.placement": f"id:header:{OUTBOX_ID_HEADER}",
             }
         return {
             "transforms": "unwrap,key",
             "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
             "transforms.unwrap.delete.tombstone.handling.mode": "drop",
+            # The change's WAL position (source.lsn) as the provenance header `chaos trace` shows:
+            # `lsn` becomes the header <prefix>lsn, i.e. chaos-lsn (harness.sdk.provenance).
+            "transforms.unwrap.add.headers": "lsn",
+            "transforms.unwrap.add.headers.prefix": LSN_HEADER.removesuffix("lsn"),
             "transforms.key.type": "org.apache.kafka.connect.transforms.ExtractField$Key",
             "transforms.key.field": "order_id",
         }

@@ -2,7 +2,8 @@
 
 Correct by default: rows are selected by ``sent_at IS NULL`` (not "after the last id
 seen", which skips rows whose transaction commits late), published with an idempotent
-producer, and marked sent only after the broker acknowledged them. A row whose publish
+producer, and marked sent only after the broker acknowledged them; each record carries its row's id
+(the ``chaos-outbox-id`` provenance header, shown by ``chaos trace``). A row whose publish
 failed stays unsent and is tried again, so delivery is at-least-once: a crash between
 publish and mark re-sends it, and consumers dedupe.
 
@@ -25,6 +26,7 @@ import time
 import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 
+from harness.sdk.provenance import provenance_headers
 from targets.crashpoints import crash_point
 from targets.domain import TargetEnv, pg_connect_kwargs
 from targets.variants import Variant
@@ -95,7 +97,8 @@ def run(env: TargetEnv, stop: threading.Event) -> None:
             crash_point("relay.before_publish", str(type_))
             key = None if variant is Variant.KEYLESS else str(order_id).encode()
             producer.produce(env.topic, key=key, value=str(payload).encode(),
-                             headers={"event_id": str(event_id)}, on_delivery=on_delivery(row_id))
+                             headers={"event_id": str(event_id), **provenance_headers(outbox_id=row_id)},
+                             on_delivery=on_delivery(row_id))
         # Every produced message gets exactly one delivery report within message.timeout.ms.
         deadline = time.monotonic() + MESSAGE_TIMEOUT_MS / 1000 + 5
         while len(results) < len(rows) and time.monotonic() < deadline:

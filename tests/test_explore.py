@@ -194,7 +194,7 @@ def test_interrupting_keeps_finished_trials_and_writes_the_best_schedule(
     monkeypatch.setattr(session_module, "TrialRunner", Runner)
     settings_ = Settings(home=tmp_path / "home", runs_dir=tmp_path / "runs", base_port=27900, schema_registry=None)
     opts = ExploreOptions(target="outbox", budget_s=60, seed=3, faults="kill,pause,outage", reruns=1,
-                          out=tmp_path / "found")
+                          out=tmp_path / "found", sweep=False)  # the planted bug is Hypothesis's to find
     with pytest.raises(KeyboardInterrupt):
         session_module.explore(opts, settings_, infra=_FakeInfra(), say=lambda line: None)
     written = list((tmp_path / "found").glob("*.py"))
@@ -241,3 +241,148 @@ def test_rewind_takes_only_a_consumer_of_the_target() -> None:
     assert not missing_capabilities((FaultSpec(FaultKind.REWIND, "consumer.payment", 0.2, 3),), (), "correct", OUTBOX)
     with pytest.raises(UsageError, match="consumer of the target"):
         FaultSpec(FaultKind.REWIND, "kafka", 0.2, 3)
+
+
+def test_overlapping_faults_on_one_process_are_drawn_inside_the_first_ones_window() -> None:
+    """A stalled consumer killed while stalled: two faults on one process, the second inside the first."""
+    from hypothesis import find
+
+    from harness.explore.strategy import process_of
+
+    space = FaultSpace.of(OUTBOX, parse_kinds("outage,kill"))
+
+    def stalled_then_killed(schedule: TrialSchedule) -> bool:
+        f = schedule.faults
+        return any(a.kind is FaultKind.OUTAGE and b.kind is FaultKind.KILL and process_of(a) == process_of(b)
+                   and a.target.endswith("->postgres") and a.at <= b.at < a.at + a.for_s / schedule.duration_s
+                   for a in f for b in f)
+
+    found = find(trial_schedules(space), stalled_then_killed,
+                 settings=settings(max_examples=300, database=None, suppress_health_check=list(HealthCheck)))
+    assert stalled_then_killed(found)
+
+
+def test_latency_jitter_is_drawn_up_to_the_latency_itself() -> None:
+    """Jitter as large as the delay lets answers overtake each other: commits land out of id order."""
+    from hypothesis import find
+
+    from harness.faults.spec import Latency
+
+    space = FaultSpace.of(OUTBOX, parse_kinds("latency"))
+    found = find(trial_schedules(space), lambda s: any(
+        isinstance(f.params, Latency) and f.params.jitter_ms >= f.params.latency_ms >= 100 for f in s.faults),
+        settings=settings(max_examples=300, database=None, suppress_health_check=list(HealthCheck)))
+    assert found.faults
+
+
+def test_the_sweep_runs_first_and_a_failure_it_finds_is_confirmed_and_shrunk() -> None:
+    """One schedule per defect class before random search: a stalled consumer killed mid-stall is the
+    sweep's third pattern, and a bug only that pair opens is found by the third trial."""
+    from harness.explore.strategy import process_of
+    from harness.explore.sweep import sweep
+
+    space = FaultSpace.of(OUTBOX, parse_kinds(None))
+    patterns = sweep(space, OUTBOX, seed=5)
+    names = [n for n, _ in patterns]
+    assert names[:3] == ["redelivery", "poison", "stalled crash"] and "late commits" in names
+    runs: list[TrialSchedule] = []
+
+    def stalled_then_killed(schedule: TrialSchedule) -> TrialOutcome:
+        runs.append(schedule)
+        f = schedule.faults
+        lost = any(a.kind is FaultKind.OUTAGE and b.kind is FaultKind.KILL and process_of(a) == process_of(b)
+                   for a in f for b in f)
+        return _outcome(schedule, frozenset({AnomalyKind.LOST_EFFECT}) if lost else frozenset(), len(runs))
+
+    result = Search(space, stalled_then_killed, budget_s=60, reruns=2, database=None, sweep=patterns,
+                    say=lambda line: None).run(seed=5)
+    assert result.first == patterns[2][1] and runs.index(result.first) == 2
+    assert result.best is not None and len(result.best.faults) == 2  # neither fault alone does it
+
+
+def test_a_pattern_the_kinds_asked_for_cannot_make_is_left_out() -> None:
+    from harness.explore.sweep import sweep
+
+    crash_only = sweep(FaultSpace.of(OUTBOX, parse_kinds("crash")), OUTBOX, seed=1)
+    assert [n for n, _ in crash_only] == ["publisher crash"]
+    points = [f.params.point for f in crash_only[0][1].faults]  # type: ignore[union-attr]
+    assert points == list(OUTBOX.crash_points()["relay"])  # each crash point of the publisher, in turn
+    cdc = resolve_target("cdc")
+    assert "publisher crash" not in [n for n, _ in sweep(FaultSpace.of(cdc, parse_kinds(None)), cdc, seed=1)]
+
+
+def test_only_a_best_effort_publisher_may_lose_and_only_when_its_publish_path_is_faulted() -> None:
+    from harness.explore.design import BEST_EFFORT_LOSS, Design
+    from harness.faults.spec import FaultSpec
+
+    direct = Design.of(resolve_target("direct"))
+    assert direct.best_effort_publisher == "app" and Design.of(OUTBOX).best_effort_publisher is None
+    on_path = [FaultSpec(FaultKind.OUTAGE, "app->kafka", 0.2, 3), FaultSpec(FaultKind.KILL, "kafka", 0.2, 3),
+               FaultSpec(FaultKind.PAUSE, "app", 0.2, 3), FaultSpec(FaultKind.LATENCY, "publisher->kafka", 0.2, 3)]
+    off_path = [FaultSpec(FaultKind.OUTAGE, "app->postgres", 0.2, 3), FaultSpec(FaultKind.KILL, "consumer.payment", 0.2, 3),
+                FaultSpec(FaultKind.DUPLICATE, "events", 0.2, 1)]
+    for f in on_path:
+        assert direct.allows([f]) == BEST_EFFORT_LOSS, f
+        assert Design.of(OUTBOX).allows([f]) == frozenset(), f  # the outbox promises no loss under any fault
+    for f in off_path:
+        assert direct.allows([f]) == frozenset(), f
+    assert AnomalyKind.DUPLICATE_EFFECT not in BEST_EFFORT_LOSS
+
+
+def test_a_pattern_is_the_same_trial_whichever_other_kinds_are_asked_for() -> None:
+    """So a variant's session (--faults crash) and the correct pipeline's (more kinds) run the very same trial."""
+    from harness.explore.sweep import sweep
+
+    alone = dict(sweep(FaultSpace.of(OUTBOX, parse_kinds("crash")), OUTBOX, seed=12))
+    together = dict(sweep(FaultSpace.of(OUTBOX, parse_kinds("duplicate,poison,outage,kill,crash,latency")), OUTBOX, seed=12))
+    assert alone["publisher crash"] == together["publisher crash"]
+
+
+def test_max_trials_stops_the_search_after_that_many_trials() -> None:
+    space = FaultSpace.of(OUTBOX, parse_kinds("kill,pause"))
+    runs: list[TrialSchedule] = []
+
+    def trial(schedule: TrialSchedule) -> TrialOutcome:
+        runs.append(schedule)
+        return _outcome(schedule, frozenset(), len(runs))
+
+    result = Search(space, trial, budget_s=600, reruns=1, database=None, max_trials=3, say=lambda line: None).run(seed=2)
+    assert len(runs) == 3 and result.stopped_by == "trials"
+
+
+def test_a_child_that_completes_its_run_folder_and_then_hangs_is_stopped_and_its_verdict_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """librdkafka's teardown after a broker kill can hang a `chaos run` child after its verdict is written."""
+    import subprocess
+    import sys
+
+    from harness.config import Settings
+    from harness.explore import trial as trial_module
+
+    monkeypatch.setattr(trial_module, "EXIT_GRACE_S", 0.5)
+    run_dir = tmp_path / "0001" / "runs" / "r1"
+    hang = (f"import pathlib, threading; d = pathlib.Path({str(run_dir)!r}); d.mkdir(parents=True); "
+            "(d / 'run.json').write_text('{}'); (d / 'phase').write_text('complete\\n'); threading.Event().wait()")
+    child = subprocess.Popen([sys.executable, "-c", hang])
+    lines: list[str] = []
+    runner = trial_module.TrialRunner(settings=Settings(home=tmp_path, runs_dir=tmp_path, base_port=27900,
+                                                        schema_registry=None),
+                                      folder=tmp_path, target_ref="outbox", pipeline="outbox", variant="correct",
+                                      say=lines.append)
+    assert runner._wait(child, tmp_path / "0001", timeout_s=30) == trial_module.VERDICT_THEN_HUNG
+    assert child.poll() is not None and "did not exit" in lines[0]
+
+
+def test_a_session_stopped_by_its_budget_stores_no_example_that_did_not_fail(tmp_path: Path) -> None:
+    """Hypothesis saves an example that raised; the search's stop signal must not look like a failure,
+    or the next session replays a passing schedule first as a "known failure"."""
+    space = FaultSpace.of(OUTBOX, parse_kinds("kill,pause"))
+
+    def passing(schedule: TrialSchedule) -> TrialOutcome:
+        return _outcome(schedule, frozenset())
+
+    result = Search(space, passing, budget_s=600, reruns=1, database=tmp_path / "db", max_trials=2,
+                    say=lambda line: None).run(seed=4)
+    assert result.stopped_by == "trials"
+    stored = [p for p in (tmp_path / "db").rglob("*") if p.is_file()]
+    assert stored == [], f"a passing schedule was stored as an example: {stored}"

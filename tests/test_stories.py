@@ -6,7 +6,7 @@ import pytest
 
 from harness.checkers.anomaly import AnomalyKind
 from harness.errors import UsageError
-from harness.scenario import Expect, Scenario
+from harness.scenario import Expect, Leg, Scenario
 from harness.story import Claim, Story, story_from_json, tell
 from harness.workload.rate import Constant
 
@@ -19,16 +19,22 @@ def _scenario(**kw: object) -> Scenario:
 
 
 def test_with_variant_takes_the_legs_expectations_or_keeps_the_scenarios() -> None:
-    s = _scenario(legs=(("correct", ()),))
+    s = _scenario(legs=(Leg("correct"),))
     assert s.with_variant("correct").expect == () and s.with_variant("correct").variant == "correct"
     assert s.with_variant("no_idempotency") is s
     assert s.with_variant("auto_commit").expect == _BROKEN  # no leg declared: the scenario's own
 
 
-@pytest.mark.parametrize("legs", [(("Correct", ()),), (("correct", ("not an Expect",)),), ("correct",)])
+@pytest.mark.parametrize("legs", [(("correct", ()),), ("correct",), (Leg("correct"), Leg("correct"))])
 def test_malformed_legs_are_refused_when_the_scenario_is_built(legs: object) -> None:
     with pytest.raises(UsageError, match="legs"):
         _scenario(legs=legs)
+
+
+@pytest.mark.parametrize("variant, expect", [("Correct", ()), ("correct", ("not an Expect",)), ("correct", [])])
+def test_a_malformed_leg_is_refused_naming_what_is_wrong(variant: object, expect: object) -> None:
+    with pytest.raises(UsageError, match="Leg"):
+        Leg(variant, expect)  # type: ignore[arg-type]
 
 
 def test_a_story_round_trips_and_a_failing_one_becomes_a_note() -> None:

@@ -202,11 +202,12 @@ class TopicIndex:
 def topic_index(history: History) -> TopicIndex:
     """A record that is not an event (undecodable) has no event id, order, type or seq: None there."""
     rows = history.observed("topic")
-    names = ("event_id", "order_id", "type", "seq", "partition", "offset", "undecodable")
-    columns = [column(rows, name) for name in names]
-    copies = Counter(columns[0])
+    event_id = column(rows, "event_id")
+    copies = Counter(event_id)
     copies.pop(None, None)
-    return TopicIndex(*columns, {e: copies[e] - 1 for e in repeated(copies)})
+    return TopicIndex(event_id, column(rows, "order_id"), column(rows, "type"), column(rows, "seq"),
+                      column(rows, "partition"), column(rows, "offset"), column(rows, "undecodable"),
+                      {e: copies[e] - 1 for e in repeated(copies)})
 
 
 def clock_anchor_ms(history: History) -> float | None:

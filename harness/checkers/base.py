@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 
 from harness.checkers.anomaly import Anomaly
 from harness.history.ops import History, Scalar
@@ -68,21 +68,24 @@ class CheckResult:
         }
 
     @classmethod
-    def from_json(cls, raw: Mapping[str, object]) -> CheckResult:
+    def from_json(cls, raw: Mapping[str, Any]) -> CheckResult:  # raw: parsed JSON
         return cls(
             checker=str(raw["checker"]),
-            invariant=raw.get("invariant"),  # type: ignore[arg-type]
+            invariant=raw.get("invariant"),
             validity=Validity(raw["validity"]),
             message=str(raw["message"]),
-            counts=MappingProxyType(dict(raw.get("counts") or {})),  # type: ignore[arg-type]
-            examples=tuple(raw.get("examples") or ()),  # type: ignore[arg-type]
-            anomalies=tuple(Anomaly.from_json(a) for a in raw.get("anomalies") or ()),  # type: ignore[union-attr]
+            counts=MappingProxyType(dict(raw.get("counts") or {})),
+            examples=tuple(raw.get("examples") or ()),
+            anomalies=tuple(Anomaly.from_json(a) for a in raw.get("anomalies") or ()),
         )
 
 
 class Checker(Protocol):
-    name: str
-    invariant: str | None
+    # Read-only: checkers are frozen dataclasses, which a Protocol with plain attributes would refuse.
+    @property
+    def name(self) -> str: ...
+    @property
+    def invariant(self) -> str | None: ...
 
     def check(self, history: History) -> CheckResult: ...
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from harness.checkers._index import column, ops_by_role, topic_index
@@ -77,6 +77,7 @@ class SchemaContract:
             if payload is _UNREPORTED:
                 unvalidated += 1
                 continue
+            anomaly: str | None
             if undecodable or not isinstance(payload, str):
                 anomaly, problems, version, extra = "undecodable", ["the value is not a JSON object"], None, 0
             else:
@@ -153,12 +154,12 @@ class _Shapes:
     def __init__(self, registry: Mapping[int, Schema]) -> None:
         self.registry = registry
         self.known: dict[tuple[object, ...], Outcome] = {}
-        self.patterns: list[tuple[object, Outcome]] = []
+        self.patterns: list[tuple[Callable[[str], object], Outcome]] = []
 
     def judge(self, payload: str) -> Outcome:
-        for match, outcome in self.patterns:
-            if match(payload):  # type: ignore[operator]
-                return outcome
+        for match, matched in self.patterns:
+            if match(payload):
+                return matched
         try:
             event = json.loads(payload)
         except ValueError:

@@ -147,9 +147,9 @@ class DlqAccounted:
                                f"{counts['applied']} applied, {counts['dead_lettered']} dead-lettered with a reason", counts)
         examples = pick(vanished, no_reason, unlisted, limit=MAX_EXAMPLES)
         chains = order_chains(history, {str(x["record"]["order_id"]) for x in examples  # type: ignore[index]
-                                        if x["record"].get("order_id") is not None})  # type: ignore[union-attr]
+                                        if x["record"].get("order_id") is not None})  # type: ignore[union-attr, attr-defined]
         for x in examples:
-            order = x["record"].get("order_id")  # type: ignore[union-attr]
+            order = x["record"].get("order_id")  # type: ignore[union-attr, attr-defined]
             x["chain"] = chains.get(str(order), []) if order is not None else []
         by_consumer = ", ".join(f"{c} {t['vanished']}" for c, t in per.items() if t["vanished"])
         claims = (f"; {counts['unlisted_applied']} records applied (their effects are in the sink) that the "

@@ -59,7 +59,7 @@ class ExactlyOnceEffect:
         distinct_applies = sum(len(mine.events) for mine in history.derived(applied_index).values())
         reapplied = len(history.observed("applied")) - distinct_applies
 
-        dup_rows: dict[tuple[object, object, object], list[dict[str, object]]] = {}
+        dup_rows: dict[tuple[object, object, object], list[dict[str, Scalar]]] = {}
         if duplicated:
             for r, k in zip(effects, zip(index.consumer, index.kind, index.order)):
                 if k in duplicated:
@@ -141,7 +141,7 @@ def _amplification(history: History) -> _Amplification:
         if w.fault == "duplicate" and w.touched:
             injected |= w.touched
     anchor = clock_anchor_ms(history)
-    copies: dict[object, list[float]] = {}  # event id -> publish times (run s) of all its copies
+    copies: dict[Scalar, list[float]] = {}  # event id -> publish times (run s) of all its copies
     if extra:
         for eid, row in zip(topic.event_id, history.observed("topic")):
             if eid in extra:

@@ -21,7 +21,7 @@ or published again with the same id) is a duplicate, I2's business, not a reorde
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import eq, itemgetter
@@ -77,7 +77,7 @@ class PerEntityOrder:
             if judged:
                 picked = compress(mine.rows, map(judged.__contains__, mine.order_id))
                 judged_rows[consumer] = sorted(map(applied.__getitem__, picked), key=_POSITION)
-        rows = [r for consumer in sorted(judged_rows) for r in judged_rows[consumer]]  # by consumer, then position
+        rows = [r for consumer in sorted(judged_rows, key=str) for r in judged_rows[consumer]]  # by consumer, then position
 
         latest: dict[tuple[object, object], tuple[object, object, object]] = {}  # (consumer, order) -> seq, event, pos
         nonmonotonic: list[dict[str, object]] = []
@@ -173,7 +173,7 @@ class PerEntityOrder:
         return CheckResult(self.name, self.invariant, Validity.INVALID, summary, counts, tuple(examples), tuple(found))
 
 
-def _topic_order(topic: TopicIndex, dlq: tuple[Mapping[str, object], ...]) -> tuple[
+def _topic_order(topic: TopicIndex, dlq: Sequence[Mapping[str, object]]) -> tuple[
         list[dict[str, object]], list[dict[str, object]], dict[tuple[object, object], tuple[object, object, object]]]:
     """Orders split over partitions, orders published out of seq order, and each consumer's
     dead-lettered events: (consumer, order) -> (lowest dead-lettered seq, its event id, reason)."""
@@ -213,12 +213,12 @@ def _topic_order(topic: TopicIndex, dlq: tuple[Mapping[str, object], ...]) -> tu
         elif _later(here, prev):
             first[order] = here
     dead: dict[tuple[object, object], tuple[object, object, object]] = {}
-    for eid, rows in wanted.items():
-        seq = seqs.get(eid)
+    for dead_id, rows in wanted.items():
+        dead_seq = seqs.get(dead_id)
         for row in rows:
             key = (row.get("consumer"), row.get("order_id"))
-            if isinstance(seq, int) and (key not in dead or seq < dead[key][0]):  # type: ignore[operator]
-                dead[key] = (seq, eid, row.get("reason"))
+            if isinstance(dead_seq, int) and (key not in dead or dead_seq < dead[key][0]):  # type: ignore[operator]
+                dead[key] = (dead_seq, dead_id, row.get("reason"))
     return list(split.values()), list(reordered.values()), dead
 
 

@@ -72,14 +72,14 @@ class NoPhantom:
         order_rows = history.observed("orders")  # found by column: a row view only for a doubtful order
         rows = {o: order_rows[i] for i, o in enumerate(required_column(order_rows, "order_id")) if o in orders}
         effects: dict[str, set[tuple[str, str]]] = {}  # order -> (consumer, kind) of its effects
-        for (consumer, kind), done in history.derived(effects_index).orders_of.items():
-            for order in orders & done:
-                effects.setdefault(str(order), set()).add((str(consumer), str(kind)))
+        for (consumer, kind), applied_to in history.derived(effects_index).orders_of.items():
+            for o in orders & applied_to:
+                effects.setdefault(str(o), set()).add((str(consumer), str(kind)))
         events: dict[str, set[str]] = {}  # order -> types of its events on the topic
         topic = history.derived(topic_index)
-        for order, type_ in zip(topic.order_id, topic.type):
-            if order in orders:
-                events.setdefault(str(order), set()).add(str(type_))
+        for entity, type_ in zip(topic.order_id, topic.type):
+            if entity in orders:
+                events.setdefault(str(entity), set()).add(str(type_))
         consumers = set(running_consumers(history))
         topic_seen = "topic" in history.observations
 

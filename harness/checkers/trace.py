@@ -15,7 +15,9 @@ An effect whose cause's correlation id nobody knows (an unknown-outcome ``pay``)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from harness.checkers._index import acknowledged_index, column, effects_index
 from harness.checkers._sources import missing, pick
@@ -40,9 +42,9 @@ class TraceComplete:
         expected: dict[tuple[object, str], object] = {}  # (order, op) -> its correlation id
         extra: dict[tuple[object, str], set[object]] = {}  # retried ops: every correlation id they got
         acks = history.derived(acknowledged_index)
-        for key, f, cid in zip(acks.key, acks.f, acks.correlation_id):
+        for key, acked_f, cid in zip(acks.key, acks.f, acks.correlation_id):
             if key is not None and cid:
-                k = (key, f)
+                k = (key, acked_f)
                 first = expected.setdefault(k, cid)
                 if first != cid:
                     extra.setdefault(k, {first}).add(cid)
@@ -60,8 +62,11 @@ class TraceComplete:
         found: list[Anomaly] = []
         index = history.derived(effects_index)
         cause = cause_of(history)
-        causes = tuple(map(cause.get, zip(index.consumer, index.kind)))  # the op that causes each effect, if any
-        wants = map(expected.get, zip(index.order, causes))  # the correlation id that op got, if known
+        # dict.get takes any key; the columns hold Scalars where the maps' keys are typed narrower.
+        causes = tuple(map(cast("Callable[[object], str | None]", cause.get),
+                           zip(index.consumer, index.kind)))  # the op that causes each effect, if any
+        wants = map(cast("Callable[[object], object]", expected.get),
+                    zip(index.order, causes))  # the correlation id that op got, if known
         for i, order, f, cid, want in zip(range(len(effects)), index.order, causes, column(effects, "correlation_id"),
                                           wants):
             if f is None:

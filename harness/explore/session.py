@@ -1,7 +1,7 @@
 """An explore session: one infra, many trials, one shrunk finding written as a scenario module.
 
     target spec -> FaultSpace (skipped kinds listed) -> infra up once
-      -> Search (Hypothesis: database replay, generate, shrink; k confirmations)
+      -> Search (Hypothesis's database replay, the sweep, Hypothesis generate and shrink; k confirmations)
       -> the smallest confirmed failure -> scenarios module in --out -> `chaos run` command
 
 The session folder (``<runs-dir>/explore-<target>-<stamp>/``) holds ``trials/`` (every
@@ -24,8 +24,10 @@ from pathlib import Path
 
 from harness.config import Settings
 from harness.errors import UsageError
+from harness.explore.design import Design
 from harness.explore.shrink import Search, SearchResult
 from harness.explore.strategy import FaultSpace, Skipped, TrialSchedule, parse_kinds
+from harness.explore.sweep import sweep
 from harness.explore.trial import TrialOutcome, TrialRunner
 from harness.explore.writer import reproduce_command, write_scenario
 from harness.target.spec import TargetSpec
@@ -58,6 +60,8 @@ class ExploreOptions:
     reruns: int = 3  # k: runs that must each fail before a schedule counts as failing
     max_faults: int = 3
     durations: tuple[int, int] | None = None  # (min, max) seconds of traffic per trial; None: the strategy's
+    sweep: bool = True  # one schedule per defect class first (harness/explore/sweep.py), then random search
+    max_trials: int | None = None  # stop after this many trials, whatever budget is left (CI: the same trials each time)
 
     def __post_init__(self) -> None:
         if not self.budget_s > 0:
@@ -144,7 +148,8 @@ def explore(opts: ExploreOptions, settings: Settings, *, infra: object | None = 
             owned = True
     log = (folder / "trials.jsonl").open("a")
     runner = TrialRunner(settings=settings, folder=folder / "trials", target_ref=opts.target, pipeline=spec.name,
-                         variant=opts.variant, revive=lambda: _revive(settings), say=say)
+                         variant=opts.variant, revive=lambda: _revive(settings), say=say,
+                         allowed=Design.of(spec).allows)
 
     def run_trial(schedule: TrialSchedule) -> TrialOutcome:
         outcome = runner(schedule)
@@ -152,9 +157,12 @@ def explore(opts: ExploreOptions, settings: Settings, *, infra: object | None = 
         log.flush()
         return outcome
 
+    patterns = sweep(space, spec, opts.seed) if opts.sweep else ()
+    if patterns:
+        say(f"chaos explore: sweep first: {', '.join(name for name, _ in patterns)}")
     search = Search(space, run_trial, budget_s=opts.budget_s, reruns=opts.reruns,
                     database=settings.home / "explore" / "examples", max_faults=opts.max_faults,
-                    durations=opts.durations, say=say)
+                    durations=opts.durations, sweep=patterns, max_trials=opts.max_trials, say=say)
     module = command = None
     try:
         try:

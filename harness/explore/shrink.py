@@ -20,7 +20,8 @@ smallest confirmed failure so far; so does Ctrl-C (the interrupt is re-raised af
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+import unittest
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from harness.explore.trial import TrialOutcome
 
 __all__ = ["STRATEGY_VERSION", "Search", "SearchResult"]
 
-STRATEGY_VERSION = "1"  # bump when trial_schedules draws differently: old database entries would decode to other schedules
+STRATEGY_VERSION = "3"  # bump when trial_schedules draws differently: old database entries would decode to other schedules
 
 
 def _valid(schedule: TrialSchedule, space: FaultSpace) -> bool:
@@ -51,7 +52,11 @@ class _Confirmed(Exception):
     """Raised inside the Hypothesis test for a schedule whose failure reproduced k times."""
 
 
-class _Aborted(BaseException):
+# Both derive from KeyboardInterrupt, not BaseException: Hypothesis saves the choices of an example
+# that raised any other BaseException into the example database (engine.test_function), so every
+# session the budget stopped mid-trial left a schedule that had *not* failed, and the next session
+# replayed it first as a "known failure". An interrupt is the one exception it neither saves nor shrinks.
+class _Aborted(KeyboardInterrupt):
     """Carries an error of a trial itself (infra down, a bug) out of Hypothesis, which would otherwise
     take it for a failure of the schedule and shrink it."""
 
@@ -60,7 +65,7 @@ class _Aborted(BaseException):
         self.error = error
 
 
-class _OutOfTime(BaseException):
+class _OutOfTime(KeyboardInterrupt):
     """Stops Hypothesis where it is (a BaseException, so Hypothesis does not shrink it as a failure)."""
 
 
@@ -76,13 +81,14 @@ class SearchResult:
     shrink_steps: int = 0  # confirmed, smaller failures after the first
     evidence: list[TrialOutcome] = field(default_factory=list)  # the confirming runs of the best
     flaky: list[TrialSchedule] = field(default_factory=list)  # failed once, did not reproduce k times
-    stopped_by: str = "search ended"  # "search ended", "budget", "interrupted", "max examples"
+    stopped_by: str = "search ended"  # "search ended", "budget", "trials", "interrupted", "max examples"
 
 
 class Search:
     def __init__(self, space: FaultSpace, run_trial: Callable[[TrialSchedule], TrialOutcome], *, budget_s: float,
                  reruns: int = 3, database: Path | None = None, max_faults: int = 3,
-                 durations: tuple[int, int] | None = None, say: Callable[[str], None] = print) -> None:
+                 durations: tuple[int, int] | None = None, sweep: Sequence[tuple[str, TrialSchedule]] = (),
+                 max_trials: int | None = None, say: Callable[[str], None] = print) -> None:
         self.space = space
         self.run_trial = run_trial
         self.budget_s = budget_s
@@ -90,6 +96,9 @@ class Search:
         self.database = database
         self.max_faults = max_faults
         self.durations = durations
+        self.sweep = tuple(sweep)
+        self.max_trials = max_trials  # a count instead of (or as well as) the wall-time budget: CI wants the same trials
+        self._trials = 0
         self.say = say
         self._verdicts: dict[TrialSchedule, bool] = {}
         self._tried: set[tuple[object, ...]] = set()  # fault lists already run while searching
@@ -98,6 +107,8 @@ class Search:
         self.result = SearchResult()
 
     def _left_s(self) -> float:
+        if self.max_trials is not None and self._trials >= self.max_trials:
+            return 0.0
         return self.budget_s - (time.monotonic() - self._started)
 
     def _confirm(self, schedule: TrialSchedule) -> bool:
@@ -107,6 +118,7 @@ class Search:
         for i in range(self.reruns):
             if i > 0 and self._left_s() <= 0:
                 raise _OutOfTime  # an unconfirmed candidate is no finding; stop with the best so far
+            self._trials += 1
             try:
                 outcome = self.run_trial(schedule)
             except Exception as exc:  # noqa: BLE001 - re-raised as it was, outside Hypothesis
@@ -218,17 +230,34 @@ class Search:
             [STRATEGY_VERSION, self.space.target, self.space.variant, *(k.value for k in self.space.kinds),
              str(self.max_faults), str(self.durations)]).encode()
         db = DirectoryBasedExampleDatabase(str(self.database)) if self.database is not None else None
-        wrapped = settings(database=db, deadline=None, max_examples=10_000, verbosity=Verbosity.quiet,
-                           suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
-                           phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink))(
-            hypothesis_seed(seed)(given(strategy)(test)))
+
+        def hypothesis(*phases: Phase) -> Callable[[], None]:
+            return settings(database=db, deadline=None, max_examples=10_000, verbosity=Verbosity.quiet,  # type: ignore[no-any-return]
+                            suppress_health_check=list(HealthCheck), report_multiple_bugs=False, phases=phases)(
+                hypothesis_seed(seed)(given(strategy)(test)))
+
         try:
-            wrapped()
+            # Known failures first (the example database), then the sweep (one schedule per defect class,
+            # harness/explore/sweep.py), then Hypothesis's own generation and shrinking.
+            if db is not None:
+                try:
+                    hypothesis(Phase.explicit, Phase.reuse)()
+                except unittest.SkipTest:
+                    pass  # an empty database: Hypothesis had nothing to replay
+            for name, schedule in self.sweep:
+                if self._left_s() <= 0:
+                    raise _OutOfTime
+                self.say(f"chaos explore: sweep: {name}")
+                self._test(schedule)
+            if self._left_s() <= 0:
+                raise _OutOfTime
+            hypothesis(Phase.generate, Phase.shrink)()
             self.result.stopped_by = "max examples"
         except _Confirmed:
             self.result.stopped_by = "search ended"
         except _OutOfTime:
-            self.result.stopped_by = "budget"
+            self.result.stopped_by = "trials" if self.max_trials is not None and self._trials >= self.max_trials \
+                else "budget"
         except _Aborted as aborted:
             self.result.stopped_by = f"error: {type(aborted.error).__name__}"
             raise aborted.error from None

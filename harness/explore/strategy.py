@@ -30,12 +30,13 @@ from harness.capabilities import missing_capabilities
 from harness.checkers.anomaly import AnomalyKind
 from harness.errors import UsageError
 from harness.faults.spec import (
-    STREAMS, Bandwidth, BlackHole, Crash, Duplicate, FaultKind, FaultSpec, Latency, LimitData, NoParams, OneWayCut,
-    Params, Poison, Reordering, ResetPeer, Rewind, SchemaDrift, Slicer, SlowConsumer, TargetType, kind_info,
+    SCALE_STOPS, STREAMS, Bandwidth, BlackHole, Crash, Duplicate, FaultKind, FaultSpec, Latency, LimitData, NoParams,
+    OneWayCut, Params, Poison, Reordering, ResetPeer, Rewind, Scale, SchemaDrift, Slicer, SlowConsumer, TargetType,
+    kind_info,
 )
 from harness.target.spec import TargetSpec
 
-__all__ = ["INHERENT", "FaultSpace", "Skipped", "TrialSchedule", "parse_kinds", "trial_schedules"]
+__all__ = ["INHERENT", "FaultSpace", "Skipped", "TrialSchedule", "parse_kinds", "process_of", "trial_schedules"]
 
 _INFRA = ("kafka", "postgres")
 DEFAULT_DELIVERY_S = 10.0  # a target that declares no delivery timeout: librdkafka's common setting
@@ -50,9 +51,12 @@ MAX_FAULTS = 3
 # that injected the fault may show these kinds on a correct pipeline; the shipped scenarios
 # expect exactly them (scenarios/schema_drift.py, scenarios/reorder.py).
 INHERENT: Mapping[FaultKind, frozenset[AnomalyKind]] = MappingProxyType({
+    # A consumer that dead-letters a drifted (undecodable) event and goes on applies the order's next
+    # event: applied-past-dead-letter is the drift's doing too (seen on correct code in bench/defects.py).
     FaultKind.SCHEMA_DRIFT: frozenset({AnomalyKind.LOST_EFFECT, AnomalyKind.UNREGISTERED_VERSION,
                                        AnomalyKind.INVALID_EVENT, AnomalyKind.INCOMPATIBLE_VERSIONS,
-                                       AnomalyKind.MISSING_SCHEMA_VERSION, AnomalyKind.VANISHED}),
+                                       AnomalyKind.MISSING_SCHEMA_VERSION, AnomalyKind.VANISHED,
+                                       AnomalyKind.APPLIED_PAST_DEAD_LETTER}),
     FaultKind.REORDER: frozenset({AnomalyKind.NONMONOTONIC_PUBLISH, AnomalyKind.LOST_EFFECT,
                                   AnomalyKind.NONMONOTONIC_APPLY, AnomalyKind.APPLIED_PAST_DEAD_LETTER}),
 })
@@ -160,8 +164,12 @@ def _candidates(kind: FaultKind, spec: TargetSpec, points: Mapping[str, tuple[st
         return ("events",)
     if kind is FaultKind.CRASH:
         return tuple(p for p, pts in points.items() if pts)
-    if kind in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND):
+    if kind in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND, FaultKind.GROUP_RESET):
         return tuple(p.name for p in spec.processes if p.consumer and "kafka" in p.links)
+    if kind is FaultKind.SCALE:
+        # A consumer (a rebalance under load) or a publisher beside itself (a second relay); a process
+        # with ports cannot run twice, and the infra's processes are not the target's to scale.
+        return tuple(p.name for p in spec.processes if not p.ports)
     if kind is FaultKind.SCHEMA_DRIFT:
         return (spec.entrypoint,) if spec.drift_changes else ()
     # kill -9, pause and clean restart: every process of the target, and the database and broker too.
@@ -182,8 +190,10 @@ def _why_not(kind: FaultKind, spec: TargetSpec) -> str:
         return "no process declares a crash point"
     if kind is FaultKind.SCHEMA_DRIFT:
         return "it declares no schema drift change"
-    if kind in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND):
+    if kind in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND, FaultKind.GROUP_RESET):
         return "no consumer process with a kafka link"
+    if kind is FaultKind.SCALE:
+        return "every process of it listens on ports (a second instance would share them)"
     return f"nothing of its kind ({kind_info(kind).target.value}) in target {spec.name}"
 
 
@@ -196,7 +206,10 @@ def _params(kind: FaultKind, target: str, space: FaultSpace) -> st.SearchStrateg
     if kind is FaultKind.BLACK_HOLE:
         return st.just(BlackHole())
     if kind is FaultKind.LATENCY:
-        return st.builds(Latency, latency_ms=st.integers(50, 3000), jitter_ms=st.integers(0, 500), stream=streams)
+        # Jitter up to the latency itself: answers that overtake each other are what reorders commits
+        # (a transaction that took id n commits after the one that took n+1); a fixed delay reorders nothing.
+        return st.integers(20, 3000).flatmap(lambda ms: st.builds(
+            Latency, latency_ms=st.just(ms), jitter_ms=st.integers(0, ms), stream=streams))
     if kind is FaultKind.BANDWIDTH:
         return st.builds(Bandwidth, rate_kbps=st.integers(1, 64), stream=streams)
     if kind is FaultKind.RESET_PEER:
@@ -219,19 +232,59 @@ def _params(kind: FaultKind, target: str, space: FaultSpace) -> st.SearchStrateg
     if kind is FaultKind.SCHEMA_DRIFT:
         return st.builds(SchemaDrift, change=st.sampled_from(space.drift_changes))
     if kind is FaultKind.REORDER:
-        return st.builds(Reordering, entities=st.integers(1, 20))
+        # Any pair of one entity's events: hold its n-th and let the next one (or two) overtake it.
+        last = max(1, len(space.event_types) - 1)
+        return st.builds(Reordering, entities=st.integers(1, 20), position=st.integers(1, last),
+                         distance=st.integers(1, 2))
+    if kind is FaultKind.SCALE:
+        return st.builds(Scale, instances=st.integers(1, 2), stop=st.sampled_from(SCALE_STOPS))
     if kind is FaultKind.REWIND:
         # From the start of the topic (old records), or a few records back (recent ones).
         return st.builds(Rewind, records=st.sampled_from((0, 1, 5, 20, 100)))
     return st.just(NoParams())
 
 
+def process_of(fault: FaultSpec) -> str | None:
+    """The process a fault acts on: the client of a link, the process itself; None for the topic."""
+    return _process(fault.kind, fault.target)
+
+
+def _process(kind: FaultKind, target: str) -> str | None:
+    target_type = kind_info(kind).target
+    if target_type is TargetType.LINK:
+        return target.split("->", 1)[0]
+    return target if target_type is TargetType.PROCESS else None
+
+
+def _same_process(space: FaultSpace, process: str | None) -> tuple[tuple[FaultKind, str], ...]:
+    """Every (kind, target) of the space that acts on ``process`` (its links, the process itself)."""
+    return tuple((kind, t) for kind, targets in space.places.items() for t in targets
+                 if process is not None and _process(kind, t) == process)
+
+
 @st.composite
-def _fault(draw: st.DrawFn, space: FaultSpace, duration_s: int) -> FaultSpec:
-    kind = draw(st.sampled_from(space.kinds))
-    target = draw(st.sampled_from(space.places[kind]))
-    # Start while traffic flows (a fault at 0 s meets an empty pipeline and bites nothing).
-    at = draw(st.integers(10, 80)) / 100
+def _fault(draw: st.DrawFn, space: FaultSpace, duration_s: int, anchor: FaultSpec | None = None) -> FaultSpec:
+    """One fault; with an ``anchor``, one on the anchor's own process that starts inside the anchor's window.
+
+    Anchored pairs are the overlapping faults that single faults cannot stand for: a consumer whose
+    effect is held up (its database link cut or slowed) *and* killed while it is held up dies with
+    fetched, unapplied records in hand, which is the window auto-commit loses. Drawn at random, two
+    faults on one of a dozen processes overlap in time far too rarely to find that in minutes.
+    """
+    if anchor is not None:
+        kind, target = draw(st.sampled_from(tuple(
+            (k, t) for k, t in _same_process(space, process_of(anchor)) if (k, t) != (anchor.kind, anchor.target))))
+        # From the anchor's start to its end, in tenths of its length: the second fault lands while
+        # the first one holds (the window that matters), never before it.
+        into = draw(st.integers(0, 9)) / 10 * anchor.for_s
+        at = min(0.95, round(anchor.at + into / duration_s, 2))
+    else:
+        kind = draw(st.sampled_from(space.kinds))
+        target = draw(st.sampled_from(space.places[kind]))
+        # Start while traffic flows (a fault at 0 s meets an empty pipeline and bites nothing). A scale's
+        # window opens only once its instances run and the group rebalanced (3-7 s here): started late, it
+        # met no traffic (1 trial in 12 inconclusive), so it starts in the first half.
+        at = draw(st.integers(10, 50 if kind is FaultKind.SCALE else 80)) / 100
     room = math.floor(duration_s * 1.5 - at * duration_s)  # Scenario refuses faults far past the workload
     # From a blip to 2.5x the clients' own delivery timeout: below it a retrying client rides the fault out,
     # above it the client gives up, which is where "no delivery report yet" mistakes show. One integer, so
@@ -247,6 +300,13 @@ def trial_schedules(draw: st.DrawFn, space: FaultSpace, max_faults: int = MAX_FA
     """One trial: load, 1..max_faults overlapping faults, and the workload seed."""
     duration_s = draw(st.integers(*durations))
     rate = draw(st.integers(MIN_RATE, MAX_RATE))
-    faults = draw(st.lists(_fault(space, duration_s), min_size=1, max_size=max_faults))
+    faults = [draw(_fault(space, duration_s))]
+    while len(faults) < max_faults and draw(st.booleans()):
+        # Each further fault either stands alone or lands on an earlier fault's process, inside its
+        # window (shrinking towards "alone": an anchored pair must earn its place in a minimal schedule).
+        anchor = faults[draw(st.integers(0, len(faults) - 1))] if draw(st.booleans()) else None
+        if anchor is not None and len(_same_process(space, process_of(anchor))) < 2:
+            anchor = None  # a message fault on the topic: nothing else acts on "events"' process
+        faults.append(draw(_fault(space, duration_s, anchor)))
     seed = draw(st.integers(0, 2**31 - 1))
     return TrialSchedule(duration_s, rate, tuple(faults), seed)

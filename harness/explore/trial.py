@@ -14,8 +14,9 @@ takes one trial with it, not the session; the session then revives the infra.
 
 What a trial *found* is the set of anomaly kinds of its verdict (re-read from its run
 folder with ``analyze_run_dir``), less those the injected faults produce by their nature
-(``strategy.INHERENT``). On a correct pipeline any of them is a failure; on a planted
-variant it is the defect found.
+(``strategy.INHERENT``) and those the target's design allows under them
+(``design.Design``: a best-effort publisher drops events when its publish path fails). On a
+correct pipeline any other is a failure; on a planted variant it is the defect found.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.checkers.anomaly import AnomalyKind
 from harness.config import Settings
 from harness.errors import ChaosError, InfraError, UsageError
 from harness.explore.strategy import INHERENT, TrialSchedule
+from harness.faults.spec import FaultSpec
 from harness.scenario import Scenario
 from harness.scoring import Outcome
 from harness.workload.rate import Constant
@@ -40,7 +42,9 @@ __all__ = ["DRAIN_TIMEOUT_S", "TrialOutcome", "TrialRunner", "scenario_of"]
 
 DRAIN_TIMEOUT_S = 30.0  # a pipeline that has not caught up 30 s after the heal is reported as never recovering
 CHILD_SLACK_S = 180.0  # start, heal, drain and checking on top of the traffic: a child past this is hung
-_CHILD_EXITS = (0, 1, 2)  # a verdict was reached (met, unexpected, inconclusive)
+VERDICT_THEN_HUNG = -1000  # not an exit code: the child completed its run folder, then hung on the way out
+EXIT_GRACE_S = 20.0  # from a complete run folder to the child's exit (it prints its summary); normally < 2 s
+_CHILD_EXITS = (0, 1, 2, VERDICT_THEN_HUNG)  # a verdict was reached (met, unexpected, inconclusive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,8 @@ class TrialRunner:
     """Runs schedules one after another as `chaos run` children; numbers them and keeps every outcome."""
 
     def __init__(self, *, settings: Settings, folder: Path, target_ref: str, pipeline: str, variant: str,
-                 revive: Callable[[], None] = lambda: None, say: Callable[[str], None] = print) -> None:
+                 revive: Callable[[], None] = lambda: None, say: Callable[[str], None] = print,
+                 allowed: Callable[[tuple[FaultSpec, ...]], frozenset[AnomalyKind]] = lambda faults: frozenset()) -> None:
         self.settings = settings
         self.folder = folder
         self.target_ref = target_ref
@@ -89,6 +94,7 @@ class TrialRunner:
         self.variant = variant
         self.revive = revive  # brings the infra back after a child that died mid-fault
         self.say = say
+        self.allowed = allowed  # what the target's design may show under these faults (harness/explore/design.py)
         self.outcomes: list[TrialOutcome] = []
         self._errors_in_a_row = 0
 
@@ -109,19 +115,79 @@ class TrialRunner:
         with (trial_dir / "chaos-run.log").open("wb") as log:
             child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
             try:
-                code = child.wait(timeout=schedule.duration_s + max(f.for_s for f in schedule.faults) + CHILD_SLACK_S)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                code = child.wait()
+                code = self._wait(child, trial_dir,
+                                  schedule.duration_s + max(f.for_s for f in schedule.faults) + CHILD_SLACK_S)
             except KeyboardInterrupt:
                 # The child got the same Ctrl-C and is healing and cleaning up: let it finish.
                 child.wait(timeout=120)
                 raise
-        wall = time.monotonic() - started
-        outcome = self._outcome(number, schedule, module, trial_dir, code, wall)
+        outcome = self._outcome(number, schedule, module, trial_dir, code, time.monotonic() - started)
+        if outcome.run_dir is not None:
+            self._drop_topics(outcome.run_dir)
+        outcome = replace(outcome, wall_s=time.monotonic() - started)
         self.outcomes.append(outcome)
         self.say(f"chaos explore: {outcome.line()}" + (f"; run folder {outcome.run_dir}" if outcome.run_dir else ""))
         return outcome
+
+    def _wait(self, child: subprocess.Popen[bytes], trial_dir: Path, timeout_s: float) -> int:
+        """The child's exit code; ``VERDICT_THEN_HUNG`` when it wrote a complete run folder and then hung.
+
+        After a broker kill, librdkafka's destroy of a client at interpreter exit can wait forever for
+        its broker thread (seen here: ``Admin_dealloc`` -> ``rd_kafka_destroy_app``, 10 minutes after
+        the run folder was complete). The verdict is in the folder by then; waiting out the child's
+        whole timeout would cost three minutes and call the trial an error.
+        """
+        from harness.run_folder import Phase, read_phase
+        from harness.wait import WaitTimeout, wait_for
+
+        def done() -> tuple[bool, str]:
+            complete = any(read_phase(p.parent) == Phase.COMPLETE.value for p in (trial_dir / "runs").glob("*/run.json"))
+            return child.poll() is not None or complete, f"exit {child.poll()}, run folder complete: {complete}"
+
+        try:
+            wait_for(done, timeout_s=timeout_s, what=f"`chaos run` of {trial_dir.name}", interval_s=0.2)
+        except WaitTimeout:
+            child.kill()
+            return child.wait()
+        try:
+            return child.wait(timeout=EXIT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self.say(f"chaos explore: `chaos run` of {trial_dir.name} wrote its verdict and did not exit within "
+                     f"{EXIT_GRACE_S:g} s (a Kafka client stuck in teardown); stopped it, the verdict stands")
+            child.kill()
+            child.wait()
+            return VERDICT_THEN_HUNG
+
+    def _drop_topics(self, run_dir: Path) -> None:
+        """Delete the finished trial's topics: everything it found is in its run folder already.
+
+        A broker killed with -9 recovers every log on restart (no clean-shutdown file), and each trial
+        leaves seven (its event topic's partitions and four dead-letter topics): late in a session
+        that recovery was most of a broker restart. A failed delete costs only that time, so it is
+        reported and the session goes on.
+        """
+        import json
+
+        from confluent_kafka import KafkaException
+
+        from harness.infra.kafka import admin, release_admins
+        from harness.infra.topology import Topology
+
+        bootstrap = Topology(self.settings.base_port).kafka_direct
+        try:
+            run_id = str(json.loads((run_dir / "run.json").read_text())["run_id"])
+            client = admin(bootstrap)
+            topics = [t for t in client.list_topics(timeout=5).topics if run_id in t]
+            if topics:
+                for done in client.delete_topics(topics, operation_timeout=10, request_timeout=15).values():
+                    done.result(timeout=20)
+        except (OSError, ValueError, KeyError, KafkaException) as exc:
+            self.say(f"chaos explore: could not delete the topics of {run_dir.name} ({exc}); "
+                     "broker restarts in later trials recover them too")
+        finally:
+            # No admin client stays connected in this process: the next trial may kill the broker, and a
+            # client library watching that can abort (see the module docstring).
+            release_admins(bootstrap)
 
     def _outcome(self, number: int, schedule: TrialSchedule, module: Path, trial_dir: Path, code: int,
                  wall: float) -> TrialOutcome:
@@ -148,7 +214,8 @@ class TrialRunner:
         except (ChaosError, StopIteration) as exc:
             return TrialOutcome(number, schedule, run_dir, frozenset(), (), True, wall, module=module,
                                 error=f"its run folder could not be checked: {exc}")
-        inherent = frozenset().union(*(INHERENT.get(f.kind, frozenset()) for f in schedule.faults))
+        inherent = frozenset().union(*(INHERENT.get(f.kind, frozenset()) for f in schedule.faults),
+                                     self.allowed(schedule.faults))
         counts = tuple((t.kind, t.total) for t in verdict.tallies if t.kind not in inherent)
         example = next((f"{a.anomaly.kind.value}: {a.anomaly.entity or 'run-wide'}"
                         + (f" ({a.anomaly.consumer})" if a.anomaly.consumer else "") + f"; {a.how}"

@@ -6,14 +6,21 @@ A fault that could not be injected makes the verdict unknown, never pass.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Fault", "Touching"]
+from harness.history.ops import Scalar
+
+__all__ = ["Evidence", "Fault", "Touching"]
 
 
 class Fault(Protocol):
-    name: str  # "outage"
-    target: str  # "relay->kafka", "consumer.payment"
+    # Read-only, so frozen dataclasses satisfy it.
+    @property
+    def name(self) -> str: ...  # "outage"
+
+    @property
+    def target(self) -> str: ...  # "relay->kafka", "consumer.payment"
 
     def inject(self) -> None: ...
 
@@ -27,3 +34,11 @@ class Touching(Protocol):
     can tell an anomaly of a touched entity (explained) from one of an untouched entity (not)."""
 
     def touched(self) -> frozenset[str]: ...
+
+
+@runtime_checkable
+class Evidence(Protocol):
+    """A fault that can say what it saw besides its effect count (a scale fault: the most members its
+    consumer group had). Recorded in its ``effect`` op as ``e.<name>`` values, for a reader and a test."""
+
+    def evidence(self) -> Mapping[str, Scalar]: ...

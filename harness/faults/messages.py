@@ -24,8 +24,10 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -44,17 +46,17 @@ POISON_PAYLOADS: tuple[bytes, ...] = (
 _PREFERRED_TYPES = (b'"order.paid"', b'"order.shipped"', b'"order.created"')
 
 
-Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]], int | None]
+Record = tuple[bytes | None, bytes | None, list[tuple[str, str | bytes | None]], int | None]
 """key, value, headers, and the partition to write to (None: the partitioner decides)."""
 
 
-def _produce(bootstrap: str, records: list[Record], topic: str) -> int:
+def _produce(bootstrap: str, records: Sequence[Record], topic: str) -> int:
     # murmur2_random: the partition Java clients (Debezium) and the relay choose for the same key.
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "message.timeout.ms": 10_000,
                          "partitioner": "murmur2_random", "logger": kafka.quiet_logger()})
     acked: list[bool] = []
     for key, value, headers, partition in records:
-        extra = {"partition": partition} if partition is not None else {}
+        extra: dict[str, Any] = {"partition": partition} if partition is not None else {}
         producer.produce(topic, key=key, value=value, headers=headers,
                          on_delivery=lambda err, msg: acked.append(err is None), **extra)
     producer.flush(15.0)
@@ -95,11 +97,12 @@ class DuplicateDelivery:
                 for msg in consumer.consume(500, timeout=0.5):
                     if msg.error():
                         continue
-                    hi = window[msg.partition()][1]
-                    if msg.offset() < hi:
+                    partition, offset = kafka.coordinates(msg)
+                    hi = window[partition][1]
+                    if offset < hi:
                         found.append(msg)
-                    if msg.offset() + 1 >= hi:
-                        remaining.discard(msg.partition())
+                    if offset + 1 >= hi:
+                        remaining.discard(partition)
                 return not remaining, f"partitions still being read: {sorted(remaining)}"
 
             wait_for(read, timeout_s=20, what=f"reading delivered events of {self.topic}", interval_s=0)
@@ -160,7 +163,7 @@ class PoisonMessage:
     published: int = field(default=0)
 
     def inject(self) -> None:
-        records = [(str(uuid.uuid5(uuid.NAMESPACE_URL, f"chaos-poison-{self.topic}-{i}")).encode(),
+        records: list[Record] = [(str(uuid.uuid5(uuid.NAMESPACE_URL, f"chaos-poison-{self.topic}-{i}")).encode(),
                     POISON_PAYLOADS[i % len(POISON_PAYLOADS)], [("chaos_fault", b"poison")], None)
                    for i in range(self.count)]
         self.published = _produce(self.bootstrap, records, self.topic)
@@ -211,8 +214,9 @@ def _count_on_topic(bootstrap: str, topic: str, needle: bytes) -> int:
                     continue
                 if needle in (msg.value() or b""):
                     found[0] += 1
-                if msg.offset() + 1 >= ends[msg.partition()]:
-                    remaining.discard(msg.partition())
+                partition, offset = kafka.coordinates(msg)
+                if offset + 1 >= ends[partition]:
+                    remaining.discard(partition)
             return not remaining, f"partitions still being read: {sorted(remaining)}"
 
         wait_for(read, timeout_s=30, what=f"reading {topic} to its end", interval_s=0)

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from harness.errors import ChaosError, UsageError
-from harness.faults.base import Fault, Touching
+from harness.faults.base import Evidence, Fault, Touching
 from harness.faults.crashpoints import CrashPoints
 from harness.faults.heal import heal_all
 from harness.faults.messages import DuplicateDelivery, PoisonMessage, SchemaDriftFault
@@ -30,9 +30,10 @@ from harness.faults.network import LinkOutage, ToxicFault, toxics_for
 from harness.faults.process import CrashFault, InfraHost, ProcessKill, ProcessPause, ProcessRestart, find_host
 from harness.faults.schedule import PlannedFault, Schedule
 from harness.faults.interposer import Interposer, ReorderFault
+from harness.faults.group import GroupReset, ReplicaHost, ScaleOut
 from harness.faults.offsets import OffsetRewind
 from harness.faults.spec import (
-    Crash, Duplicate, FaultKind, Poison, Reordering, Rewind, SchemaDrift, TargetType, kind_info,
+    Crash, Duplicate, FaultKind, Poison, Reordering, Rewind, Scale, SchemaDrift, TargetType, kind_info,
 )
 from harness.history.ops import OpType, Scalar
 from harness.history.store import Recorder
@@ -48,16 +49,19 @@ def _process_name(name: str, target: Target) -> str:
     return target.resolve_process(name)
 
 
-def _group_of(process: str, target: Target) -> str:
-    """The consumer group of a consumer process (replicas share their process's group)."""
+def _group_of(process: str, target: Target, required: bool = True) -> str | None:
+    """The consumer group of a consumer process (replicas share their process's group); None for a
+    process that is no consumer, when not ``required``."""
     spec = getattr(target, "spec", None)
     groups = getattr(target, "groups", None)
     if spec is None or groups is None:
         raise UsageError(f"target {type(target).__name__} does not say which consumer group {process} is in, "
-                         "so its offsets cannot be rewound")
+                         "so its offsets cannot be moved")
     consumer = spec.process(process.split("#", 1)[0]).consumer
     if consumer is None or consumer not in groups:
-        raise UsageError(f"{process} is not a consumer of this target, so it has no offsets to rewind")
+        if not required:
+            return None
+        raise UsageError(f"{process} is not a consumer of this target, so it has no offsets to move")
     return str(groups[consumer])
 
 
@@ -92,8 +96,17 @@ def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints
             return ProcessRestart(name, host)
         if kind is FaultKind.REWIND:
             assert isinstance(params, Rewind)
-            return OffsetRewind(name, host, _group_of(name, target), target.topic, infra.topology.kafka_direct,
+            return OffsetRewind(name, host, str(_group_of(name, target)), target.topic, infra.topology.kafka_direct,
                                 params.records)
+        if kind is FaultKind.GROUP_RESET:
+            return GroupReset(name, host, str(_group_of(name, target)), target.topic, infra.topology.kafka_direct)
+        if kind is FaultKind.SCALE:
+            assert isinstance(params, Scale)
+            if not isinstance(target, ReplicaHost) or host is not target:
+                raise UsageError(f"{name} cannot be scaled: only a process of the target whose runtime starts "
+                                 "replicas (SpecTarget.add_replicas) can, not an infra process")
+            return ScaleOut(name, target, params.instances, params.stop == "kill", _group_of(name, target, False),
+                            infra.topology.kafka_direct, target.spec.partitions)
         if kind is FaultKind.CRASH:
             assert isinstance(params, Crash)
             if crashpoints is None:
@@ -108,7 +121,7 @@ def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints
         if interposer is None:
             raise UsageError("a reorder fault needs the interposer topic; the runner adds it when the scenario "
                              "has a reorder fault (RunContext.interposed)")
-        return ReorderFault(interposer, params.entities)
+        return ReorderFault(interposer, params.entities, params.position, params.distance)
     if kind is FaultKind.POISON:
         assert isinstance(params, Poison)
         return PoisonMessage(topic, infra.topology.kafka_direct, params.count)
@@ -230,6 +243,8 @@ class Nemesis:
                 observed: dict[str, Scalar] = {**value, "observed": own_effect()}
                 if isinstance(fault, Touching):  # what attribution holds this fault to (harness/attribution.py)
                     observed["touched"] = ",".join(sorted(fault.touched()))
+                if isinstance(fault, Evidence):  # what the fault saw, beside its effect (group members, ...)
+                    observed.update({f"e.{k}": v for k, v in fault.evidence().items()})
                 rec.record("nemesis", OpType.OK, "effect", value=observed)
                 return
             assert sampler is not None

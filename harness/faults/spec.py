@@ -32,8 +32,8 @@ from harness.errors import UsageError
 
 __all__ = [
     "INFRA_PROCESSES", "SERVICES", "TOPICS", "Bandwidth", "BlackHole", "Crash", "Duplicate", "FaultKind", "FaultSpec",
-    "KindInfo", "Latency", "LimitData", "NoParams", "OneWayCut", "Params", "Poison", "Reordering", "ResetPeer", "Rewind", "SchemaDrift", "Slicer",
-    "SlowConsumer", "TargetType", "catalogue", "kind_info", "param_defaults",
+    "KindInfo", "Latency", "LimitData", "NoParams", "OneWayCut", "Params", "Poison", "Reordering", "ResetPeer", "Rewind", "SCALE_STOPS",
+    "Scale", "SchemaDrift", "Slicer", "SlowConsumer", "TargetType", "catalogue", "kind_info", "param_defaults",
 ]
 
 SERVICES = ("kafka", "postgres")
@@ -242,15 +242,35 @@ class SchemaDrift:
                f"SchemaDrift.change={self.change!r} must be a change name such as rename")
 
 
+MAX_REORDER_POSITION = 16  # an entity with more events than this is not a lifecycle the workload makes
+
+
 @dataclass(frozen=True, slots=True)
 class Reordering:
-    """Swap the next two events of up to ``entities`` entities (held and released by the interposer)."""
+    """Hold the ``position``-th event of up to ``entities`` entities and release it right after the
+    ``distance``-th event that follows it (held and released by the interposer).
+
+    ``position=1, distance=1`` swaps an entity's first two events (``order.created`` and its
+    next); ``position=2`` swaps the second and third (``order.paid`` and ``order.shipped``);
+    ``distance=2`` lets two later events overtake the held one. So (position, distance) names
+    any pair of one entity's events. Events are counted per entity from the start of the run, so
+    only entities that reach ``position`` while the fault is active are held; a held event whose
+    successors do not all come before the heal is released then, behind those that did.
+    """
 
     entities: int = 5
+    position: int = 1
+    distance: int = 1
 
     def __post_init__(self) -> None:
         _check(isinstance(self.entities, int) and self.entities >= 1,
                f"Reordering.entities={self.entities!r} must be >= 1")
+        _check(isinstance(self.position, int) and 1 <= self.position <= MAX_REORDER_POSITION,
+               f"Reordering.position={self.position!r} must be an integer in 1..{MAX_REORDER_POSITION}: which event "
+               "of an entity to hold, 1-based (1 = its first, 2 = its second, e.g. order.paid)")
+        _check(isinstance(self.distance, int) and 1 <= self.distance <= MAX_REORDER_POSITION,
+               f"Reordering.distance={self.distance!r} must be an integer in 1..{MAX_REORDER_POSITION}: how many of the "
+               "entity's later events overtake the held one (1 = swap it with the next)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,8 +284,30 @@ class Rewind:
                f"Rewind.records={self.records!r} must be >= 0 (0 replays the topic from its start)")
 
 
+SCALE_STOPS = ("term", "kill")
+
+
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """Start ``instances`` more instances of a process beside it (same command, environment and
+    consumer group) and stop them at heal: ``stop="term"`` cleanly (its declared signal and grace:
+    a consumer leaves its group), ``"kill"`` with SIGKILL (its partitions wait for the session
+    timeout). Two rebalances of a consumer group under load, or two relays on one outbox.
+    """
+
+    instances: int = 1
+    stop: str = "term"
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.instances, int) and 1 <= self.instances <= 4,
+               f"Scale.instances={self.instances!r} must be an integer in 1..4 (extra instances beside the process)")
+        _check(self.stop in SCALE_STOPS,
+               f"Scale.stop={self.stop!r} is not a way to stop them; valid: {', '.join(SCALE_STOPS)} "
+               "(term = clean stop with the process's declared signal, kill = SIGKILL)")
+
+
 Params = (NoParams | OneWayCut | BlackHole | Latency | Bandwidth | ResetPeer | Slicer | LimitData | Crash
-          | Duplicate | Poison | SlowConsumer | SchemaDrift | Reordering | Rewind)
+          | Duplicate | Poison | SlowConsumer | SchemaDrift | Reordering | Rewind | Scale)
 """The parameters of one fault kind."""
 
 
@@ -288,6 +330,8 @@ class FaultKind(Enum):
     SCHEMA_DRIFT = "schema_drift"
     REORDER = "reorder"
     REWIND = "rewind"
+    GROUP_RESET = "group_reset"
+    SCALE = "scale"
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,9 +367,14 @@ _INFO: Mapping[FaultKind, KindInfo] = MappingProxyType({i.kind: i for i in (
     KindInfo(FaultKind.SCHEMA_DRIFT, TargetType.PROCESS, SchemaDrift,
              "the producer (the order service, app) switches to schema v2 mid-run, back to v1 at heal"),
     KindInfo(FaultKind.REORDER, TargetType.TOPIC, Reordering,
-             "an interposer topic between publisher and topic holds one event per entity and releases it swapped"),
+             "an interposer topic between publisher and topic holds an entity's n-th event and releases it after a later one"),
     KindInfo(FaultKind.REWIND, TargetType.PROCESS, Rewind,
              "stop a consumer cleanly, move its group's offsets back (0: replay from the start), restart it at heal"),
+    KindInfo(FaultKind.GROUP_RESET, TargetType.PROCESS, NoParams,
+             "stop a consumer cleanly, delete its group's committed offsets, start it at heal: its "
+             "auto.offset.reset decides where it resumes (at the start of traffic: a group that starts late)"),
+    KindInfo(FaultKind.SCALE, TargetType.PROCESS, Scale,
+             "start more instances of a process beside it (same group: a rebalance; a second relay), stop them at heal"),
 )})
 
 
@@ -353,8 +402,12 @@ def _check_target(kind: FaultKind, target: str) -> None:
                f"FaultSpec.target {target!r} is not a process name for {kind.value}: use an infra process "
                f"({', '.join(INFRA_PROCESSES)}), a process of the target (e.g. relay, consumer.payment, relay#1 for a "
                f"second replica) or {', '.join(ROLE_CLIENTS)}")
-        _check(kind not in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND) or target not in INFRA_PROCESSES,
+        _check(kind not in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND, FaultKind.GROUP_RESET)
+               or target not in INFRA_PROCESSES,
                f"FaultSpec.target {target!r}: {kind.value} acts on a consumer of the target, not {target}")
+        _check(kind is not FaultKind.SCALE or (target not in INFRA_PROCESSES and "#" not in target),
+               f"FaultSpec.target {target!r}: scale starts more instances of a process of the target (e.g. relay, "
+               f"consumer.payment), not of {target}" + (" (name the process, not one replica)" if "#" in target else ""))
     else:
         _check(target in TOPICS, f"FaultSpec.target {target!r} is not a topic for {kind.value}; valid: {', '.join(TOPICS)}")
 

@@ -9,7 +9,11 @@ a user's own) reports these sources with these fields. Times are epoch milliseco
   topic    every record on the pipeline's event topic, read through the direct listener
            partition, offset, key, timestamp_ms, event_id, order_id, type, seq,
            correlation_id, schema_version, payload (the raw value as text, for schema
-           checks), undecodable (true when the value is not a JSON object)
+           checks), undecodable (true when the value is not a JSON object); and, only on
+           records whose publisher sent the provenance headers (``harness.sdk.provenance``),
+           outbox_id (the outbox row it was published from) and lsn (the WAL position it was
+           captured from, as ``16/B374D848``). Histories written before these existed lack them
+           and read as "no provenance recorded"
   applied  every event a consumer applied or deliberately skipped, in the consumer's own
            apply order (``position`` increases per consumer)
            consumer, position, event_id, order_id, type, seq, applied_at_ms

@@ -69,17 +69,17 @@ class Op(msgspec.Struct, frozen=True, gc=False):
         return out
 
     @classmethod
-    def from_json(cls, raw: Mapping[str, object]) -> Op:
+    def from_json(cls, raw: Mapping[str, Any]) -> Op:  # raw: parsed JSON
         value = raw.get("value")
         return cls(
-            int(raw["index"]),  # type: ignore[arg-type]
-            float(raw["time"]),  # type: ignore[arg-type]
+            int(raw["index"]),
+            float(raw["time"]),
             str(raw["process"]),
-            _OP_TYPES[raw["type"]],  # type: ignore[index]
+            _OP_TYPES[raw["type"]],
             str(raw["f"]),
-            raw.get("key"),  # type: ignore[arg-type]
-            MappingProxyType(value) if type(value) is dict else MappingProxyType(dict(value or {})),  # type: ignore[arg-type]
-            raw.get("error"),  # type: ignore[arg-type]
+            raw.get("key"),
+            MappingProxyType(value) if type(value) is dict else MappingProxyType(dict(value or {})),
+            raw.get("error"),
         )
 
 

@@ -8,19 +8,23 @@ DIRECT serves replication, admin work and the harness's oracle reads.
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import logging
 import subprocess
 import threading
 from pathlib import Path
 
+from confluent_kafka import Consumer, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from harness.errors import InfraError
 from harness.infra.install import Installation
 from harness.infra.process import ProcessSpec
 from harness.infra.topology import HOST, Topology
+from harness.wait import wait_for
 
-__all__ = ["admin", "broker_properties", "format_storage", "probe", "quiet_logger", "spec"]
+__all__ = ["admin", "broker_properties", "format_storage", "probe", "coordinates", "quiet_logger", "read_to_end", "spec"]
 
 _LOG4J2 = """\
 rootLogger.level=INFO
@@ -63,6 +67,11 @@ def broker_properties(topo: Topology, log_dir: Path) -> str:
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
+        # A broker killed with -9 comes back as a new incarnation, and the controller refuses to register
+        # it (DUPLICATE_BROKER_REGISTRATION) until the old one's session expires: 9 s by default, measured
+        # as 8 of a broker restart's 18 s here. Heartbeats go over loopback inside one JVM.
+        "broker.session.timeout.ms": "3000",
+        "broker.heartbeat.interval.ms": "750",
         "num.network.threads": "2",
         "num.io.threads": "2",
         # The broker requires strictly more than 1 MiB per cleaner thread.
@@ -143,24 +152,87 @@ def admin(bootstrap: str, timeout_ms: int = 3000) -> AdminClient:
                 "bootstrap.servers": bootstrap,
                 "socket.timeout.ms": timeout_ms,
                 "socket.connection.setup.timeout.ms": timeout_ms,
-                "logger": quiet_logger(),
+                "logger": quiet_logger(),  # type: ignore[dict-item]  # the stubs omit the Logger librdkafka takes
             })
         return client
 
 
-def release_admins(bootstrap: str) -> None:
-    """Destroy the cached clients of ``bootstrap`` now, while its broker still answers.
+def _keep_admins_at_exit() -> None:
+    """Never destroy the cached clients at interpreter exit: leak them to the OS instead.
 
-    Called before a harness stops a broker it owns: a client destroyed at interpreter exit,
-    after its broker is gone, can wait forever for its broker thread (librdkafka's destroy
-    joined a thread that kept serving its queue; seen after Ctrl-C of a run that owned its infra).
+    After a broker was killed with -9 and came back, destroying a client at exit could block
+    forever in librdkafka (gdb: Admin_dealloc -> rd_kafka_destroy_app), so a `chaos run` whose run
+    folder was complete never exited. The process is ending: its sockets and threads go with it,
+    and a reference no one drops means the client is never destroyed at all."""
+    with _ADMINS_LOCK:
+        for client in _ADMINS.values():
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(client))
+
+
+atexit.register(_keep_admins_at_exit)
+
+
+# How long a release waits for librdkafka to destroy a client before leaving it to a daemon thread.
+RELEASE_WAIT_S = 5.0
+
+
+def release_admins(bootstrap: str) -> None:
+    """Destroy the cached clients of ``bootstrap``, waiting at most RELEASE_WAIT_S for it.
+
+    Called before a harness stops a broker it owns. The destroy runs on a daemon thread: after
+    the broker was killed with -9 and restarted during a run, librdkafka's destroy can block
+    forever even while the broker answers (seen in a pytest session's teardown: Infra.stop stuck
+    here for 15 minutes). A destroy that does not finish in time is left behind; the process
+    exits without it, as it does with the clients still cached at exit (_keep_admins_at_exit).
     """
     with _ADMINS_LOCK:
         stale = [key for key in _ADMINS if key[0] == bootstrap]
-        clients = [_ADMINS.pop(key) for key in stale]
-    del clients  # the last references: destroyed here, on the caller's thread
+        doomed = [_ADMINS.pop(key) for key in stale]
+    if not doomed:
+        return
+    worker = threading.Thread(target=doomed.clear, name=f"release-admins {bootstrap}", daemon=True)
+    del stale
+    worker.start()  # the list's references are the last: the clients are destroyed on that thread
+    del doomed
+    worker.join(RELEASE_WAIT_S)
 
 
 def probe(topo: Topology) -> tuple[bool, str]:
     meta = admin(topo.kafka_direct).list_topics(timeout=2)
     return bool(meta.brokers), f"brokers={sorted(meta.brokers)}"
+
+
+def coordinates(msg: Message) -> tuple[int, int]:
+    """(partition, offset) of a record a consumer returned without an error. The client's type hints
+    allow None for both, which only a message that was never on a topic has."""
+    partition, offset = msg.partition(), msg.offset()
+    if partition is None or offset is None:
+        raise InfraError(f"a consumed record has no partition or offset (error: {msg.error()}); "
+                         "this is a bug in the harness's consumer loop")
+    return partition, offset
+
+
+def read_to_end(consumer: Consumer, topic: str, ends: dict[int, int], timeout_s: float = 60) -> list[Message]:
+    """Every record of ``topic`` from offset 0 up to ``ends`` (partition -> end offset), read by ``consumer``.
+
+    The ends are taken before reading, so records produced meanwhile are not waited for; a
+    partition whose end is 0 is not assigned at all. Raises WaitTimeout naming the partitions
+    still unread after ``timeout_s``."""
+    messages: list[Message] = []
+    remaining = {p: e for p, e in ends.items() if e > 0}
+    if not remaining:
+        return messages
+    consumer.assign([TopicPartition(topic, p, 0) for p in remaining])
+
+    def read() -> tuple[bool, str]:
+        for msg in consumer.consume(500, timeout=0.5):
+            if msg.error():
+                continue
+            messages.append(msg)
+            partition, offset = coordinates(msg)
+            if offset + 1 >= remaining.get(partition, 0):
+                remaining.pop(partition, None)
+        return not remaining, f"partitions still being read: {sorted(remaining)}"
+
+    wait_for(read, timeout_s=timeout_s, what=f"reading topic {topic} to its end", interval_s=0)
+    return messages

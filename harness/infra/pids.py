@@ -27,6 +27,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.errors import WaitTimeout
 from harness.wait import wait_for
@@ -52,11 +53,11 @@ class PidRecord:
                 "start_ticks": self.start_ticks, "started_by": self.started_by}
 
     @classmethod
-    def from_json(cls, raw: Mapping[str, object]) -> PidRecord:
+    def from_json(cls, raw: Mapping[str, Any]) -> PidRecord:  # raw: parsed JSON
         ticks = raw.get("start_ticks")
-        return cls(int(raw["pid"]), int(raw["pgid"]), str(raw["name"]),  # type: ignore[call-overload]
-                   tuple(str(a) for a in raw["argv"]), str(raw["mark"]),  # type: ignore[union-attr]
-                   int(ticks) if isinstance(ticks, int) else None, int(raw["started_by"]))  # type: ignore[call-overload]
+        return cls(int(raw["pid"]), int(raw["pgid"]), str(raw["name"]),
+                   tuple(str(a) for a in raw["argv"]), str(raw["mark"]),
+                   int(ticks) if isinstance(ticks, int) else None, int(raw["started_by"]))
 
 
 # Process-wide on purpose: the processes are started deep inside targets and faults, which know

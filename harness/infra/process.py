@@ -136,6 +136,7 @@ class ManagedProcess:
                     self._popen = popen()
             except OSError as exc:
                 raise TargetError(f"could not start {spec.name} ({spec.argv[0]}): {exc}") from exc
+        assert self._popen is not None  # set just above, or start() raised
         self.pid = self._popen.pid
         self._records = pids.recording_folder()
         # start_new_session makes the child its own group leader: its pgid is its pid.
@@ -209,6 +210,8 @@ class ManagedProcess:
             return True
         # A process we did not start (found in a state file): poll the pid.
         pid = self.pid
+        if pid is None:
+            return True  # never started
         try:
             wait_for(lambda: (not pid_alive(pid), f"pid {pid} alive"), timeout_s=timeout_s,
                      what=f"{self.name} (pid {pid}) to exit", interval_s=0.05)

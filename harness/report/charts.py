@@ -104,7 +104,7 @@ def line_chart(chart_id: str, title: str, unit: str, lines: Sequence[Line], wind
     if not drawn:
         parts.append(f'<text class="empty" x="{LEFT + pw / 2:.0f}" y="{TOP + ph / 2:.0f}" text-anchor="middle">'
                      "not measured in this run</text>")
-    lx = LEFT + pw
+    lx: float = LEFT + pw
     for line in reversed(lines):
         label = _e(line.name)
         lx -= 26 + 6.5 * len(line.name)  # ~6.5 px per character at the legend's 11 px

@@ -157,7 +157,7 @@ def _without_chains(results: Mapping[str, object]) -> object:
         return example
 
     pipelines = []
-    for p in results.get("pipelines") or ():  # type: ignore[union-attr]
+    for p in results.get("pipelines") or ():  # type: ignore[union-attr, attr-defined]
         p = dict(p)  # type: ignore[arg-type]
         p["results"] = [{**r, "examples": [strip(e) for e in r.get("examples") or ()]} for r in p.get("results") or ()]
         pipelines.append(p)
@@ -171,8 +171,8 @@ def _expectations(meta: Mapping[str, object]) -> tuple[Expect, ...]:
 def _run_facts(meta: Mapping[str, object], results: Mapping[str, object]) -> str:
     code = results.get("exit_code")
     rows = [("seed", meta.get("seed")), ("run", meta.get("run_id")), ("started", meta.get("started_at")),
-            ("pipelines", ", ".join(str(p) for p in meta.get("pipelines") or ())),  # type: ignore[union-attr]
-            ("exit code", _EXIT_TEXT.get(code, code))]  # type: ignore[arg-type]
+            ("pipelines", ", ".join(str(p) for p in meta.get("pipelines") or ())),  # type: ignore[union-attr, attr-defined]
+            ("exit code", _EXIT_TEXT.get(code, code))]  # type: ignore[arg-type, call-overload]
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
     return (f'<table class="facts">{body}</table>'
             f'<p>Reproduce this run:</p><pre id="reproduce"><code>{_e(meta.get("command") or "")}</code></pre>')
@@ -383,7 +383,7 @@ def _run_details(meta: Mapping[str, object]) -> str:
     facts = [("scenario", meta.get("scenario")), ("description", meta.get("description")),
              ("seed", meta.get("seed")), ("duration", f"{meta.get('duration_s')} s of traffic per pipeline"),
              ("run id", meta.get("run_id")), ("started", meta.get("started_at")),
-             ("argv", " ".join(str(a) for a in meta.get("argv") or ()))]  # type: ignore[union-attr]
+             ("argv", " ".join(str(a) for a in meta.get("argv") or ()))]  # type: ignore[union-attr, attr-defined]
     out.append('<table class="facts">' + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts)
                + "</table>")
     out.append(f'<p>Reproduce:</p><pre><code>{_e(meta.get("command") or "")}</code></pre>')
@@ -392,7 +392,7 @@ def _run_details(meta: Mapping[str, object]) -> str:
         out.append("<h3>Faults</h3><table><thead><tr><th>kind</th><th>link</th><th>at (fraction)</th>"
                    "<th>for</th></tr></thead><tbody>" + "".join(
                        f"<tr><td>{_e(f.get('kind'))}</td><td>{_e(f.get('link'))}</td><td>{_e(f.get('at'))}</td>"
-                       f"<td>{_e(f.get('for_s'))} s</td></tr>" for f in faults if isinstance(f, Mapping))  # type: ignore[union-attr]
+                       f"<td>{_e(f.get('for_s'))} s</td></tr>" for f in faults if isinstance(f, Mapping))  # type: ignore[union-attr, attr-defined]
                    + "</tbody></table>")
     expect = _expectations(meta)
     if expect:

@@ -143,12 +143,14 @@ class LiveProgress:
 
     def __call__(self, p: Progress) -> None:
         faults = ", ".join(p.faults_active) if p.faults_active else "none"
+        rate: list[str | tuple[str, str]] = [("rate ", "dim"), f"{p.rate:5.1f}/s  "] if p.rate is not None else []
+        lag: list[str | tuple[str, str]] = [("  lag ", "dim"), str(p.lag)] if p.lag is not None else []
         line = Text.assemble(
             (f"{p.pipeline:<8}", "bold"), f" {p.phase:<9} {p.elapsed_s:6.1f}s  ",
             ("ok ", "dim"), f"{p.ok:<6}", ("fail ", "dim"), f"{p.fail:<5}", ("info ", "dim"), f"{p.info:<5}",
-            *([("rate ", "dim"), f"{p.rate:5.1f}/s  "] if p.rate is not None else []),
+            *rate,
             ("faults ", "dim"), (faults, "red" if p.faults_active else ""),
-            *([("  lag ", "dim"), str(p.lag)] if p.lag is not None else []),
+            *lag,
         )
         with self._lock:
             self._live.update(line)

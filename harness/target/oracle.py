@@ -3,7 +3,9 @@
 Never through a proxy (a fault must not blind the judge), and decoded with the target's
 domain pack, so a record reads the same to the checkers whichever language wrote it.
 A dead-letter record is read by its content: the event from its value, its reason and origin
-from whichever framework's headers it carries (``harness.deadletter``).
+from whichever framework's headers it carries (``harness.deadletter``). An event record keeps
+the provenance headers its publisher put on it (outbox row id, WAL position:
+``harness.provenance``), which ``chaos trace`` shows beside its partition and offset.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from confluent_kafka import Consumer, TopicPartition
 from harness.deadletter import read_dead_letter
 from harness.history.ops import Scalar
 from harness.infra import kafka
+from harness.provenance import read_provenance
 from harness.target.domain import Domain
-from harness.wait import wait_for
 
 __all__ = ["Oracle", "headers_text"]
 
@@ -90,27 +92,11 @@ class Oracle:
     def read_topic(self, topic: str, *, dead_letters: bool = False) -> list[Mapping[str, Scalar]]:
         """Every record of ``topic``, decoded with the domain pack (as dead letters when ``dead_letters``)."""
         consumer = self._consumer()
-        rows: list[Mapping[str, Scalar]] = []
         try:
-            ends = {p: e for p, e in self._ends(consumer, topic).items() if e > 0}
-            if not ends:
-                return rows
-            consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-            remaining = dict(ends)
-
-            def read() -> tuple[bool, str]:
-                for msg in consumer.consume(500, timeout=0.5):
-                    if msg.error():
-                        continue
-                    rows.append(self.record(msg, dead_letter=dead_letters))
-                    if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
-                        remaining.pop(msg.partition(), None)
-                return not remaining, f"partitions still being read: {sorted(remaining)}"
-
-            wait_for(read, timeout_s=60, what=f"reading topic {topic} to its end", interval_s=0)
+            messages = kafka.read_to_end(consumer, topic, self._ends(consumer, topic))
         finally:
             consumer.close()
-        return rows
+        return [self.record(msg, dead_letter=dead_letters) for msg in messages]
 
     def record(self, msg: object, *, dead_letter: bool = False) -> Mapping[str, Scalar]:
         raw = msg.value()  # type: ignore[attr-defined]
@@ -138,8 +124,12 @@ class Oracle:
                     row[name] = value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
             else:
                 row["undecodable"] = True
-        if dead_letter:
-            headers = msg.headers()  # type: ignore[attr-defined]
+        headers = msg.headers()  # type: ignore[attr-defined]
+        if not dead_letter:
+            # Only the fields the record carries: a direct-published topic's rows (and their
+            # stored columns) stay as they were.
+            row.update(read_provenance(headers).fields())
+        else:
             found = read_dead_letter(headers)
             row.update(convention=found.convention.value, reason=found.reason, source_topic=found.source_topic,
                        source_partition=found.source_partition, source_offset=found.source_offset,

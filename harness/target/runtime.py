@@ -6,6 +6,9 @@
            every consumer group owns every partition
   restart  a process faulted by kill, clean restart or crash comes back from its declaration;
            it counts as recovered only when its readiness held for ``recovery_grace_s``
+  scale    ``add_replicas`` starts more instances of a declared process beside the running
+           ones (same command, environment and consumer group; named ``NAME#k``), and
+           ``remove_replica`` stops it again (a ``scale`` fault's inject and heal)
   drain    publish backlog (the spec's backlog SQL, or a subclass's) + consumer lag of every group
   observe  the domain pack's sink reads + every record of the event and dead-letter topics
 
@@ -125,6 +128,7 @@ class SpecTarget:
         self.schema_registry_url: str | None = None  # set at start when the spec uses a registry
         ports = iter(self.topo.process_ports)
         self._replicas: dict[str, _Replica] = {}
+        self._replicas_lock = threading.Lock()
         for decl in spec.processes:
             for i, name in enumerate(decl.replica_names()):
                 self._replicas[name] = _Replica(decl, name, i, {p: next(ports) for p in decl.ports})
@@ -171,7 +175,8 @@ class SpecTarget:
         return resolved
 
     def processes(self) -> Mapping[str, ManagedProcess]:
-        procs = {name: r.proc for name, r in self._replicas.items() if r.proc is not None}
+        # A snapshot: a scale fault adds and removes replicas from its own thread.
+        procs = {name: r.proc for name, r in tuple(self._replicas.items()) if r.proc is not None}
         if self.spec.uses_connect and "connect" in self.infra.processes:
             procs["connect"] = self.infra.processes["connect"]
         return procs
@@ -269,6 +274,54 @@ class SpecTarget:
         self._await_ready([replica])
         self._hold_ready(replica)
 
+    def add_replicas(self, name: str, count: int) -> tuple[str, ...]:
+        """Start ``count`` more instances of process ``name`` together and wait until each is ready and, for
+        a consumer, until its own group has assigned every partition again; returns the new replicas' names.
+
+        Only this process's group is awaited: another fault may hold another group empty meanwhile."""
+        name = self.resolve_process(name)
+        base = self._replicas.get(name)
+        if base is None or name != base.decl.name:
+            raise UsageError(f"target {self.name} has no process {name!r} to scale; its processes: "
+                             f"{', '.join(self.spec.process_names())}")
+        decl = base.decl
+        if decl.ports:
+            raise UsageError(f"{name} listens on ports ({', '.join(decl.ports)}), so a second instance would "
+                             "share them; scale a process without ports")
+        added: list[_Replica] = []
+        with self._replicas_lock:
+            taken = {r.index for r in self._replicas.values() if r.decl is decl}
+            for index in (i for i in range(1, len(taken) + count + 1) if i not in taken):
+                if len(added) == count:
+                    break
+                replica = _Replica(decl, f"{decl.name}#{index}", index, {})
+                self._replicas[replica.name] = replica
+                added.append(replica)
+        try:
+            for replica in added:
+                self._spawn(replica)
+            self._await_ready(added, groups=(decl.consumer,) if decl.consumer else ())
+        except BaseException:
+            for replica in added:  # a failed start cleans up before it re-raises: the caller never had them
+                self.remove_replica(replica.name, kill=True)
+            raise
+        return tuple(r.name for r in added)
+
+    def remove_replica(self, name: str, kill: bool = False) -> None:
+        """Stop a replica ``add_replicas`` started (SIGKILL with ``kill``, else its clean stop) and forget it."""
+        replica = self._replicas.get(name)
+        if replica is None:
+            return  # never started, or removed already: a heal runs after a failed inject too
+        try:
+            if replica.proc is not None:
+                if kill:
+                    replica.proc.kill()
+                else:
+                    replica.proc.stop(grace_s=replica.decl.stop.grace_s, sig=_signal(replica.decl.stop.signal))
+        finally:
+            with self._replicas_lock:
+                self._replicas.pop(name, None)
+
     def stop_process(self, name: str) -> None:
         """A clean stop as the spec declares it (a ``restart`` fault's inject; shutdown hooks run)."""
         name = self.resolve_process(name)
@@ -306,7 +359,7 @@ class SpecTarget:
             self.oracle.close()
             self.stopping()
         finally:
-            for replica in reversed(list(self._replicas.values())):
+            for replica in reversed(tuple(self._replicas.values())):  # a snapshot: scale adds and removes
                 if replica.proc is not None:
                     replica.proc.stop(grace_s=replica.decl.stop.grace_s, sig=_signal(replica.decl.stop.signal))
 
@@ -352,8 +405,11 @@ class SpecTarget:
                     continue  # a topic the connector or a process created first
                 raise TargetError(f"could not create topic {name}: {exc}; is Kafka healthy? `chaos infra status`") from exc
 
-    def _await_ready(self, replicas: Sequence[_Replica]) -> None:
+    def _await_ready(self, replicas: Sequence[_Replica], groups: Sequence[str] | None = None) -> None:
+        """Until each of ``replicas`` is ready and every consumer group (or only those of ``groups``,
+        by consumer name) has every partition assigned."""
         admin = kafka.admin(self.topo.kafka_direct)
+        awaited = {c: g for c, g in self.groups.items() if groups is None or c in groups}
         pending = {r.name: r for r in replicas}
         started = time.monotonic()
 
@@ -377,9 +433,9 @@ class SpecTarget:
                     seen.append(f"{replica.name}: {what}")
             # Keep the AdminClient referenced until the futures resolve: a collected client never answers.
             assigned = {}
-            if self.groups:
-                futures = admin.describe_consumer_groups(list(self.groups.values()))
-                for consumer, group in self.groups.items():
+            if awaited:
+                futures = admin.describe_consumer_groups(list(awaited.values()))
+                for consumer, group in awaited.items():
                     described = futures[group].result(timeout=3)
                     assigned[consumer] = sum(len(m.assignment.topic_partitions) for m in described.members
                                              if m.assignment)

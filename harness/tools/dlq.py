@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
@@ -35,7 +36,6 @@ from harness.infra import kafka
 from harness.target.domain import Domain
 from harness.target.oracle import Oracle
 from harness.tools._runs import load_run
-from harness.wait import wait_for
 
 __all__ = ["DlqRecord", "ReplayAction", "ReplayLedger", "ReplayOutcome", "from_broker", "from_run", "replay", "select"]
 
@@ -168,27 +168,18 @@ def _partitions(consumer: Consumer, bootstrap: str, topic: str) -> dict[int, int
 
 def _read_all(bootstrap: str, topic: str) -> list[Message]:
     consumer = _consumer(bootstrap)
-    messages: list[Message] = []
     try:
-        ends = {p: e for p, e in _partitions(consumer, bootstrap, topic).items() if e > 0}
-        if not ends:
-            return messages
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-        remaining = dict(ends)
-
-        def read() -> tuple[bool, str]:
-            for msg in consumer.consume(500, timeout=0.5):
-                if msg.error():
-                    continue
-                messages.append(msg)
-                if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
-                    remaining.pop(msg.partition(), None)
-            return not remaining, f"partitions still being read: {sorted(remaining)}"
-
-        wait_for(read, timeout_s=60, what=f"reading topic {topic} to its end", interval_s=0)
+        return kafka.read_to_end(consumer, topic, _partitions(consumer, bootstrap, topic))
     finally:
         consumer.close()
-    return messages
+
+
+def _headers(msg: Message) -> tuple[tuple[str, bytes | None], ...]:
+    """A consumed record's headers as (name, bytes) pairs: what the client returns, where its type
+    hints also allow the dict and str values only ``produce`` takes."""
+    raw = msg.headers() or ()
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return tuple((str(n), v.encode() if isinstance(v, str) else v) for n, v in pairs)
 
 
 def from_broker(bootstrap: str, topic: str, domain: Domain) -> list[DlqRecord]:
@@ -198,7 +189,7 @@ def from_broker(bootstrap: str, topic: str, domain: Domain) -> list[DlqRecord]:
     for msg in sorted(_read_all(bootstrap, topic), key=lambda m: (m.partition(), m.offset())):
         row = oracle.record(msg, dead_letter=True)
         out.append(_record({**row, "consumer": row.get("dead_lettered_by")}, f"{msg.partition()}/{msg.offset()}",
-                           tuple(msg.headers() or ()), msg.value(), True, topic))
+                           _headers(msg), msg.value(), True, topic))
     return out
 
 
@@ -269,7 +260,7 @@ class ReplayLedger:
 def _already_on(bootstrap: str, topic: str, dlq: str) -> str | None:
     """TOPIC/P/O of a record on ``topic`` that is a replay of ``dlq``, if any (an interrupted earlier replay)."""
     for msg in _read_all(bootstrap, topic):
-        for name, value in msg.headers() or ():
+        for name, value in _headers(msg):
             if name == REPLAY_OF and value is not None and value.decode("utf-8", "replace") == dlq:
                 return f"{topic}/{msg.partition()}/{msg.offset()}"
     return None
@@ -336,10 +327,10 @@ def replay(records: Sequence[DlqRecord], bootstrap: str, ledger: ReplayLedger, *
 
 
 def _publish(producer: Producer, r: DlqRecord, dest: str, partitions: Mapping[int, int]) -> str:
-    headers = [(n, v) for n, v in r.headers if not is_dead_letter_header(n)]
+    headers: list[tuple[str, str | bytes | None]] = [(n, v) for n, v in r.headers if not is_dead_letter_header(n)]
     headers += [(REPLAY_OF, r.coordinates.encode()), (REPLAY_SOURCE, r.source.encode())]
     # The original partition keeps the entity's events in one place; a topic without it gets the key's.
-    extra = {"partition": r.source_partition} if r.source_partition in partitions and r.source_topic == dest else {}
+    extra: dict[str, Any] = {"partition": r.source_partition} if r.source_partition in partitions and r.source_topic == dest else {}
     reports: list[tuple[object, Message]] = []
     producer.produce(dest, value=r.value, key=r.key.encode() if r.key is not None else None, headers=headers,
                      on_delivery=lambda err, msg: reports.append((err, msg)), **extra)

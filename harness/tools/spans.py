@@ -4,7 +4,9 @@ One span per step of ``harness.tools.trace.Trace``, with the same parent/child s
 chain opens in Jaeger (or any OTLP backend) as one trace. The trace id is the order id (a UUID is
 exactly 128 bits; any other id is hashed into one), so exporting the same order twice lands in the
 same trace rather than a second one. Span kinds follow the messaging conventions: a request is a
-SERVER span, a publish a PRODUCER span, an apply or dead-letter a CONSUMER span.
+SERVER span, a publish a PRODUCER span, an apply or dead-letter a CONSUMER span. A step's other
+attributes become ``chaos.<name>``: a publish span's ``chaos.outbox_id`` or ``chaos.lsn`` says which
+outbox row or WAL position the record came from (absent when the publisher did not say).
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ Built on the order's evidence chain (``harness.checkers.chain``), arranged by ca
   ├── request          each client request (place, pay, ship, cancel): invoke to reply
   │   ├── commit       the order row as it committed (the orders observation; untimed, shown at the reply)
   │   └── publish      each record on the topic whose correlation id is this request's: topic, partition,
-  │       │            offset, publish time
+  │       │            offset, publish time, and where at the source it came from: its outbox row id
+  │       │            (``outbox_id``) or WAL position (``lsn``), when the publisher sent the provenance
+  │       │            headers (``harness.sdk.provenance``); ``None`` when it did not (direct publishing
+  │       │            has neither, and neither has a history written before they were recorded)
   │       ├── apply        each consumer's processed-event record for that event
   │       │   └── effect   the side effect it wrote
   │       └── dead-letter  each consumer's DLQ copy, with its reason and convention
@@ -30,9 +33,14 @@ from harness.errors import UsageError
 from harness.history.ops import History, OpType, Scalar
 from harness.tools._runs import load_run
 
-__all__ = ["Stage", "Step", "Trace", "build_trace", "find_trace"]
+__all__ = ["PROVENANCE", "Stage", "Step", "Trace", "build_trace", "find_trace"]
 
 _UNLIMITED = 1_000_000
+
+PROVENANCE = ("outbox_id", "lsn")
+"""A publish step's source position attributes (``harness.provenance``); ``None`` when not recorded."""
+_NO_PROVENANCE = ("no outbox row id or WAL position recorded: the publisher sent no chaos-outbox-id / chaos-lsn "
+                  "header (direct publishing has neither; histories from before these were recorded have none)")
 
 
 class Stage(Enum):
@@ -94,14 +102,26 @@ def _anchor(history: History) -> tuple[float, str] | None:
     return None
 
 
+@dataclass(slots=True)
+class _Draft:
+    """A step while the tree is built: an untimed step gets its parent's end when frozen."""
+
+    parent: int | None
+    stage: Stage
+    name: str
+    start: float | None
+    end: float | None
+    attrs: dict[str, Scalar]
+    timed: bool = True
+
+
 class _Builder:
     def __init__(self) -> None:
-        self.rows: list[dict[str, object]] = []
+        self.rows: list[_Draft] = []
 
     def add(self, parent: int | None, stage: Stage, name: str, start: float | None, end: float | None,
-            attrs: Mapping[str, Scalar]) -> int:
-        self.rows.append({"parent": parent, "stage": stage, "name": name, "start": start, "end": end,
-                          "attrs": dict(attrs)})
+            attrs: Mapping[str, Scalar], timed: bool = True) -> int:
+        self.rows.append(_Draft(parent, stage, name, start, end, dict(attrs), timed))
         return len(self.rows) - 1
 
 
@@ -122,21 +142,21 @@ def build_trace(history: History, order_id: str, run_id: str = "") -> Trace:
     b = _Builder()
     root = b.add(None, Stage.ORDER, f"order {order_id}", None, None, {"order_id": order_id})
     by_correlation: dict[object, int] = {}
-    pending: dict[tuple[object, object], tuple[float, dict[str, object]]] = {}  # (process, f) -> invoke
+    pending: dict[tuple[object, str], tuple[float, dict[str, object]]] = {}  # (process, f) -> invoke
     for s in ops:
-        f, _, kind = str(s["stage"]).partition(" ")
-        t = epoch0 + float(s["time"]) * 1000  # type: ignore[arg-type]
+        step, _, kind = str(s["stage"]).partition(" ")
+        at = epoch0 + float(s["time"]) * 1000  # type: ignore[arg-type]
         if kind == OpType.INVOKE.value:
-            pending[(s.get("process"), f)] = (t, s)
+            pending[(s.get("process"), step)] = (at, s)
             continue
-        start, _invoke = pending.pop((s.get("process"), f), (t, s))
+        start, _invoke = pending.pop((s.get("process"), step), (at, s))
         attrs = _scalars(s)
         attrs["outcome"] = kind
-        i = b.add(root, Stage.REQUEST, f"{f} {kind}", start, t, attrs)
+        i = b.add(root, Stage.REQUEST, f"{step} {kind}", start, at, attrs)
         if s.get("correlation_id"):
             by_correlation.setdefault(s["correlation_id"], i)
-    for (process, f), (t, s) in pending.items():  # invoked, never answered (the run ended first)
-        b.add(root, Stage.REQUEST, f"{f} unanswered", t, t, {**_scalars(s), "outcome": "unanswered"})
+    for (_process, step), (at, s) in pending.items():  # invoked, never answered (the run ended first)
+        b.add(root, Stage.REQUEST, f"{step} unanswered", at, at, {**_scalars(s), "outcome": "unanswered"})
 
     def request_of(row: Mapping[str, object]) -> int:
         return by_correlation.get(row.get("correlation_id"), root)
@@ -149,11 +169,13 @@ def build_trace(history: History, order_id: str, run_id: str = "") -> Trace:
         attrs = _scalars(r)
         if stage == "committed":
             parent = request_of(r)
-            t = b.rows[parent]["end"] if parent != root else None
-            b.add(parent, Stage.COMMIT, f"commit {r.get('status')} v{r.get('version')}", t, t,  # type: ignore[arg-type]
-                  {**attrs, "timed": False})
+            t = b.rows[parent].end if parent != root else None
+            b.add(parent, Stage.COMMIT, f"commit {r.get('status')} v{r.get('version')}", t, t, attrs, timed=False)
         elif stage == "event on topic":
             t = _ms(r.get("timestamp_ms"))
+            # Always both keys, so the JSON says "none recorded" (null) rather than leaving it out.
+            for name in PROVENANCE:
+                attrs.setdefault(name, None)
             i = b.add(request_of(r), Stage.PUBLISH, f"publish {r.get('type')} seq {r.get('seq')} "
                       f"p{r.get('partition')}@{r.get('offset')}", t, t, attrs)
             publish_by_event.setdefault(r.get("event_id"), i)
@@ -163,21 +185,20 @@ def build_trace(history: History, order_id: str, run_id: str = "") -> Trace:
         attrs = _scalars(r)
         if stage == "applied by consumer":
             t = _ms(r.get("applied_at_ms"))
-            parent = publish_by_event.get(r.get("event_id"), root)
-            i = b.add(parent, Stage.APPLY, f"{r.get('consumer')} applied {r.get('type')}", t, t, attrs)
+            i = b.add(publish_by_event.get(r.get("event_id"), root), Stage.APPLY, f"{r.get('consumer')} applied {r.get('type')}", t, t, attrs)
             apply_by.setdefault((r.get("consumer"), r.get("event_id")), i)
         elif stage == "dead-lettered":
             t = _ms(r.get("timestamp_ms"))
-            parent = publish_by_event.get(r.get("event_id")) if r.get("event_id") is not None else None
-            if parent is None:
-                parent = publish_by_pos.get((r.get("source_partition"), r.get("source_offset")), root)
-            b.add(parent, Stage.DEAD_LETTER, f"{r.get('consumer')} dead-lettered", t, t, attrs)
+            found = publish_by_event.get(r.get("event_id")) if r.get("event_id") is not None else None
+            if found is None:
+                found = publish_by_pos.get((r.get("source_partition"), r.get("source_offset")), root)
+            b.add(found, Stage.DEAD_LETTER, f"{r.get('consumer')} dead-lettered", t, t, attrs)
     for r in rows:
         if r.get("stage") == "effect":
+            attrs = _scalars(r)  # its own: the loop above leaves the chain's last row's attributes here
             t = _ms(r.get("applied_at_ms"))
             key = (r.get("consumer"), r.get("event_id"))
-            parent = apply_by.get(key, publish_by_event.get(r.get("event_id"), root))
-            b.add(parent, Stage.EFFECT, f"{r.get('consumer')} {r.get('kind')}", t, t, attrs)
+            b.add(apply_by.get(key, publish_by_event.get(r.get("event_id"), root)), Stage.EFFECT, f"{r.get('consumer')} {r.get('kind')}", t, t, attrs)
     return _freeze(b, run_id, history.pipeline, order_id, clock)
 
 
@@ -188,22 +209,18 @@ def _ms(value: object) -> float | None:
 def _freeze(b: _Builder, run_id: str, pipeline: str, order_id: str, clock: str) -> Trace:
     rows = b.rows
     # Untimed steps sit at their parent's end (resolved in order: parents come first); the root spans everything.
-    times = [t for r in rows for t in (r["start"], r["end"]) if t is not None]
-    lo, hi = (min(times), max(times)) if times else (0.0, 0.0)  # type: ignore[type-var]
-    rows[0]["start"], rows[0]["end"] = lo, hi
+    times = [t for r in rows for t in (r.start, r.end) if t is not None]
+    lo, hi = (min(times), max(times)) if times else (0.0, 0.0)
+    rows[0].start, rows[0].end = lo, hi
     steps: list[Step] = []
     for i, r in enumerate(rows):
-        parent = r["parent"]
-        timed = r["start"] is not None and r["attrs"].get("timed", True) is not False  # type: ignore[union-attr]
-        if r["start"] is None:
-            at = steps[parent].end_ms if parent is not None else lo  # type: ignore[index]
-            r["start"] = r["end"] = at
-        r["attrs"].pop("timed", None)  # type: ignore[union-attr]
-        gap = None if parent is None else float(r["start"]) - steps[parent].end_ms  # type: ignore[index, arg-type]
-        if parent == 0:
-            gap = None  # the root's end is the last step: a gap to it says nothing
-        steps.append(Step(i, parent, r["stage"], str(r["name"]), float(r["start"]), float(r["end"]),  # type: ignore[arg-type]
-                          gap, timed, r["attrs"]))  # type: ignore[arg-type]
+        parent = r.parent
+        timed = r.start is not None and r.timed
+        start = r.start if r.start is not None else steps[parent].end_ms if parent is not None else lo
+        end = r.end if r.start is not None and r.end is not None else start
+        gap = None if parent is None or parent == 0 else start - steps[parent].end_ms
+        # (parent 0: the root's end is the last step, so a gap to it says nothing)
+        steps.append(Step(i, parent, r.stage, r.name, start, end, gap, timed, r.attrs))
     correlations = tuple(sorted({str(s.attributes["correlation_id"]) for s in steps
                                  if s.stage is Stage.REQUEST and s.attributes.get("correlation_id")}))
     return Trace(run_id, pipeline, order_id, correlations, clock, tuple(steps))
@@ -278,7 +295,16 @@ def render_lines(trace: Trace) -> Sequence[str]:
 
     if trace.steps:
         walk(trace.steps[0], 0)
+    if any(s.stage is Stage.PUBLISH and _source(s) is None for s in trace.steps):
+        lines.append(f"({_NO_PROVENANCE})")
     return lines
+
+
+def _source(step: Step) -> str | None:
+    """Where a published record came from at its source, as the detail text shows it."""
+    outbox_id, lsn = (step.attributes.get(f) for f in PROVENANCE)
+    parts = ([f"outbox row {outbox_id}"] if outbox_id is not None else []) + ([f"LSN {lsn}"] if lsn is not None else [])
+    return ", ".join(parts) or None
 
 
 def _detail(step: Step) -> str:
@@ -287,7 +313,7 @@ def _detail(step: Step) -> str:
         extra = a.get("error") or a.get("correlation_id") or ""
         return f"  ({step.end_ms - step.start_ms:.1f} ms; {extra})" if extra else f"  ({step.end_ms - step.start_ms:.1f} ms)"
     if step.stage is Stage.PUBLISH:
-        return f"  event {a.get('event_id')}"
+        return f"  event {a.get('event_id')}; {_source(step) or 'source position not recorded'}"
     if step.stage is Stage.EFFECT:
         return f"  amount {a.get('amount_cents')}, correlation {a.get('correlation_id')}"
     if step.stage is Stage.DEAD_LETTER:

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from harness.history.ops import OpType
+from harness.history.ops import OpType, Scalar
 from harness.history.store import Recorder
 from harness.workload.rate import RateShape, arrival_times
 
@@ -197,8 +197,8 @@ class OrderWorkload:
 
     async def _run(self, stop: threading.Event, t0: float) -> None:
         free: asyncio.Queue[int] = asyncio.Queue()
-        for client in range(self.concurrency):
-            free.put_nowait(client)
+        for slot in range(self.concurrency):
+            free.put_nowait(slot)
         tasks: set[asyncio.Task[None]] = set()
         try:
             for order in self.plan:
@@ -209,10 +209,10 @@ class OrderWorkload:
                     delay = order.at_s - (time.monotonic() - t0)
                 # An order that arrives while every client is busy waits here for one, and starts late
                 # (max_start_late_s says by how much); on a stop, orders not yet started are dropped.
-                client = await self._free_client(free, stop)
-                if client is None:
+                taken = await self._free_client(free, stop)
+                if taken is None:
                     break
-                task = asyncio.create_task(self._order(order, t0, client, free))
+                task = asyncio.create_task(self._order(order, t0, taken, free))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             if tasks:  # orders in flight finish, bounded by their timeouts
@@ -271,7 +271,7 @@ class OrderWorkload:
     async def _request(self, client: int, f: str, order: PlannedOrder, method: bytes, path: bytes,
                        body: dict[str, object]) -> bool:
         process = f"client-{client}"
-        value = {"amount_cents": order.amount_cents, "customer": order.customer}
+        value: dict[str, Scalar] = {"amount_cents": order.amount_cents, "customer": order.customer}
         self.recorder.record(process, OpType.INVOKE, f, order.order_id, value)
         payload = json.dumps(body).encode()
         request = b"%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (

@@ -14,6 +14,7 @@ Broken variants (``targets.variants``) change exactly one of these promises.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -171,6 +172,16 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+OFFSET_RESETS = ("earliest", "latest")
+
+
+def offset_reset() -> str:
+    value = os.environ.get("CONSUMER_AUTO_OFFSET_RESET", "earliest")
+    if value not in OFFSET_RESETS:
+        raise SystemExit(f"CONSUMER_AUTO_OFFSET_RESET={value!r} is not a reset policy; use {' or '.join(OFFSET_RESETS)}")
+    return value
+
+
 def run_consumer(name: str, handlers: Mapping[str, Handler]) -> None:
     """The process entry point of one consumer: configuration from the environment, SIGTERM stops it."""
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -192,11 +203,18 @@ def run_consumer(name: str, handlers: Mapping[str, Handler]) -> None:
         "enable.auto.commit": True,
         "enable.auto.offset.store": auto_commit,
         "auto.commit.interval.ms": 200,
-        "auto.offset.reset": "earliest",
-        "session.timeout.ms": 10000,
-        # A request the coordinator has not answered in one session timeout is failed and retried,
-        # not held for librdkafka's default 60 s: the session is lost by then anyway, and an
-        # unanswered commit holds up the rejoin.
+        # Where a group with no committed offset starts (a new group, or one whose offsets were deleted):
+        # ``earliest`` re-reads, ``latest`` skips what was published while it had none. A parameter of the
+        # component (env CONSUMER_AUTO_OFFSET_RESET), so a group_reset fault can show what ``latest`` costs.
+        "auto.offset.reset": offset_reset(),
+        # The broker's minimum. A consumer that rejoins with a new member id (restarted, or back after a
+        # broker restart) waits for its old member's session to expire before it is assigned anything:
+        # 10 s here used to hold every consumer idle for 10 s after each broker restart.
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 1000,
+        # A request the coordinator has not answered in 10 s is failed and retried, not held for
+        # librdkafka's default 60 s: the session is lost by then anyway, and an unanswered commit
+        # holds up the rejoin.
         "socket.timeout.ms": 10000,
         "socket.connection.setup.timeout.ms": 2000,
         "logger": logging.getLogger("librdkafka"),

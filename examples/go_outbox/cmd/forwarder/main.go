@@ -263,10 +263,14 @@ func (r *relay) publish(rows []row) []error {
 	defer cancel()
 	for i, row := range rows {
 		rec := &kgo.Record{
-			Topic:   r.topic,
-			Key:     []byte(row.orderID),
-			Value:   []byte(row.payload),
-			Headers: []kgo.RecordHeader{{Key: "event_id", Value: []byte(row.eventID)}},
+			Topic: r.topic,
+			Key:   []byte(row.orderID),
+			Value: []byte(row.payload),
+			Headers: []kgo.RecordHeader{
+				{Key: "event_id", Value: []byte(row.eventID)},
+				// The provenance header `chaos trace` shows beside the offset (harness/sdk/provenance.py).
+				{Key: "chaos-outbox-id", Value: []byte(strconv.FormatInt(row.id, 10))},
+			},
 		}
 		r.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) { results <- result{i, err} })
 	}
