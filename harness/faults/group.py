@@ -26,11 +26,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from harness.errors import ChaosError, WaitTimeout
 from harness.faults.process import ProcessHost, _running
 from harness.infra import kafka
+from harness.infra.group_admin import group_admin
 from harness.history.ops import Scalar
 from harness.infra.process import ManagedProcess
 from harness.wait import wait_for
@@ -95,10 +96,8 @@ class GroupView:
 
 
 def group_members(bootstrap: str, group: str) -> GroupView:
-    futures = kafka.admin(bootstrap).describe_consumer_groups([group], request_timeout=REQUEST_TIMEOUT_S)
-    described = futures[group].result(timeout=REQUEST_TIMEOUT_S + 1)
-    holding = sum(1 for m in described.members if m.assignment and m.assignment.topic_partitions)
-    return GroupView(len(described.members), holding)
+    described = group_admin(bootstrap).describe([group], timeout_s=REQUEST_TIMEOUT_S)[group]
+    return GroupView(described.members, described.holding)
 
 
 @dataclass(slots=True)
@@ -120,18 +119,12 @@ class GroupReset:
         _running(self.host, self.process, "be stopped for a group reset")
         self.host.stop_process(self.process)
         self.forgotten = committed_total(self.bootstrap, self.group, self.topic)
-        admin = kafka.admin(self.bootstrap)
+        admin = group_admin(self.bootstrap)
 
         def delete() -> tuple[bool, str]:
             # Accepted once the group has no member left (the stopped consumer's leave has reached
-            # the coordinator); GROUP_ID_NOT_FOUND means there is nothing left to forget either.
-            try:
-                admin.delete_consumer_groups([self.group], request_timeout=REQUEST_TIMEOUT_S)[self.group].result(
-                    timeout=REQUEST_TIMEOUT_S + 1)
-            except KafkaException as exc:
-                text = str(exc)
-                return "GROUP_ID_NOT_FOUND" in text, text
-            return True, "deleted"
+            # the coordinator); no such group means there is nothing left to forget either.
+            return True, "deleted" if admin.delete(self.group, timeout_s=REQUEST_TIMEOUT_S) else "no such group"
 
         try:
             wait_for(delete, timeout_s=DELETE_TIMEOUT_S, what=f"group {self.group} to be deleted", interval_s=0.5)

@@ -35,6 +35,7 @@ from harness.errors import SpecError, TargetError, UsageError, WaitTimeout
 from harness.history.ops import Scalar
 from harness.history.store import Recorder
 from harness.infra import kafka, postgres
+from harness.infra.group_admin import group_admin
 from harness.infra.process import ManagedProcess, ProcessSpec
 from harness.infra.stack import Infra
 from harness.infra.topology import HOST
@@ -408,7 +409,7 @@ class SpecTarget:
     def _await_ready(self, replicas: Sequence[_Replica], groups: Sequence[str] | None = None) -> None:
         """Until each of ``replicas`` is ready and every consumer group (or only those of ``groups``,
         by consumer name) has every partition assigned."""
-        admin = kafka.admin(self.topo.kafka_direct)
+        groups_admin = group_admin(self.topo.kafka_direct)  # a child process: see harness.infra.group_admin
         awaited = {c: g for c, g in self.groups.items() if groups is None or c in groups}
         pending = {r.name: r for r in replicas}
         started = time.monotonic()
@@ -431,14 +432,10 @@ class SpecTarget:
                                       f"--- {proc.spec.log_path} ---\n{proc.tail(20)}")
                 else:
                     seen.append(f"{replica.name}: {what}")
-            # Keep the AdminClient referenced until the futures resolve: a collected client never answers.
             assigned = {}
             if awaited:
-                futures = admin.describe_consumer_groups(list(awaited.values()))
-                for consumer, group in awaited.items():
-                    described = futures[group].result(timeout=3)
-                    assigned[consumer] = sum(len(m.assignment.topic_partitions) for m in described.members
-                                             if m.assignment)
+                described = groups_admin.describe(list(awaited.values()), timeout_s=3)
+                assigned = {consumer: described[group].partitions for consumer, group in awaited.items()}
             groups_ready = all(n == self.spec.partitions for n in assigned.values())
             return not pending and groups_ready, "; ".join(seen) + f" partitions assigned per consumer={assigned}"
 
