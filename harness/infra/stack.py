@@ -24,9 +24,10 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.config import Settings
 from harness.errors import InfraError, ProcessExited, UsageError, WaitTimeout
@@ -254,7 +255,7 @@ class Infra:
         infra (``chaos infra up``) outlives this process, so later runs reuse it, and
         `chaos infra down` stops it.
         """
-        if self.connect_running:
+        if self.connect_running or (self._adopt_recorded("connect") and self.connect_running):
             return self.connect_client
         inst = Installation.locate(self.settings)
         t0 = time.monotonic()
@@ -309,7 +310,7 @@ class Infra:
         if self.settings.schema_registry is not None:
             client.subjects()  # RegistryError (exit 3) names the URL when it does not answer
             return client
-        if self.schema_registry_running:
+        if self.schema_registry_running or (self._adopt_recorded(REGISTRY) and self.schema_registry_running):
             return client
         reg = locate_registry(self.settings)
         t0 = time.monotonic()
@@ -375,6 +376,23 @@ class Infra:
         }
         (self.settings.state_dir / _STATE).write_text(json.dumps(state, indent=2))
 
+    def _adopt_recorded(self, name: str) -> bool:
+        """Take over ``name`` when the state file records it alive under another pid than ours.
+
+        A child run on this infra (explore's trials, a test's `chaos run`) that killed an on-demand
+        service and restarted it at heal leaves the new one running and recorded; this handle's
+        process is the dead one. Starting another would fail on the taken port (Connect exit 2)
+        and leave the live one untracked."""
+        try:
+            entry = json.loads((self.settings.state_dir / _STATE).read_text())["processes"][name]
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            return False
+        mine = self.processes.get(name)
+        if not pid_alive(int(entry["pid"] or 0)) or (mine is not None and mine.pid == entry["pid"]):
+            return False
+        self.processes[name] = _adopt(name, entry)
+        return True
+
     @classmethod
     def attach(cls, settings: Settings, *, revive: bool = False) -> Infra | None:
         """The infra already running on this base port, if every process of it is alive.
@@ -387,15 +405,7 @@ class Infra:
             state = json.loads(path.read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             return None
-        procs = {
-            name: ManagedProcess.adopt(
-                ProcessSpec(name=name, argv=entry["argv"], log_path=Path(entry["log"]), env=entry.get("env") or {},
-                            cwd=Path(entry["cwd"]) if entry.get("cwd") else None, user=entry.get("user"),
-                            die_with_parent=bool(entry.get("die_with_parent", False))),
-                entry["pid"],
-            )
-            for name, entry in state["processes"].items()
-        }
+        procs = {name: _adopt(name, entry) for name, entry in state["processes"].items()}
         if not set(_CORE) <= set(procs) or (not revive and not all(pid_alive(procs[n].pid or 0) for n in _CORE)):
             return None
         for name in _ON_DEMAND:
@@ -431,3 +441,13 @@ class Infra:
 
     def versions(self) -> dict[str, str]:
         return {"kafka": KAFKA_VERSION, "toxiproxy": TOXIPROXY_VERSION, "postgres": "15", "debezium": DEBEZIUM_VERSION}
+
+
+def _adopt(name: str, entry: Mapping[str, Any]) -> ManagedProcess:
+    """A handle on a recorded process (a state file entry), to probe and stop it by pid."""
+    return ManagedProcess.adopt(
+        ProcessSpec(name=name, argv=entry["argv"], log_path=Path(entry["log"]), env=entry.get("env") or {},
+                    cwd=Path(entry["cwd"]) if entry.get("cwd") else None, user=entry.get("user"),
+                    die_with_parent=bool(entry.get("die_with_parent", False))),
+        entry["pid"],
+    )
