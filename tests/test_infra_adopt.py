@@ -68,3 +68,20 @@ def test_nothing_is_adopted_when_the_recorded_one_is_ours_or_dead(infra: stack.I
         assert infra.processes["connect"] is ours
     finally:
         ours.kill()
+
+
+def test_heal_all_takes_over_what_a_child_restarted_instead_of_starting_another(
+        infra: stack.Infra, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dead = _sleeper(tmp_path, "kafka")
+    dead.kill()
+    infra.processes["kafka"] = dead
+    restarted = _sleeper(tmp_path, "kafka-again")
+    started: list[str] = []
+    monkeypatch.setattr(infra, "restart", started.append)
+    monkeypatch.setattr(infra.toxiproxy, "reset", lambda: None)  # no Toxiproxy here
+    try:
+        _record(infra, "kafka", restarted)
+        infra.heal_all()
+        assert started == [] and infra.processes["kafka"].pid == restarted.pid
+    finally:
+        restarted.kill()

@@ -206,7 +206,8 @@ class Infra:
         for proc in self.processes.values():
             proc.resume()
         for name, proc in list(self.processes.items()):
-            if not proc.alive():
+            # A child run on this infra may have restarted it already (its heal): take that one over.
+            if not proc.alive() and not (self._adopt_recorded(name) and self.processes[name].alive()):
                 self.restart(name)
         self.toxiproxy.reset()
 
@@ -379,10 +380,11 @@ class Infra:
     def _adopt_recorded(self, name: str) -> bool:
         """Take over ``name`` when the state file records it alive under another pid than ours.
 
-        A child run on this infra (explore's trials, a test's `chaos run`) that killed an on-demand
-        service and restarted it at heal leaves the new one running and recorded; this handle's
-        process is the dead one. Starting another would fail on the taken port (Connect exit 2)
-        and leave the live one untracked."""
+        A child run on this infra (explore's trials, a test's `chaos run`) that killed a service
+        and restarted it at heal leaves the new one running and recorded; this handle's process
+        is the dead one. Starting another would fail on the taken port (Connect exit 2), and the
+        restart's probe, answered by the child's, would keep the dead handle: every later kill
+        of it "failed to inject"."""
         try:
             entry = json.loads((self.settings.state_dir / _STATE).read_text())["processes"][name]
         except (FileNotFoundError, json.JSONDecodeError, KeyError):
