@@ -85,3 +85,25 @@ def test_heal_all_takes_over_what_a_child_restarted_instead_of_starting_another(
         assert started == [] and infra.processes["kafka"].pid == restarted.pid
     finally:
         restarted.kill()
+
+
+def test_the_worker_holding_connects_port_is_adopted_when_the_state_file_no_longer_names_it(
+        infra: stack.Infra, tmp_path: Path) -> None:
+    from harness.infra.ports import MARK_ENV
+
+    dead = _sleeper(tmp_path, "connect")
+    dead.kill()
+    infra.processes["connect"] = dead
+    port = infra.topology.connect_rest_port
+    code = ("import socket, sys; s = socket.socket(); s.bind(('127.0.0.1', %d)); s.listen(); "
+            "print('listening', flush=True); sys.stdin.read()" % port)
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={**__import__("os").environ, MARK_ENV: "1"})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "listening"
+        (infra.settings.state_dir / stack._STATE).write_text(json.dumps({"processes": {}}))  # a child's view
+        assert infra._adopt_recorded("connect")
+        assert infra.processes["connect"].pid == holder.pid and infra.connect_running
+    finally:
+        holder.kill()
+        holder.wait()

@@ -35,7 +35,7 @@ from harness.infra import apicurio, connect, kafka, postgres
 from harness.infra.install import DEBEZIUM_VERSION, KAFKA_VERSION, TOXIPROXY_VERSION, Installation, locate_registry
 from harness.infra.lock import hold_base_port
 from harness.infra.pids import Leftovers, record_into, stop_leftovers as _stop_recorded
-from harness.infra.ports import ensure_ports_free
+from harness.infra.ports import ensure_ports_free, port_owner
 from harness.infra.process import ManagedProcess, ProcessSpec, pid_alive
 from harness.infra.schema_registry import CompatibilityLevel, RegistryClient
 from harness.infra.topology import HOST, Link, Topology
@@ -385,15 +385,22 @@ class Infra:
         is the dead one. Starting another would fail on the taken port (Connect exit 2), and the
         restart's probe, answered by the child's, would keep the dead handle: every later kill
         of it "failed to inject"."""
+        mine = self.processes.get(name)
         try:
             entry = json.loads((self.settings.state_dir / _STATE).read_text())["processes"][name]
         except (FileNotFoundError, json.JSONDecodeError, KeyError):
-            return False
-        mine = self.processes.get(name)
-        if not pid_alive(int(entry["pid"] or 0)) or (mine is not None and mine.pid == entry["pid"]):
-            return False
-        self.processes[name] = _adopt(name, entry)
-        return True
+            entry = None
+        if entry is not None and pid_alive(int(entry["pid"] or 0)) and (mine is None or mine.pid != entry["pid"]):
+            self.processes[name] = _adopt(name, entry)
+            return True
+        # Later child runs rewrite the state file with their own view, so it may no longer name the
+        # worker: whoever of ours holds Connect's REST port is the one.
+        if name == "connect" and mine is not None:
+            owner = port_owner(self.topology.connect_rest_port)
+            if owner is not None and owner.ours and owner.pid != mine.pid and pid_alive(owner.pid):
+                self.processes[name] = ManagedProcess.adopt(mine.spec, owner.pid)
+                return True
+        return False
 
     @classmethod
     def attach(cls, settings: Settings, *, revive: bool = False) -> Infra | None:
