@@ -20,7 +20,7 @@ from harness.testing import evidence
 from scenarios._evidence import assert_faults_effective, duplicate_effects, history, redelivered_events
 from scenarios.connect_crash import SCENARIO
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.extended]
 
 
 def _fault_was_effective(result: RunResult) -> int:

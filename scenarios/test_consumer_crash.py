@@ -20,7 +20,7 @@ from scenarios.consumer_crash import SCENARIO
 
 FAULTS = ("outage@consumer.payment->postgres", "kill@consumer.payment")
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.extended]
 
 
 def _missing_charges(result: RunResult) -> int:

@@ -25,7 +25,7 @@ from scenarios.reorder_pair import SCENARIO as REORDER_PAIR
 from scenarios.scale_consumer import SCENARIO as SCALE_CONSUMER
 from scenarios.scale_relay import SCENARIO as SCALE_RELAY
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.extended]
 
 
 def _effect(h: History) -> Op:

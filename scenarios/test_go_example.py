@@ -23,7 +23,7 @@ from scenarios._evidence import (assert_faults_bit, assert_faults_effective, ass
 TARGET = str(Path(__file__).resolve().parent.parent / "examples" / "go_outbox" / "target.toml")
 NAME = "go_outbox"
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.extended]
 
 # The outage keeps its 8 s (four of the forwarder's 2 s delivery budgets); 14 s of traffic still
 # puts it mid-run (4.2-12.2 s) with traffic on both sides, 6 s sooner than the scenario's 20.

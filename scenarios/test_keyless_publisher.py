@@ -11,7 +11,7 @@ from harness.testing import evidence
 from scenarios._evidence import history, out_of_order
 from scenarios.keyless_publisher import SCENARIO
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.extended]
 
 
 def _scattered_orders(result: RunResult) -> int:

@@ -11,7 +11,7 @@ from harness.testing import evidence
 from scenarios._evidence import assert_faults_bit
 from scenarios.lag_time_bomb import PIPELINE, SCENARIO
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.extended]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from harness.testing import evidence
 from scenarios._evidence import history
 from scenarios.paid_before_shipped import PIPELINE, SCENARIO, shipped_before_paid
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.extended]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from harness.testing import evidence
 from scenarios._evidence import assert_faults_bit, duplicate_effects, history
 from scenarios.process_faults import SCENARIO
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.extended]
 
 
 @pytest.fixture(scope="module")

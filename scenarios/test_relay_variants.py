@@ -31,7 +31,7 @@ from scenarios._evidence import assert_traffic_during, history, unpublished_comm
 from scenarios.broker_outage import SCENARIO as OUTAGE
 from scenarios.late_commit import SCENARIO as LATE_COMMIT
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.extended]
 
 LONG_OUTAGE = replace(OUTAGE, pipelines=("outbox",), expect=(), duration_s=30, drain_timeout_s=40,
                       faults=(FaultSpec(FaultKind.OUTAGE, "publisher->kafka", at=0.1, for_s=24),))

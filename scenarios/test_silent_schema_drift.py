@@ -11,7 +11,7 @@ from scenarios._evidence import assert_faults_bit, history
 from scenarios.silent_schema_drift import (PIPELINE, SCENARIO, quarantined, registry_row, silently_dropped,
                                            v2_on_topic)
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.extended]
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from harness.config import Settings
 from harness.explore import ExploreOptions, ExploreResult, explore
 from harness.explore.design import BEST_EFFORT_LOSS
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.extended]
 
 SEED = 12
 K = AnomalyKind

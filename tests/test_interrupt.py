@@ -17,7 +17,7 @@ from harness.infra.toxiproxy import ToxiproxyClient
 from harness.testing import leftover_processes
 from harness.wait import wait_for
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.extended]
 
 
 def _start_run(tmp_path: Path, base_port: int, log_name: str,

@@ -307,6 +307,7 @@ def _publish_attrs(out: dict[str, object], spans: list[dict[str, object]]) -> tu
 
 
 @pytest.mark.chaos
+@pytest.mark.extended  # one run of all four pipelines: after the core tier (conftest.py)
 @pytest.mark.parametrize("pipeline", ["outbox", "cdc_outbox"])
 def test_an_outbox_runs_trace_shows_each_records_outbox_row(provenance_run: RunResult, pipeline: str, capsys) -> None:  # type: ignore[no-untyped-def]
     out, spans, text = _traced(provenance_run, pipeline, capsys)
@@ -325,6 +326,7 @@ def test_an_outbox_runs_trace_shows_each_records_outbox_row(provenance_run: RunR
 
 
 @pytest.mark.chaos
+@pytest.mark.extended  # one run of all four pipelines: after the core tier (conftest.py)
 def test_a_cdc_runs_trace_shows_each_records_wal_position(provenance_run: RunResult, capsys) -> None:  # type: ignore[no-untyped-def]
     out, spans, text = _traced(provenance_run, "cdc", capsys)
     steps, span_attrs = _publish_attrs(out, spans)
@@ -338,6 +340,7 @@ def test_a_cdc_runs_trace_shows_each_records_wal_position(provenance_run: RunRes
 
 
 @pytest.mark.chaos
+@pytest.mark.extended  # one run of all four pipelines: after the core tier (conftest.py)
 def test_a_direct_runs_trace_says_it_has_no_source_position(provenance_run: RunResult, capsys) -> None:  # type: ignore[no-untyped-def]
     out, spans, text = _traced(provenance_run, "direct", capsys)
     steps, span_attrs = _publish_attrs(out, spans)
