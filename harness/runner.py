@@ -18,7 +18,7 @@ import shlex
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,7 +31,7 @@ from harness.faults.interposer import Interposer, InterposerState
 from harness.faults.nemesis import Nemesis
 from harness.faults.spec import FaultKind
 from harness.faults.schedule import plan
-from harness.history.ops import OpType
+from harness.history.ops import OpType, Scalar
 from harness.history.store import HistoryWriter, Recorder
 from harness.lag_alerts import LagAlert
 from harness.run_folder import Phase, write_phase
@@ -51,6 +51,7 @@ from harness.wait import wait_for
 __all__ = ["Progress", "RunResult", "build_target", "reproduce_command", "resolve_targets", "run_scenario"]
 
 LAG_SAMPLE_S = 0.5  # how often the runner probes lag and backlog (I7 measures recovery from these)
+OBSERVE_ATTEMPTS = 5  # final observations tried before a pipeline that keeps moving counts as not drained
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,10 +281,13 @@ def _run_pipeline(scenario: Scenario, spec: TargetSpec, infra: Infra, recorder: 
             _catch_up(interposer, scenario.drain_timeout_s, recorder, pipeline, progress, t_start)
         progress(Progress(pipeline, "draining", time.monotonic() - t_start, *_counts(recorder)))
         drained = _drain(target, scenario.drain_timeout_s, recorder, pipeline, progress, t_start, interposer)
-        recorder.observe("drain", [{"drained": drained, "nemesis_errors": "; ".join(nemesis.errors) or None}])
         observing = time.monotonic()
         progress(Progress(pipeline, "observing", observing - t_start, *_counts(recorder)))
-        for source, rows in target.observe().items():
+        sources, settled = _observe_settled(target, drained, scenario.drain_timeout_s, recorder, pipeline, progress,
+                                            t_start, interposer)
+        recorder.observe("drain", [{"drained": drained and settled,
+                                    "nemesis_errors": "; ".join(nemesis.errors) or None}])
+        for source, rows in sources.items():
             recorder.observe(source, list(rows))
         recorder.record("probe", OpType.OK, "observed", value={"waited_s": round(time.monotonic() - observing, 3)})
         unused = monitor.stop()
@@ -356,6 +360,37 @@ def _drain(target: Target, timeout_s: float, recorder: Recorder, pipeline: str, 
         # Not an infra failure: a pipeline that cannot drain is evidence for the checkers.
         recorder.record("probe", OpType.INFO, "drain", value={"state": exc.last})
         return False
+
+
+def _observe_settled(target: Target, drained: bool, timeout_s: float, recorder: Recorder, pipeline: str,
+                     progress: ProgressSink, t_start: float, interposer: Interposer | None
+                     ) -> tuple[Mapping[str, list[Mapping[str, Scalar]]], bool]:
+    """The target's final observation, read while nothing moved: (sources, settled).
+
+    The sources are read one after another (tables, then topics), so a pipeline still at work
+    while they are read gives a snapshot no moment ever had: a process resumed at the heal still
+    answering the requests queued while it was paused committed orders after the orders table was
+    read and published them before the topic was, which the checkers then saw as phantom events
+    and vanished records. A drained reading (nothing owed) before and after, with the same number of
+    records on the topic, shows nothing was committed, published or applied in between; otherwise
+    the pipeline is drained again and read again, up to OBSERVE_ATTEMPTS times. Each unsettled
+    attempt is a probe op in the history; a pipeline that never settles counts as not drained.
+    """
+    if not drained:
+        return target.observe(), False  # the drain's timeout is the evidence already
+    sources: Mapping[str, list[Mapping[str, Scalar]]] = {}
+    for attempt in range(1, OBSERVE_ATTEMPTS + 1):
+        before = target.drain_state()
+        sources = target.observe()
+        after = target.drain_state()
+        if before.done and after.done and before.published == after.published:
+            return sources, True
+        recorder.record("probe", OpType.INFO, "observe-unsettled", value={
+            "attempt": attempt, "published_before": before.published, "published_after": after.published,
+            "backlog": after.publish_backlog, "lag": after.consumer_lag})
+        if not _drain(target, timeout_s, recorder, pipeline, progress, t_start, interposer):
+            return target.observe(), False
+    return sources, False
 
 
 def _record_lag(recorder: Recorder, state: Drain, phase: str) -> None:

@@ -10,7 +10,8 @@ from harness.errors import WaitTimeout
 from harness.faults.interposer import InterposerState
 from harness.history.ops import OpType
 from harness.history.store import Recorder
-from harness.runner import Progress, _catch_up
+from harness.runner import OBSERVE_ATTEMPTS, Progress, _catch_up, _observe_settled
+from harness.target import Drain
 
 
 def _state(unread: int, held: int = 0, unacked: int = 0) -> InterposerState:
@@ -54,3 +55,45 @@ def test_interposer_lag_counts_unread_held_and_unacknowledged() -> None:
     state = InterposerState(unread=2, held=1, unacked=4, forwarded=10, swapped=1)
     assert state.lag == 7
     assert "held 1" in state.describe() and "unacked 4" in state.describe()
+
+
+class _Moving:
+    """A target still committing while its final observation is read: each ``observe`` lets ``work``
+    more orders land (published between the two drain readings around it), until it has none left."""
+
+    def __init__(self, work: list[int]) -> None:
+        self.work = work
+        self.published = 10
+        self.reads = 0
+
+    def drain_state(self) -> Drain:
+        return Drain(publish_backlog=0, consumer_lag=0, published=self.published)
+
+    def observe(self) -> dict[str, list[dict[str, object]]]:
+        self.reads += 1
+        rows = [{"order_id": str(i)} for i in range(self.published)]  # the orders table, read first
+        self.published += self.work.pop(0) if self.work else 0  # then more land before the topic is read
+        return {"orders": rows}  # type: ignore[dict-item]
+
+
+def test_an_observation_read_while_the_pipeline_moved_is_read_again_and_recorded() -> None:
+    recorder = Recorder(None, "outbox")
+    target = _Moving([3, 2, 0])
+    sources, settled = _observe_settled(target, True, 5.0, recorder, "outbox", lambda p: None, 0.0, None)  # type: ignore[arg-type]
+    assert settled and target.reads == 3
+    assert len(sources["orders"]) == 15  # the read that nothing moved under: every order landed by then
+    unsettled = [op for op in recorder.history().ops if op.f == "observe-unsettled"]
+    assert [(op.value["published_before"], op.value["published_after"]) for op in unsettled] == [(10, 13), (13, 15)]
+    assert all(op.type is OpType.INFO for op in unsettled)
+
+
+def test_a_pipeline_that_never_stops_moving_counts_as_not_drained() -> None:
+    target = _Moving([1] * 100)
+    _, settled = _observe_settled(target, True, 5.0, Recorder(None, "outbox"), "outbox", lambda p: None, 0.0, None)  # type: ignore[arg-type]
+    assert not settled and target.reads == OBSERVE_ATTEMPTS
+
+
+def test_a_pipeline_that_did_not_drain_is_read_once_as_it_is() -> None:
+    target = _Moving([1] * 100)
+    _, settled = _observe_settled(target, False, 5.0, Recorder(None, "outbox"), "outbox", lambda p: None, 0.0, None)  # type: ignore[arg-type]
+    assert not settled and target.reads == 1

@@ -56,7 +56,11 @@ class Oracle:
         return {group: sum(parts.values()) for group, parts in self.lag_by_partition(topic, groups).items()}
 
     def lag_by_partition(self, topic: str, groups: Sequence[str]) -> dict[str, dict[int, int]]:
-        """Records on ``topic`` not yet committed, per group and partition.
+        """Records on ``topic`` not yet committed, per group and partition (see ``ends_and_lag``)."""
+        return self.ends_and_lag(topic, groups)[1]
+
+    def ends_and_lag(self, topic: str, groups: Sequence[str]) -> tuple[dict[int, int], dict[str, dict[int, int]]]:
+        """The end offset of each partition of ``topic``, and the records not yet committed, per group and partition.
 
         Clients that live for the run (one for the end offsets, one per group for its committed
         offsets), asked synchronously with timeouts: a sample is a few round trips
@@ -72,7 +76,7 @@ class Oracle:
                 parts = [TopicPartition(topic, p) for p in ends]
                 committed = {tp.partition: max(tp.offset, 0) for tp in self._probe(group).committed(parts, timeout=5)}
                 out[group] = {p: max(0, ends[p] - committed.get(p, 0)) for p in sorted(ends)}
-            return out
+            return ends, out
         except BaseException:
             self.close()
             raise

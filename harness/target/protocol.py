@@ -46,6 +46,9 @@ class Drain:
     # consumer -> ((partition, lag), ...): the same lag per group and partition, for lag alerts
     # (harness.lag_alerts); empty when a target cannot tell.
     groups: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = ()
+    # Records on the topic so far (the sum of its end offsets); None when a target cannot tell. Two
+    # equal readings around the final observation show nothing was published while it was read.
+    published: int | None = None
 
     @property
     def done(self) -> bool:

@@ -461,10 +461,10 @@ class SpecTarget:
 
     def drain_state(self) -> Drain:
         backlog = self.publish_backlog()
-        by_group = self.oracle.lag_by_partition(self.topic, list(self.groups.values()))
+        ends, by_group = self.oracle.ends_and_lag(self.topic, list(self.groups.values()))
         groups = tuple((consumer, tuple(by_group[group].items())) for consumer, group in self.groups.items())
         return Drain(publish_backlog=backlog, consumer_lag=sum(sum(p.values()) for p in by_group.values()),
-                     groups=groups)
+                     groups=groups, published=sum(ends.values()))
 
     def observe(self) -> Mapping[str, list[Mapping[str, Scalar]]]:
         sources = dict(self.domain_pack.observe(self._sql))
