@@ -226,8 +226,7 @@ class OrderService:
             # COMMIT is a round trip of its own: the outbox row's id is taken before the commit, as
             # in any service that writes more than one statement per request. That window is what
             # a relay reading "after the last id" loses rows in (the late_commit scenario); a
-            # single autocommitted statement would close it inside the server. BEGIN travels with
-            # the statement (targets.statements), so the window costs one round trip, not two.
+            # single autocommitted statement would close it inside the server.
             async with conn.transaction():
                 cur = await conn.execute(sql, params)
                 if cur.rowcount != 1:
@@ -358,6 +357,48 @@ def make_app(service: OrderService) -> Callable[[Scope, Receive, Send], Awaitabl
     return app
 
 
+class _HeadWithBody:
+    """A transport that holds a response's head back until its body is written, then writes both at once.
+
+    uvicorn's httptools protocol writes the status line and headers in one ``write`` and the body
+    in another: two syscalls and two packets per response (with TCP_NODELAY), and the client wakes
+    for each. Everything else is the real transport's. Only a final head is held (not a ``100
+    Continue``), and a held head is never lost: it goes out before any other write and on close.
+    """
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._head is not None:
+            data, self._head = self._head + data, None
+        elif data.endswith(b"\r\n\r\n") and data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 1"):
+            self._head = data
+            return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._head is not None:
+            data, self._head = self._head, None
+            self._transport.write(data)
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def _http_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's httptools protocol, writing each response in one write (``_HeadWithBody``)."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class OneWriteHttpToolsProtocol(HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(_HeadWithBody(transport))  # type: ignore[arg-type]
+
+    return OneWriteHttpToolsProtocol
+
+
 def _listener(port: int) -> socket.socket:
     """The listening socket, with TCP_NODELAY set: Linux hands it on to every accepted connection.
 
@@ -391,7 +432,7 @@ async def serve(env: TargetEnv) -> None:
     # Python a statement; the pool still opens, checks and replaces the connections.
     service = OrderService(env, RawPool(pool), publisher)
     config = uvicorn.Config(
-        make_app(service), host="127.0.0.1", port=env.http_port, loop="none", http="httptools", lifespan="off",
+        make_app(service), host="127.0.0.1", port=env.http_port, loop="none", http=_http_protocol(), lifespan="off",
         access_log=False, log_config=None, server_header=False, date_header=False, proxy_headers=False,
         timeout_keep_alive=5,
     )
