@@ -26,7 +26,6 @@ Run by the harness: python -m targets.order_service (configuration in the enviro
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import re
@@ -40,6 +39,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+import msgspec
 import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -309,14 +309,14 @@ class OrderService:
         if method != "POST":
             return 405, {"error": f"method {method} not allowed"}
         try:
-            body = json.loads(raw or b"{}")
+            body = _decode(raw or b"{}")
             parts = path.strip("/").split("/")
             if parts == ["orders"]:
                 return await self.place(_uuid(body["order_id"]), str(body["customer"]), int(body["amount_cents"]))
             if len(parts) == 3 and parts[0] == "orders" and parts[2] in _ACTIONS:
                 return await self.transition(_uuid(parts[1]), _ACTIONS[parts[2]])
             return 404, {"error": f"no route POST {path}"}
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, msgspec.DecodeError) as exc:
             return 400, {"error": f"bad request: {exc!r}"}
         except psycopg.Error as exc:
             # Not committed (an error inside the statement, or no connection within POOL_WAIT_S:
@@ -327,6 +327,10 @@ class OrderService:
 
 
 _ACTIONS = {"pay": "paid", "ship": "shipped", "cancel": "cancelled"}
+
+# Request bodies and answers through msgspec's C codec: the json module's was ~4% of a request's CPU.
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
 
 Scope = MutableMapping[str, Any]
 Message_ = MutableMapping[str, Any]
@@ -349,7 +353,7 @@ def make_app(service: OrderService) -> Callable[[Scope, Receive, Send], Awaitabl
             if not message.get("more_body", False):
                 break
         status, out = await service.handle(scope["method"], scope["path"], b"".join(chunks))
-        data = json.dumps(out).encode()
+        data = _encode(out)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
         await send({"type": "http.response.body", "body": data})

@@ -148,6 +148,8 @@ def test_bad_requests_and_unknown_routes() -> None:
     service = OrderService(_env("outbox"), FakePool(FakeConnection([])), None)
     assert _handle(service, "POST", "/orders", {"order_id": "not-a-uuid", "customer": "c", "amount_cents": 1})[0] == 400
     assert _handle(service, "POST", "/orders", {"customer": "c"})[0] == 400
+    assert asyncio.run(service.handle("POST", "/orders", b'{"order_id": '))[0] == 400  # not JSON
+    assert asyncio.run(service.handle("POST", "/orders", b"[1, 2]"))[0] == 400  # JSON, not an object
     assert _handle(service, "POST", "/refunds", {})[0] == 404
     assert _handle(service, "GET", "/orders")[0] == 404
     assert _handle(service, "GET", "/health") == (200, {"pipeline": "outbox", "publish_queue": 0, "schema_refused": None})
