@@ -162,10 +162,14 @@ class RawConnection:
         pg = self._pg
         while pg.flush():  # 1: the socket took part of it; wait until it takes the rest
             await self._ready(write=True)
+        # The answer cannot be in yet: wait for it before the first read, not after a read that
+        # finds nothing (a recv syscall saved per round trip). Later reads happen only while libpq
+        # says the next result is not complete in what it already holds.
+        await self._ready()
+        pg.consume_input()
         results: list[pq.abc.PGresult] = []
         error: pq.abc.PGresult | None = None
         while True:
-            pg.consume_input()
             while pg.is_busy():
                 await self._ready()
                 pg.consume_input()
@@ -196,8 +200,13 @@ class RawConnection:
                 ready.set_result(None)
 
         (loop.add_writer if write else loop.add_reader)(fd, fire)
-        # A cancelled wait (the request's task cancelled at shutdown) must not leave the fd watched.
-        ready.add_done_callback(lambda _: (loop.remove_writer if write else loop.remove_reader)(fd))
+
+        def cancelled(f: asyncio.Future[None]) -> None:
+            # A cancelled wait (the request's task cancelled at shutdown) must not leave the fd watched.
+            if f.cancelled():
+                (loop.remove_writer if write else loop.remove_reader)(fd)
+
+        ready.add_done_callback(cancelled)
         return ready
 
 
