@@ -222,8 +222,10 @@ def _process(spec: ProcessSpec, port: int, ready_path: str | None) -> Iterator[M
 def _service_spec(mode: str, pg_port: int, port: int, work: Path, root: str) -> ProcessSpec:
     env = {"CHAOS_PIPELINE": "bench", "CHAOS_PG_DSN": f"host={HOST} port={pg_port} user=postgres dbname={DB}",
            "CHAOS_TOPIC": "orders", "CHAOS_HTTP_PORT": str(port), "ORDER_SERVICE_MODE": mode, "PYTHONPATH": root}
+    # cwd too: ``python -m`` puts the working directory first on sys.path, ahead of PYTHONPATH, so
+    # without it --compare-root ran this checkout's service a second time.
     return ProcessSpec(name=f"order_service.{mode}", argv=[sys.executable, "-m", "targets.order_service"],
-                       log_path=work / f"service_{mode}_{Path(root).name}.log", env=env)
+                       log_path=work / f"service_{mode}_{Path(root).name}.log", env=env, cwd=Path(root))
 
 
 def serve_and_drive(mode: str, root: str, pg_port: int, service_port: int, pg: ManagedProcess, args: argparse.Namespace,

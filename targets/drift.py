@@ -27,13 +27,16 @@ __all__ = ["CHANGES", "drifted", "report_refused"]
 
 CHANGES = ("rename", "remove")
 _cache: dict[str, object] = {"key": None, "change": None}
+_built: dict[tuple[str, str], Path] = {}
 
 
 def _change() -> str | None:
     folder, process = os.environ.get("CHAOS_CRASHPOINTS_DIR"), os.environ.get("CHAOS_PROCESS")
     if not folder or not process:
         return None
-    path = Path(folder) / f"{process}.drift"
+    path = _built.get((folder, process))
+    if path is None:  # built once: a Path cost more than the stat, and every event asks
+        path = _built[(folder, process)] = Path(folder) / f"{process}.drift"
     try:
         st = os.stat(path)
     except FileNotFoundError:

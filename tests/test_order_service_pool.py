@@ -148,6 +148,8 @@ def test_bad_requests_and_unknown_routes() -> None:
     service = OrderService(_env("outbox"), FakePool(FakeConnection([])), None)
     assert _handle(service, "POST", "/orders", {"order_id": "not-a-uuid", "customer": "c", "amount_cents": 1})[0] == 400
     assert _handle(service, "POST", "/orders", {"customer": "c"})[0] == 400
+    assert asyncio.run(service.handle("POST", "/orders", b'{"order_id": '))[0] == 400  # not JSON
+    assert asyncio.run(service.handle("POST", "/orders", b"[1, 2]"))[0] == 400  # JSON, not an object
     assert _handle(service, "POST", "/refunds", {})[0] == 404
     assert _handle(service, "GET", "/orders")[0] == 404
     assert _handle(service, "GET", "/health") == (200, {"pipeline": "outbox", "publish_queue": 0, "schema_refused": None})
@@ -219,3 +221,38 @@ def test_the_process_serves_health_and_stops_cleanly_on_sigterm(tmp_path: Path) 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def test_a_response_leaves_in_one_write() -> None:
+    """uvicorn writes head and body apart: two syscalls and two packets a response, until the head waits for its body."""
+    real = _Transport()
+    transport = order_service._HeadWithBody(real)  # type: ignore[arg-type]
+    head = b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\n"
+    transport.write(head)
+    assert real.writes == []
+    transport.write(b"{}")
+    assert real.writes == [head + b"{}"]
+    # A 100 Continue is not held (the client waits for it before sending the body), nor is anything else.
+    transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    transport.write(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 3\r\n\r\nbad")
+    assert real.writes[1:] == [b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 400 Bad Request\r\ncontent-length: 3\r\n\r\nbad"]
+    # A head still held when the connection closes goes out first; the rest is the real transport's.
+    transport.write(head)
+    assert not transport.is_closing()
+    transport.close()
+    assert real.writes[-1] == head and real.closed and transport.is_closing()

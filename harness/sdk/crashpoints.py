@@ -42,12 +42,20 @@ _lock = threading.Lock()
 _state: dict[str, object] = {"key": None, "point": None, "passage": 0, "arm_id": None, "count": 0, "event_type": None}
 
 
+# Built once per (folder, process): making two Paths cost more than the stat that follows, and
+# every passage of every crash point (several per order in the order service) asks for them.
+_built: dict[tuple[str, str], tuple[Path, Path]] = {}
+
+
 def _paths() -> tuple[Path, Path] | None:
     folder = os.environ.get("CHAOS_CRASHPOINTS_DIR")
     process = os.environ.get("CHAOS_PROCESS")
     if not folder or not process:
         return None
-    return Path(folder) / f"{process}.arm", Path(folder) / f"{process}.fired"
+    paths = _built.get((folder, process))
+    if paths is None:
+        paths = _built[(folder, process)] = (Path(folder) / f"{process}.arm", Path(folder) / f"{process}.fired")
+    return paths
 
 
 def crash_point(name: str, event_type: str | None = None) -> None:

@@ -28,7 +28,6 @@ connection the server is closing would come back as an unknown outcome, not a re
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import threading
 import time
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httptools
+import msgspec
 
 from harness.history.ops import OpType, Scalar
 from harness.history.store import Recorder
@@ -79,6 +79,11 @@ def clients_for(plan: list[PlannedOrder], budget_s: float = STEPS_PER_ORDER * RE
             first += 1
         peak = max(peak, last - first + 1)
     return max(MIN_CLIENTS, min(MAX_CLIENTS, peak))
+
+
+# msgspec's C codec rather than the json module: a tenth of the cost, on the driver's per-request path.
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +278,7 @@ class OrderWorkload:
         process = f"client-{client}"
         value: dict[str, Scalar] = {"amount_cents": order.amount_cents, "customer": order.customer}
         self.recorder.record(process, OpType.INVOKE, f, order.order_id, value)
-        payload = json.dumps(body).encode()
+        payload = _encode(body)
         request = b"%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
             method, path, self._host_header, len(payload), payload)
         sent = False
@@ -282,7 +287,7 @@ class OrderWorkload:
                 waiter = await self._send(client, request)
                 sent = True
                 resp = await waiter
-            answer = json.loads(resp.body or b"{}")
+            answer = _decode(resp.body or b"{}")
         except ConnectionRefusedError as exc:
             self.recorder.record(process, OpType.FAIL, f, order.order_id, value, error=f"refused: {exc}")
             return False
