@@ -37,7 +37,7 @@ from harness.errors import UsageError
 from harness.history.ops import FORMAT, FORMAT_VERSION, History, Observation, Op, OpType, Scalar
 from harness.history.table import ABSENT, Table
 
-__all__ = ["HistoryWriter", "Recorder", "bulk", "encode_observation", "load_histories"]
+__all__ = ["HistoryWriter", "Recorder", "bulk", "columnar_path", "encode_observation", "load_histories"]
 
 READABLE_VERSIONS = (1, 2)
 
@@ -265,10 +265,41 @@ def _decode_chunk(chunk: bytes, first: int, at_end: bool) -> list[_Line]:
     return out
 
 
-def load_histories(path: Path) -> tuple[Mapping[str, object], dict[str, History]]:
-    """Read a history.jsonl back (format version 1 or 2): (header, {pipeline: History})."""
+def columnar_path(path: Path) -> Path:
+    """Where the columnar form of the history at ``path`` lives: beside it, ``history.arrow``."""
+    return path.with_suffix(".arrow")
+
+
+def load_histories(path: Path, columnar: bool = True) -> tuple[Mapping[str, object], dict[str, History]]:
+    """Read a history.jsonl back (format version 1 or 2): (header, {pipeline: History}).
+
+    Through its columnar form (``history.arrow`` beside it, harness/history/columnar.py) when that
+    is there and was derived from this very file; otherwise from the jsonl, and then the columnar
+    form is written for next time (skipped where the folder is read-only). ``columnar=False`` reads
+    the jsonl only and writes nothing.
+    """
     if not path.exists():
         raise UsageError(f"no history at {path}; pass a run folder written by `chaos run` (it holds history.jsonl)")
+    if not columnar:
+        return _load_jsonl(path)
+    from harness.history.columnar import Stale, read_columnar, source_stamp, write_columnar
+
+    arrow = columnar_path(path)
+    stamp = source_stamp(path)
+    if arrow.exists():
+        try:
+            return read_columnar(arrow, stamp)
+        except Stale:
+            pass  # derived from another jsonl, or damaged: the jsonl is the record, so rebuild from it
+    header, histories = _load_jsonl(path)
+    try:
+        write_columnar(arrow, header, histories, stamp)
+    except OSError:
+        pass  # a read-only run folder: it loads from the jsonl each time, as before the columnar form
+    return header, histories
+
+
+def _load_jsonl(path: Path) -> tuple[Mapping[str, object], dict[str, History]]:
     ops: dict[str, list[Op]] = {}
     observations: dict[str, dict[str, Observation]] = {}
     memo: dict[Any, Any] = {}

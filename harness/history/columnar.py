@@ -1,0 +1,232 @@
+"""history.arrow: the run's history as typed columns in one Arrow IPC file, derived from history.jsonl.
+
+history.jsonl stays the record: append-only, flushed op by op, readable after a crash. Once a
+run's observations are complete, the same histories are written beside it as ``history.arrow``,
+and loading a run reads that instead: its columns are memory-mapped, not parsed, and Python
+objects are made only for the columns something reads (see frame.py). The file is derived and
+disposable: it is rebuilt from history.jsonl whenever it is absent, unreadable or stale, so run
+folders written before it existed load as before.
+
+Layout: one record batch of one row. Each field is a list holding one whole array (a column's
+codes or values, its mask, the string pool, the ops' value texts), so arrays of different
+lengths live in one file and each reads back zero-copy. The schema's metadata ``manifest``
+(JSON) says which field is which: per pipeline, its ops' fields and each observation's columns
+with their kind (frame.py). It also records the jsonl it was derived from (size, modification
+and change times, a digest of its first and last MiB): any difference makes the file stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc
+
+from harness.history.frame import (
+    VALUES_DECODER,
+    Column,
+    Frame,
+    Interner,
+    OpsFrame,
+    Pool,
+    TableFrame,
+    encode_column,
+)
+from harness.history.ops import History, Observation, Op, OpType
+from harness.history.table import Table
+
+__all__ = ["COLUMNAR_NAME", "LazyOps", "frame_of", "history_of", "read_columnar", "source_stamp", "write_columnar"]
+
+COLUMNAR_NAME = "history.arrow"
+MAGIC = "chaos-history-columns"
+VERSION = 1
+_EDGE = 1 << 20
+
+
+def source_stamp(jsonl: Path) -> dict[str, object]:
+    """What identifies the jsonl a columnar file was derived from; any change in it makes the file stale."""
+    st = jsonl.stat()
+    digest = hashlib.sha1()
+    with jsonl.open("rb") as fh:
+        digest.update(fh.read(_EDGE))
+        if st.st_size > _EDGE:
+            fh.seek(max(_EDGE, st.st_size - _EDGE))
+            digest.update(fh.read(_EDGE))
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "edges": digest.hexdigest()}
+
+
+class LazyOps(Sequence[Op]):
+    """A pipeline's ops, made into ``Op`` records from the frame the first time any is read."""
+
+    __slots__ = ("_frame", "_ops")
+
+    def __init__(self, frame: Frame) -> None:
+        self._frame = frame
+        self._ops: tuple[Op, ...] | None = None
+
+    def _all(self) -> tuple[Op, ...]:
+        if self._ops is None:
+            self._ops = _make_ops(self._frame)
+        return self._ops
+
+    def __len__(self) -> int:
+        return self._frame.ops.n
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._all()[i]
+
+    def __iter__(self) -> Any:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(other) == len(self) and tuple(self._all()) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LazyOps({len(self)} ops)"
+
+
+_OP_TYPES = {t.value: t for t in OpType}
+
+
+def _make_ops(frame: Frame) -> tuple[Op, ...]:
+    o = frame.ops
+    strings = frame.pool.strings()
+    types = {c: _OP_TYPES[strings[c]] for c in set(o.type.tolist())}
+    try:
+        values = VALUES_DECODER.decode(o.values_json) if o.n else []
+    except ValueError:  # NaN or Infinity in some value: json writes them, msgspec does not read them
+        values = json.loads(bytes(o.values_json))
+    get = strings.__getitem__
+    return tuple(map(Op, o.index.tolist(), o.time.tolist(), map(get, o.process.tolist()),
+                     map(types.__getitem__, o.type.tolist()), map(get, o.f.tolist()), map(get, o.key.tolist()),
+                     values, map(get, o.error.tolist())))
+
+
+def frame_of(history: History, interner: Interner | None = None) -> Frame:
+    """The history as a frame (its own, when it was loaded from a columnar file)."""
+    if history.frame is not None:
+        return history.frame
+    interner = interner or Interner()
+    ops = history.ops
+    str_codes = interner.str_codes
+    values = [dict(op.value) for op in ops]
+    ops_frame = OpsFrame(
+        len(ops), np.fromiter((op.index for op in ops), dtype=np.int64, count=len(ops)),
+        np.fromiter((op.time_s for op in ops), dtype=np.float64, count=len(ops)),
+        str_codes([op.process for op in ops]), str_codes([op.type.value for op in ops]),
+        str_codes([op.f for op in ops]), str_codes([op.key for op in ops]), str_codes([op.error for op in ops]),
+        json.dumps(values, separators=(",", ":"), default=str).encode())
+    tables = {source: TableFrame(len(obs.rows), {name: encode_column(col, interner)
+                                                 for name, col in obs.rows.raw_columns().items()})
+              for source, obs in history.observations.items()}
+    return Frame(Pool(interner.strings), ops_frame, MappingProxyType(tables))
+
+
+def history_of(pipeline: str, frame: Frame) -> History:
+    """A History read from ``frame``: ops and columns become Python objects when first read."""
+    observations = {source: Observation(source, Table.from_frame(t, frame.pool)) for source, t in frame.tables.items()}
+    return History(pipeline, LazyOps(frame), MappingProxyType(observations), frame=frame)
+
+
+class _Fields:
+    """Collects the one-row fields of the record batch and hands out their numbers."""
+
+    def __init__(self) -> None:
+        self.arrays: list[pa.Array] = []
+
+    def add(self, values: pa.Array) -> int:
+        self.arrays.append(pa.LargeListArray.from_arrays(pa.array([0, len(values)], pa.int64()), values))
+        return len(self.arrays) - 1
+
+    def np(self, a: np.ndarray) -> int:  # type: ignore[type-arg]
+        return self.add(pa.array(a))
+
+
+def write_columnar(path: Path, header: Mapping[str, object], histories: Mapping[str, History],
+                   stamp: Mapping[str, object]) -> None:
+    """Write ``histories`` as a columnar file at ``path`` (atomically: a temporary file renamed)."""
+    interner = Interner()
+    frames = {p: frame_of(h, interner) if h.frame is None else h.frame for p, h in histories.items()}
+    pools = {id(f.pool) for f in frames.values()}
+    if any(h.frame is not None for h in histories.values()) and len(pools) > 1:
+        frames = {p: frame_of(_plain(h), interner) for p, h in histories.items()}  # one pool per file
+    pool = next(iter(frames.values())).pool if frames else Pool(interner.strings)
+    fields = _Fields()
+    pipelines = []
+    for p, fr in frames.items():
+        o = fr.ops
+        ops = {"n": o.n, "index": fields.np(o.index), "time": fields.np(o.time), "process": fields.np(o.process),
+               "type": fields.np(o.type), "f": fields.np(o.f), "key": fields.np(o.key), "error": fields.np(o.error),
+               "values": fields.add(pa.array([o.values_json], pa.large_binary()))}
+        tables = []
+        for source, t in fr.tables.items():
+            cols = [{"name": name, "kind": c.kind, "values": fields.np(c.values),
+                     "mask": None if c.mask is None else fields.np(c.mask)} for name, c in t.columns.items()]
+            tables.append({"source": source, "n": t.n, "columns": cols})
+        pipelines.append({"name": p, "ops": ops, "tables": tables})
+    strings = pool.strings()[:len(pool)]
+    pool_field = fields.add(pa.array(strings, pa.large_string()))
+    manifest = {"format": MAGIC, "version": VERSION, "header": dict(header), "source": dict(stamp),
+                "pool": pool_field, "pipelines": pipelines}
+    batch = pa.record_batch(fields.arrays, names=[f"f{i}" for i in range(len(fields.arrays))])
+    schema = batch.schema.with_metadata({"manifest": json.dumps(manifest, default=str)})
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as out:
+            out.write_batch(batch.replace_schema_metadata(schema.metadata))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _plain(history: History) -> History:
+    return History(history.pipeline, tuple(history.ops), history.observations)
+
+
+class Stale(Exception):
+    """The columnar file does not match its jsonl (or is not one): rebuild it from the jsonl."""
+
+
+def read_columnar(path: Path, stamp: Mapping[str, object] | None) -> tuple[dict[str, object], dict[str, History]]:
+    """(jsonl header, {pipeline: History}) from a columnar file; Stale if it was derived from another jsonl."""
+    try:
+        source = pa.memory_map(str(path), "r")
+        reader = pa.ipc.open_file(source)
+        manifest = json.loads((reader.schema.metadata or {})[b"manifest"])
+        if manifest.get("format") != MAGIC or manifest.get("version") != VERSION:
+            raise Stale(f"{path} is not a {MAGIC} file of version {VERSION}")
+        if stamp is not None and manifest.get("source") != dict(stamp):
+            raise Stale(f"{path} was derived from another history.jsonl")
+        batch = reader.get_batch(0)
+    except (OSError, ValueError, KeyError, pa.ArrowException) as e:
+        raise Stale(str(e)) from None
+
+    def arr(i: int) -> Any:
+        return batch.column(i).values
+
+    def np_(i: int) -> np.ndarray:  # type: ignore[type-arg]
+        return arr(i).to_numpy(zero_copy_only=True)
+
+    pool = Pool(arr(manifest["pool"]))
+    histories: dict[str, History] = {}
+    for p in manifest["pipelines"]:
+        o = p["ops"]
+        ops = OpsFrame(o["n"], np_(o["index"]), np_(o["time"]), np_(o["process"]), np_(o["type"]), np_(o["f"]),
+                       np_(o["key"]), np_(o["error"]), memoryview(arr(o["values"])[0].as_buffer()))
+        tables = {t["source"]: TableFrame(t["n"], {c["name"]: Column(c["kind"], np_(c["values"]),
+                                                                     None if c["mask"] is None else np_(c["mask"]))
+                                                   for c in t["columns"]})
+                  for t in p["tables"]}
+        histories[p["name"]] = history_of(p["name"], Frame(pool, ops, MappingProxyType(tables)))
+    return dict(manifest["header"]), histories

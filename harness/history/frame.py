@@ -1,0 +1,213 @@
+"""A history as typed arrays: every column a numpy array, every string a code into one shared pool.
+
+The jsonl history is the crash-safe record; a million-event history read from it is a million
+Python objects before a checker starts. A ``Frame`` holds the same ops and observations as
+arrays instead: a string column is ``int32`` codes into the frame's one string ``pool`` (so an
+order id has the same code in the ops, the topic, the applied records and the effects, and a
+join across them is integer work), a number column is ``int64`` or ``float64``. The columnar
+file (``columnar.py``) stores a frame as it is, so loading one is mapping its arrays.
+
+Encoding of one column (``Column``):
+  ``str``    codes into the pool; ``NONE`` (-1) where the value is null, ``ABSENT_CODE`` (-2)
+             where the row lacks the field
+  ``int``    int64 values (Python ints within 64 bits), ``float`` float64, ``bool`` int8 0/1;
+             ``mask`` (int8, only when needed) is 1 where null, 2 where absent (values hold 0 there)
+  ``json``   a column whose values mix types (an int here, a string there) or hold ints beyond
+             64 bits: each value's JSON text is in the pool, its code in ``values``; the mask as above
+
+Python objects are made from a frame only when asked for (``Column.materialize``): a checker that
+reads three columns of a table pays for three. Ops keep their ``value`` mappings as one JSON text
+(``OpsFrame.values_json``), decoded when the ops are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from harness.history.table import ABSENT
+
+__all__ = ["ABSENT_CODE", "NONE", "Column", "Frame", "OpsFrame", "Pool", "TableFrame", "encode_column"]
+
+NONE = -1
+ABSENT_CODE = -2
+_INT64 = (-(2**63), 2**63 - 1)
+
+Codes = npt.NDArray[np.int32]
+
+
+class Pool:
+    """The frame's strings: ``strings[code]``, made into Python objects once, when first asked for.
+
+    ``text`` is whatever holds them (a list, or an Arrow string array read from the file); ``at``
+    gives one string without materialising the rest."""
+
+    __slots__ = ("_source", "_list", "_n")
+
+    def __init__(self, source: Any) -> None:
+        self._source = source  # a list[str] or a pyarrow StringArray / LargeStringArray
+        self._n = len(source)
+        self._list: list[Any] | None = list(source) if isinstance(source, list) else None
+
+    def __len__(self) -> int:
+        return self._n
+
+    def strings(self) -> list[Any]:
+        """Every string, as one list; two extra slots at the end make code -1 read None and -2 ABSENT."""
+        if self._list is None:
+            self._list = self._source.to_pylist()
+        if len(self._list) == self._n:
+            self._list.extend((ABSENT, None))  # [-2] is ABSENT, [-1] is None: codes index it directly
+        return self._list
+
+    def at(self, code: int) -> Any:
+        if code == NONE:
+            return None
+        if code == ABSENT_CODE:
+            return ABSENT
+        if self._list is not None:
+            return self._list[code]
+        return self._source[code].as_py()
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a table frame (see the module docstring for the encoding)."""
+
+    kind: str  # "str", "int", "float", "bool", "json"
+    values: np.ndarray  # type: ignore[type-arg]
+    mask: npt.NDArray[np.int8] | None = None  # 1 null, 2 absent; None when every row has a value
+
+    def materialize(self, pool: Pool) -> tuple[Any, ...]:
+        """The column as Python values, ABSENT where a row lacks the field (as ``Table`` holds it)."""
+        if self.kind == "str":
+            return tuple(map(pool.strings().__getitem__, self.values.tolist()))
+        if self.kind == "json":
+            strings = pool.strings()
+            out: list[Any] = [json.loads(strings[c]) if c >= 0 else None for c in self.values.tolist()]
+        elif self.kind == "bool":
+            out = list(map(bool, self.values.tolist()))
+        else:
+            out = self.values.tolist()
+        if self.mask is not None:
+            for i in np.flatnonzero(self.mask).tolist():
+                out[i] = None if self.mask[i] == 1 else ABSENT
+        return tuple(out)
+
+    def at(self, i: int, pool: Pool) -> Any:
+        if self.mask is not None and self.mask[i]:
+            return None if self.mask[i] == 1 else ABSENT
+        v = self.values[i].item()
+        if self.kind == "str":
+            return pool.at(v)
+        if self.kind == "json":
+            return json.loads(pool.at(v))
+        if self.kind == "bool":
+            return bool(v)
+        return v
+
+    @property
+    def sparse(self) -> bool:
+        """Whether some row lacks the field."""
+        if self.kind in ("str",):
+            return bool((self.values == ABSENT_CODE).any())
+        return self.mask is not None and bool((self.mask == 2).any())
+
+
+@dataclass(frozen=True, slots=True)
+class TableFrame:
+    """One observation's rows as columns."""
+
+    n: int
+    columns: Mapping[str, Column]
+
+
+@dataclass(frozen=True, slots=True)
+class OpsFrame:
+    """A pipeline's ops as columns: index, time, process, type, f, key, error; values as one JSON array text."""
+
+    n: int
+    index: npt.NDArray[np.int64]
+    time: npt.NDArray[np.float64]
+    process: Codes
+    type: Codes
+    f: Codes
+    key: Codes  # NONE where the op names no entity
+    error: Codes  # NONE where it has none
+    values_json: bytes | memoryview  # a JSON array, one object per op ({} when it has no value)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One pipeline's history as arrays over one string pool."""
+
+    pool: Pool
+    ops: OpsFrame
+    tables: Mapping[str, TableFrame]
+    # The pool's code of each string a caller asked about (``code``), kept once looked up.
+    _codes: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def code(self, s: str) -> int:
+        """The pool code of ``s``, or NONE-1 (-3) if no column holds it (matches nothing)."""
+        got = self._codes.get(s)
+        if got is None:
+            strings = self.pool.strings()
+            if not self._codes:
+                self._codes.update((v, i) for i, v in enumerate(strings[:len(self.pool)]) if type(v) is str)
+            got = self._codes.get(s, -3)
+        return got
+
+
+def _values_decoder() -> msgspec.json.Decoder[list[dict[str, Any]]]:
+    return msgspec.json.Decoder(list[dict[str, Any]])
+
+
+VALUES_DECODER = _values_decoder()
+
+
+class Interner:
+    """Builds a pool: each distinct string gets the next code."""
+
+    __slots__ = ("codes", "strings")
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+        self.strings: list[str] = []
+
+    def code(self, s: str) -> int:
+        got = self.codes.get(s)
+        if got is None:
+            got = self.codes[s] = len(self.strings)
+            self.strings.append(s)
+        return got
+
+    def str_codes(self, col: Sequence[Any]) -> Codes:
+        code = self.code
+        return np.fromiter((code(v) if type(v) is str else NONE if v is None else ABSENT_CODE for v in col),
+                           dtype=np.int32, count=len(col))
+
+
+def encode_column(col: Sequence[Any], interner: Interner) -> Column:
+    """A Python column (ABSENT where a row lacks the field) as a ``Column``."""
+    types = {type(v) for v in col} - {type(None), type(ABSENT)}
+    if types <= {str}:
+        return Column("str", interner.str_codes(col))
+    mask = np.fromiter((1 if v is None else 2 if v is ABSENT else 0 for v in col), dtype=np.int8, count=len(col))
+    has_mask = bool(mask.any())
+    plain = [0 if v is None or v is ABSENT else v for v in col]
+    if types == {int} and all(_INT64[0] <= v <= _INT64[1] for v in plain):
+        return Column("int", np.array(plain, dtype=np.int64), mask if has_mask else None)
+    if types == {float}:
+        return Column("float", np.array(plain, dtype=np.float64), mask if has_mask else None)
+    if types == {bool}:
+        return Column("bool", np.array(plain, dtype=np.int8), mask if has_mask else None)
+    # Mixed types, or ints beyond 64 bits: each value's JSON text, so its type comes back as it was.
+    codes = np.fromiter((NONE if v is None or v is ABSENT else interner.code(json.dumps(v)) for v in col),
+                        dtype=np.int32, count=len(col))
+    return Column("json", codes, mask if has_mask else None)
