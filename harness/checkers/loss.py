@@ -25,6 +25,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
+
+from harness.checkers._arrays import OpArrays, first_index, isin, last_index, op_arrays, source, unique
 from harness.checkers._index import acknowledged_index, effects_index, ops_by_role
 from harness.checkers._sources import pick
 from harness.checkers.anomaly import Anomaly, AnomalyKind
@@ -33,6 +36,7 @@ from harness.checkers.counts import LossCounts
 from harness.checkers.chain import order_chains
 from harness.checkers.phantom import STATUS_AFTER
 from harness.history.observations import required_effects
+from harness.history.frame import ABSENT_CODE, NONE
 from harness.history.ops import History, OpType
 
 __all__ = ["NoLostEffect"]
@@ -49,6 +53,17 @@ class NoLostEffect:
                                "no final observation of effects was recorded; the run ended before drain")
         consumers = {str(r["consumer"]) for r in history.observed("consumers")}
         needs = {f: tuple((c, k) for c, k in pairs if c in consumers) for f, pairs in required_effects(history).items()}
+        clean = _clean(history, needs)
+        if clean is not None:
+            n_required, n_orders = clean
+            counts = LossCounts(required=n_required, missing=0, acknowledged_orders=n_orders, lost=0, lost_cents=0,
+                                pending_at_source=0, acknowledged_then_missing=0).as_counts(
+                **{f"missing:{consumer}": 0 for consumer in sorted(consumers)})
+            if not n_required:
+                return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
+                                   "no request was acknowledged, so nothing could be lost (vacuous)", counts)
+            return CheckResult(self.name, self.invariant, Validity.VALID,
+                               f"all {n_required} required effects of {n_orders} acknowledged orders happened", counts)
         acknowledged: dict[str, dict[str, int]] = {f: {} for f in needs}  # op -> order -> amount
         acks = history.derived(acknowledged_index)
         for key, f, amount in zip(acks.key, acks.f, acks.amount_cents):
@@ -105,6 +120,73 @@ class NoLostEffect:
                                tuple({"anomaly": "pending-at-source", "order_id": o} for o in waiting[:MAX_EXAMPLES]))
         return CheckResult(self.name, self.invariant, Validity.VALID,
                            f"all {n_required} required effects of {len(amounts)} acknowledged orders happened", counts)
+
+
+def _clean(history: History, needs: dict[str, tuple[tuple[str, str], ...]]) -> tuple[int, int] | None:
+    """(required effects, acknowledged orders) when the columns prove that nothing is missing and no
+    acknowledged request was lost or refused later; None when they do not (or cannot be read as arrays):
+    then the Python path finds and shows what is wrong (see _arrays.py)."""
+    ops = op_arrays(history)
+    effects = source(history, "effects")
+    if ops is None or effects is None:
+        return None
+    amount = ops.value("amount_cents")
+    if amount is not None and amount.kind != "int":
+        return None  # int(amount or 0) of another type may fail: the Python path says how
+    e_consumer, e_kind, e_order = (effects.str_codes(n, required=True) for n in ("consumer", "kind", "order_id"))
+    if e_consumer is None or e_kind is None or e_order is None:
+        return None
+    acked = ops.ok & (ops.key >= 0)
+    n_required = 0
+    requiring: list[np.ndarray] = []  # type: ignore[type-arg]
+    for f, pairs in needs.items():
+        orders = unique(ops.key[acked & (ops.f == ops.code(f))])
+        n_required += len(orders) * len(pairs)
+        if pairs:
+            requiring.append(orders)
+        for consumer, kind in pairs:
+            have = e_order[(e_consumer == ops.code(consumer)) & (e_kind == ops.code(kind))]
+            if not isin(orders, have).all():
+                return None
+    n_orders = len(unique(np.concatenate(requiring))) if requiring else 0
+    return (n_required, n_orders) if _kept(history, ops, acked) else None
+
+
+def _kept(history: History, ops: OpArrays, acked: np.ndarray) -> bool:  # type: ignore[type-arg]
+    """Whether no acknowledged request reads as missing or was refused later (acknowledged_then_missing is empty)."""
+    where = np.flatnonzero(acked)
+    keys = ops.key[where]
+    distinct, first = first_index(keys)
+    refused = np.flatnonzero(ops.fail & (ops.key >= 0))
+    if len(refused):
+        errors = ops.frame.ops.error[refused]
+        said = {c: str(ops.frame.pool.at(c) or "").startswith(_REFUSED) for c in unique(errors).tolist()}
+        refused = refused[[said[c] for c in errors.tolist()]]
+    if len(refused) and len(distinct):
+        at = np.minimum(np.searchsorted(distinct, ops.key[refused]), len(distinct) - 1)
+        known = distinct[at] == ops.key[refused]
+        if (known & (ops.time[where[first[at]]] < ops.time[refused])).any():
+            return False
+    if "orders" not in history.observations:
+        return True
+    orders = source(history, "orders")
+    order_id = orders.str_codes("order_id", required=True) if orders is not None else None
+    status = orders.str_codes("status") if orders is not None else None
+    if order_id is None or status is None:
+        return False  # not read as arrays: let the Python path decide
+    known_orders, rows = last_index(order_id)  # each order's last row
+    status_of = np.where(status[rows] == ABSENT_CODE, NONE, status[rows])
+    last = where[last_index(keys)[1]]  # each acknowledged order's latest acknowledged op
+    if not len(last):
+        return True
+    at = np.minimum(np.searchsorted(known_orders, ops.key[last]), max(len(known_orders) - 1, 0))
+    if not len(known_orders) or not (known_orders[at] == ops.key[last]).all():
+        return False  # an acknowledged order reads as missing
+    for f, after in STATUS_AFTER.items():
+        step = ops.f[last] == ops.code(f)
+        if not isin(status_of[at[step]], np.array([ops.code(s) for s in after])).all():
+            return False
+    return True
 
 
 _REFUSED = ("HTTP 404", "HTTP 409")

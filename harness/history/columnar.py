@@ -30,7 +30,6 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from harness.history.frame import (
-    VALUES_DECODER,
     Column,
     Frame,
     Interner,
@@ -40,13 +39,13 @@ from harness.history.frame import (
     encode_column,
 )
 from harness.history.ops import History, Observation, Op, OpType
-from harness.history.table import Table
+from harness.history.table import ABSENT, Table
 
 __all__ = ["COLUMNAR_NAME", "LazyOps", "frame_of", "history_of", "read_columnar", "source_stamp", "write_columnar"]
 
 COLUMNAR_NAME = "history.arrow"
 MAGIC = "chaos-history-columns"
-VERSION = 1
+VERSION = 2
 _EDGE = 1 << 20
 
 
@@ -103,10 +102,7 @@ def _make_ops(frame: Frame) -> tuple[Op, ...]:
     o = frame.ops
     strings = frame.pool.strings()
     types = {c: _OP_TYPES[strings[c]] for c in set(o.type.tolist())}
-    try:
-        values = VALUES_DECODER.decode(o.values_json) if o.n else []
-    except ValueError:  # NaN or Infinity in some value: json writes them, msgspec does not read them
-        values = json.loads(bytes(o.values_json))
+    values = o.all_values()
     get = strings.__getitem__
     return tuple(map(Op, o.index.tolist(), o.time.tolist(), map(get, o.process.tolist()),
                      map(types.__getitem__, o.type.tolist()), map(get, o.f.tolist()), map(get, o.key.tolist()),
@@ -120,13 +116,14 @@ def frame_of(history: History, interner: Interner | None = None) -> Frame:
     interner = interner or Interner()
     ops = history.ops
     str_codes = interner.str_codes
-    values = [dict(op.value) for op in ops]
+    keys = dict.fromkeys(k for op in ops for k in op.value)
+    values = {k: encode_column([op.value.get(k, ABSENT) for op in ops], interner) for k in keys}
     ops_frame = OpsFrame(
         len(ops), np.fromiter((op.index for op in ops), dtype=np.int64, count=len(ops)),
         np.fromiter((op.time_s for op in ops), dtype=np.float64, count=len(ops)),
         str_codes([op.process for op in ops]), str_codes([op.type.value for op in ops]),
         str_codes([op.f for op in ops]), str_codes([op.key for op in ops]), str_codes([op.error for op in ops]),
-        json.dumps(values, separators=(",", ":"), default=str).encode())
+        [json.dumps(dict(op.value), separators=(",", ":"), default=str) + "\n" for op in ops], values)
     tables = {source: TableFrame(len(obs.rows), {name: encode_column(col, interner)
                                                  for name, col in obs.rows.raw_columns().items()})
               for source, obs in history.observations.items()}
@@ -168,11 +165,11 @@ def write_columnar(path: Path, header: Mapping[str, object], histories: Mapping[
         o = fr.ops
         ops = {"n": o.n, "index": fields.np(o.index), "time": fields.np(o.time), "process": fields.np(o.process),
                "type": fields.np(o.type), "f": fields.np(o.f), "key": fields.np(o.key), "error": fields.np(o.error),
-               "values": fields.add(pa.array([o.values_json], pa.large_binary()))}
+               "texts": fields.add(pa.array(o.texts, pa.large_string()) if isinstance(o.texts, list) else o.texts),
+               "values": [_column(name, c, fields) for name, c in o.values.items()]}
         tables = []
         for source, t in fr.tables.items():
-            cols = [{"name": name, "kind": c.kind, "values": fields.np(c.values),
-                     "mask": None if c.mask is None else fields.np(c.mask)} for name, c in t.columns.items()]
+            cols = [_column(name, c, fields) for name, c in t.columns.items()]
             tables.append({"source": source, "n": t.n, "columns": cols})
         pipelines.append({"name": p, "ops": ops, "tables": tables})
     strings = pool.strings()[:len(pool)]
@@ -190,8 +187,17 @@ def write_columnar(path: Path, header: Mapping[str, object], histories: Mapping[
         tmp.unlink(missing_ok=True)
 
 
+def _column(name: str, c: Column, fields: _Fields) -> dict[str, object]:
+    return {"name": name, "kind": c.kind, "values": fields.np(c.values),
+            "mask": None if c.mask is None else fields.np(c.mask)}
+
+
 def _plain(history: History) -> History:
     return History(history.pipeline, tuple(history.ops), history.observations)
+
+
+def _read_column(c: Mapping[str, Any], np_: Any) -> Column:
+    return Column(c["kind"], np_(c["values"]), None if c["mask"] is None else np_(c["mask"]))
 
 
 class Stale(Exception):
@@ -223,10 +229,9 @@ def read_columnar(path: Path, stamp: Mapping[str, object] | None) -> tuple[dict[
     for p in manifest["pipelines"]:
         o = p["ops"]
         ops = OpsFrame(o["n"], np_(o["index"]), np_(o["time"]), np_(o["process"]), np_(o["type"]), np_(o["f"]),
-                       np_(o["key"]), np_(o["error"]), memoryview(arr(o["values"])[0].as_buffer()))
-        tables = {t["source"]: TableFrame(t["n"], {c["name"]: Column(c["kind"], np_(c["values"]),
-                                                                     None if c["mask"] is None else np_(c["mask"]))
-                                                   for c in t["columns"]})
+                       np_(o["key"]), np_(o["error"]), arr(o["texts"]),
+                       {c["name"]: _read_column(c, np_) for c in o["values"]})
+        tables = {t["source"]: TableFrame(t["n"], {c["name"]: _read_column(c, np_) for c in t["columns"]})
                   for t in p["tables"]}
         histories[p["name"]] = history_of(p["name"], Frame(pool, ops, MappingProxyType(tables)))
     return dict(manifest["header"]), histories

@@ -16,8 +16,8 @@ Encoding of one column (``Column``):
              64 bits: each value's JSON text is in the pool, its code in ``values``; the mask as above
 
 Python objects are made from a frame only when asked for (``Column.materialize``): a checker that
-reads three columns of a table pays for three. Ops keep their ``value`` mappings as one JSON text
-(``OpsFrame.values_json``), decoded when the ops are.
+reads three columns of a table pays for three. Ops keep their ``value`` mappings both as JSON texts
+and by key (``OpsFrame``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from harness.history.table import ABSENT
 
-__all__ = ["ABSENT_CODE", "NONE", "Column", "Frame", "OpsFrame", "Pool", "TableFrame", "encode_column"]
+__all__ = ["ABSENT_CODE", "NONE", "Column", "Frame", "Interner", "OpsFrame", "Pool", "TableFrame", "encode_column"]
 
 NONE = -1
 ABSENT_CODE = -2
@@ -65,6 +65,18 @@ class Pool:
         if len(self._list) == self._n:
             self._list.extend((ABSENT, None))  # [-2] is ABSENT, [-1] is None: codes index it directly
         return self._list
+
+    def find(self, s: str) -> int:
+        """The code of ``s``, or -3 when the pool does not hold it; a scan in C, no string made."""
+        if isinstance(self._source, list):
+            try:
+                return self._source.index(s)
+            except ValueError:
+                return -3
+        import pyarrow.compute as pc
+
+        found = pc.index(self._source, value=s).as_py()
+        return -3 if found < 0 else int(found)
 
     def at(self, code: int) -> Any:
         if code == NONE:
@@ -130,7 +142,12 @@ class TableFrame:
 
 @dataclass(frozen=True, slots=True)
 class OpsFrame:
-    """A pipeline's ops as columns: index, time, process, type, f, key, error; values as one JSON array text."""
+    """A pipeline's ops as columns: index, time, process, type, f, key, error (codes), and their values.
+
+    Each op's ``value`` is kept twice: as its JSON text ending in a newline (``texts``: the whole
+    column is then one JSON-lines text, decoded in one call when every op is made), and by key
+    (``values``: one column per key any op's value has, ABSENT where an op's lacks it), which is
+    what the checkers read."""
 
     n: int
     index: npt.NDArray[np.int64]
@@ -140,7 +157,32 @@ class OpsFrame:
     f: Codes
     key: Codes  # NONE where the op names no entity
     error: Codes  # NONE where it has none
-    values_json: bytes | memoryview  # a JSON array, one object per op ({} when it has no value)
+    texts: Any  # list[str], or a pyarrow LargeStringArray read from the file
+    values: Mapping[str, Column]
+
+    def all_values(self) -> list[dict[str, Any]]:
+        """Every op's value, in op order."""
+        if not self.n:
+            return []
+        if isinstance(self.texts, list):
+            data: bytes | memoryview = "".join(self.texts).encode()
+        else:
+            _, offsets, text = self.texts.buffers()
+            first = self.texts.offset
+            ends = np.frombuffer(offsets, dtype=np.int64)[first:first + len(self.texts) + 1]
+            data = memoryview(text)[int(ends[0]):int(ends[-1])]
+        try:
+            return VALUES_DECODER.decode_lines(data)
+        except ValueError:  # NaN or Infinity in some value: json writes them, msgspec does not read them
+            return [json.loads(line) for line in bytes(data).splitlines()]
+
+    def value_at(self, i: int) -> dict[str, Any]:
+        text = self.texts[i]
+        text = text if isinstance(text, str) else text.as_py()
+        try:
+            return VALUE_DECODER.decode(text)
+        except ValueError:
+            return json.loads(text)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,21 +196,15 @@ class Frame:
     _codes: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def code(self, s: str) -> int:
-        """The pool code of ``s``, or NONE-1 (-3) if no column holds it (matches nothing)."""
+        """The pool code of ``s``, or -3 if no column holds it (a code that matches nothing)."""
         got = self._codes.get(s)
         if got is None:
-            strings = self.pool.strings()
-            if not self._codes:
-                self._codes.update((v, i) for i, v in enumerate(strings[:len(self.pool)]) if type(v) is str)
-            got = self._codes.get(s, -3)
+            got = self._codes[s] = self.pool.find(s)
         return got
 
 
-def _values_decoder() -> msgspec.json.Decoder[list[dict[str, Any]]]:
-    return msgspec.json.Decoder(list[dict[str, Any]])
-
-
-VALUES_DECODER = _values_decoder()
+VALUES_DECODER = msgspec.json.Decoder(dict[str, Any])
+VALUE_DECODER = VALUES_DECODER
 
 
 class Interner:
