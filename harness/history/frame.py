@@ -66,6 +66,14 @@ class Pool:
             self._list.extend((ABSENT, None))  # [-2] is ABSENT, [-1] is None: codes index it directly
         return self._list
 
+    def arrow(self) -> Any:
+        """The strings as an Arrow array (the file's own, or one made once from the list)."""
+        if isinstance(self._source, list):
+            import pyarrow as pa
+
+            self._source = pa.array(self._source[:self._n], pa.large_string())
+        return self._source
+
     def find(self, s: str) -> int:
         """The code of ``s``, or -3 when the pool does not hold it; a scan in C, no string made."""
         if isinstance(self._source, list):
