@@ -56,14 +56,25 @@ class OpArrays:
         return self.frame.ops.values.get(name)
 
     def ops_at(self, where: npt.NDArray[np.intp]) -> tuple[Op, ...]:
-        """The ops at these positions, made one by one (for the few a checker reads as ops)."""
-        return tuple(make_op(self.frame, i) for i in where.tolist())
+        """The ops at these positions (for the few a checker reads as ops)."""
+        return make_ops(self.frame, where)
 
 
-def make_op(frame: Frame, i: int) -> Op:
-    o, at = frame.ops, frame.pool.at
-    return Op(int(o.index[i]), float(o.time[i]), at(int(o.process[i])), OpType(at(int(o.type[i]))),
-              at(int(o.f[i])), at(int(o.key[i])), o.value_at(i), at(int(o.error[i])))
+_OP_TYPES = {t.value: t for t in OpType}
+
+
+def make_ops(frame: Frame, where: npt.NDArray[np.intp]) -> tuple[Op, ...]:
+    """The ops at these positions, their strings taken from the pool in one call."""
+    o = frame.ops
+    if not len(where):
+        return ()
+    fields = [o.process[where], o.type[where], o.f[where], o.key[where], o.error[where]]
+    codes = unique(np.concatenate(fields))
+    text = dict(zip(codes.tolist(), frame.pool.take(codes)))
+    get = text.__getitem__
+    process, type_, f, key, error = (list(map(get, c.tolist())) for c in fields)
+    return tuple(map(Op, o.index[where].tolist(), o.time[where].tolist(), process,
+                     map(_OP_TYPES.__getitem__, type_), f, key, map(o.value_at, where.tolist()), error))
 
 
 def op_arrays(history: History) -> OpArrays | None:
@@ -186,11 +197,12 @@ def group_key(*codes: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
     out = np.zeros(len(codes[0]), dtype=np.int64)
     span = 1
     for c in codes:
-        ranks, width = dense(c)
-        width = max(width, 1)
-        if span * width >= 2**62:
+        low = int(c.min()) if len(c) else 0
+        width = (int(c.max()) - low + 1) if len(c) else 1
+        if span * width >= 2**62:  # would overflow: number the tuples so far 0 .. k-1 first
             out, span = dense(out)
-        out = out * width + ranks
+            span = max(span, 1)
+        out = out * width + (c.astype(np.int64) - low)
         span *= width
     return out
 

@@ -89,12 +89,11 @@ def ops_by_role(history: History) -> OpsByRole:
     A history read from a columnar file makes only its nemesis and probe ops here."""
     frame = history.frame
     if frame is not None:
-        from harness.checkers._arrays import make_op
+        from harness.checkers._arrays import make_ops
 
         o = frame.ops
         nemesis, probe = frame.code("nemesis"), frame.code("probe")
-        where = np.flatnonzero((o.process == nemesis) | (o.process == probe)).tolist()  # few: made one by one
-        made = [make_op(frame, i) for i in where]
+        made = make_ops(frame, np.flatnonzero((o.process == nemesis) | (o.process == probe)))  # few
         return OpsByRole(tuple(op for op in made if op.process == "nemesis"),
                          tuple(op for op in made if op.process == "probe"), history)
     return _split(history)

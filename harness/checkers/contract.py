@@ -184,7 +184,7 @@ def _judge_fast(history: History, shapes: _Shapes) -> _Judged | None:
     try:
         import pyarrow.compute as pc
 
-        texts = pool.arrow().take(codes[pending])
+        texts = pool.arrow()  # matched whole: cheaper than copying out the payloads
     except Exception:  # noqa: BLE001 - a pool not held by Arrow: the Python path, record by record
         return None
     keep = np.ones(len(pending), dtype=np.bool_)  # not recognised by a pattern yet
@@ -204,7 +204,8 @@ def _judge_fast(history: History, shapes: _Shapes) -> _Judged | None:
         for text, matched in shapes.texts[patterns:]:
             outcomes.append(matched)
             try:
-                hit = pc.match_substring_regex(texts, "^(?:" + text + ")$").to_numpy(zero_copy_only=False)
+                hit = pc.match_substring_regex(texts, "^(?:" + text + ")$").to_numpy(zero_copy_only=False)[
+                    codes[pending]]
             except Exception:  # noqa: BLE001 - a pattern RE2 does not read as Python does: parse instead
                 return None
             hit &= keep

@@ -45,7 +45,7 @@ __all__ = ["COLUMNAR_NAME", "LazyOps", "frame_of", "history_of", "read_columnar"
 
 COLUMNAR_NAME = "history.arrow"
 MAGIC = "chaos-history-columns"
-VERSION = 2
+VERSION = 3
 _EDGE = 1 << 20
 
 
@@ -174,8 +174,11 @@ def write_columnar(path: Path, header: Mapping[str, object], histories: Mapping[
         pipelines.append({"name": p, "ops": ops, "tables": tables})
     strings = pool.strings()[:len(pool)]
     pool_field = fields.add(pa.array(strings, pa.large_string()))
+    vocabulary: dict[str, int] = {}
+    for fr in frames.values():
+        vocabulary.update(fr.vocabulary())
     manifest = {"format": MAGIC, "version": VERSION, "header": dict(header), "source": dict(stamp),
-                "pool": pool_field, "pipelines": pipelines}
+                "pool": pool_field, "vocabulary": vocabulary, "pipelines": pipelines}
     batch = pa.record_batch(fields.arrays, names=[f"f{i}" for i in range(len(fields.arrays))])
     schema = batch.schema.with_metadata({"manifest": json.dumps(manifest, default=str)})
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -233,5 +236,6 @@ def read_columnar(path: Path, stamp: Mapping[str, object] | None) -> tuple[dict[
                        {c["name"]: _read_column(c, np_) for c in o["values"]})
         tables = {t["source"]: TableFrame(t["n"], {c["name"]: _read_column(c, np_) for c in t["columns"]})
                   for t in p["tables"]}
-        histories[p["name"]] = history_of(p["name"], Frame(pool, ops, MappingProxyType(tables)))
+        frame = Frame(pool, ops, MappingProxyType(tables), dict(manifest["vocabulary"]))
+        histories[p["name"]] = history_of(p["name"], frame)
     return dict(manifest["header"]), histories

@@ -37,6 +37,7 @@ __all__ = ["ABSENT_CODE", "NONE", "Column", "Frame", "Interner", "OpsFrame", "Po
 
 NONE = -1
 ABSENT_CODE = -2
+_FEW = 1024  # a column with at most this many distinct strings has its strings in the vocabulary
 _INT64 = (-(2**63), 2**63 - 1)
 
 Codes = npt.NDArray[np.int32]
@@ -65,6 +66,19 @@ class Pool:
         if len(self._list) == self._n:
             self._list.extend((ABSENT, None))  # [-2] is ABSENT, [-1] is None: codes index it directly
         return self._list
+
+    def held(self) -> bool:
+        """Whether every string is a Python object already."""
+        return self._list is not None
+
+    def take(self, codes: np.ndarray) -> list[Any]:  # type: ignore[type-arg]
+        """The values of these codes (None for -1, ABSENT for -2), made from the pool's text in one call."""
+        if self._list is not None:
+            return list(map(self.strings().__getitem__, codes.tolist()))
+        out = self.arrow().take(np.maximum(codes, 0)).to_pylist()
+        for i in np.flatnonzero(codes < 0).tolist():
+            out[i] = None if codes[i] == NONE else ABSENT
+        return out  # type: ignore[no-any-return]
 
     def arrow(self) -> Any:
         """The strings as an Arrow array (the file's own, or one made once from the list)."""
@@ -107,7 +121,12 @@ class Column:
     def materialize(self, pool: Pool) -> tuple[Any, ...]:
         """The column as Python values, ABSENT where a row lacks the field (as ``Table`` holds it)."""
         if self.kind == "str":
-            return tuple(map(pool.strings().__getitem__, self.values.tolist()))
+            if pool.held():
+                return tuple(map(pool.strings().__getitem__, self.values.tolist()))
+            # Only this column's strings, not the whole pool (which holds every payload too).
+            distinct, ranks = _factor(self.values)
+            strings = pool.take(distinct)
+            return tuple(map(strings.__getitem__, ranks.tolist()))
         if self.kind == "json":
             strings = pool.strings()
             out: list[Any] = [json.loads(strings[c]) if c >= 0 else None for c in self.values.tolist()]
@@ -200,8 +219,26 @@ class Frame:
     pool: Pool
     ops: OpsFrame
     tables: Mapping[str, TableFrame]
-    # The pool's code of each string a caller asked about (``code``), kept once looked up.
+    # The pool's code of each string a caller asked about (``code``), kept once looked up; seeded with
+    # the file's vocabulary (the strings of its low-cardinality columns), so most lookups scan nothing.
     _codes: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def vocabulary(self) -> dict[str, int]:
+        """The strings of every column with few distinct values (processes, types, consumers, kinds,
+        statuses ...) and their codes, and the empty string's: what the checkers look up by name."""
+        codes = [self.ops.process, self.ops.type, self.ops.f, self.ops.error]
+        codes += [c.values for t in self.tables.values() for c in t.columns.values() if c.kind == "str"]
+        codes += [c.values for c in self.ops.values.values() if c.kind == "str"]
+        few: set[int] = set()
+        for c in codes:
+            distinct = _factor(c)[0] if len(c) else c
+            if len(distinct) <= _FEW:
+                few.update(distinct[distinct >= 0].tolist())
+        found = sorted(few)
+        out = dict(zip(self.pool.take(np.array(found, dtype=np.int64)), found))
+        if "" not in out:
+            out[""] = self.pool.find("")
+        return out
 
     def code(self, s: str) -> int:
         """The pool code of ``s``, or -3 if no column holds it (a code that matches nothing)."""
@@ -235,6 +272,19 @@ class Interner:
         code = self.code
         return np.fromiter((code(v) if type(v) is str else NONE if v is None else ABSENT_CODE for v in col),
                            dtype=np.int32, count=len(col))
+
+
+def _factor(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    """(distinct codes sorted, each value's index among them), by a sort (np.unique hashes, slower here)."""
+    order = np.argsort(codes, kind="stable")
+    s = codes[order]
+    first = np.empty(len(s), dtype=np.bool_)
+    if len(s):
+        first[0] = True
+        np.not_equal(s[1:], s[:-1], out=first[1:])
+    ranks = np.empty(len(codes), dtype=np.int64)
+    ranks[order] = np.cumsum(first) - 1
+    return s[first], ranks
 
 
 def encode_column(col: Sequence[Any], interner: Interner) -> Column:
