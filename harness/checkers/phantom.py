@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.checkers._arrays import isin, op_arrays, source
+from harness.checkers._arrays import isin, op_arrays, source, unique
 from harness.checkers._index import effects_index, ops_by_role, required_column, topic_index
 from harness.checkers._sources import missing, pick, running_consumers
 from harness.checkers.anomaly import Anomaly, AnomalyKind
@@ -203,14 +203,17 @@ def _gather_fast(history: History) -> tuple[Outcomes, Callable[[set[str]], Evide
     def evidence(orders: set[str]) -> Evidence:
         codes = np.array(sorted(code_of[o] for o in orders), dtype=np.int64)
         order_rows = history.observed("orders")
-        rows = {pool.at(int(order_id[i])): order_rows[i] for i in np.flatnonzero(isin(order_id, codes)).tolist()}
+        at_rows, at_effects, at_events = (np.flatnonzero(isin(c, codes)) for c in (order_id, e_order, t_order))
+        used = unique(np.concatenate([order_id[at_rows], e_order[at_effects], e_consumer[at_effects],
+                                      e_kind[at_effects], t_order[at_events], t_type[at_events]]))
+        text = dict(zip(used.tolist(), pool.take(used)))  # the strings involved, taken from the pool at once
+        rows = {text[c]: order_rows[i] for i, c in zip(at_rows.tolist(), order_id[at_rows].tolist())}
         effects: dict[str, set[tuple[str, str]]] = {}
-        for i in np.flatnonzero(isin(e_order, codes)).tolist():
-            effects.setdefault(str(pool.at(int(e_order[i]))), set()).add(
-                (str(pool.at(int(e_consumer[i]))), str(pool.at(int(e_kind[i])))))
+        for o, c, k in zip(e_order[at_effects].tolist(), e_consumer[at_effects].tolist(), e_kind[at_effects].tolist()):
+            effects.setdefault(str(text[o]), set()).add((str(text[c]), str(text[k])))
         events: dict[str, set[str]] = {}
-        for i in np.flatnonzero(isin(t_order, codes)).tolist():
-            events.setdefault(str(pool.at(int(t_order[i]))), set()).add(str(pool.at(int(t_type[i]))))
+        for o, t in zip(t_order[at_events].tolist(), t_type[at_events].tolist()):
+            events.setdefault(str(text[o]), set()).add(str(text[t]))
         return rows, effects, events
 
     return outcomes, evidence
