@@ -8,27 +8,32 @@ The history has the realistic shape of an outbox run with all four consumers: cl
 (place / pay / ship with a few failures and unknown outcomes), a fault window with lag
 probes, and the final observations (order rows, topic records with their raw payloads,
 processed-event records, effects, a few DLQ entries, redelivered copies). An "event" is
-one op or one observation row.
+one op or one observation row. ``--poison N`` adds N undecodable records, dead-lettered by
+every consumer: anomalies, so I5 and I8 list them one by one (their slower path).
 
-The file is generated first; a child process then loads it the way `chaos analyze` does
-(``load_histories``) and runs all checkers, so peak RSS (``ru_maxrss``) is that of
-analysing a stored run, not of generating one. Times are CPU seconds of that process
-(``time.process_time``: honest on a shared machine) with wall-clock beside them. Prints one
+The jsonl is generated first, then its columnar form (history.arrow, as a run writes it at
+its end) is built once in a child (``columnar_build``, reported, not part of the headline).
+A child process then loads the history the way `chaos analyze` does (``load_histories``:
+the columnar file, memory-mapped) and runs all checkers, so peak RSS (``ru_maxrss``) is that
+of analysing a stored run, not of generating one. Times are CPU seconds of that process
+(``time.process_time``: honest on a shared machine) with wall-clock beside them; importing
+numpy, pyarrow and the harness happens before the clock starts and is reported on its own
+(``import_cpu_s``), as the reference's import of orjson is not timed either. Prints one
 JSON line. Timing lives here, never in a pass/fail test.
 
-The headline is ``speed_vs_reference``: the CPU time of a plain orjson parse of every line
-of the same file (``reference``: nothing built from it, the garbage collector off as in
-``bulk``) divided by the CPU time of loading and checking it; above 1, analysing the history
-costs less than merely parsing its file with orjson. Both are measured in this run, each in
-fresh children pinned to one core, alternated ``--repeat`` times; each side keeps its
-fastest run, the least disturbed on a shared machine. ``--v1`` also stores the same history
-in format 1 (a dict per row, FILE.v1) and times the reference on it; ``--baseline DIR``
-times an older checkout (its harness/ on PYTHONPATH) loading and checking that format-1 file:
-before and after, in one run.
+The headline is ``events_per_cpu_s`` (events / CPU of load + check) and ``speed_vs_reference``:
+the CPU time of a plain orjson parse of every line of the same history.jsonl (``reference``:
+nothing built from it, the garbage collector off as in ``bulk``) divided by the CPU time of
+loading and checking it; above 1, analysing the history costs less than merely parsing its
+jsonl with orjson. Both are measured in this run, each in fresh children pinned to one
+core, alternated ``--repeat`` times; each side keeps its fastest run, the least disturbed on
+a shared machine. ``--v1`` also stores the same history in format 1 (a dict per row, FILE.v1)
+and times the reference on it; ``--baseline DIR`` times an older checkout (its harness/ on
+PYTHONPATH) loading and checking the same history.jsonl its own way: before and after, in one run.
 
-``--measure PATH`` and ``--reference PATH`` run one child's part; ``--compare PATH`` runs the
-comparison on a history kept earlier with ``--keep`` (the generator draws uuid4s, so
-regenerating gives a different, if equally shaped, file).
+``--measure PATH``, ``--reference PATH`` and ``--build PATH`` run one child's part; ``--compare
+PATH`` runs the comparison on a history kept earlier with ``--keep`` (the generator draws uuid4s,
+so regenerating gives a different, if equally shaped, file).
 """
 
 from __future__ import annotations
@@ -197,10 +202,16 @@ def reference(path: Path) -> dict[str, object]:
 
 
 def measure(path: Path) -> dict[str, object]:
+    """Load the history the way `chaos analyze` does (from its columnar form, history.arrow beside it) and check it."""
+    cpu = time.process_time()
+    import numpy  # noqa: F401 - the libraries the load and the checks use, imported before timing them
+    import pyarrow.compute  # noqa: F401
+
     from harness.analysis import CHECKERS, analyze
     from harness.checkers.base import run_checker
     from harness.history.ops import History
     from harness.history.store import bulk, load_histories
+    import_cpu = time.process_time() - cpu
 
     wall, cpu = time.perf_counter(), time.process_time()
     _, histories = load_histories(path)
@@ -217,7 +228,13 @@ def measure(path: Path) -> dict[str, object]:
     # Checkers share indexes derived from the history (History.derived); on a fresh History
     # each index is built again by the first checker that reads it, so the per-checker times
     # add up to a whole check instead of leaving the shared work out.
-    fresh = History(history.pipeline, history.ops, history.observations)
+    frame = getattr(history, "frame", None)  # None: a checkout from before the columnar form (--baseline)
+    if frame is not None:
+        from harness.history.columnar import history_of
+
+        fresh = history_of(pipeline, frame)
+    else:
+        fresh = History(history.pipeline, history.ops, history.observations)
     per_checker: dict[str, float] = {}
     with bulk():
         for checker in CHECKERS:
@@ -226,6 +243,7 @@ def measure(path: Path) -> dict[str, object]:
             per_checker[checker.name] = round(time.process_time() - start, 3)
     return {
         "events": events, "ops": len(history.ops),
+        "loaded_from": "history.arrow (columnar)" if frame is not None else "history.jsonl",
         "cpu_s": round(load_cpu + check_cpu, 3), "wall_s": round(load_wall + check_wall, 3),
         "events_per_cpu_s": round(events / (load_cpu + check_cpu)),
         "rows": {s: len(o.rows) for s, o in history.observations.items()},
@@ -233,12 +251,25 @@ def measure(path: Path) -> dict[str, object]:
         "check_events_per_cpu_s": round(events / check_cpu),
         "load_cpu_s": round(load_cpu, 3), "load_wall_s": round(load_wall, 3),
         "load_events_per_cpu_s": round(events / load_cpu),
+        "import_cpu_s": round(import_cpu, 3),
         "peak_rss_mib_after_load": round(rss_loaded / 1024),
         "peak_rss_mib": round(rss_checked / 1024),
         "per_checker_cpu_s": per_checker,
         "verdicts": {r.checker: r.validity.value for r in verdict.results},
         "python": sys.version.split()[0], "loadavg": os.getloadavg()[0],
     }
+
+
+def build(path: Path) -> dict[str, object]:
+    """Write the columnar form beside the jsonl, as a run's end (or the first `chaos analyze`) does."""
+    from harness.history.store import columnar_path, load_histories
+
+    columnar_path(path).unlink(missing_ok=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    load_histories(path)
+    return {"build_cpu_s": round(time.process_time() - cpu, 3), "build_wall_s": round(time.perf_counter() - wall, 3),
+            "columnar_mib": round(columnar_path(path).stat().st_size / 2**20),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
 def _child(*args: str, code: Path | None = None) -> dict[str, object]:
@@ -259,13 +290,14 @@ def compare(path: Path, v1_path: Path | None, repeat: int, baseline: Path | None
     refs: list[dict[str, object]] = []
     refs_v1: list[dict[str, object]] = []
     olds: list[dict[str, object]] = []
+    built = _child("--build", str(path))  # history.arrow, derived once (a run writes it at its end)
     for _ in range(repeat):
         refs.append(_child("--reference", str(path)))
         runs.append(_child("--measure", str(path)))
         if v1_path is not None:
             refs_v1.append(_child("--reference", str(v1_path)))
-            if baseline is not None:
-                olds.append(_child("--measure", str(v1_path), code=baseline))
+        if baseline is not None:
+            olds.append(_child("--measure", str(path), code=baseline))
     best = min(runs, key=lambda r: r["cpu_s"])  # type: ignore[arg-type, return-value]
     ref = min(refs, key=lambda r: r["cpu_s"])  # type: ignore[arg-type, return-value]
     out: dict[str, object] = {**best, "file_mib": round(path.stat().st_size / 2**20)}
@@ -273,6 +305,7 @@ def compare(path: Path, v1_path: Path | None, repeat: int, baseline: Path | None
                         "events_per_cpu_s": round(best["events"] / ref["cpu_s"])}  # type: ignore[operator]
     # > 1: loading and checking the history costs less CPU than merely parsing its file with orjson.
     out["speed_vs_reference"] = round(ref["cpu_s"] / best["cpu_s"], 2)  # type: ignore[operator]
+    out["columnar_build"] = {**built, "what": "history.jsonl -> history.arrow, once per run folder"}
     if refs_v1:
         ref1 = min(refs_v1, key=lambda r: r["cpu_s"])  # type: ignore[arg-type, return-value]
         out["reference_v1"] = {**ref1, "what": "orjson.loads of the same history stored as format 1 (a dict per row)",
@@ -282,8 +315,8 @@ def compare(path: Path, v1_path: Path | None, repeat: int, baseline: Path | None
         old = min(olds, key=lambda r: r["cpu_s"])  # type: ignore[arg-type, return-value]
         out["baseline"] = {k: old[k] for k in ("cpu_s", "wall_s", "load_cpu_s", "check_cpu_s", "events_per_cpu_s",
                                                "peak_rss_mib", "verdicts")}
-        out["baseline"]["what"] = f"{baseline} loading and checking the format-1 file"  # type: ignore[index]
-        out["baseline_speed_vs_reference_v1"] = round(ref1["cpu_s"] / old["cpu_s"], 2)  # type: ignore[operator]
+        out["baseline"]["what"] = f"{baseline} loading and checking the same history.jsonl"  # type: ignore[index]
+        out["baseline_speed_vs_reference"] = round(ref["cpu_s"] / old["cpu_s"], 2)  # type: ignore[operator]
         out["speedup_vs_baseline"] = round(old["cpu_s"] / best["cpu_s"], 2)  # type: ignore[operator]
         out["same_verdicts_as_baseline"] = old["verdicts"] == best["verdicts"]
     out["samples_cpu_s"] = {"load_and_check": [r["cpu_s"] for r in runs], "reference": [r["cpu_s"] for r in refs],
@@ -302,15 +335,19 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="write the generated history here and keep it (FILE.v1 beside it with --v1)")
     parser.add_argument("--measure", type=Path, help="only load and check this kept history (the child's part)")
     parser.add_argument("--reference", type=Path, help="only parse this file with orjson (the reference child's part)")
+    parser.add_argument("--build", type=Path, help="only write the columnar form of this history (a child's part)")
     parser.add_argument("--compare", type=Path, help="compare load+check with the reference on this kept history")
     parser.add_argument("--baseline", type=Path,
-                        help="an older checkout whose load+check of the format-1 file to time too (needs --v1)")
+                        help="an older checkout whose load+check of the same history.jsonl to time too")
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure)))
         return
     if args.reference:
         print(json.dumps(reference(args.reference)))
+        return
+    if args.build:
+        print(json.dumps(build(args.build)))
         return
     if args.compare:
         v1 = Path(f"{args.compare}.v1")

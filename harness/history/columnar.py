@@ -41,7 +41,7 @@ from harness.history.frame import (
 from harness.history.ops import History, Observation, Op, OpType
 from harness.history.table import ABSENT, Table
 
-__all__ = ["COLUMNAR_NAME", "LazyOps", "frame_of", "history_of", "read_columnar", "source_stamp", "write_columnar"]
+__all__ = ["COLUMNAR_NAME", "WRITE_ERRORS", "LazyOps", "Stale", "frame_of", "history_of", "read_columnar", "source_stamp", "write_columnar"]
 
 COLUMNAR_NAME = "history.arrow"
 MAGIC = "chaos-history-columns"
@@ -203,6 +203,11 @@ def _read_column(c: Mapping[str, Any], np_: Any) -> Column:
     return Column(c["kind"], np_(c["values"]), None if c["mask"] is None else np_(c["mask"]))
 
 
+WRITE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, TypeError, pa.ArrowException)
+"""Why a columnar file may not be written (a read-only folder, text Arrow cannot hold such as a lone
+surrogate): the run folder then loads from its jsonl, as before the columnar form existed."""
+
+
 class Stale(Exception):
     """The columnar file does not match its jsonl (or is not one): rebuild it from the jsonl."""
 
@@ -218,24 +223,27 @@ def read_columnar(path: Path, stamp: Mapping[str, object] | None) -> tuple[dict[
         if stamp is not None and manifest.get("source") != dict(stamp):
             raise Stale(f"{path} was derived from another history.jsonl")
         batch = reader.get_batch(0)
-    except (OSError, ValueError, KeyError, pa.ArrowException) as e:
-        raise Stale(str(e)) from None
 
-    def arr(i: int) -> Any:
-        return batch.column(i).values
+        def arr(i: int) -> Any:
+            return batch.column(i).values
 
-    def np_(i: int) -> np.ndarray:  # type: ignore[type-arg]
-        return arr(i).to_numpy(zero_copy_only=True)
+        def np_(i: int) -> np.ndarray:  # type: ignore[type-arg]
+            return arr(i).to_numpy(zero_copy_only=True)
 
-    pool = Pool(arr(manifest["pool"]))
-    histories: dict[str, History] = {}
-    for p in manifest["pipelines"]:
-        o = p["ops"]
-        ops = OpsFrame(o["n"], np_(o["index"]), np_(o["time"]), np_(o["process"]), np_(o["type"]), np_(o["f"]),
-                       np_(o["key"]), np_(o["error"]), arr(o["texts"]),
-                       {c["name"]: _read_column(c, np_) for c in o["values"]})
-        tables = {t["source"]: TableFrame(t["n"], {c["name"]: _read_column(c, np_) for c in t["columns"]})
-                  for t in p["tables"]}
-        frame = Frame(pool, ops, MappingProxyType(tables), dict(manifest["vocabulary"]))
-        histories[p["name"]] = history_of(p["name"], frame)
+        pool = Pool(arr(manifest["pool"]))
+        histories: dict[str, History] = {}
+        for p in manifest["pipelines"]:
+            o = p["ops"]
+            ops = OpsFrame(o["n"], np_(o["index"]), np_(o["time"]), np_(o["process"]), np_(o["type"]),
+                           np_(o["f"]), np_(o["key"]), np_(o["error"]), arr(o["texts"]),
+                           {c["name"]: _read_column(c, np_) for c in o["values"]})
+            tables = {t["source"]: TableFrame(t["n"], {c["name"]: _read_column(c, np_) for c in t["columns"]})
+                      for t in p["tables"]}
+            frame = Frame(pool, ops, MappingProxyType(tables), dict(manifest["vocabulary"]))
+            histories[p["name"]] = history_of(p["name"], frame)
+    except Stale:
+        raise
+    except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError, pa.ArrowException) as e:
+        # Not a file this version wrote whole (cut short, damaged, another layout): the jsonl is the record.
+        raise Stale(f"{path} cannot be read ({type(e).__name__}: {e})") from None
     return dict(manifest["header"]), histories

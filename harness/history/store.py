@@ -282,7 +282,7 @@ def load_histories(path: Path, columnar: bool = True) -> tuple[Mapping[str, obje
         raise UsageError(f"no history at {path}; pass a run folder written by `chaos run` (it holds history.jsonl)")
     if not columnar:
         return _load_jsonl(path)
-    from harness.history.columnar import Stale, read_columnar, source_stamp, write_columnar
+    from harness.history.columnar import WRITE_ERRORS, Stale, read_columnar, source_stamp, write_columnar
 
     arrow = columnar_path(path)
     stamp = source_stamp(path)
@@ -294,8 +294,8 @@ def load_histories(path: Path, columnar: bool = True) -> tuple[Mapping[str, obje
     header, histories = _load_jsonl(path)
     try:
         write_columnar(arrow, header, histories, stamp)
-    except OSError:
-        pass  # a read-only run folder: it loads from the jsonl each time, as before the columnar form
+    except WRITE_ERRORS:
+        pass  # a read-only run folder, or text Arrow cannot hold: it loads from the jsonl each time, as before
     return header, histories
 
 
