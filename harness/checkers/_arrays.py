@@ -119,12 +119,12 @@ class Source:
             return None
         return c.values
 
-    def ints(self, name: str) -> npt.NDArray[np.int64] | None:
-        """The column's values if every row holds an int (not a bool); None otherwise."""
+    def ints(self, name: str, rows: npt.NDArray[np.intp] | None = None) -> npt.NDArray[np.int64] | None:
+        """The column's values if every row (of ``rows``, if given) holds an int (not a bool); None otherwise."""
         c = self.columns.get(name)
         if c is None:
-            return np.zeros(0, dtype=np.int64) if not self.n else None
-        if c.kind != "int" or c.mask is not None:
+            return np.zeros(self.n, dtype=np.int64) if not self.n or (rows is not None and not len(rows)) else None
+        if c.kind != "int" or (c.mask is not None and (rows is None or c.mask[rows].any())):
             return None
         return c.values
 

@@ -228,10 +228,12 @@ def _clean(history: History, shipper: str, shipment: str) -> tuple[int, int, int
             return None
     # The topic: each order on one partition, its events at offsets in seq order.
     t_event, t_order = topic.str_codes("event_id"), topic.str_codes("order_id")
-    partition, offset, t_seq = topic.ints("partition"), topic.ints("offset"), topic.ints("seq")
-    if t_event is None or t_order is None or partition is None or offset is None or t_seq is None:
+    if t_event is None or t_order is None:
         return None
-    named = np.flatnonzero((t_event >= 0) & (t_order >= 0))
+    named = np.flatnonzero((t_event >= 0) & (t_order >= 0))  # records that are events (not poison)
+    partition, offset, t_seq = (topic.ints(n, named) for n in ("partition", "offset", "seq"))
+    if partition is None or offset is None or t_seq is None:
+        return None
     _, first = first_index(t_event[named])
     kept = named[np.sort(first)]  # a redelivered event counts once, at its first copy
     by_order = kept[np.lexsort((kept, t_order[kept]))]
