@@ -109,3 +109,21 @@ def test_a_frame_made_in_memory_reads_back_as_the_history() -> None:
     h = HistoryBuilder().consumers("payment").flow("o1", ("place", "pay")).build()
     again = history_of(h.pipeline, frame_of(h))
     assert _typed(again) == _typed(h)
+
+
+def test_several_pipelines_share_one_pool_and_each_reads_back_whole(tmp_path: Path) -> None:
+    """Strings first met in a later pipeline are in the file's pool too (a run of three pipelines)."""
+    path = tmp_path / "history.jsonl"
+    writer = HistoryWriter(path, run_id="r", seed=3)
+    for n, pipeline in enumerate(("direct", "outbox", "cdc")):
+        rec = writer.recorder(pipeline)
+        rec.record(f"client-{n}", OpType.OK, "place", f"order-{pipeline}", {"correlation_id": f"c-{pipeline}"})
+        rec.observe("effects", [{"order_id": f"order-{pipeline}", "consumer": "payment", "kind": f"k-{pipeline}"}])
+    writer.close()
+    _, plain = load_histories(path, columnar=False)
+    load_histories(path)
+    _, columnar = load_histories(path)
+    assert all(h.frame is not None for h in columnar.values())
+    for pipeline in ("direct", "outbox", "cdc"):
+        assert _typed(columnar[pipeline]) == _typed(plain[pipeline])
+        assert columnar[pipeline].frame.code(f"k-{pipeline}") >= 0  # type: ignore[union-attr]

@@ -153,12 +153,17 @@ class _Fields:
 def write_columnar(path: Path, header: Mapping[str, object], histories: Mapping[str, History],
                    stamp: Mapping[str, object]) -> None:
     """Write ``histories`` as a columnar file at ``path`` (atomically: a temporary file renamed)."""
-    interner = Interner()
-    frames = {p: frame_of(h, interner) if h.frame is None else h.frame for p, h in histories.items()}
-    pools = {id(f.pool) for f in frames.values()}
-    if any(h.frame is not None for h in histories.values()) and len(pools) > 1:
-        frames = {p: frame_of(_plain(h), interner) for p, h in histories.items()}  # one pool per file
-    pool = next(iter(frames.values())).pool if frames else Pool(interner.strings)
+    # One pool per file: histories read from one columnar file share theirs; otherwise every
+    # history is encoded into one interner, and the pool is what it holds after the last one.
+    loaded = {id(h.frame.pool): h.frame.pool for h in histories.values() if h.frame is not None}
+    if len(loaded) == 1 and all(h.frame is not None for h in histories.values()):
+        pool = next(iter(loaded.values()))
+        frames = {p: h.frame for p, h in histories.items() if h.frame is not None}
+    else:
+        interner = Interner()
+        encoded = {p: frame_of(_plain(h), interner) for p, h in histories.items()}
+        pool = Pool(interner.strings)
+        frames = {p: Frame(pool, f.ops, f.tables) for p, f in encoded.items()}
     fields = _Fields()
     pipelines = []
     for p, fr in frames.items():
