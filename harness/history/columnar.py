@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from operator import attrgetter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -109,21 +110,34 @@ def _make_ops(frame: Frame) -> tuple[Op, ...]:
                      values, map(get, o.error.tolist())))
 
 
+_TEXT = json.JSONEncoder(separators=(",", ":"), default=str).encode  # as the jsonl writes values
+
+
 def frame_of(history: History, interner: Interner | None = None) -> Frame:
     """The history as a frame (its own, when it was loaded from a columnar file)."""
     if history.frame is not None:
         return history.frame
     interner = interner or Interner()
     ops = history.ops
+    n = len(ops)
     str_codes = interner.str_codes
-    keys = dict.fromkeys(k for op in ops for k in op.value)
-    values = {k: encode_column([op.value.get(k, ABSENT) for op in ops], interner) for k in keys}
+    by_key: dict[str, list[Any]] = {}  # each value key's column, ABSENT where an op's value lacks it
+    texts = []
+    for i, op in enumerate(ops):
+        value = op.value
+        texts.append(_TEXT(dict(value)) + "\n")
+        for k, v in value.items():
+            got = by_key.get(k)
+            if got is None:
+                got = by_key[k] = [ABSENT] * n
+            got[i] = v
+    values = {k: encode_column(col, interner) for k, col in by_key.items()}
     ops_frame = OpsFrame(
-        len(ops), np.fromiter((op.index for op in ops), dtype=np.int64, count=len(ops)),
-        np.fromiter((op.time_s for op in ops), dtype=np.float64, count=len(ops)),
-        str_codes([op.process for op in ops]), str_codes([op.type.value for op in ops]),
-        str_codes([op.f for op in ops]), str_codes([op.key for op in ops]), str_codes([op.error for op in ops]),
-        [json.dumps(dict(op.value), separators=(",", ":"), default=str) + "\n" for op in ops], values)
+        n, np.fromiter(map(attrgetter("index"), ops), dtype=np.int64, count=n),
+        np.fromiter(map(attrgetter("time_s"), ops), dtype=np.float64, count=n),
+        str_codes(list(map(attrgetter("process"), ops))), str_codes([op.type.value for op in ops]),
+        str_codes(list(map(attrgetter("f"), ops))), str_codes(list(map(attrgetter("key"), ops))),
+        str_codes(list(map(attrgetter("error"), ops))), texts, values)
     tables = {source: TableFrame(len(obs.rows), {name: encode_column(col, interner)
                                                  for name, col in obs.rows.raw_columns().items()})
               for source, obs in history.observations.items()}

@@ -252,28 +252,6 @@ VALUES_DECODER = msgspec.json.Decoder(dict[str, Any])
 VALUE_DECODER = VALUES_DECODER
 
 
-class Interner:
-    """Builds a pool: each distinct string gets the next code."""
-
-    __slots__ = ("codes", "strings")
-
-    def __init__(self) -> None:
-        self.codes: dict[str, int] = {}
-        self.strings: list[str] = []
-
-    def code(self, s: str) -> int:
-        got = self.codes.get(s)
-        if got is None:
-            got = self.codes[s] = len(self.strings)
-            self.strings.append(s)
-        return got
-
-    def str_codes(self, col: Sequence[Any]) -> Codes:
-        code = self.code
-        return np.fromiter((code(v) if type(v) is str else NONE if v is None else ABSENT_CODE for v in col),
-                           dtype=np.int32, count=len(col))
-
-
 def _factor(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
     """(distinct codes sorted, each value's index among them), by a sort (np.unique hashes, slower here)."""
     order = np.argsort(codes, kind="stable")
@@ -287,21 +265,57 @@ def _factor(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore
     return s[first], ranks
 
 
+class Interner:
+    """Builds a pool: each distinct string gets the next code."""
+
+    __slots__ = ("codes", "strings")
+
+    def __init__(self) -> None:
+        # None and ABSENT are keys too, so a column of strings maps to codes in one C-level pass.
+        self.codes: dict[Any, int] = {None: NONE, ABSENT: ABSENT_CODE}
+        self.strings: list[str] = []
+
+    def code(self, s: str) -> int:
+        got = self.codes.get(s)
+        if got is None:
+            got = self.codes[s] = len(self.strings)
+            self.strings.append(s)
+        return got
+
+    def str_codes(self, col: Sequence[Any]) -> Codes:
+        """Codes of a column of strings, None and ABSENT (nothing else)."""
+        codes = self.codes
+        for v in dict.fromkeys(col):  # only the distinct values pass through Python
+            if v not in codes:
+                codes[v] = len(self.strings)
+                self.strings.append(v)
+        return np.fromiter(map(codes.__getitem__, col), dtype=np.int32, count=len(col))
+
+
 def encode_column(col: Sequence[Any], interner: Interner) -> Column:
     """A Python column (ABSENT where a row lacks the field) as a ``Column``."""
-    types = {type(v) for v in col} - {type(None), type(ABSENT)}
+    present = set(map(type, col))
+    types = present - {type(None), type(ABSENT)}
     if types <= {str}:
         return Column("str", interner.str_codes(col))
-    mask = np.fromiter((1 if v is None else 2 if v is ABSENT else 0 for v in col), dtype=np.int8, count=len(col))
-    has_mask = bool(mask.any())
-    plain = [0 if v is None or v is ABSENT else v for v in col]
-    if types == {int} and all(_INT64[0] <= v <= _INT64[1] for v in plain):
-        return Column("int", np.array(plain, dtype=np.int64), mask if has_mask else None)
-    if types == {float}:
-        return Column("float", np.array(plain, dtype=np.float64), mask if has_mask else None)
-    if types == {bool}:
-        return Column("bool", np.array(plain, dtype=np.int8), mask if has_mask else None)
+    mask: npt.NDArray[np.int8] | None = None
+    plain: Sequence[Any] = col
+    if len(types) < len(present):  # some rows hold None or lack the field: mark them, hold 0 there
+        mask = np.fromiter((1 if v is None else 2 if v is ABSENT else 0 for v in col), dtype=np.int8, count=len(col))
+        plain = [0 if v is None or v is ABSENT else v for v in col]
+    try:
+        if types == {int}:
+            return Column("int", np.array(plain, dtype=np.int64), mask)
+        if types == {float}:
+            return Column("float", np.array(plain, dtype=np.float64), mask)
+        if types == {bool}:
+            return Column("bool", np.array(plain, dtype=np.int8), mask)
+    except OverflowError:
+        pass  # an int beyond 64 bits: kept as its JSON text below
     # Mixed types, or ints beyond 64 bits: each value's JSON text, so its type comes back as it was.
-    codes = np.fromiter((NONE if v is None or v is ABSENT else interner.code(json.dumps(v)) for v in col),
+    codes = np.fromiter((NONE if v is None or v is ABSENT else interner.code(_JSON(v)) for v in col),
                         dtype=np.int32, count=len(col))
-    return Column("json", codes, mask if has_mask else None)
+    return Column("json", codes, mask)
+
+
+_JSON = json.JSONEncoder(default=str).encode

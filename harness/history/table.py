@@ -92,9 +92,12 @@ class Row(Mapping[str, Scalar]):
         self._i = i
 
     def __getitem__(self, name: str) -> Scalar:
-        v = self._columns[name][self._i]
+        try:
+            v = self._columns[name][self._i]
+        except KeyError:
+            v = ABSENT  # no row has the field (a table read from a columnar file finds that out one call deeper)
         if v is ABSENT:
-            raise KeyError(name)
+            raise KeyError(name)  # one place, so a checker that crashes on it shows the same traceback either way
         return v  # type: ignore[no-any-return]
 
     def get(self, name: str, default: Any = None) -> Any:  # one call, not Mapping.get's try around __getitem__
