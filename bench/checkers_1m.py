@@ -9,7 +9,8 @@ The history has the realistic shape of an outbox run with all four consumers: cl
 probes, and the final observations (order rows, topic records with their raw payloads,
 processed-event records, effects, a few DLQ entries, redelivered copies). An "event" is
 one op or one observation row. ``--poison N`` adds N undecodable records, dead-lettered by
-every consumer: anomalies, so I5 and I8 list them one by one (their slower path).
+every consumer (I8 invalid; I5 and I8 list them one by one); ``--lose N`` drops N effect rows
+(I1 invalid: a checker that finds an anomaly runs its Python path to show the evidence).
 
 The jsonl is generated first, then its columnar form (history.arrow, as a run writes it at
 its end) is built once in a child (``columnar_build``, reported, not part of the headline).
@@ -60,7 +61,7 @@ STATUS = {"place": "created", "pay": "paid", "ship": "shipped"}
 EVENTS_PER_ORDER = 14.6  # measured average of the shape below; sizes the run
 
 
-def generate(path: Path, events: int, seed: int, poison: int = 0, v1_path: Path | None = None) -> int:
+def generate(path: Path, events: int, seed: int, poison: int = 0, v1_path: Path | None = None, lose: int = 0) -> int:
     rng = random.Random(seed)
     orders_n = int(events / EVENTS_PER_ORDER)
     ops: list[str] = []
@@ -160,6 +161,9 @@ def generate(path: Path, events: int, seed: int, poison: int = 0, v1_path: Path 
                                 "order_id": None, "type": None, "reason": "undecodable: not JSON",
                                 "source_topic": "orders", "source_partition": p, "source_offset": offsets[p]})
         offsets[p] += 1
+    # Lost effects (an acknowledged order's effect row gone): I1 finds them, and shows each on its Python path.
+    for i in sorted(rng.sample(range(len(rows["effects"])), min(lose, len(rows["effects"]))), reverse=True):
+        rows["effects"].pop(i)
     t += 1
     op("probe", "ok", "drain", value={"state": "publish backlog 0, consumer lag 0"})
     rows["consumers"] = [{"consumer": c} for c in CONSUMERS]
@@ -329,6 +333,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--poison", type=int, default=0, help="undecodable records to add (each breaks I8)")
+    parser.add_argument("--lose", type=int, default=0, help="effect rows to drop (each breaks I1)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each side; the fastest of each is compared")
     parser.add_argument("--v1", action="store_true",
                         help="also time the reference on the same history stored as format 1 (a dict per row)")
@@ -357,7 +362,7 @@ def main() -> None:
         path = args.keep or Path(tmp) / "history.jsonl"
         v1_path = Path(f"{path}.v1") if args.v1 else None
         t0 = time.perf_counter()
-        generate(path, args.events, args.seed, args.poison, v1_path)
+        generate(path, args.events, args.seed, args.poison, v1_path, args.lose)
         gen_s = time.perf_counter() - t0
         result = compare(path, v1_path, args.repeat, args.baseline)
         result["generate_s"] = round(gen_s, 1)

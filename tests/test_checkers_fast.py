@@ -151,3 +151,19 @@ def test_the_fast_path_runs_on_a_clean_columnar_history() -> None:
         index._split = real  # type: ignore[assignment]
     assert all(r.validity.value == "valid" for r in results), [(r.checker, r.message) for r in results]
     assert calls == [], "a checker split the client ops in Python on a clean columnar history"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_evidence_chains_of_every_order(data: st.DataObject) -> None:
+    """order_chains (every example's evidence) reads only the wanted orders' ops and rows from the arrays."""
+    from harness.checkers.chain import order_chains
+
+    h = data.draw(clean_builders())
+    data.draw(damage(h))
+    history = h.build()
+    orders = sorted({str(op.key) for op in history.ops if op.key} | {"ghost", ""})
+    with fast(False):
+        want = order_chains(history, orders)
+    with fast(True):
+        assert order_chains(history_of(history.pipeline, frame_of(history)), orders) == want

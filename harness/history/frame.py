@@ -100,6 +100,17 @@ class Pool:
         found = pc.index(self._source, value=s).as_py()
         return -3 if found < 0 else int(found)
 
+    def find_many(self, strings: Sequence[str]) -> list[int]:
+        """The code of each string (-3 where the pool does not hold it), by one hash of the pool."""
+        if isinstance(self._source, list):
+            index = {s: i for i, s in enumerate(self._source[:self._n])}
+            return [index.get(s, -3) for s in strings]
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found = pc.index_in(pa.array(list(strings), pa.large_string()), value_set=self._source).to_pylist()
+        return [-3 if c is None else int(c) for c in found]
+
     def at(self, code: int) -> Any:
         if code == NONE:
             return None
