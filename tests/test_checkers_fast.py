@@ -11,8 +11,10 @@ result with the fast path off on the same history built in Python: validity, mes
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +24,7 @@ from hypothesis import strategies as st
 import harness.checkers._arrays as arrays
 from harness.analysis import CHECKERS
 from harness.checkers.base import CheckResult, run_checker
-from harness.history.columnar import frame_of, history_of
+from harness.history.columnar import frame_of, history_of, read_columnar, write_columnar
 from harness.history.ops import History, Op, OpType
 from harness.testing import HistoryBuilder
 from tests.test_checker_properties import ALL, PLANTED, clean_builders
@@ -42,10 +44,19 @@ def _as_compared(r: CheckResult) -> tuple[object, ...]:
     return r.checker, r.validity, r.message, list(r.counts.items()), r.examples, r.anomalies
 
 
+def stored(history: History) -> History:
+    """The history as `chaos analyze` reads it: written to a history.arrow and mapped back (an Arrow-held pool)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "history.arrow"
+        write_columnar(path, {"format": "chaos-history"}, {history.pipeline: history}, {"size": 0})
+        _, got = read_columnar(path, None)
+        return got[history.pipeline]  # its arrays stay mapped after the file is unlinked
+
+
 def assert_same_results(history: History) -> None:
     with fast(False):
         reference = [run_checker(c, history) for c in CHECKERS]
-    columnar = history_of(history.pipeline, frame_of(history))
+    columnar = stored(history)
     assert columnar.frame is not None
     with fast(True):
         got = [run_checker(c, columnar) for c in CHECKERS]
@@ -166,4 +177,4 @@ def test_evidence_chains_of_every_order(data: st.DataObject) -> None:
     with fast(False):
         want = order_chains(history, orders)
     with fast(True):
-        assert order_chains(history_of(history.pipeline, frame_of(history)), orders) == want
+        assert order_chains(stored(history), orders) == want

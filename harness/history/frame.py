@@ -108,8 +108,11 @@ class Pool:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        found = pc.index_in(pa.array(list(strings), pa.large_string()), value_set=self._source).to_pylist()
-        return [-3 if c is None else int(c) for c in found]
+        # One pass over the pool against a hash of the few strings (index_in would hash the whole pool).
+        hits = np.flatnonzero(pc.is_in(self._source, value_set=pa.array(list(strings), pa.large_string()))
+                              .to_numpy(zero_copy_only=False))
+        code = dict(zip(self._source.take(hits).to_pylist(), hits.tolist()))
+        return [code.get(s, -3) for s in strings]
 
     def at(self, code: int) -> Any:
         if code == NONE:
