@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -127,3 +128,21 @@ def test_several_pipelines_share_one_pool_and_each_reads_back_whole(tmp_path: Pa
     for pipeline in ("direct", "outbox", "cdc"):
         assert _typed(columnar[pipeline]) == _typed(plain[pipeline])
         assert columnar[pipeline].frame.code(f"k-{pipeline}") >= 0  # type: ignore[union-attr]
+
+
+# ---- against real infrastructure: a run writes history.arrow, and its analysis is the run's -------------
+
+@pytest.mark.chaos
+def test_a_run_folder_holds_its_history_as_columns_that_analyse_as_the_run_did(chaos_run) -> None:  # type: ignore[no-untyped-def]
+    from harness.analysis import analyze_run_dir
+    from harness.scenario import Scenario
+    from harness.workload.rate import Constant
+
+    run = chaos_run(Scenario(name="columnar", description="a few orders on the outbox, no faults",
+                             pipelines=("outbox",), shape=Constant(4), duration_s=2, faults=(), drain_timeout_s=60))
+    assert (run.run_dir / "history.arrow").exists(), "written at the end of the run, beside history.jsonl"
+    _, histories = load_histories(run.run_dir / "history.jsonl")
+    assert all(h.frame is not None for h in histories.values()), "chaos analyze maps history.arrow"
+    again = analyze_run_dir(run.run_dir, histories)
+    assert [[r.to_json() for r in v.results] for v in again] == \
+        [[r.to_json() for r in v.results] for v in run.verdicts]
