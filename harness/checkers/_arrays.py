@@ -3,13 +3,15 @@
 A history read from history.arrow carries its ``Frame`` (harness/history/frame.py): every column
 an array, every string a code into one pool shared by ops and observations, so "is every
 acknowledged order's charge in the sink" is a set operation on integers. Each checker first asks
-its fast path (``fast_check`` in its module) whether the history is *clean* for it, computed on
+its fast path (``_clean`` in its module) whether the history is *clean* for it, computed on
 these arrays; the fast path returns the checker's clean result (the same counts, the same message)
 only when it proved there is nothing to report, and None otherwise: then the checker runs its
-ordinary Python path, which builds the evidence of every anomaly exactly as it always has. A
-column of a shape the fast path does not read (mixed types, a field some rows lack where it
-needs every row's) also sends it to the Python path. So the fast path can save time but never
-change a result; tests/test_checkers_fast.py holds the two paths to identical results.
+ordinary Python path, which builds the evidence of every anomaly exactly as it always has, reading
+its inputs from the arrays where it can (only the rows of the orders concerned: ``_gather_fast``,
+``_debts_fast``, ``_inputs_fast``, the evidence chains, attribution). A column of a shape the fast
+path does not read (mixed types, a field some rows lack where it needs every row's) also sends it
+to the Python path. So the fast path can save time but never change a result;
+tests/test_checkers_fast.py holds the two paths to identical results.
 
 ``FAST`` is the switch (the equivalence test turns it off to get the reference).
 """
