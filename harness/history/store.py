@@ -17,6 +17,10 @@ a dict per row, which made loading a million-event history mostly building dicts
 Column by column, a stored history decodes about as fast as the file can be parsed, an order id
 that the rows name many times is decoded once, and the checkers' indexes take the columns as
 they are (``History.column``).
+
+Loading does not parse the jsonl at all when its columnar form is there: ``history.arrow``
+beside it (columnar.py), written at the end of a run and rebuilt from the jsonl whenever it is
+absent or does not match it. The jsonl stays the record; the arrow file is derived from it.
 """
 
 from __future__ import annotations
