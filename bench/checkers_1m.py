@@ -8,27 +8,33 @@ The history has the realistic shape of an outbox run with all four consumers: cl
 (place / pay / ship with a few failures and unknown outcomes), a fault window with lag
 probes, and the final observations (order rows, topic records with their raw payloads,
 processed-event records, effects, a few DLQ entries, redelivered copies). An "event" is
-one op or one observation row.
+one op or one observation row. ``--poison N`` adds N undecodable records, dead-lettered by
+every consumer (I8 invalid; I5 and I8 list them one by one); ``--lose N`` drops N effect rows
+(I1 invalid: a checker that finds an anomaly runs its Python path to show the evidence).
 
-The file is generated first; a child process then loads it the way `chaos analyze` does
-(``load_histories``) and runs all checkers, so peak RSS (``ru_maxrss``) is that of
-analysing a stored run, not of generating one. Times are CPU seconds of that process
-(``time.process_time``: honest on a shared machine) with wall-clock beside them. Prints one
+The jsonl is generated first, then its columnar form (history.arrow, as a run writes it at
+its end) is built once in a child (``columnar_build``, reported, not part of the headline).
+A child process then loads the history the way `chaos analyze` does (``load_histories``:
+the columnar file, memory-mapped) and runs all checkers, so peak RSS (``ru_maxrss``) is that
+of analysing a stored run, not of generating one. Times are CPU seconds of that process
+(``time.process_time``: honest on a shared machine) with wall-clock beside them; importing
+numpy, pyarrow and the harness happens before the clock starts and is reported on its own
+(``import_cpu_s``), as the reference's import of orjson is not timed either. Prints one
 JSON line. Timing lives here, never in a pass/fail test.
 
-The headline is ``speed_vs_reference``: the CPU time of a plain orjson parse of every line
-of the same file (``reference``: nothing built from it, the garbage collector off as in
-``bulk``) divided by the CPU time of loading and checking it; above 1, analysing the history
-costs less than merely parsing its file with orjson. Both are measured in this run, each in
-fresh children pinned to one core, alternated ``--repeat`` times; each side keeps its
-fastest run, the least disturbed on a shared machine. ``--v1`` also stores the same history
-in format 1 (a dict per row, FILE.v1) and times the reference on it; ``--baseline DIR``
-times an older checkout (its harness/ on PYTHONPATH) loading and checking that format-1 file:
-before and after, in one run.
+The headline is ``events_per_cpu_s`` (events / CPU of load + check) and ``speed_vs_reference``:
+the CPU time of a plain orjson parse of every line of the same history.jsonl (``reference``:
+nothing built from it, the garbage collector off as in ``bulk``) divided by the CPU time of
+loading and checking it; above 1, analysing the history costs less than merely parsing its
+jsonl with orjson. Both are measured in this run, each in fresh children pinned to one
+core, alternated ``--repeat`` times; each side keeps its fastest run, the least disturbed on
+a shared machine. ``--v1`` also stores the same history in format 1 (a dict per row, FILE.v1)
+and times the reference on it; ``--baseline DIR`` times an older checkout (its harness/ on
+PYTHONPATH) loading and checking the same history.jsonl its own way: before and after, in one run.
 
-``--measure PATH`` and ``--reference PATH`` run one child's part; ``--compare PATH`` runs the
-comparison on a history kept earlier with ``--keep`` (the generator draws uuid4s, so
-regenerating gives a different, if equally shaped, file).
+``--measure PATH``, ``--reference PATH`` and ``--build PATH`` run one child's part; ``--compare
+PATH`` runs the comparison on a history kept earlier with ``--keep`` (the generator draws uuid4s,
+so regenerating gives a different, if equally shaped, file).
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ STATUS = {"place": "created", "pay": "paid", "ship": "shipped"}
 EVENTS_PER_ORDER = 14.6  # measured average of the shape below; sizes the run
 
 
-def generate(path: Path, events: int, seed: int, poison: int = 0, v1_path: Path | None = None) -> int:
+def generate(path: Path, events: int, seed: int, poison: int = 0, v1_path: Path | None = None, lose: int = 0) -> int:
     rng = random.Random(seed)
     orders_n = int(events / EVENTS_PER_ORDER)
     ops: list[str] = []
@@ -155,6 +161,9 @@ def generate(path: Path, events: int, seed: int, poison: int = 0, v1_path: Path 
                                 "order_id": None, "type": None, "reason": "undecodable: not JSON",
                                 "source_topic": "orders", "source_partition": p, "source_offset": offsets[p]})
         offsets[p] += 1
+    # Lost effects (an acknowledged order's effect row gone): I1 finds them, and shows each on its Python path.
+    for i in sorted(rng.sample(range(len(rows["effects"])), min(lose, len(rows["effects"]))), reverse=True):
+        rows["effects"].pop(i)
     t += 1
     op("probe", "ok", "drain", value={"state": "publish backlog 0, consumer lag 0"})
     rows["consumers"] = [{"consumer": c} for c in CONSUMERS]
@@ -197,10 +206,16 @@ def reference(path: Path) -> dict[str, object]:
 
 
 def measure(path: Path) -> dict[str, object]:
+    """Load the history the way `chaos analyze` does (from its columnar form, history.arrow beside it) and check it."""
+    cpu = time.process_time()
+    import numpy  # noqa: F401 - the libraries the load and the checks use, imported before timing them
+    import pyarrow.compute  # noqa: F401
+
     from harness.analysis import CHECKERS, analyze
     from harness.checkers.base import run_checker
     from harness.history.ops import History
     from harness.history.store import bulk, load_histories
+    import_cpu = time.process_time() - cpu
 
     wall, cpu = time.perf_counter(), time.process_time()
     _, histories = load_histories(path)
@@ -217,7 +232,13 @@ def measure(path: Path) -> dict[str, object]:
     # Checkers share indexes derived from the history (History.derived); on a fresh History
     # each index is built again by the first checker that reads it, so the per-checker times
     # add up to a whole check instead of leaving the shared work out.
-    fresh = History(history.pipeline, history.ops, history.observations)
+    frame = getattr(history, "frame", None)  # None: a checkout from before the columnar form (--baseline)
+    if frame is not None:
+        from harness.history.columnar import history_of
+
+        fresh = history_of(pipeline, frame)
+    else:
+        fresh = History(history.pipeline, history.ops, history.observations)
     per_checker: dict[str, float] = {}
     with bulk():
         for checker in CHECKERS:
@@ -226,6 +247,7 @@ def measure(path: Path) -> dict[str, object]:
             per_checker[checker.name] = round(time.process_time() - start, 3)
     return {
         "events": events, "ops": len(history.ops),
+        "loaded_from": "history.arrow (columnar)" if frame is not None else "history.jsonl",
         "cpu_s": round(load_cpu + check_cpu, 3), "wall_s": round(load_wall + check_wall, 3),
         "events_per_cpu_s": round(events / (load_cpu + check_cpu)),
         "rows": {s: len(o.rows) for s, o in history.observations.items()},
@@ -233,12 +255,25 @@ def measure(path: Path) -> dict[str, object]:
         "check_events_per_cpu_s": round(events / check_cpu),
         "load_cpu_s": round(load_cpu, 3), "load_wall_s": round(load_wall, 3),
         "load_events_per_cpu_s": round(events / load_cpu),
+        "import_cpu_s": round(import_cpu, 3),
         "peak_rss_mib_after_load": round(rss_loaded / 1024),
         "peak_rss_mib": round(rss_checked / 1024),
         "per_checker_cpu_s": per_checker,
         "verdicts": {r.checker: r.validity.value for r in verdict.results},
         "python": sys.version.split()[0], "loadavg": os.getloadavg()[0],
     }
+
+
+def build(path: Path) -> dict[str, object]:
+    """Write the columnar form beside the jsonl, as a run's end (or the first `chaos analyze`) does."""
+    from harness.history.store import columnar_path, load_histories
+
+    columnar_path(path).unlink(missing_ok=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    load_histories(path)
+    return {"build_cpu_s": round(time.process_time() - cpu, 3), "build_wall_s": round(time.perf_counter() - wall, 3),
+            "columnar_mib": round(columnar_path(path).stat().st_size / 2**20),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
 def _child(*args: str, code: Path | None = None) -> dict[str, object]:
@@ -259,13 +294,14 @@ def compare(path: Path, v1_path: Path | None, repeat: int, baseline: Path | None
     refs: list[dict[str, object]] = []
     refs_v1: list[dict[str, object]] = []
     olds: list[dict[str, object]] = []
+    built = _child("--build", str(path))  # history.arrow, derived once (a run writes it at its end)
     for _ in range(repeat):
         refs.append(_child("--reference", str(path)))
         runs.append(_child("--measure", str(path)))
         if v1_path is not None:
             refs_v1.append(_child("--reference", str(v1_path)))
-            if baseline is not None:
-                olds.append(_child("--measure", str(v1_path), code=baseline))
+        if baseline is not None:
+            olds.append(_child("--measure", str(path), code=baseline))
     best = min(runs, key=lambda r: r["cpu_s"])  # type: ignore[arg-type, return-value]
     ref = min(refs, key=lambda r: r["cpu_s"])  # type: ignore[arg-type, return-value]
     out: dict[str, object] = {**best, "file_mib": round(path.stat().st_size / 2**20)}
@@ -273,6 +309,7 @@ def compare(path: Path, v1_path: Path | None, repeat: int, baseline: Path | None
                         "events_per_cpu_s": round(best["events"] / ref["cpu_s"])}  # type: ignore[operator]
     # > 1: loading and checking the history costs less CPU than merely parsing its file with orjson.
     out["speed_vs_reference"] = round(ref["cpu_s"] / best["cpu_s"], 2)  # type: ignore[operator]
+    out["columnar_build"] = {**built, "what": "history.jsonl -> history.arrow, once per run folder"}
     if refs_v1:
         ref1 = min(refs_v1, key=lambda r: r["cpu_s"])  # type: ignore[arg-type, return-value]
         out["reference_v1"] = {**ref1, "what": "orjson.loads of the same history stored as format 1 (a dict per row)",
@@ -282,8 +319,8 @@ def compare(path: Path, v1_path: Path | None, repeat: int, baseline: Path | None
         old = min(olds, key=lambda r: r["cpu_s"])  # type: ignore[arg-type, return-value]
         out["baseline"] = {k: old[k] for k in ("cpu_s", "wall_s", "load_cpu_s", "check_cpu_s", "events_per_cpu_s",
                                                "peak_rss_mib", "verdicts")}
-        out["baseline"]["what"] = f"{baseline} loading and checking the format-1 file"  # type: ignore[index]
-        out["baseline_speed_vs_reference_v1"] = round(ref1["cpu_s"] / old["cpu_s"], 2)  # type: ignore[operator]
+        out["baseline"]["what"] = f"{baseline} loading and checking the same history.jsonl"  # type: ignore[index]
+        out["baseline_speed_vs_reference"] = round(ref["cpu_s"] / old["cpu_s"], 2)  # type: ignore[operator]
         out["speedup_vs_baseline"] = round(old["cpu_s"] / best["cpu_s"], 2)  # type: ignore[operator]
         out["same_verdicts_as_baseline"] = old["verdicts"] == best["verdicts"]
     out["samples_cpu_s"] = {"load_and_check": [r["cpu_s"] for r in runs], "reference": [r["cpu_s"] for r in refs],
@@ -296,21 +333,26 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--poison", type=int, default=0, help="undecodable records to add (each breaks I8)")
+    parser.add_argument("--lose", type=int, default=0, help="effect rows to drop (each breaks I1)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each side; the fastest of each is compared")
     parser.add_argument("--v1", action="store_true",
                         help="also time the reference on the same history stored as format 1 (a dict per row)")
     parser.add_argument("--keep", type=Path, help="write the generated history here and keep it (FILE.v1 beside it with --v1)")
     parser.add_argument("--measure", type=Path, help="only load and check this kept history (the child's part)")
     parser.add_argument("--reference", type=Path, help="only parse this file with orjson (the reference child's part)")
+    parser.add_argument("--build", type=Path, help="only write the columnar form of this history (a child's part)")
     parser.add_argument("--compare", type=Path, help="compare load+check with the reference on this kept history")
     parser.add_argument("--baseline", type=Path,
-                        help="an older checkout whose load+check of the format-1 file to time too (needs --v1)")
+                        help="an older checkout whose load+check of the same history.jsonl to time too")
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure)))
         return
     if args.reference:
         print(json.dumps(reference(args.reference)))
+        return
+    if args.build:
+        print(json.dumps(build(args.build)))
         return
     if args.compare:
         v1 = Path(f"{args.compare}.v1")
@@ -320,7 +362,7 @@ def main() -> None:
         path = args.keep or Path(tmp) / "history.jsonl"
         v1_path = Path(f"{path}.v1") if args.v1 else None
         t0 = time.perf_counter()
-        generate(path, args.events, args.seed, args.poison, v1_path)
+        generate(path, args.events, args.seed, args.poison, v1_path, args.lose)
         gen_s = time.perf_counter() - t0
         result = compare(path, v1_path, args.repeat, args.baseline)
         result["generate_s"] = round(gen_s, 1)

@@ -28,10 +28,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from harness.checkers._index import clock_anchor_ms, ops_by_role
 from harness.checkers.anomaly import Anomaly
 from harness.checkers.stats import LEAD_S, MARGIN_S, FaultWindow, fault_windows
-from harness.history.ops import History, OpType
+from harness.history.ops import History, Op, OpType
+from harness.history.table import ABSENT
 
 __all__ = ["MARGIN_S", "MESSAGE_FAULTS", "Attribution", "attribute"]
 
@@ -106,11 +109,20 @@ def _spans(history: History, entities: set[str]) -> Mapping[str, list[tuple[floa
     out: dict[str, list[tuple[float, float]]] = {e: [] for e in entities}
     if not entities:
         return out
+    picked = _picked_fast(history, entities)
+    if picked is None:
+        ops = history.derived(ops_by_role)
+        invokes: Iterable[Op] = ops.client[OpType.INVOKE]
+        completions: Iterable[Op] = ops.completions
+        rows: Mapping[str, Iterable[Mapping[str, object]]] = {s: history.observed(s) for s in ("applied", "effects",
+                                                                                                 "topic")}
+    else:
+        invokes, completions, rows = picked
     opened: dict[tuple[str, str, str], float] = {}
-    for op in history.derived(ops_by_role).client[OpType.INVOKE]:
+    for op in invokes:
         if op.key in entities:
             opened[(op.process, op.f, op.key)] = op.time_s
-    for op in history.derived(ops_by_role).completions:
+    for op in completions:
         if op.key in entities:
             start = opened.pop((op.process, op.f, op.key), None)
             if start is not None:
@@ -122,13 +134,13 @@ def _spans(history: History, entities: set[str]) -> Mapping[str, list[tuple[floa
         return out
     applied_at: dict[object, float] = {}  # event id -> its last application, epoch ms
     for source in ("applied", "effects"):
-        for row in history.observed(source):
+        for row in rows[source]:
             if row.get("order_id") in entities:
                 at = row.get("applied_at_ms")
                 if isinstance(at, (int, float)):
                     eid = row.get("event_id")
                     applied_at[eid] = max(applied_at.get(eid, at), at)
-    for row in history.observed("topic"):
+    for row in rows["topic"]:
         order = row.get("order_id")
         if order in entities:
             ts = row.get("timestamp_ms")
@@ -136,3 +148,35 @@ def _spans(history: History, entities: set[str]) -> Mapping[str, list[tuple[floa
                 done = applied_at.get(row.get("event_id"))
                 out[str(order)].append(((ts - anchor) / 1000, _INF if done is None else (done - anchor) / 1000))
     return out
+
+
+def _picked_fast(history: History, entities: set[str]) -> tuple[
+        tuple[Op, ...], tuple[Op, ...], Mapping[str, Iterable[Mapping[str, object]]]] | None:
+    """The entities' client ops (invokes, completions) and rows, read from a columnar history's arrays
+    (the few that concern them, not every op and row); None when it has none or a column is not strings."""
+    from harness.checkers._arrays import isin, make_ops, op_arrays
+
+    ops = op_arrays(history)
+    if ops is None:
+        return None
+    frame = ops.frame
+    codes = np.array(frame.pool.find_many(sorted(entities)), dtype=np.int64)
+    mine = ops.client & isin(ops.key, codes)
+    invokes = make_ops(frame, np.flatnonzero(mine & ops.invoke))
+    completions = make_ops(frame, np.flatnonzero(mine & (ops.ok | ops.fail | ops.info)))
+    rows: dict[str, list[Mapping[str, object]]] = {}
+    for source in ("applied", "effects", "topic"):
+        table = frame.tables.get(source)
+        rows[source] = []
+        if table is None:
+            continue
+        order = table.columns.get("order_id")
+        if order is None:
+            continue
+        if order.kind != "str":
+            return None
+        names = [n for n in ("order_id", "applied_at_ms", "event_id", "timestamp_ms") if n in table.columns]
+        for i in np.flatnonzero(isin(order.values, codes)).tolist():
+            got = {n: table.columns[n].at(i, frame.pool) for n in names}
+            rows[source].append({n: v for n, v in got.items() if v is not ABSENT})
+    return invokes, completions, rows

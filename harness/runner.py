@@ -196,6 +196,7 @@ def run_scenario(
             if owned:
                 infra.stop()
 
+    _write_columnar(writer.path)
     write_phase(run_dir, Phase.CHECKING)
     verdicts = analyze(histories, scenario.expect, checkers(scenario.recovery_budget_s), scenario.variant)
     wall_s = time.monotonic() - started
@@ -438,6 +439,17 @@ class _LagProbe:
                     self.recorder.record("probe", OpType.FAIL, "interposer", error=f"{type(exc).__name__}: {exc}")
             # Sampling on a period, not waiting for a condition.
             stop.wait(self.INTERVAL_S)
+
+
+def _write_columnar(jsonl: Path) -> None:
+    """history.arrow beside the finished history.jsonl, so `chaos analyze` and `chaos report` map it
+    instead of parsing the jsonl. Derived, so best effort: without it they read the jsonl (and build it)."""
+    from harness.history.store import load_histories
+
+    try:
+        load_histories(jsonl)  # reads the jsonl as analysis would and writes its columnar form
+    except (OSError, UsageError):
+        pass  # the live verdicts do not need it; analysis of the folder reads the jsonl instead
 
 
 def _write_run_json(run_dir: Path, scenario: Scenario, seed: int, command: str, infra: Infra, run_id: str,

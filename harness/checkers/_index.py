@@ -21,6 +21,8 @@ from itertools import compress, repeat
 from operator import attrgetter, gt, itemgetter
 from typing import Any, TypeVar
 
+import numpy as np
+
 from harness.history.ops import History, Op, OpType, Scalar
 from harness.history.table import Table
 
@@ -31,14 +33,44 @@ Row = Mapping[str, Scalar]
 K = TypeVar("K")
 
 
-@dataclass(frozen=True, slots=True)
 class OpsByRole:
-    """A history's ops split by who recorded them, each part in history order."""
+    """A history's ops split by who recorded them, each part in history order.
 
-    client: Mapping[OpType, tuple[Op, ...]]  # ops of client processes ("client-3"), by type
-    completions: tuple[Op, ...]  # client ops that are not invokes: ok, fail and info, interleaved
-    nemesis: tuple[Op, ...]  # process "nemesis": faults
-    probe: tuple[Op, ...]  # process "probe": lag samples and the drain
+    ``nemesis`` and ``probe`` are few and read by most checkers. The client parts are most of
+    the ops: for a history read from a columnar file they are made only when a checker's
+    Python path asks for them (its fast path reads the ops' columns instead)."""
+
+    __slots__ = ("nemesis", "probe", "_history", "_client", "_completions")
+
+    def __init__(self, nemesis: tuple[Op, ...], probe: tuple[Op, ...], history: History | None = None,
+                 client: Mapping[OpType, tuple[Op, ...]] | None = None,
+                 completions: tuple[Op, ...] | None = None) -> None:
+        self.nemesis = nemesis  # process "nemesis": faults
+        self.probe = probe  # process "probe": lag samples and the drain
+        self._history = history
+        self._client = client
+        self._completions = completions
+
+    @property
+    def client(self) -> Mapping[OpType, tuple[Op, ...]]:
+        """Ops of client processes ("client-3"), by type."""
+        if self._client is None:
+            self._split()
+        assert self._client is not None
+        return self._client
+
+    @property
+    def completions(self) -> tuple[Op, ...]:
+        """Client ops that are not invokes: ok, fail and info, interleaved."""
+        if self._completions is None:
+            self._split()
+        assert self._completions is not None
+        return self._completions
+
+    def _split(self) -> None:
+        assert self._history is not None
+        whole = _split(self._history)
+        self._client, self._completions = whole._client, whole._completions
 
     @property
     def client_count(self) -> int:
@@ -52,7 +84,22 @@ def _role(process: str) -> str:
 
 
 def ops_by_role(history: History) -> OpsByRole:
-    """Split the ops in one pass; a process's role is decided once per distinct process name."""
+    """Split the ops in one pass; a process's role is decided once per distinct process name.
+
+    A history read from a columnar file makes only its nemesis and probe ops here."""
+    frame = history.frame
+    if frame is not None:
+        from harness.checkers._arrays import make_ops
+
+        o = frame.ops
+        nemesis, probe = frame.code("nemesis"), frame.code("probe")
+        made = make_ops(frame, np.flatnonzero((o.process == nemesis) | (o.process == probe)))  # few
+        return OpsByRole(tuple(op for op in made if op.process == "nemesis"),
+                         tuple(op for op in made if op.process == "probe"), history)
+    return _split(history)
+
+
+def _split(history: History) -> OpsByRole:
     invoke, ok, fail = OpType.INVOKE, OpType.OK, OpType.FAIL
     # Lists named per type, not a dict keyed by OpType: an Enum hashes in Python, per lookup.
     invokes: list[Op] = []
@@ -76,8 +123,8 @@ def ops_by_role(history: History) -> OpsByRole:
         completions.append(op)
         (oks if t is ok else fails if t is fail else infos).append(op)
     client = {invoke: tuple(invokes), ok: tuple(oks), fail: tuple(fails), OpType.INFO: tuple(infos)}
-    return OpsByRole({t: client[t] for t in OpType}, tuple(completions), tuple(parts["nemesis"]),
-                     tuple(parts["probe"]))
+    return OpsByRole(tuple(parts["nemesis"]), tuple(parts["probe"]), None, {t: client[t] for t in OpType},
+                     tuple(completions))
 
 
 @dataclass(frozen=True, slots=True)

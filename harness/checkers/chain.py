@@ -20,7 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
+import numpy as np
+
+from harness.checkers._arrays import unique
 from harness.history.ops import History
+from harness.history.table import ABSENT
 
 __all__ = ["STAGES", "Trace", "correlation_trace", "correlation_traces", "order_chain", "order_chains"]
 
@@ -44,6 +48,9 @@ def order_chains(history: History, order_ids: Collection[str], limit: int = _LIM
     chains: dict[str, list[dict[str, object]]] = {o: [] for o in wanted}
     if not wanted:
         return chains
+    fast = _chains_fast(history, wanted, limit)
+    if fast is not None:
+        return fast
     by_correlation: dict[object, str] = {}  # correlation ids the wanted orders' requests got -> order
     for op in history.ops:
         if op.key in wanted:
@@ -72,6 +79,67 @@ def order_chains(history: History, order_ids: Collection[str], limit: int = _LIM
             if fields:
                 found.sort(key=lambda r: _key(r, fields))
             chains[order].extend({"stage": stage, **{k: v for k, v in r.items() if k not in _DROP}} for r in found)
+    for order, steps in chains.items():
+        if len(steps) > limit:
+            chains[order] = [*steps[:limit], {"stage": "truncated", "more": len(steps) - limit}]
+    return chains
+
+
+def _chains_fast(history: History, wanted: set[str], limit: int) -> dict[str, list[dict[str, object]]] | None:
+    """As order_chains, reading only the ops and rows of the wanted orders (and of their correlation ids)
+    from a columnar history's arrays; None when it has none, or a column cannot be read so."""
+    from harness.checkers._arrays import FAST, isin, make_ops
+
+    frame = history.frame
+    if not FAST or frame is None:
+        return None
+    pool = frame.pool
+    chains: dict[str, list[dict[str, object]]] = {o: [] for o in wanted}
+    codes = np.array(pool.find_many(sorted(wanted)), dtype=np.int64)
+    by_correlation: dict[object, str] = {}
+    for op in make_ops(frame, np.flatnonzero(isin(frame.ops.key, codes))):
+        step: dict[str, object] = {"stage": f"{op.f} {op.type.value}", "time": round(op.time_s, 3),
+                                   "process": op.process}
+        if op.error:
+            step["error"] = op.error
+        step.update(op.value)
+        chains[op.key].append(step)  # type: ignore[index]
+        if op.value.get("correlation_id"):
+            by_correlation[op.value["correlation_id"]] = op.key  # type: ignore[assignment]
+    for source, stage in STAGES.items():
+        table = frame.tables.get(source)
+        if table is None:
+            continue
+        order_col, cid_col = table.columns.get("order_id"), table.columns.get("correlation_id")
+        if (order_col is not None and order_col.kind != "str") or (cid_col is not None and cid_col.kind != "str") \
+                or not all(isinstance(c, str) for c in by_correlation):
+            return None
+        near = np.zeros(table.n, dtype=np.bool_)
+        if order_col is not None:
+            near |= isin(order_col.values, codes)
+        if cid_col is not None and (by_correlation or source == "orders"):
+            # Rows that may carry a wanted correlation id: the requests' ones, and (for orders rows) the ones
+            # the wanted orders' rows carry, which the loop below learns row by row as the Python path does.
+            cids: list[str] = [str(c) for c in by_correlation]  # all strings (checked above)
+            if source == "orders" and order_col is not None:
+                cids += pool.take(unique(cid_col.values[near & (cid_col.values >= 0)]))
+            near |= isin(cid_col.values, np.array(pool.find_many(cids), dtype=np.int64))
+        rows: dict[str, list[Mapping[str, object]]] = {}
+        names = [n for n in table.columns if n not in _DROP]
+        for i in np.flatnonzero(near).tolist():
+            row = {n: v for n in names if (v := table.columns[n].at(i, pool)) is not ABSENT}
+            order = row.get("order_id")
+            if order in wanted:
+                rows.setdefault(order, []).append(row)  # type: ignore[arg-type]
+                if source == "orders" and row.get("correlation_id"):
+                    by_correlation.setdefault(row["correlation_id"], order)  # type: ignore[arg-type]
+            elif by_correlation and row.get("correlation_id") in by_correlation:
+                rows.setdefault(by_correlation[row["correlation_id"]], []).append({**row, "matched_by": "correlation_id"})
+        for order, found in rows.items():
+            fields = _SORT.get(source)
+            if fields:
+                found.sort(key=lambda r: _key(r, fields))
+            chains[order].extend({"stage": stage, **r} for r in found)
     for order, steps in chains.items():
         if len(steps) > limit:
             chains[order] = [*steps[:limit], {"stage": "truncated", "more": len(steps) - limit}]

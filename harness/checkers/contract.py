@@ -29,14 +29,17 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from harness.checkers._arrays import source
 from harness.checkers._index import column, ops_by_role, topic_index
 from harness.checkers._sources import missing, pick
 from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
 from harness.checkers.schemas import REGISTRY, ROW_STATE, Schema, compatibility_problems, is_row_state, validate
-from harness.history.ops import OpType
-from harness.history.ops import History
+from harness.history.frame import ABSENT_CODE, NONE
+from harness.history.ops import History, OpType
 
 __all__ = ["SchemaContract"]
 
@@ -72,20 +75,12 @@ class SchemaContract:
                      if op.f == "effect" and op.type is OpType.OK
                      and op.value.get("fault") in self.injecting)
         shapes = _Shapes(self.registry)
-        payloads = column(topic, "payload", _UNREPORTED)
-        for i, (payload, undecodable) in enumerate(zip(payloads, history.derived(topic_index).undecodable)):
-            if payload is _UNREPORTED:
-                unvalidated += 1
-                continue
-            anomaly: str | None
-            if undecodable or not isinstance(payload, str):
-                anomaly, problems, version, extra = "undecodable", ["the value is not a JSON object"], None, 0
-            else:
-                anomaly, problems, version, extra = shapes.judge(payload)
-            undeclared += extra
-            if anomaly is None:
-                per_version[version] = per_version.get(version, 0) + 1
-                continue
+        judged = _judge_fast(history, shapes) or _judge_all(history, shapes)
+        unvalidated, undeclared = judged.unvalidated, judged.undeclared
+        for version, n in judged.per_version.items():
+            per_version[version] = per_version.get(version, 0) + n
+        for i, payload, (anomaly, problems, version, _) in judged.broken:
+            assert anomaly is not None
             rec = topic[i]  # a row view only for a record that breaks the contract
             if injected < poison and rec.get("event_id") is None:
                 injected += 1
@@ -132,6 +127,107 @@ class SchemaContract:
 
 _UNREPORTED = object()
 
+
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    """Every topic record judged: the counts of the good ones, each broken one with its outcome, in topic order."""
+
+    unvalidated: int  # records whose raw value was not reported
+    undeclared: int  # fields no schema declares, over every judged record
+    per_version: dict[object, int]  # schema version -> records that validate against it
+    broken: list[tuple[int, object, Outcome]]  # (record, its payload, its outcome) of each record with an anomaly
+
+
+def _judge_all(history: History, shapes: _Shapes) -> _Judged:
+    topic = history.observed("topic")
+    unvalidated = undeclared = 0
+    per_version: dict[object, int] = {}
+    broken: list[tuple[int, object, Outcome]] = []
+    payloads = column(topic, "payload", _UNREPORTED)
+    for i, (payload, undecodable) in enumerate(zip(payloads, history.derived(topic_index).undecodable)):
+        if payload is _UNREPORTED:
+            unvalidated += 1
+            continue
+        outcome: Outcome
+        if undecodable or not isinstance(payload, str):
+            outcome = "undecodable", ["the value is not a JSON object"], None, 0
+        else:
+            outcome = shapes.judge(payload)
+        undeclared += outcome[3]
+        if outcome[0] is None:
+            per_version[outcome[2]] = per_version.get(outcome[2], 0) + 1
+        else:
+            broken.append((i, payload, outcome))
+    return _Judged(unvalidated, undeclared, per_version, broken)
+
+
+def _judge_fast(history: History, shapes: _Shapes) -> _Judged | None:
+    """As ``_judge_all``, matching each shape's pattern against all payloads at once (RE2, in C) and parsing
+    only a shape's first payload and those no pattern recognises; None when the columns cannot be read so."""
+    topic = source(history, "topic")
+    if topic is None:
+        return None
+    payload = topic.columns.get("payload")
+    undecodable = topic.columns.get("undecodable")
+    if payload is None or payload.kind != "str" or (undecodable is not None and undecodable.kind != "bool"):
+        return None
+    pool = topic.frame.pool
+    codes = payload.values
+    bad = codes == NONE  # a null value is no JSON object
+    if undecodable is not None:
+        bad |= (undecodable.values != 0) & ((undecodable.mask == 0) if undecodable.mask is not None else True)
+    bad &= codes != ABSENT_CODE
+    outcome_of = np.full(topic.n, -1, dtype=np.int64)  # index into ``outcomes``; -1: not judged yet
+    outcomes: list[Outcome] = [("undecodable", ["the value is not a JSON object"], None, 0)]
+    outcome_of[bad] = 0
+    pending = np.flatnonzero((codes >= 0) & ~bad)
+    try:
+        import pyarrow.compute as pc
+
+        texts = pool.arrow()  # matched whole: cheaper than copying out the payloads
+    except Exception:  # noqa: BLE001 - a pool not held by Arrow: the Python path, record by record
+        return None
+    keep = np.ones(len(pending), dtype=np.bool_)  # not recognised by a pattern yet
+    patterns = 0
+    todo = list(range(len(pending)))
+    k = 0
+    while k < len(todo):
+        j = todo[k]
+        k += 1
+        if not keep[j]:
+            continue
+        keep[j] = False
+        outcomes.append(shapes.judge(pool.at(int(codes[pending[j]]))))
+        outcome_of[pending[j]] = len(outcomes) - 1
+        if len(shapes.texts) == patterns:
+            continue  # nothing new learned: the next record is judged the same way
+        for text, matched in shapes.texts[patterns:]:
+            outcomes.append(matched)
+            try:
+                hit = pc.match_substring_regex(texts, "^(?:" + text + ")$").to_numpy(zero_copy_only=False)[
+                    codes[pending]]
+            except Exception:  # noqa: BLE001 - a pattern RE2 does not read as Python does: parse instead
+                return None
+            hit &= keep
+            outcome_of[pending[hit]] = len(outcomes) - 1
+            keep &= ~hit
+        patterns = len(shapes.texts)
+        todo = np.flatnonzero(keep).tolist()
+        k = 0
+    judged = outcome_of >= 0
+    unvalidated = int(np.count_nonzero(codes == ABSENT_CODE))
+    per_version: dict[object, int] = {}
+    undeclared = 0
+    counted = np.bincount(outcome_of[judged], minlength=len(outcomes))
+    for k, n in enumerate(counted.tolist()):
+        if n:
+            undeclared += outcomes[k][3] * n
+            if outcomes[k][0] is None:
+                per_version[outcomes[k][2]] = per_version.get(outcomes[k][2], 0) + n
+    broken_at = np.flatnonzero(judged & np.isin(outcome_of, [k for k, o in enumerate(outcomes) if o[0] is not None]))
+    broken = [(i, pool.at(int(codes[i])), outcomes[int(outcome_of[i])]) for i in broken_at.tolist()]
+    return _Judged(unvalidated, undeclared, per_version, broken)
+
 Outcome = tuple[str | None, list[str], object, int]
 """(anomaly or None, problems, schema version, undeclared fields) of one event."""
 
@@ -155,6 +251,7 @@ class _Shapes:
         self.registry = registry
         self.known: dict[tuple[object, ...], Outcome] = {}
         self.patterns: list[tuple[Callable[[str], object], Outcome]] = []
+        self.texts: list[tuple[str, Outcome]] = []  # each pattern's text, for matching many payloads at once
 
     def judge(self, payload: str) -> Outcome:
         for match, matched in self.patterns:
@@ -176,6 +273,7 @@ class _Shapes:
                                 + (re.escape(json.dumps(v)) if k == "schema_version" else _TEXT[type(v)])
                                 for k, v in event.items())
                 self.patterns.append((re.compile("\\{" + text + "\\}").fullmatch, outcome))
+                self.texts.append(("\\{" + text + "\\}", outcome))
         return outcome
 
 

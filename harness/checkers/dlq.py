@@ -22,8 +22,13 @@ Counts are kept per consumer (``vanished:payment`` ...).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+
+from harness.checkers._arrays import isin, source, unique
 from harness.checkers._index import applied_index, column, effects_index, topic_index
 from harness.checkers._sources import missing, pick, running_consumers
 from harness.checkers.anomaly import Anomaly, AnomalyKind
@@ -50,7 +55,8 @@ class DlqAccounted:
         subscribed = subscriptions(history)
         known = [c for c in consumers if c in subscribed]
 
-        applied = {c: mine.events for c, mine in history.derived(applied_index).items()}  # consumer -> event ids
+        debts = _debts_fast(history, known, subscribed)
+        applied = {c: mine.events for c, mine in history.derived(applied_index).items()} if debts is None else {}
         dlq_event: dict[tuple[object, object], object] = {}
         dlq_pos: dict[tuple[object, object, object], object] = {}
         for r in history.observed("dlq"):
@@ -59,41 +65,20 @@ class DlqAccounted:
                 dlq_event.setdefault((r["consumer"], r["event_id"]), reason)
             if r.get("source_offset") is not None:
                 dlq_pos.setdefault((r["consumer"], r.get("source_partition"), r["source_offset"]), reason)
+        if debts is None:
+            debts = _debts(history, known, subscribed, applied)
 
-        # Sort the records by type once; then each consumer's debt is a set lookup per record it is owed.
         topic = history.observed("topic")
-        by_type: dict[object, tuple[list[int], list[object]]] = {}  # type -> (record indexes, event ids)
-        bad: list[int] = []  # undecodable records: owed to every consumer
-        index = history.derived(topic_index)
-        for i, (eid, type_, undecodable) in enumerate(zip(index.event_id, index.type, index.undecodable)):
-            if eid is None or type_ is None or undecodable:
-                bad.append(i)
-            else:
-                group = by_type.get(type_)
-                if group is None:
-                    group = by_type[type_] = ([], [])
-                group[0].append(i)
-                group[1].append(eid)
-
         per = {c: {"owed": 0, "applied": 0, "dead_lettered": 0, "vanished": 0, "unlisted_applied": 0} for c in known}
-        effects = history.derived(effects_index)
-        # (consumer, event id) of every effect in the sink: the harness's own evidence that an event was applied.
-        caused = set(zip(effects.consumer, column(history.observed("effects"), "event_id")))
         found: list[Anomaly] = []
         unlisted: list[dict[str, object]] = []
         vanished: list[dict[str, object]] = []
         no_reason: list[dict[str, object]] = []
         n_no_reason = 0
-        undecodable = len(bad)
-        bad_set = set(bad)
+        undecodable = len(debts.bad)
+        bad_set = set(debts.bad)
         for c in known:
-            done = applied.get(c, frozenset())
-            owed = len(bad)
-            unapplied = list(bad)
-            for t in sorted(subscribed[c]):
-                indexes, eids = by_type.get(t, ((), ()))
-                owed += len(indexes)
-                unapplied.extend(i for i, e in zip(indexes, eids) if e not in done)
+            owed, unapplied = debts.owed[c], debts.unapplied[c]
             tally = per[c]
             tally["owed"] = owed
             tally["applied"] = owed - len(unapplied)
@@ -104,7 +89,7 @@ class DlqAccounted:
                     reason = dlq_event[(c, eid)]
                 else:
                     reason = dlq_pos.get((c, rec.get("partition"), rec.get("offset")), _ABSENT)
-                if reason is _ABSENT and eid is not None and (c, eid) in caused:
+                if reason is _ABSENT and eid is not None and debts.caused(c, i, eid):
                     tally["unlisted_applied"] += 1
                     found.append(Anomaly(AnomalyKind.BOOKKEEPING_DISAGREES, _str(rec.get("order_id")), c, str(eid)))
                     if len(unlisted) < MAX_EXAMPLES:
@@ -161,6 +146,88 @@ class DlqAccounted:
 
 
 _ABSENT = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Debts:
+    """What the topic owes each consumer, and what it paid."""
+
+    bad: list[int]  # undecodable records (not an event): owed to every consumer
+    owed: dict[str, int]  # consumer -> records owed to it
+    unapplied: dict[str, list[int]]  # consumer -> the owed records it has no processed-event record of, in order
+    caused: Callable[[str, int, object], bool]  # (consumer, record, its event id): is its effect in the sink?
+
+
+def _debts(history: History, known: list[str], subscribed: Mapping[str, frozenset[str]],
+           applied: Mapping[Any, frozenset[Any]]) -> _Debts:
+    # Sort the records by type once; then each consumer's debt is a set lookup per record it is owed.
+    by_type: dict[object, tuple[list[int], list[object]]] = {}  # type -> (record indexes, event ids)
+    bad: list[int] = []  # undecodable records: owed to every consumer
+    index = history.derived(topic_index)
+    for i, (eid, type_, undecodable) in enumerate(zip(index.event_id, index.type, index.undecodable)):
+        if eid is None or type_ is None or undecodable:
+            bad.append(i)
+        else:
+            group = by_type.get(type_)
+            if group is None:
+                group = by_type[type_] = ([], [])
+            group[0].append(i)
+            group[1].append(eid)
+    effects = history.derived(effects_index)
+    # (consumer, event id) of every effect in the sink: the harness's own evidence that an event was applied.
+    caused = set(zip(effects.consumer, column(history.observed("effects"), "event_id")))
+    owed: dict[str, int] = {}
+    unapplied: dict[str, list[int]] = {}
+    for c in known:
+        done = applied.get(c, frozenset())
+        owed[c] = len(bad)
+        mine = list(bad)
+        for t in sorted(subscribed[c]):
+            indexes, eids = by_type.get(t, ((), ()))
+            owed[c] += len(indexes)
+            mine.extend(i for i, e in zip(indexes, eids) if e not in done)
+        unapplied[c] = sorted(mine)
+    return _Debts(bad, owed, unapplied, lambda c, i, eid: (c, eid) in caused)
+
+
+def _debts_fast(history: History, known: list[str], subscribed: Mapping[str, frozenset[str]]) -> _Debts | None:
+    """As ``_debts``, on the columns: only the unapplied records are listed one by one (None when the
+    history has no frame, or its columns cannot be read as arrays; see _arrays.py)."""
+    topic, applied, effects = source(history, "topic"), source(history, "applied"), source(history, "effects")
+    if topic is None or applied is None or (effects is None) == ("effects" in history.observations):
+        return None
+    a_consumer, a_event, a_order = (applied.str_codes(n, required=True) for n in ("consumer", "event_id", "order_id"))
+    eid, type_ = topic.str_codes("event_id"), topic.str_codes("type")
+    undecodable = topic.columns.get("undecodable")
+    if undecodable is not None and (undecodable.kind != "bool"):
+        return None
+    e_consumer = effects.str_codes("consumer", required=True) if effects is not None else np.zeros(0, np.int32)
+    e_kind = effects.str_codes("kind", required=True) if effects is not None else np.zeros(0, np.int32)
+    e_order = effects.str_codes("order_id", required=True) if effects is not None else np.zeros(0, np.int32)
+    e_event = effects.str_codes("event_id") if effects is not None else np.zeros(0, np.int32)
+    if (a_consumer is None or a_event is None or a_order is None or eid is None or type_ is None
+            or e_consumer is None or e_kind is None or e_order is None or e_event is None):
+        return None
+    broken = (eid < 0) | (type_ < 0)
+    if undecodable is not None:
+        broken |= (undecodable.values != 0) & (undecodable.mask == 0 if undecodable.mask is not None else True)
+    bad = np.flatnonzero(broken)
+    code = topic.frame.code
+    owed: dict[str, int] = {}
+    unapplied: dict[str, list[int]] = {}
+    for c in known:
+        mine = ~broken & isin(type_, np.array([code(t) for t in subscribed[c]], dtype=np.int64))
+        owed[c] = len(bad) + int(np.count_nonzero(mine))
+        done = isin(eid, a_event[a_consumer == code(c)])
+        unapplied[c] = np.union1d(bad, np.flatnonzero(mine & ~done)).tolist()
+    effect_events: dict[str, np.ndarray] = {}  # type: ignore[type-arg]
+
+    def caused(c: str, i: int, _: object) -> bool:
+        if c not in effect_events:
+            effect_events[c] = unique(e_event[e_consumer == code(c)])
+        return bool(isin(eid[i:i + 1], effect_events[c])[0])
+
+    return _Debts(bad.tolist(), owed, unapplied, caused)
 
 
 def _str(value: object) -> str | None:

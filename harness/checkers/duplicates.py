@@ -24,8 +24,12 @@ outside crash recovery (kill, pause, restart, crash windows) above it are the an
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
+from harness.checkers._arrays import first_index, group_key, isin, source, unique
 from harness.checkers._index import applied_index, clock_anchor_ms, effects_index, repeated, topic_index
 from harness.checkers._sources import missing
 from harness.checkers.anomaly import Anomaly, AnomalyKind
@@ -34,6 +38,7 @@ from harness.checkers.chain import order_chains
 from harness.checkers.counts import DuplicateCounts
 from harness.checkers.stats import CRASH_FAULTS, MARGIN_S, fault_windows
 from harness.history.ops import History, Scalar
+from harness.history.table import ABSENT
 
 __all__ = ["ExactlyOnceEffect"]
 
@@ -47,6 +52,21 @@ class ExactlyOnceEffect:
         unknown = missing(history, self.name, self.invariant, "effects")
         if unknown is not None:
             return unknown
+        clean = _clean(history)
+        if clean is not None:
+            n_effects, n_steps, reapplied, topic = clean
+            amp = _amplification(history, topic)
+            if not amp.amplified:
+                extra = sum(topic.redelivered.values())
+                counts = DuplicateCounts(
+                    effects=n_effects, steps=n_steps, duplicated=0, extra_effects=0, extra_cents=0,
+                    redelivered=extra, absorbed=extra, reapplied=reapplied, amplification=amp.ratio,
+                    injected_copies=amp.injected, amplification_counted=amp.counted,
+                    amplification_counted_ratio=amp.counted_ratio, redelivery_budget=amp.budget,
+                ).as_counts(**{"redelivered:outside": amp.outside, **amp.per_window})
+                return CheckResult(self.name, self.invariant, Validity.VALID,
+                                   f"{n_steps} effects, none twice; {extra} redelivered copies absorbed "
+                                   f"(amplification {amp.ratio:.3f})", counts)
         effects = history.observed("effects")
         index = history.derived(effects_index)
         n_steps = index.steps
@@ -68,7 +88,7 @@ class ExactlyOnceEffect:
         absorbed = sum(n for e, n in redelivered.items() if e not in effect_events_duplicated)
         extra_cents = sum(int(row.get("amount_cents") or 0) for rows in dup_rows.values() for row in rows[1:])
 
-        amp = _amplification(history)
+        amp = _amplification(history, _copies(history))
         typed = DuplicateCounts(
             effects=len(effects), steps=n_steps, duplicated=len(duplicated),
             extra_effects=sum(per_step[k] - 1 for k in duplicated), extra_cents=extra_cents,
@@ -129,25 +149,81 @@ class _Amplification:
     amplified: bool
 
 
-def _amplification(history: History) -> _Amplification:
-    """The topic's extra copies per fault window; amplified when the copies outside crash recovery
-    exceed the target's declared budget."""
+@dataclass(frozen=True, slots=True)
+class _Copies:
+    """The topic's redelivered copies: what amplification is computed from."""
+
+    redelivered: Mapping[Scalar, int]  # event id -> extra copies of it
+    distinct: int  # distinct event ids on the topic
+    published: Mapping[Scalar, list[object]]  # redelivered event id -> the timestamp_ms of each copy, in topic order
+
+
+def _copies(history: History) -> _Copies:
     topic = history.derived(topic_index)
     extra = topic.redelivered
-    distinct = len({e for e in topic.event_id if e is not None})
+    published: dict[Scalar, list[object]] = {}
+    if extra:
+        for eid, row in zip(topic.event_id, history.observed("topic")):
+            if eid in extra:
+                published.setdefault(eid, []).append(row.get("timestamp_ms"))
+    return _Copies(extra, len({e for e in topic.event_id if e is not None}), published)
+
+
+def _clean(history: History) -> tuple[int, int, int, _Copies] | None:
+    """(effects, steps, reapplied, the topic's copies) when the columns prove no step took effect twice;
+    None when they do not, or cannot be read as arrays (then the Python path decides; see _arrays.py)."""
+    effects = source(history, "effects")
+    if effects is None:
+        return None
+    codes = [effects.str_codes(n, required=True) for n in ("consumer", "kind", "order_id")]
+    if any(c is None for c in codes):
+        return None
+    steps = len(unique(group_key(*codes))) if effects.n else 0  # type: ignore[arg-type]
+    if steps < effects.n:
+        return None
+    applied = source(history, "applied")
+    reapplied = 0
+    if applied is not None and applied.n:
+        a_codes = [applied.str_codes(n, required=True) for n in ("consumer", "event_id", "order_id")]
+        if any(c is None for c in a_codes):
+            return None
+        reapplied = applied.n - len(unique(group_key(a_codes[0], a_codes[1])))  # type: ignore[arg-type]
+    topic = source(history, "topic")
+    if topic is None:
+        return effects.n, steps, reapplied, _Copies({}, 0, {})
+    eid = topic.str_codes("event_id")
+    if eid is None:
+        return None
+    named = eid >= 0
+    distinct, first = first_index(eid[named])
+    counts = np.diff(np.append(np.searchsorted(np.sort(eid[named]), distinct), int(named.sum())))
+    at = topic.frame.pool.at
+    redelivered = {at(c): n - 1 for c, n in zip(distinct[counts > 1].tolist(), counts[counts > 1].tolist())}
+    published: dict[Scalar, list[object]] = {}
+    if redelivered:
+        stamp = topic.columns.get("timestamp_ms")
+        pool = topic.frame.pool
+        for i in np.flatnonzero(isin(eid, distinct[counts > 1])).tolist():
+            ts = stamp.at(i, pool) if stamp is not None else None
+            published.setdefault(at(int(eid[i])), []).append(None if ts is ABSENT else ts)
+    return effects.n, steps, reapplied, _Copies(redelivered, len(distinct), published)
+
+
+def _amplification(history: History, topic: _Copies) -> _Amplification:
+    """The topic's extra copies per fault window; amplified when the copies outside crash recovery
+    exceed the target's declared budget."""
+    extra = topic.redelivered
+    distinct = topic.distinct
     windows = [w for w in fault_windows(history) if w.injected]
     injected: set[str] = set()
     for w in windows:
         if w.fault == "duplicate" and w.touched:
             injected |= w.touched
     anchor = clock_anchor_ms(history)
-    copies: dict[Scalar, list[float]] = {}  # event id -> publish times (run s) of all its copies
-    if extra:
-        for eid, row in zip(topic.event_id, history.observed("topic")):
-            if eid in extra:
-                ts = row.get("timestamp_ms")
-                copies.setdefault(eid, []).append(
-                    (ts - anchor) / 1000 if anchor is not None and isinstance(ts, (int, float)) else float("nan"))
+    copies: dict[Scalar, list[float]] = {  # event id -> publish times (run s) of all its copies
+        eid: [(ts - anchor) / 1000 if anchor is not None and isinstance(ts, (int, float)) else float("nan")
+              for ts in stamps]
+        for eid, stamps in topic.published.items()}
     per_window: dict[str, int] = {}
     outside = in_crash = n_injected = 0
     for eid, times in copies.items():

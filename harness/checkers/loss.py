@@ -23,8 +23,12 @@ Anomalies:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
+import numpy as np
+
+from harness.checkers._arrays import OpArrays, first_index, isin, last_index, op_arrays, source, unique
 from harness.checkers._index import acknowledged_index, effects_index, ops_by_role
 from harness.checkers._sources import pick
 from harness.checkers.anomaly import Anomaly, AnomalyKind
@@ -33,7 +37,8 @@ from harness.checkers.counts import LossCounts
 from harness.checkers.chain import order_chains
 from harness.checkers.phantom import STATUS_AFTER
 from harness.history.observations import required_effects
-from harness.history.ops import History, OpType
+from harness.history.frame import ABSENT_CODE, NONE
+from harness.history.ops import History, OpType, Scalar
 
 __all__ = ["NoLostEffect"]
 
@@ -49,12 +54,28 @@ class NoLostEffect:
                                "no final observation of effects was recorded; the run ended before drain")
         consumers = {str(r["consumer"]) for r in history.observed("consumers")}
         needs = {f: tuple((c, k) for c, k in pairs if c in consumers) for f, pairs in required_effects(history).items()}
-        acknowledged: dict[str, dict[str, int]] = {f: {} for f in needs}  # op -> order -> amount
-        acks = history.derived(acknowledged_index)
-        for key, f, amount in zip(acks.key, acks.f, acks.amount_cents):
-            if key is not None and f in needs:
-                acknowledged[f][key] = int(amount or 0)  # type: ignore[call-overload]
-        have = history.derived(effects_index).orders_of  # (consumer, kind) -> orders it took effect for
+        clean = _clean(history, needs)
+        if clean is not None:
+            n_required, n_orders = clean
+            counts = LossCounts(required=n_required, missing=0, acknowledged_orders=n_orders, lost=0, lost_cents=0,
+                                pending_at_source=0, acknowledged_then_missing=0).as_counts(
+                **{f"missing:{consumer}": 0 for consumer in sorted(consumers)})
+            if not n_required:
+                return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
+                                   "no request was acknowledged, so nothing could be lost (vacuous)", counts)
+            return CheckResult(self.name, self.invariant, Validity.VALID,
+                               f"all {n_required} required effects of {n_orders} acknowledged orders happened", counts)
+        inputs = _inputs_fast(history, needs)  # the same, read from the arrays
+        if inputs is None:
+            acknowledged: dict[str, dict[str, int]] = {f: {} for f in needs}  # op -> order -> amount
+            acks = history.derived(acknowledged_index)
+            for key, f, amount in zip(acks.key, acks.f, acks.amount_cents):
+                if key is not None and f in needs:
+                    acknowledged[f][key] = int(amount or 0)  # type: ignore[call-overload]
+            have: Mapping[tuple[Scalar, Scalar], Set[Scalar]] = history.derived(effects_index).orders_of
+            vanished_acks = acknowledged_then_missing(history)
+        else:
+            acknowledged, have, vanished_acks = inputs
         missing: list[tuple[str, str, str]] = []
         amounts: dict[str, int] = {}  # acknowledged orders that require some effect -> amount
         for f, orders in acknowledged.items():
@@ -68,7 +89,6 @@ class NoLostEffect:
         missing = [m for m in missing if m[2] not in pending]
         lost_orders = sorted({order for _, _, order in missing})
         lost_cents = sum(amounts[o] for o in lost_orders)
-        vanished_acks = acknowledged_then_missing(history)
         per_consumer = Counter(c for c, _, _ in missing)
         counts = LossCounts(required=n_required, missing=len(missing), acknowledged_orders=len(amounts),
                             lost=len(lost_orders), lost_cents=lost_cents, pending_at_source=len(waiting),
@@ -105,6 +125,161 @@ class NoLostEffect:
                                tuple({"anomaly": "pending-at-source", "order_id": o} for o in waiting[:MAX_EXAMPLES]))
         return CheckResult(self.name, self.invariant, Validity.VALID,
                            f"all {n_required} required effects of {len(amounts)} acknowledged orders happened", counts)
+
+
+def _clean(history: History, needs: dict[str, tuple[tuple[str, str], ...]]) -> tuple[int, int] | None:
+    """(required effects, acknowledged orders) when the columns prove that nothing is missing and no
+    acknowledged request was lost or refused later; None when they do not (or cannot be read as arrays):
+    then the Python path finds and shows what is wrong (see _arrays.py)."""
+    ops = op_arrays(history)
+    effects = source(history, "effects")
+    if ops is None or effects is None:
+        return None
+    amount = ops.value("amount_cents")
+    if amount is not None and amount.kind != "int":
+        return None  # int(amount or 0) of another type may fail: the Python path says how
+    e_consumer, e_kind, e_order = (effects.str_codes(n, required=True) for n in ("consumer", "kind", "order_id"))
+    if e_consumer is None or e_kind is None or e_order is None:
+        return None
+    acked = ops.ok & (ops.key >= 0)
+    n_required = 0
+    requiring: list[np.ndarray] = []  # type: ignore[type-arg]
+    for f, pairs in needs.items():
+        orders = unique(ops.key[acked & (ops.f == ops.code(f))])
+        n_required += len(orders) * len(pairs)
+        if pairs:
+            requiring.append(orders)
+        for consumer, kind in pairs:
+            have = e_order[(e_consumer == ops.code(consumer)) & (e_kind == ops.code(kind))]
+            if not isin(orders, have).all():
+                return None
+    n_orders = len(unique(np.concatenate(requiring))) if requiring else 0
+    return (n_required, n_orders) if _kept(history, ops, acked) else None
+
+
+def _inputs_fast(history: History, needs: dict[str, tuple[tuple[str, str], ...]]) -> tuple[
+        dict[str, dict[str, int]], Mapping[tuple[Scalar, Scalar], Set[Scalar]], list[tuple[str, dict[str, object]]]] | None:
+    """The acknowledged orders per step (with amounts), the orders each required (consumer, kind) took effect
+    for, and acknowledged_then_missing, read from the arrays for the Python path's evidence (None: cannot)."""
+    ops = op_arrays(history)
+    effects = source(history, "effects")
+    if ops is None or effects is None:
+        return None
+    amount = ops.value("amount_cents")
+    if amount is not None and amount.kind != "int":
+        return None
+    e_consumer, e_kind, e_order = (effects.str_codes(n, required=True) for n in ("consumer", "kind", "order_id"))
+    if e_consumer is None or e_kind is None or e_order is None:
+        return None
+    vanished = _vanished_fast(history, ops)
+    if vanished is None:
+        return None
+    pool = ops.frame.pool
+    amounts = np.zeros(ops.frame.ops.n, dtype=np.int64) if amount is None else \
+        np.where(amount.mask != 0, 0, amount.values) if amount.mask is not None else amount.values
+    acked = ops.ok & (ops.key >= 0)
+    acknowledged: dict[str, dict[str, int]] = {}
+    for f in needs:
+        where = np.flatnonzero(acked & (ops.f == ops.code(f)))
+        keys = ops.key[where]
+        distinct, first = first_index(keys)
+        _, last = last_index(keys)  # the same distinct keys, sorted: each one's last acknowledgement
+        by_first = np.argsort(first, kind="stable")  # a dict keeps the order keys were first set in
+        acknowledged[f] = dict(zip(pool.take(distinct[by_first]), amounts[where[last[by_first]]].tolist()))
+    have: dict[tuple[Scalar, Scalar], Set[Scalar]] = {}
+    for pairs in needs.values():
+        for consumer, kind in pairs:
+            if (consumer, kind) not in have:
+                took = e_order[(e_consumer == ops.code(consumer)) & (e_kind == ops.code(kind))]
+                have[(consumer, kind)] = frozenset(pool.take(unique(took)))
+    return acknowledged, have, vanished
+
+
+def _vanished_fast(history: History, ops: OpArrays) -> list[tuple[str, dict[str, object]]] | None:
+    """acknowledged_then_missing, on the arrays: only refused requests and orders that read wrong are made."""
+    pool = ops.frame.pool
+    acked = np.flatnonzero(ops.ok & (ops.key >= 0))
+    keys = ops.key[acked]
+    distinct, first = first_index(keys)
+    found: dict[str, dict[str, object]] = {}
+    refused = np.flatnonzero(ops.fail & (ops.key >= 0))
+    if len(refused):
+        errors = ops.frame.ops.error[refused]
+        said = {c: str(pool.at(c) or "").startswith(_REFUSED) for c in unique(errors).tolist()}
+        refused = refused[[said[c] for c in errors.tolist()]]
+    for op, code in zip(ops.ops_at(refused), ops.key[refused].tolist()):
+        if op.key in found or op.key is None:
+            continue
+        j = int(np.searchsorted(distinct, code))
+        if j < len(distinct) and distinct[j] == code:
+            first_at = float(ops.time[acked[first[j]]])
+            if first_at < op.time_s:
+                found[op.key] = {"order_id": op.key, "refused": op.f, "error": op.error,
+                                 "refused_at_s": round(op.time_s, 3), "acknowledged_at_s": round(first_at, 3)}
+    if "orders" not in history.observations:
+        return sorted(found.items())
+    orders = source(history, "orders")
+    order_id = orders.str_codes("order_id", required=True) if orders is not None else None
+    status = orders.str_codes("status") if orders is not None else None
+    if order_id is None or status is None:
+        return None
+    known, rows = last_index(order_id)  # each order's last row, as a dict by order id keeps it
+    status_of = np.where(status[rows] == ABSENT_CODE, NONE, status[rows])
+    _, last = last_index(keys)
+    last = acked[last]  # each acknowledged order's latest acknowledged op, by order code
+    at = np.minimum(np.searchsorted(known, ops.key[last]), max(len(known) - 1, 0))
+    present = (known[at] == ops.key[last]) if len(known) else np.zeros(len(last), dtype=np.bool_)
+    status_at = status_of[at] if len(known) else np.full(len(last), NONE, dtype=np.int32)
+    wrong = ~present
+    for f, after in STATUS_AFTER.items():
+        step = present & (ops.f[last] == ops.code(f))
+        wrong |= step & ~isin(status_at, np.array([ops.code(s) for s in after], dtype=np.int64))
+    for i in np.flatnonzero(wrong).tolist():
+        op_at = int(last[i])
+        order, f = pool.at(int(ops.key[op_at])), pool.at(int(ops.f[op_at]))
+        if order in found:
+            continue
+        t = float(ops.time[op_at])
+        found[order] = {"order_id": order, "acknowledged": f, "acknowledged_at_s": round(t, 3),
+                        "reads_as": "missing" if not present[i] else pool.at(int(status_at[i]))}
+    return sorted(found.items())
+
+
+def _kept(history: History, ops: OpArrays, acked: np.ndarray) -> bool:  # type: ignore[type-arg]
+    """Whether no acknowledged request reads as missing or was refused later (acknowledged_then_missing is empty)."""
+    where = np.flatnonzero(acked)
+    keys = ops.key[where]
+    distinct, first = first_index(keys)
+    refused = np.flatnonzero(ops.fail & (ops.key >= 0))
+    if len(refused):
+        errors = ops.frame.ops.error[refused]
+        said = {c: str(ops.frame.pool.at(c) or "").startswith(_REFUSED) for c in unique(errors).tolist()}
+        refused = refused[[said[c] for c in errors.tolist()]]
+    if len(refused) and len(distinct):
+        at = np.minimum(np.searchsorted(distinct, ops.key[refused]), len(distinct) - 1)
+        known = distinct[at] == ops.key[refused]
+        if (known & (ops.time[where[first[at]]] < ops.time[refused])).any():
+            return False
+    if "orders" not in history.observations:
+        return True
+    orders = source(history, "orders")
+    order_id = orders.str_codes("order_id", required=True) if orders is not None else None
+    status = orders.str_codes("status") if orders is not None else None
+    if order_id is None or status is None:
+        return False  # not read as arrays: let the Python path decide
+    known_orders, rows = last_index(order_id)  # each order's last row
+    status_of = np.where(status[rows] == ABSENT_CODE, NONE, status[rows])
+    last = where[last_index(keys)[1]]  # each acknowledged order's latest acknowledged op
+    if not len(last):
+        return True
+    at = np.minimum(np.searchsorted(known_orders, ops.key[last]), max(len(known_orders) - 1, 0))
+    if not len(known_orders) or not (known_orders[at] == ops.key[last]).all():
+        return False  # an acknowledged order reads as missing
+    for f, after in STATUS_AFTER.items():
+        step = ops.f[last] == ops.code(f)
+        if not isin(status_of[at[step]], np.array([ops.code(s) for s in after])).all():
+            return False
+    return True
 
 
 _REFUSED = ("HTTP 404", "HTTP 409")

@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import eq, itemgetter
 
+import numpy as np
+
+from harness.checkers._arrays import dense, first_index, group_key, isin, source, unique
 from harness.checkers._index import TopicIndex, applied_index, effects_index, repeated, topic_index
 from harness.checkers._sources import missing, pick
 from harness.checkers.anomaly import Anomaly, AnomalyKind
@@ -52,6 +55,17 @@ class PerEntityOrder:
         unknown = missing(history, self.name, self.invariant, "applied")
         if unknown is not None:
             return unknown
+        clean = _clean(history, self.shipper, self.shipment)
+        if clean is not None:
+            n_applied, entities, shipments, n_topic = clean
+            counts = OrderingCounts(**{"applied": n_applied, "entities": entities, "nonmonotonic": 0,
+                                      "shipments": shipments, "shipped_before_paid": 0,
+                                      "applied_past_dead_letter": 0, "topic_records": n_topic,
+                                      "split_entities": 0, "nonmonotonic_publish": 0}).as_counts()
+            return CheckResult(self.name, self.invariant, Validity.VALID,
+                               f"{n_applied} applies over {entities} (consumer, order) pairs in seq order; "
+                               f"{shipments} shipments all after payment; every order on one partition in order",
+                               counts)
         applied = history.observed("applied")
         shipper = self.shipper
         effects = history.derived(effects_index)
@@ -171,6 +185,118 @@ class PerEntityOrder:
             ("applied-past-dead-letter", n_past_dead), ("split-entity", len(split)),
             ("nonmonotonic-publish", len(reordered))) if n)
         return CheckResult(self.name, self.invariant, Validity.INVALID, summary, counts, tuple(examples), tuple(found))
+
+
+def _clean(history: History, shipper: str, shipment: str) -> tuple[int, int, int, int] | None:
+    """(applies, (consumer, order) pairs, shipments, topic records) when the columns prove every order
+    applied and published in seq order and every shipment after its payment; None when they do not, or
+    cannot be read as arrays (then the Python path decides and shows why; see _arrays.py)."""
+    applied, effects, topic = source(history, "applied"), source(history, "effects"), source(history, "topic")
+    if applied is None or effects is None or topic is None:
+        return None
+    dlq = source(history, "dlq")
+    if dlq is not None:
+        dead = dlq.str_codes("event_id")
+        if dead is None or (dead >= 0).any():
+            return None  # a dead-lettered event: what was applied after it is the Python path's to judge
+    consumer, order, event = (applied.str_codes(n, required=True) for n in ("consumer", "order_id", "event_id"))
+    type_ = applied.str_codes("type")
+    seq, position = applied.ints("seq"), applied.ints("position")
+    e_consumer, e_kind, e_order = (effects.str_codes(n, required=True) for n in ("consumer", "kind", "order_id"))
+    e_event = effects.str_codes("event_id")
+    if (consumer is None or order is None or event is None or type_ is None or seq is None or position is None
+            or e_consumer is None or e_kind is None or e_order is None or e_event is None):
+        return None
+    pair = group_key(consumer, order)
+    entities = len(unique(pair))
+    # Applies: within each (consumer, order), by position, no event after one of a higher seq.
+    rows = np.lexsort((np.arange(applied.n), position, pair))
+    if _steps_back(pair[rows], seq[rows], event[rows]):
+        return None
+    # Shipments: each after the shipper applied its order's payment.
+    code = applied.frame.code
+    is_shipment = (e_consumer == code(shipper)) & (e_kind == code(shipment))
+    shipments = int(np.count_nonzero(is_shipment))
+    if shipments:
+        shipped = unique(e_order[is_shipment])
+        mine = (consumer == code(shipper)) & isin(order, shipped)
+        paid_at = _first_position(order[mine & (type_ == code(PAID))], position[mine & (type_ == code(PAID))])
+        own_at = _first_position(event[mine], position[mine])
+        paid = _lookup(paid_at, e_order[is_shipment])
+        own = _lookup(own_at, e_event[is_shipment])
+        if paid is None or own is None or (paid > own).any():
+            return None
+    # The topic: each order on one partition, its events at offsets in seq order.
+    t_event, t_order = topic.str_codes("event_id"), topic.str_codes("order_id")
+    if t_event is None or t_order is None:
+        return None
+    named = np.flatnonzero((t_event >= 0) & (t_order >= 0))  # records that are events (not poison)
+    partition, offset, t_seq = (topic.ints(n, named) for n in ("partition", "offset", "seq"))
+    if partition is None or offset is None or t_seq is None:
+        return None
+    _, first = first_index(t_event[named])
+    kept = named[np.sort(first)]  # a redelivered event counts once, at its first copy
+    by_order = kept[np.lexsort((kept, t_order[kept]))]
+    groups = t_order[by_order]
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]]) if len(groups) else np.zeros(0, dtype=np.intp)
+    if (partition[by_order] != np.repeat(partition[by_order][starts], np.diff(np.r_[starts, len(groups)]))).any():
+        return None
+    if _inversions(groups, offset[by_order], t_seq[by_order]):
+        return None
+    return applied.n, entities, shipments, topic.n
+
+
+def _holders(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    """Per row (rows sorted by group): whether it starts its group or raises the group's maximum of
+    ``values`` strictly, and the row holding that maximum up to it (the first to reach it)."""
+    n = len(groups)
+    start = np.r_[True, groups[1:] != groups[:-1]] if n else np.zeros(0, dtype=np.bool_)
+    ranks, width = dense(values)
+    scaled = np.cumsum(start).astype(np.int64) * (width + 1) + ranks  # groups never mix in a running max
+    before = np.maximum.accumulate(scaled)
+    rises = start.copy()
+    rises[1:] |= scaled[1:] > before[:-1]
+    holder = np.maximum.accumulate(np.where(rises, np.arange(n), 0))
+    return rises, holder
+
+
+def _steps_back(groups: np.ndarray, seq: np.ndarray, event: np.ndarray) -> bool:  # type: ignore[type-arg]
+    """Whether some row has a seq no higher than an earlier row of its group with another event."""
+    if len(groups) < 2:
+        return False
+    rises, holder = _holders(groups, seq)
+    j = np.flatnonzero(~rises)
+    return bool((event[j] != event[holder[j - 1]]).any())
+
+
+def _inversions(groups: np.ndarray, offset: np.ndarray, seq: np.ndarray) -> bool:  # type: ignore[type-arg]
+    """Whether some record sits, against the group's latest record so far, in the other order by seq
+    than by offset (``_inverted``)."""
+    if len(groups) < 2:
+        return False
+    start = np.r_[True, groups[1:] != groups[:-1]]
+    _, holder = _holders(groups, offset)
+    j = np.flatnonzero(~start)
+    a = holder[j - 1]
+    return bool((((offset[a] < offset[j]) != (seq[a] < seq[j])) & (seq[a] != seq[j])).any())
+
+
+def _first_position(keys: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    """(distinct keys sorted, the lowest position of each)."""
+    rows = np.lexsort((position, keys))
+    distinct, first = first_index(keys[rows])
+    return distinct, position[rows][first]
+
+
+def _lookup(table: tuple[np.ndarray, np.ndarray], keys: np.ndarray) -> np.ndarray | None:  # type: ignore[type-arg]
+    """The value of each key; None if some key has none."""
+    distinct, values = table
+    if not len(distinct):
+        return None if len(keys) else values
+    at = np.minimum(np.searchsorted(distinct, keys), len(distinct) - 1)
+    if not (distinct[at] == keys).all():
+        return None
+    return values[at]  # type: ignore[no-any-return]
 
 
 def _topic_order(topic: TopicIndex, dlq: Sequence[Mapping[str, object]]) -> tuple[

@@ -20,17 +20,27 @@ runs; acknowledged ops are I1's business, not this checker's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
+from harness.checkers._arrays import isin, op_arrays, source, unique
 from harness.checkers._index import effects_index, ops_by_role, required_column, topic_index
 from harness.checkers._sources import missing, pick, running_consumers
 from harness.checkers.anomaly import Anomaly, AnomalyKind
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.chain import order_chains
 from harness.history.observations import required_effects
-from harness.history.ops import History, OpType
+from harness.history.frame import ABSENT_CODE, NONE
+from harness.history.ops import History, OpType, Row
 
 __all__ = ["EVENT_OF", "STATUS_AFTER", "NoPhantom"]
+
+Outcomes = dict[tuple[str, str], set[OpType]]
+"""(order, step) of each request that failed or ended unknown -> the outcomes of all its attempts."""
+Evidence = tuple[dict[str, Row], dict[str, set[tuple[str, str]]], dict[str, set[str]]]
+"""Of some orders: each one's order row, the (consumer, kind) of its effects, the types of its events on the topic."""
 
 EVENT_OF = {"place": "order.created", "pay": "order.paid", "ship": "order.shipped", "cancel": "order.cancelled"}
 """The event a committed client op publishes."""
@@ -48,16 +58,11 @@ class NoPhantom:
         unknown = missing(history, self.name, self.invariant, "orders", "effects")
         if unknown is not None:
             return unknown
+        gathered = _gather_fast(history)
+        if gathered is None:
+            gathered = _gather(history)
+        outcomes, evidence = gathered
         fail, info, ok = OpType.FAIL, OpType.INFO, OpType.OK
-        ops = history.derived(ops_by_role)
-        # Few requests fail or end unknown: find those first, then whether a retry of theirs succeeded.
-        doubtful = {(op.key, op.f) for op in (*ops.client[fail], *ops.client[info]) if op.key is not None}
-        doubtful_keys = {key for key, _ in doubtful}  # a cheap first test for the many ops that are fine
-        outcomes: dict[tuple[str, str], set[OpType]] = {}  # in the order of each request's first outcome
-        if doubtful:
-            for op in ops.completions:
-                if op.key in doubtful_keys and (op.key, op.f) in doubtful:
-                    outcomes.setdefault((op.key, op.f), set()).add(op.type)  # type: ignore[arg-type]
         failed = [k for k, types in outcomes.items() if types == {fail}]
         unsure = [k for k, types in outcomes.items() if info in types and ok not in types]
         counts: dict[str, int] = {"failed_ops": len(failed), "unknown_ops": len(unsure), "unknown_committed": 0,
@@ -69,17 +74,7 @@ class NoPhantom:
                                "no request failed or ended unknown, so none could leave a phantom", counts)
 
         orders = {o for o, _ in failed} | {o for o, _ in unsure}
-        order_rows = history.observed("orders")  # found by column: a row view only for a doubtful order
-        rows = {o: order_rows[i] for i, o in enumerate(required_column(order_rows, "order_id")) if o in orders}
-        effects: dict[str, set[tuple[str, str]]] = {}  # order -> (consumer, kind) of its effects
-        for (consumer, kind), applied_to in history.derived(effects_index).orders_of.items():
-            for o in orders & applied_to:
-                effects.setdefault(str(o), set()).add((str(consumer), str(kind)))
-        events: dict[str, set[str]] = {}  # order -> types of its events on the topic
-        topic = history.derived(topic_index)
-        for entity, type_ in zip(topic.order_id, topic.type):
-            if entity in orders:
-                events.setdefault(str(entity), set()).add(str(type_))
+        rows, effects, events = evidence(orders)
         consumers = set(running_consumers(history))
         topic_seen = "topic" in history.observations
 
@@ -144,3 +139,81 @@ class NoPhantom:
         summary = ", ".join(f"{n} {k.replace('_', '-')}" for k, n in counts.items()
                             if n and k not in ("failed_ops", "unknown_ops", "unknown_committed", "unknown_absent"))
         return CheckResult(self.name, self.invariant, Validity.INVALID, summary, counts, tuple(examples), tuple(every))
+
+
+def _gather(history: History) -> tuple[Outcomes, Callable[[set[str]], Evidence]]:
+    """The doubtful requests' outcomes, and how to read the evidence about their orders, from the ops and rows."""
+    fail, info = OpType.FAIL, OpType.INFO
+    ops = history.derived(ops_by_role)
+    # Few requests fail or end unknown: find those first, then whether a retry of theirs succeeded.
+    doubtful = {(op.key, op.f) for op in (*ops.client[fail], *ops.client[info]) if op.key is not None}
+    doubtful_keys = {key for key, _ in doubtful}  # a cheap first test for the many ops that are fine
+    outcomes: Outcomes = {}  # in the order of each request's first outcome
+    if doubtful:
+        for op in ops.completions:
+            if op.key in doubtful_keys and (op.key, op.f) in doubtful:
+                outcomes.setdefault((op.key, op.f), set()).add(op.type)  # type: ignore[arg-type]
+
+    def evidence(orders: set[str]) -> Evidence:
+        order_rows = history.observed("orders")  # found by column: a row view only for a doubtful order
+        rows = {o: order_rows[i] for i, o in enumerate(required_column(order_rows, "order_id")) if o in orders}
+        effects: dict[str, set[tuple[str, str]]] = {}  # order -> (consumer, kind) of its effects
+        for (consumer, kind), applied_to in history.derived(effects_index).orders_of.items():
+            for o in orders & applied_to:
+                effects.setdefault(str(o), set()).add((str(consumer), str(kind)))
+        events: dict[str, set[str]] = {}  # order -> types of its events on the topic
+        topic = history.derived(topic_index)
+        for entity, type_ in zip(topic.order_id, topic.type):
+            if entity in orders:
+                events.setdefault(str(entity), set()).add(str(type_))
+        return rows, effects, events
+
+    return outcomes, evidence
+
+
+def _gather_fast(history: History) -> tuple[Outcomes, Callable[[set[str]], Evidence]] | None:
+    """As ``_gather``, reading only the doubtful requests' ops and their orders' rows from the columns
+    (None when the history has none, or they cannot be read as arrays; see _arrays.py)."""
+    ops = op_arrays(history)
+    orders_src, effects_src = source(history, "orders"), source(history, "effects")
+    topic_src = source(history, "topic")
+    if ops is None or orders_src is None or effects_src is None or (topic_src is None) == ("topic" in
+                                                                                        history.observations):
+        return None
+    order_id = orders_src.str_codes("order_id", required=True)
+    e_consumer, e_kind, e_order = (effects_src.str_codes(n, required=True) for n in ("consumer", "kind", "order_id"))
+    t_order = topic_src.str_codes("order_id") if topic_src is not None else np.zeros(0, dtype=np.int32)
+    t_type = topic_src.str_codes("type") if topic_src is not None else np.zeros(0, dtype=np.int32)
+    if order_id is None or e_consumer is None or e_kind is None or e_order is None or t_order is None \
+            or t_type is None:
+        return None
+    t_type = np.where(t_type == ABSENT_CODE, NONE, t_type)  # a record without a type reads as None, as by column
+    doubtful_at = np.flatnonzero((ops.fail | ops.info) & (ops.key >= 0))
+    made = ops.ops_at(doubtful_at)
+    doubtful = {(op.key, op.f) for op in made}
+    code_of = {op.key: c for op, c in zip(made, ops.key[doubtful_at].tolist())}  # every doubtful order's code
+    outcomes: Outcomes = {}
+    if doubtful:
+        completed = np.flatnonzero((ops.ok | ops.fail | ops.info) & isin(ops.key, ops.key[doubtful_at]))
+        for op in ops.ops_at(completed):
+            if (op.key, op.f) in doubtful:
+                outcomes.setdefault((op.key, op.f), set()).add(op.type)  # type: ignore[arg-type]
+    pool = ops.frame.pool
+
+    def evidence(orders: set[str]) -> Evidence:
+        codes = np.array(sorted(code_of[o] for o in orders), dtype=np.int64)
+        order_rows = history.observed("orders")
+        at_rows, at_effects, at_events = (np.flatnonzero(isin(c, codes)) for c in (order_id, e_order, t_order))
+        used = unique(np.concatenate([order_id[at_rows], e_order[at_effects], e_consumer[at_effects],
+                                      e_kind[at_effects], t_order[at_events], t_type[at_events]]))
+        text = dict(zip(used.tolist(), pool.take(used)))  # the strings involved, taken from the pool at once
+        rows = {text[c]: order_rows[i] for i, c in zip(at_rows.tolist(), order_id[at_rows].tolist())}
+        effects: dict[str, set[tuple[str, str]]] = {}
+        for o, c, k in zip(e_order[at_effects].tolist(), e_consumer[at_effects].tolist(), e_kind[at_effects].tolist()):
+            effects.setdefault(str(text[o]), set()).add((str(text[c]), str(text[k])))
+        events: dict[str, set[str]] = {}
+        for o, t in zip(t_order[at_events].tolist(), t_type[at_events].tolist()):
+            events.setdefault(str(text[o]), set()).add(str(text[t]))
+        return rows, effects, events
+
+    return outcomes, evidence

@@ -8,9 +8,13 @@ unknown: a pipeline cannot pass a test that never touched it.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
+import numpy as np
+
+from harness.checkers._arrays import op_arrays
 from harness.checkers._index import ops_by_role
 from harness.checkers.base import MAX_EXAMPLES, CheckResult, Validity
 from harness.checkers.counts import StatsCounts
@@ -84,20 +88,27 @@ class Stats:
 
     def check(self, history: History) -> CheckResult:
         ops = history.derived(ops_by_role)
-        n_client = ops.client_count
         windows = fault_windows(history)
+        arrays = op_arrays(history)
+        if arrays is not None:  # counted on the ops' columns, without making the client ops
+            n_invoke, n_ok, n_fail, n_info = (int(np.count_nonzero(m)) for m in
+                                              (arrays.invoke, arrays.ok, arrays.fail, arrays.info))
+            invoked: Sequence[float] = np.sort(arrays.time[arrays.invoke]).tolist() if windows else []
+        else:
+            n_invoke, n_ok, n_fail, n_info = (len(ops.client[t]) for t in
+                                              (OpType.INVOKE, OpType.OK, OpType.FAIL, OpType.INFO))
+            invoked = sorted(map(_TIME, ops.client[OpType.INVOKE])) if windows else []
+        n_client = n_invoke + n_ok + n_fail + n_info
         clients: int | None = None
         late: float | None = None
         for op in ops.probe:  # the workload's own report: did it keep its arrival schedule?
             if op.f == "workload":
                 clients = int(op.value.get("clients") or 0)
                 late = float(op.value.get("max_start_late_s") or 0.0)
-        typed = StatsCounts(invoke=len(ops.client[OpType.INVOKE]), ok=len(ops.client[OpType.OK]),
-                            fail=len(ops.client[OpType.FAIL]), info=len(ops.client[OpType.INFO]), faults=len(windows),
+        typed = StatsCounts(invoke=n_invoke, ok=n_ok, fail=n_fail, info=n_info, faults=len(windows),
                             clients=clients, max_start_late_s=late)
         counts = typed.as_counts()
         problems: list[dict[str, object]] = []
-        invoked = sorted(map(_TIME, ops.client[OpType.INVOKE])) if windows else []
         for w in windows:
             end = w.end_s if w.end_s is not None else float("inf")
             inside = bisect_right(invoked, end) - bisect_left(invoked, w.start_s)

@@ -19,6 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+import numpy as np
+
+from harness.checkers._arrays import first_index, isin, op_arrays, source, str_codes
 from harness.checkers._index import acknowledged_index, column, effects_index
 from harness.checkers._sources import missing, pick
 from harness.history.observations import cause_of
@@ -39,6 +42,19 @@ class TraceComplete:
         unknown = missing(history, self.name, self.invariant, "effects")
         if unknown is not None:
             return unknown
+        clean = _clean(history)
+        if clean is not None:
+            n_effects, unverifiable, unmapped = clean
+            checked = n_effects - unmapped - unverifiable
+            counts = {"effects": n_effects, "checked": checked, "missing_correlation_id": 0,
+                      "foreign_correlation_id": 0, "unverifiable": unverifiable, "unmapped": unmapped}
+            if n_effects and checked == 0:
+                return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
+                                   f"none of {n_effects} effects could be traced: no request that caused one "
+                                   "reported its correlation id", counts)
+            return CheckResult(self.name, self.invariant, Validity.VALID,
+                               f"all {checked} traceable effects carry their request's correlation id "
+                               f"({unverifiable} unverifiable)", counts)
         expected: dict[tuple[object, str], object] = {}  # (order, op) -> its correlation id
         extra: dict[tuple[object, str], set[object]] = {}  # retried ops: every correlation id they got
         acks = history.derived(acknowledged_index)
@@ -112,6 +128,70 @@ class TraceComplete:
         return CheckResult(self.name, self.invariant, Validity.VALID,
                            f"all {checked} traceable effects carry their request's correlation id "
                            f"({unverifiable} unverifiable)", counts)
+
+
+def _clean(history: History) -> tuple[int, int, int] | None:
+    """(effects, unverifiable, unmapped) when the columns prove every traceable effect carries its cause's
+    correlation id; None when they do not, or cannot be read as arrays (then the Python path decides)."""
+    ops, orders, effects = op_arrays(history), source(history, "orders"), source(history, "effects")
+    if ops is None or effects is None or (orders is None) == ("orders" in history.observations):
+        return None
+    value = ops.value("correlation_id")
+    acked_cid = str_codes(value, ops.frame.ops.n)
+    e_consumer, e_kind, e_order = (effects.str_codes(n, required=True) for n in ("consumer", "kind", "order_id"))
+    e_cid = str_codes(effects.columns.get("correlation_id"), effects.n)
+    if acked_cid is None or e_consumer is None or e_kind is None or e_order is None or e_cid is None:
+        return None
+    code = ops.frame.code
+    empty = code("")
+    width = np.int64(len(ops.frame.pool) + 4)
+
+    def pair(order: np.ndarray, f: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+        return order.astype(np.int64) * width + (f.astype(np.int64) + 3)  # (order, op) as one int
+
+    # What each acknowledged (order, op) got: its first correlation id; another one later is the Python path's.
+    acked = np.flatnonzero(ops.ok & (ops.key >= 0) & (acked_cid >= 0) & (acked_cid != empty))
+    keys = pair(ops.key[acked], ops.f[acked])
+    distinct, first = first_index(keys)
+    want = acked_cid[acked][first]
+    if len(keys) and not (acked_cid[acked] == want[np.searchsorted(distinct, keys)]).all():
+        return None
+    if orders is not None and orders.n:
+        o_cid = str_codes(orders.columns.get("correlation_id"), orders.n)
+        version = orders.columns.get("version")
+        order_id = orders.str_codes("order_id")
+        if o_cid is None or order_id is None or (version is not None and version.kind not in ("int", "bool")):
+            return None
+        first_version = np.ones(orders.n, dtype=np.bool_) if version is None else (
+            (version.values == 1) & (version.mask == 0) | (version.mask == 2) if version.mask is not None
+            else version.values == 1)  # an absent version reads as 1; a null one as no version
+        stands_in = (o_cid >= 0) & (o_cid != empty) & first_version
+        if (order_id[stands_in] < 0).any():
+            return None  # a row without its order id: reading it raises, as the Python path shows
+        o_keys = pair(order_id[stands_in], np.full(int(stands_in.sum()), code("place"), dtype=np.int32))
+        o_distinct, o_first = first_index(o_keys)
+        fresh = ~isin(o_distinct, distinct)
+        distinct = np.concatenate([distinct, o_distinct[fresh]])
+        want = np.concatenate([want, o_cid[stands_in][o_first][fresh]])
+        by_key = np.argsort(distinct, kind="stable")
+        distinct, want = distinct[by_key], want[by_key]
+    # Each effect's cause (the op its (consumer, kind) answers), and the correlation id that op got.
+    cause = np.full(effects.n, -3, dtype=np.int32)
+    mapped = np.zeros(effects.n, dtype=np.bool_)
+    for (consumer, kind), f in cause_of(history).items():
+        hit = (e_consumer == code(consumer)) & (e_kind == code(kind))
+        cause[hit] = code(f)
+        mapped |= hit
+    traced = (e_cid >= 0) & (e_cid != empty)
+    if (mapped & ~traced).any():
+        return None
+    e_keys = pair(e_order, cause)
+    at = np.minimum(np.searchsorted(distinct, e_keys), max(len(distinct) - 1, 0))
+    known = mapped & (distinct[at] == e_keys) if len(distinct) else np.zeros(effects.n, dtype=np.bool_)
+    if (known & (e_cid != (want[at] if len(distinct) else e_cid))).any():
+        return None
+    unmapped = int(np.count_nonzero(~mapped))
+    return effects.n, int(np.count_nonzero(mapped & ~known)), unmapped
 
 
 def _effect(e: object) -> dict[str, object]:

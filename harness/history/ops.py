@@ -13,11 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import msgspec
 
 from harness.history.table import Row, Table
+
+if TYPE_CHECKING:
+    from harness.history.frame import Frame
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "History", "Observation", "Op", "OpType", "Row", "Scalar", "Table"]
 
@@ -107,8 +110,11 @@ class History:
     """Everything one pipeline did in one run: the single source of truth for checkers."""
 
     pipeline: str
-    ops: tuple[Op, ...]
+    ops: Sequence[Op]  # a tuple, or the ops of a columnar file, made into Ops when first read
     observations: Mapping[str, Observation]
+    # The same history as arrays when it was read from a columnar file (harness/history/columnar.py);
+    # None when it was built in Python. Not part of the value.
+    frame: Frame | None = field(default=None, repr=False, compare=False, kw_only=True)
     # Indexes derived from the fields above, built on first use (see ``derived``). Not part of
     # the value: two histories with equal ops and observations are equal whatever was derived.
     _derived: dict[Callable[[History], object], object] = field(

@@ -17,6 +17,10 @@ a dict per row, which made loading a million-event history mostly building dicts
 Column by column, a stored history decodes about as fast as the file can be parsed, an order id
 that the rows name many times is decoded once, and the checkers' indexes take the columns as
 they are (``History.column``).
+
+Loading does not parse the jsonl at all when its columnar form is there: ``history.arrow``
+beside it (columnar.py), written at the end of a run and rebuilt from the jsonl whenever it is
+absent or does not match it. The jsonl stays the record; the arrow file is derived from it.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from harness.errors import UsageError
 from harness.history.ops import FORMAT, FORMAT_VERSION, History, Observation, Op, OpType, Scalar
 from harness.history.table import ABSENT, Table
 
-__all__ = ["HistoryWriter", "Recorder", "bulk", "encode_observation", "load_histories"]
+__all__ = ["HistoryWriter", "Recorder", "bulk", "columnar_path", "encode_observation", "load_histories"]
 
 READABLE_VERSIONS = (1, 2)
 
@@ -265,10 +269,41 @@ def _decode_chunk(chunk: bytes, first: int, at_end: bool) -> list[_Line]:
     return out
 
 
-def load_histories(path: Path) -> tuple[Mapping[str, object], dict[str, History]]:
-    """Read a history.jsonl back (format version 1 or 2): (header, {pipeline: History})."""
+def columnar_path(path: Path) -> Path:
+    """Where the columnar form of the history at ``path`` lives: beside it, ``history.arrow``."""
+    return path.with_suffix(".arrow")
+
+
+def load_histories(path: Path, columnar: bool = True) -> tuple[Mapping[str, object], dict[str, History]]:
+    """Read a history.jsonl back (format version 1 or 2): (header, {pipeline: History}).
+
+    Through its columnar form (``history.arrow`` beside it, harness/history/columnar.py) when that
+    is there and was derived from this very file; otherwise from the jsonl, and then the columnar
+    form is written for next time (skipped where the folder is read-only). ``columnar=False`` reads
+    the jsonl only and writes nothing.
+    """
     if not path.exists():
         raise UsageError(f"no history at {path}; pass a run folder written by `chaos run` (it holds history.jsonl)")
+    if not columnar:
+        return _load_jsonl(path)
+    from harness.history.columnar import WRITE_ERRORS, Stale, read_columnar, source_stamp, write_columnar
+
+    arrow = columnar_path(path)
+    stamp = source_stamp(path)
+    if arrow.exists():
+        try:
+            return read_columnar(arrow, stamp)
+        except Stale:
+            pass  # derived from another jsonl, or damaged: the jsonl is the record, so rebuild from it
+    header, histories = _load_jsonl(path)
+    try:
+        write_columnar(arrow, header, histories, stamp)
+    except WRITE_ERRORS:
+        pass  # a read-only run folder, or text Arrow cannot hold: it loads from the jsonl each time, as before
+    return header, histories
+
+
+def _load_jsonl(path: Path) -> tuple[Mapping[str, object], dict[str, History]]:
     ops: dict[str, list[Op]] = {}
     observations: dict[str, dict[str, Observation]] = {}
     memo: dict[Any, Any] = {}

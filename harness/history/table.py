@@ -20,7 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import Any, Union, overload
+from typing import TYPE_CHECKING, Any, Union, overload
+
+if TYPE_CHECKING:
+    from harness.history.frame import Pool, TableFrame
 
 __all__ = ["ABSENT", "Row", "Table"]
 
@@ -41,6 +44,44 @@ ABSENT: Any = _Absent()
 """The value in a column where a row lacks the field; never shown by a Row."""
 
 
+class _Columns(dict):  # type: ignore[type-arg]
+    """A table's columns read from a frame: each made into a tuple the first time it is read.
+
+    A dict, so a Row reads a column that was read before at dict speed; ``get`` and iteration
+    make the missing ones, and ``fill`` puts them in the stored order (a row's fields keep the
+    order they were recorded in, as the examples in results.json show them)."""
+
+    __slots__ = ("_frame", "_pool", "_full")
+
+    def __init__(self, frame: TableFrame, pool: Pool) -> None:
+        super().__init__()
+        self._frame = frame
+        self._pool = pool
+        self._full = False
+
+    def __missing__(self, name: str) -> tuple[Any, ...]:
+        c = self._frame.columns[name]  # KeyError for a field no row has, as for a plain dict
+        col = self[name] = c.materialize(self._pool)
+        return col
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        if name in self._frame.columns:
+            return self[name]
+        return default
+
+    def fill(self) -> _Columns:
+        if not self._full:
+            got = {name: self[name] for name in self._frame.columns}
+            self.clear()
+            self.update(got)
+            self._full = True
+        return self
+
+
+def _all(columns: Mapping[str, tuple[Any, ...]]) -> Mapping[str, tuple[Any, ...]]:
+    return columns.fill() if type(columns) is _Columns else columns
+
+
 class Row(Mapping[str, Scalar]):
     """One row of a Table: a read-only mapping of its fields, read through the table's columns."""
 
@@ -51,9 +92,12 @@ class Row(Mapping[str, Scalar]):
         self._i = i
 
     def __getitem__(self, name: str) -> Scalar:
-        v = self._columns[name][self._i]
+        try:
+            v = self._columns[name][self._i]
+        except KeyError:
+            v = ABSENT  # no row has the field (a table read from a columnar file finds that out one call deeper)
         if v is ABSENT:
-            raise KeyError(name)
+            raise KeyError(name)  # one place, so a checker that crashes on it shows the same traceback either way
         return v  # type: ignore[no-any-return]
 
     def get(self, name: str, default: Any = None) -> Any:  # one call, not Mapping.get's try around __getitem__
@@ -69,11 +113,11 @@ class Row(Mapping[str, Scalar]):
 
     def __iter__(self) -> Iterator[str]:
         i = self._i
-        return (name for name, col in self._columns.items() if col[i] is not ABSENT)
+        return (name for name, col in _all(self._columns).items() if col[i] is not ABSENT)
 
     def __len__(self) -> int:
         i = self._i
-        return sum(1 for col in self._columns.values() if col[i] is not ABSENT)
+        return sum(1 for col in _all(self._columns).values() if col[i] is not ABSENT)
 
     def __repr__(self) -> str:
         return repr(dict(self))
@@ -89,9 +133,18 @@ class Table(Sequence[Row]):
         for name, col in columns.items():
             if len(col) != n:
                 raise ValueError(f"column {name!r} has {len(col)} values for {n} rows")
-        self._columns = dict(columns)
+        self._columns: dict[str, tuple[Any, ...]] = dict(columns)
         self._n = n
         self._sparse = frozenset(sparse)
+
+    @classmethod
+    def from_frame(cls, frame: TableFrame, pool: Pool) -> Table:
+        """The table of a frame's columns, each made into Python values when first read (frame.py)."""
+        table = cls.__new__(cls)
+        table._columns = _Columns(frame, pool)
+        table._n = frame.n
+        table._sparse = frozenset(name for name, c in frame.columns.items() if c.sparse)
+        return table
 
     @classmethod
     def from_rows(cls, rows: Iterable[Mapping[str, Scalar]]) -> Table:
@@ -118,7 +171,7 @@ class Table(Sequence[Row]):
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(self._columns)
+        return tuple(_all(self._columns))
 
     def column(self, name: str, default: Any = None) -> tuple[Any, ...]:
         """Every row's ``name``, ``default`` where a row lacks it. The stored tuple itself when no row does."""
@@ -142,7 +195,7 @@ class Table(Sequence[Row]):
 
     def raw_columns(self) -> Mapping[str, tuple[Any, ...]]:
         """The stored columns, ABSENT included (for the store's encoder)."""
-        return self._columns
+        return _all(self._columns)
 
     @property
     def sparse(self) -> frozenset[str]:
@@ -178,7 +231,7 @@ class Table(Sequence[Row]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Table({self._n} rows: {', '.join(self._columns)})"
+        return f"Table({self._n} rows: {', '.join(self.names)})"
 
 
 def _same_row(a: Row, b: object) -> bool:
