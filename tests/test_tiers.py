@@ -21,13 +21,15 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makeconftest((ROOT / "conftest.py").read_text())
     pytester.makeini("""
         [pytest]
-        testpaths = tests
+        testpaths = tier_suite
         markers =
             extended: runs after the core tier
     """)
-    tests = pytester.mkpydir("tests")
-    (tests / "test_core.py").write_text("def test_unit():\n    pass\n")
-    (tests / "test_slow.py").write_text(
+    # Not a package, and module names no other test module has: the real suite's `tests` package and
+    # its modules are already imported in this process.
+    tests = pytester.mkdir("tier_suite")
+    (tests / "test_tier_example_core.py").write_text("def test_unit():\n    pass\n")
+    (tests / "test_tier_example_slow.py").write_text(
         "import pytest\npytestmark = pytest.mark.extended\n\ndef test_sweep():\n    pass\n")
     return pytester
 
@@ -49,8 +51,8 @@ def test_tier_extended_runs_only_the_marked_modules(suite: pytest.Pytester) -> N
 
 
 def test_naming_a_file_runs_it_whatever_its_tier(suite: pytest.Pytester) -> None:
-    assert _ran(suite.inline_run("tests/test_slow.py")) == {"test_sweep"}
-    assert _ran(suite.inline_run("tests")) == {"test_unit", "test_sweep"}
+    assert _ran(suite.inline_run("tier_suite/test_tier_example_slow.py")) == {"test_sweep"}
+    assert _ran(suite.inline_run("tier_suite")) == {"test_unit", "test_sweep"}
 
 
 def test_tier_all_runs_both(suite: pytest.Pytester) -> None:
