@@ -204,3 +204,33 @@ def test_planted_anomalies_then_damage(data: st.DataObject) -> None:
             pass  # planted after another anomaly took away what this one plants on
     data.draw(damage(h))
     assert_same_results(h.build())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(clean_builders(), st.data())
+def test_a_loaded_history_given_other_rows_is_judged_on_them_not_on_its_file(h: HistoryBuilder,
+                                                                              data: st.DataObject) -> None:
+    # The broker_outage test plants a lost charge by replacing a loaded history's effects
+    # (dataclasses.replace); the replacement kept the loaded frame, the fast path read the file's
+    # rows and proved the history clean: a false pass (CI, stop 18). A History whose ops or tables
+    # are not its frame's own drops the frame and is judged on what it holds.
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from harness.history.ops import Observation
+
+    columnar = stored(h.build())
+    effects = list(columnar.observed("effects"))
+    if not effects:
+        return
+    dropped = data.draw(st.integers(0, len(effects) - 1))
+    kept = Observation("effects", [dict(r) for i, r in enumerate(effects) if i != dropped])
+    planted = replace(columnar, observations=MappingProxyType({**columnar.observations, "effects": kept}))
+    assert planted.frame is None
+    assert replace(columnar, ops=tuple(columnar.ops)).frame is None
+    assert replace(columnar, pipeline="other").frame is columnar.frame  # the same ops and tables: kept
+    with fast(False):
+        want = [_as_compared(run_checker(c, planted)) for c in CHECKERS]
+    with fast(True):
+        assert [_as_compared(run_checker(c, planted)) for c in CHECKERS] == want
+    assert any(r[1].value != "valid" for r in want), "dropping an effect row must show somewhere"

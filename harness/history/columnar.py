@@ -76,6 +76,11 @@ class LazyOps(Sequence[Op]):
             self._ops = _make_ops(self._frame)
         return self._ops
 
+    @property
+    def frame(self) -> Frame:
+        """The frame these ops are read from (History checks its own frame against it)."""
+        return self._frame
+
     def __len__(self) -> int:
         return self._frame.ops.n
 

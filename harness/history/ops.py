@@ -120,6 +120,21 @@ class History:
     _derived: dict[Callable[[History], object], object] = field(
         default_factory=dict, init=False, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        # The checkers' fast paths read ``frame`` instead of ``ops`` and ``observations``, so the frame
+        # must hold exactly those. A History made from a loaded one with other ops or rows
+        # (``dataclasses.replace``: a test planting a loss, a tool filtering ops) keeps the old frame
+        # unless this drops it, and the fast path would then judge the history it replaced: a
+        # planted lost charge went unseen that way. Read from a frame means: these very ops and
+        # tables were made from it; anything else is judged on the Python path.
+        frame = self.frame
+        if frame is None:
+            return
+        tables = frame.tables
+        if not (getattr(self.ops, "frame", None) is frame and self.observations.keys() == tables.keys()
+                and all(obs.rows.frame() is tables[source] for source, obs in self.observations.items())):
+            object.__setattr__(self, "frame", None)
+
     def derived(self, build: Callable[[History], _T]) -> _T:
         """``build(self)``, computed once per History and shared by every caller.
 

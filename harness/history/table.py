@@ -146,6 +146,11 @@ class Table(Sequence[Row]):
         table._sparse = frozenset(name for name, c in frame.columns.items() if c.sparse)
         return table
 
+    def frame(self) -> TableFrame | None:
+        """The columns this table is read from, when it came from a columnar file; None when built in Python."""
+        columns = self._columns
+        return columns._frame if isinstance(columns, _Columns) else None
+
     @classmethod
     def from_rows(cls, rows: Iterable[Mapping[str, Scalar]]) -> Table:
         """The table of these rows; fields in order of first appearance."""
