@@ -19,7 +19,7 @@ TIERS = ("core", "extended", "all")
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--tier", choices=TIERS, default=None,
-        help="core: what a bare `pytest` runs (about 9 minutes); extended: the modules marked `extended`; "
+        help="core: what a bare `pytest` runs (about 8 minutes); extended: the modules marked `extended`; "
              "all: both. Default: core when no path is given, all when files or folders are named")
 
 
