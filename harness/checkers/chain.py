@@ -23,7 +23,7 @@ from collections.abc import Collection, Mapping
 import numpy as np
 
 from harness.checkers._arrays import unique
-from harness.history.ops import History
+from harness.history.ops import History, Op
 from harness.history.table import ABSENT
 
 __all__ = ["STAGES", "Trace", "correlation_trace", "correlation_traces", "order_chain", "order_chains"]
@@ -54,35 +54,13 @@ def order_chains(history: History, order_ids: Collection[str], limit: int = _LIM
     by_correlation: dict[object, str] = {}  # correlation ids the wanted orders' requests got -> order
     for op in history.ops:
         if op.key in wanted:
-            step: dict[str, object] = {"stage": f"{op.f} {op.type.value}", "time": round(op.time_s, 3),
-                                       "process": op.process}
-            if op.error:
-                step["error"] = op.error
-            step.update(op.value)
-            chains[op.key].append(step)  # type: ignore[index]
-            if op.value.get("correlation_id"):
-                by_correlation[op.value["correlation_id"]] = op.key  # type: ignore[assignment]
+            _add_step(chains, by_correlation, op)
     for source, stage in STAGES.items():
         rows: dict[str, list[Mapping[str, object]]] = {}
         for row in history.observed(source):
-            order = row.get("order_id")
-            if order in wanted:
-                rows.setdefault(order, []).append(row)  # type: ignore[arg-type]
-                if source == "orders" and row.get("correlation_id"):
-                    by_correlation.setdefault(row["correlation_id"], order)  # type: ignore[arg-type]
-            elif by_correlation and row.get("correlation_id") in by_correlation:
-                # Filed under another order (or none) but caused by one of this order's requests.
-                rows.setdefault(by_correlation[row["correlation_id"]], []).append(
-                    {**row, "matched_by": "correlation_id"})
-        for order, found in rows.items():
-            fields = _SORT.get(source)
-            if fields:
-                found.sort(key=lambda r: _key(r, fields))
-            chains[order].extend({"stage": stage, **{k: v for k, v in r.items() if k not in _DROP}} for r in found)
-    for order, steps in chains.items():
-        if len(steps) > limit:
-            chains[order] = [*steps[:limit], {"stage": "truncated", "more": len(steps) - limit}]
-    return chains
+            _file_row(rows, by_correlation, wanted, source, row)
+        _add_rows(chains, rows, source, stage)
+    return _truncated(chains, limit)
 
 
 def _chains_fast(history: History, wanted: set[str], limit: int) -> dict[str, list[dict[str, object]]] | None:
@@ -98,14 +76,7 @@ def _chains_fast(history: History, wanted: set[str], limit: int) -> dict[str, li
     codes = np.array(pool.find_many(sorted(wanted)), dtype=np.int64)
     by_correlation: dict[object, str] = {}
     for op in make_ops(frame, np.flatnonzero(isin(frame.ops.key, codes))):
-        step: dict[str, object] = {"stage": f"{op.f} {op.type.value}", "time": round(op.time_s, 3),
-                                   "process": op.process}
-        if op.error:
-            step["error"] = op.error
-        step.update(op.value)
-        chains[op.key].append(step)  # type: ignore[index]
-        if op.value.get("correlation_id"):
-            by_correlation[op.value["correlation_id"]] = op.key  # type: ignore[assignment]
+        _add_step(chains, by_correlation, op)
     for source, stage in STAGES.items():
         table = frame.tables.get(source)
         if table is None:
@@ -127,19 +98,46 @@ def _chains_fast(history: History, wanted: set[str], limit: int) -> dict[str, li
         rows: dict[str, list[Mapping[str, object]]] = {}
         names = [n for n in table.columns if n not in _DROP]
         for i in np.flatnonzero(near).tolist():
-            row = {n: v for n in names if (v := table.columns[n].at(i, pool)) is not ABSENT}
-            order = row.get("order_id")
-            if order in wanted:
-                rows.setdefault(order, []).append(row)  # type: ignore[arg-type]
-                if source == "orders" and row.get("correlation_id"):
-                    by_correlation.setdefault(row["correlation_id"], order)  # type: ignore[arg-type]
-            elif by_correlation and row.get("correlation_id") in by_correlation:
-                rows.setdefault(by_correlation[row["correlation_id"]], []).append({**row, "matched_by": "correlation_id"})
-        for order, found in rows.items():
-            fields = _SORT.get(source)
-            if fields:
-                found.sort(key=lambda r: _key(r, fields))
-            chains[order].extend({"stage": stage, **r} for r in found)
+            _file_row(rows, by_correlation, wanted, source,
+                      {n: v for n in names if (v := table.columns[n].at(i, pool)) is not ABSENT})
+        _add_rows(chains, rows, source, stage)
+    return _truncated(chains, limit)
+
+
+def _add_step(chains: dict[str, list[dict[str, object]]], by_correlation: dict[object, str], op: Op) -> None:
+    """A wanted order's request as a step of its chain; its correlation id then leads to the order."""
+    step: dict[str, object] = {"stage": f"{op.f} {op.type.value}", "time": round(op.time_s, 3), "process": op.process}
+    if op.error:
+        step["error"] = op.error
+    step.update(op.value)
+    chains[op.key].append(step)  # type: ignore[index]
+    if op.value.get("correlation_id"):
+        by_correlation[op.value["correlation_id"]] = op.key  # type: ignore[assignment]
+
+
+def _file_row(rows: dict[str, list[Mapping[str, object]]], by_correlation: dict[object, str], wanted: set[str],
+              source: str, row: Mapping[str, object]) -> None:
+    """File an observed row under its wanted order, or under the order whose request caused it."""
+    order = row.get("order_id")
+    if order in wanted:
+        rows.setdefault(order, []).append(row)  # type: ignore[arg-type]
+        if source == "orders" and row.get("correlation_id"):
+            by_correlation.setdefault(row["correlation_id"], order)  # type: ignore[arg-type]
+    elif by_correlation and row.get("correlation_id") in by_correlation:
+        # Filed under another order (or none) but caused by one of this order's requests.
+        rows.setdefault(by_correlation[row["correlation_id"]], []).append({**row, "matched_by": "correlation_id"})
+
+
+def _add_rows(chains: dict[str, list[dict[str, object]]], rows: dict[str, list[Mapping[str, object]]], source: str,
+              stage: str) -> None:
+    for order, found in rows.items():
+        fields = _SORT.get(source)
+        if fields:
+            found.sort(key=lambda r: _key(r, fields))
+        chains[order].extend({"stage": stage, **{k: v for k, v in r.items() if k not in _DROP}} for r in found)
+
+
+def _truncated(chains: dict[str, list[dict[str, object]]], limit: int) -> dict[str, list[dict[str, object]]]:
     for order, steps in chains.items():
         if len(steps) > limit:
             chains[order] = [*steps[:limit], {"stage": "truncated", "more": len(steps) - limit}]

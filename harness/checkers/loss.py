@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.checkers._arrays import OpArrays, first_index, isin, last_index, op_arrays, source, unique
+from harness.checkers._arrays import Codes, OpArrays, first_index, isin, last_index, op_arrays, source, unique
 from harness.checkers._index import acknowledged_index, effects_index, ops_by_role
 from harness.checkers._sources import pick
 from harness.checkers.anomaly import Anomaly, AnomalyKind
@@ -127,20 +127,31 @@ class NoLostEffect:
                            f"all {n_required} required effects of {len(amounts)} acknowledged orders happened", counts)
 
 
-def _clean(history: History, needs: dict[str, tuple[tuple[str, str], ...]]) -> tuple[int, int] | None:
-    """(required effects, acknowledged orders) when the columns prove that nothing is missing and no
-    acknowledged request was lost or refused later; None when they do not (or cannot be read as arrays):
-    then the Python path finds and shows what is wrong (see _arrays.py)."""
+def _effect_arrays(history: History) -> tuple[OpArrays, Codes, Codes, Codes] | None:
+    """The ops' arrays and the effects' consumer, kind and order codes; None when they cannot be read as
+    arrays (no frame, an amount that is not an int: int(amount or 0) of another type may fail, and the
+    Python path says how; an effect row lacking one of the three)."""
     ops = op_arrays(history)
     effects = source(history, "effects")
     if ops is None or effects is None:
         return None
     amount = ops.value("amount_cents")
     if amount is not None and amount.kind != "int":
-        return None  # int(amount or 0) of another type may fail: the Python path says how
+        return None
     e_consumer, e_kind, e_order = (effects.str_codes(n, required=True) for n in ("consumer", "kind", "order_id"))
     if e_consumer is None or e_kind is None or e_order is None:
         return None
+    return ops, e_consumer, e_kind, e_order
+
+
+def _clean(history: History, needs: dict[str, tuple[tuple[str, str], ...]]) -> tuple[int, int] | None:
+    """(required effects, acknowledged orders) when the columns prove that nothing is missing and no
+    acknowledged request was lost or refused later; None when they do not (or cannot be read as arrays):
+    then the Python path finds and shows what is wrong (see _arrays.py)."""
+    arrays = _effect_arrays(history)
+    if arrays is None:
+        return None
+    ops, e_consumer, e_kind, e_order = arrays
     acked = ops.ok & (ops.key >= 0)
     n_required = 0
     requiring: list[np.ndarray] = []  # type: ignore[type-arg]
@@ -161,20 +172,15 @@ def _inputs_fast(history: History, needs: dict[str, tuple[tuple[str, str], ...]]
         dict[str, dict[str, int]], Mapping[tuple[Scalar, Scalar], Set[Scalar]], list[tuple[str, dict[str, object]]]] | None:
     """The acknowledged orders per step (with amounts), the orders each required (consumer, kind) took effect
     for, and acknowledged_then_missing, read from the arrays for the Python path's evidence (None: cannot)."""
-    ops = op_arrays(history)
-    effects = source(history, "effects")
-    if ops is None or effects is None:
+    arrays = _effect_arrays(history)
+    if arrays is None:
         return None
-    amount = ops.value("amount_cents")
-    if amount is not None and amount.kind != "int":
-        return None
-    e_consumer, e_kind, e_order = (effects.str_codes(n, required=True) for n in ("consumer", "kind", "order_id"))
-    if e_consumer is None or e_kind is None or e_order is None:
-        return None
+    ops, e_consumer, e_kind, e_order = arrays
     vanished = _vanished_fast(history, ops)
     if vanished is None:
         return None
     pool = ops.frame.pool
+    amount = ops.value("amount_cents")  # an int column or none (checked by _effect_arrays)
     amounts = np.zeros(ops.frame.ops.n, dtype=np.int64) if amount is None else \
         np.where(amount.mask != 0, 0, amount.values) if amount.mask is not None else amount.values
     acked = ops.ok & (ops.key >= 0)

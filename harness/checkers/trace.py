@@ -48,13 +48,7 @@ class TraceComplete:
             checked = n_effects - unmapped - unverifiable
             counts = {"effects": n_effects, "checked": checked, "missing_correlation_id": 0,
                       "foreign_correlation_id": 0, "unverifiable": unverifiable, "unmapped": unmapped}
-            if n_effects and checked == 0:
-                return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
-                                   f"none of {n_effects} effects could be traced: no request that caused one "
-                                   "reported its correlation id", counts)
-            return CheckResult(self.name, self.invariant, Validity.VALID,
-                               f"all {checked} traceable effects carry their request's correlation id "
-                               f"({unverifiable} unverifiable)", counts)
+            return self._nothing_broken(n_effects, checked, unverifiable, counts)
         expected: dict[tuple[object, str], object] = {}  # (order, op) -> its correlation id
         extra: dict[tuple[object, str], set[object]] = {}  # retried ops: every correlation id they got
         acks = history.derived(acknowledged_index)
@@ -121,9 +115,13 @@ class TraceComplete:
                                f"{n_absent + n_foreign} of {checked} effects cannot be traced to their request "
                                f"({n_absent} without a correlation id, {n_foreign} with a foreign one)", counts,
                                tuple(examples), tuple(found))
-        if effects and checked == 0:
+        return self._nothing_broken(len(effects), checked, unverifiable, counts)
+
+    def _nothing_broken(self, n_effects: int, checked: int, unverifiable: int, counts: dict[str, int]) -> CheckResult:
+        """The verdict when no traceable effect carries a wrong correlation id: unknown if none was traceable."""
+        if n_effects and checked == 0:
             return CheckResult(self.name, self.invariant, Validity.UNKNOWN,
-                               f"none of {len(effects)} effects could be traced: no request that caused one reported "
+                               f"none of {n_effects} effects could be traced: no request that caused one reported "
                                "its correlation id", counts)
         return CheckResult(self.name, self.invariant, Validity.VALID,
                            f"all {checked} traceable effects carry their request's correlation id "
