@@ -12,6 +12,12 @@ the pool opens, checks and discards it as before, errors are psycopg's own excep
 (``UniqueViolation`` stays a ``UniqueViolation``), and a broken connection raises
 ``OperationalError`` and reads as broken to the pool.
 
+Every round trip has a deadline (``ROUND_TRIP_S``): the server's statement_timeout bounds a
+statement it is running, TCP keepalives a link that drops packets, but neither ends a wait on a
+link that swallows the bytes and stays up (a Toxiproxy timeout toxic, a hung proxy). Past the
+deadline the connection is closed, so a late answer is never read as another statement's and the
+pool replaces it, and the request fails with ``OperationalError``.
+
 ``RawConnection`` keeps the service's ``Connection`` shape (``execute`` and ``transaction``),
 so the service's code and its fakes do not change. Its transaction sends ``BEGIN`` in the same
 round trip as the first statement (libpq's pipeline mode), and ``COMMIT`` as a round trip of
@@ -37,6 +43,10 @@ __all__ = ["RawConnection", "RawPool", "Rows"]
 _OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
 _PLACEHOLDER = re.compile(r"%s")
+
+# Above the service's statement_timeout (5 s, targets.domain.pg_connect_kwargs), so a slow statement
+# is reported by the server; a link that never answers ends here.
+ROUND_TRIP_S = 7.0
 
 # Statement text -> its name and its $n form; shared by every connection (the SQL is fixed).
 _NAMES: dict[str, tuple[bytes, bytes]] = {}
@@ -100,10 +110,11 @@ def _leave_pipeline(pg: pq.abc.PGconn) -> None:
 class RawConnection:
     """A pooled psycopg connection driven through libpq: ``execute`` and ``transaction``, as the service uses them."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], round_trip_s: float = ROUND_TRIP_S) -> None:
         self._conn = conn
         self._pg = conn.pgconn
         self._begin_pending = False
+        self._round_trip_s = round_trip_s
 
     async def execute(self, query: str, params: Sequence[object]) -> Rows:
         pg = self._pg
@@ -157,8 +168,19 @@ class RawConnection:
         """Flush what was sent, then read its results: one statement's, or a pipeline's up to its sync.
 
         The first failed statement's error is raised once everything sent has been read, so the
-        connection is left between statements whatever happened.
+        connection is left between statements whatever happened. No answer within the round trip's
+        deadline: the connection is closed (the pool discards it) and ``OperationalError`` raised.
         """
+        try:
+            async with asyncio.timeout(self._round_trip_s):
+                return await self._exchange(pipeline)
+        except TimeoutError:
+            self._pg.finish()  # whatever arrives later must not be read as another statement's answer
+            raise psycopg.OperationalError(
+                f"Postgres did not answer within {self._round_trip_s:g} s: connection closed, the pool replaces it"
+            ) from None
+
+    async def _exchange(self, pipeline: bool) -> list[pq.abc.PGresult]:
         pg = self._pg
         while pg.flush():  # 1: the socket took part of it; wait until it takes the rest
             await self._ready(write=True)
@@ -213,8 +235,9 @@ class RawConnection:
 class RawPool:
     """psycopg_pool.AsyncConnectionPool lending ``RawConnection``s: the service's ``Pool`` protocol."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, round_trip_s: float = ROUND_TRIP_S) -> None:
         self._pool = pool
+        self._round_trip_s = round_trip_s
 
     def connection(self, timeout: float | None = None) -> AbstractAsyncContextManager[RawConnection]:
         return self._lend(timeout)
@@ -227,6 +250,6 @@ class RawPool:
         # transaction and replaces a broken one.
         conn = await self._pool.getconn(timeout=timeout)
         try:
-            yield RawConnection(conn)
+            yield RawConnection(conn, self._round_trip_s)
         finally:
             await self._pool.putconn(conn)

@@ -92,3 +92,65 @@ async def _scenario(dsn: str) -> None:
 
 def test_raw_statements_keep_what_the_order_service_relies_on(dsn: str) -> None:
     asyncio.run(_scenario(dsn))
+
+
+class _SwallowingLink:
+    """A TCP relay to Postgres that, once ``swallow`` is set, reads what either side sends and forwards nothing.
+
+    The link a timeout toxic makes: the connection stays up and every byte is accepted, so neither
+    TCP keepalives nor the server's statement_timeout ever end the client's wait.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.swallow = False
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                if not self.swallow:
+                    dst.write(data)
+            dst.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer), return_exceptions=True)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+async def _swallowed(dsn: str, pg_port: int) -> None:
+    link = _SwallowingLink(pg_port)
+    relay_port = await link.start()
+    relayed = dsn.replace(f"port={pg_port}", f"port={relay_port}")
+    try:
+        async with AsyncConnectionPool(relayed, min_size=1, max_size=1, kwargs={"autocommit": True}, open=False) as psy:
+            pool = RawPool(psy, round_trip_s=0.5)
+            order = str(uuid.uuid4())
+            async with pool.connection(timeout=5) as conn:
+                async with conn.transaction():
+                    assert (await conn.execute(place_sql(True), _place(order, str(uuid.uuid4())))).rowcount == 1
+            link.swallow = True
+            # Without a deadline this waits until the link heals: wait_for makes a hang a failure, not a stuck test.
+            with pytest.raises(psycopg.OperationalError, match="did not answer within 0.5 s"):
+                async with pool.connection(timeout=5) as conn:
+                    await asyncio.wait_for(conn.execute("SELECT status FROM orders WHERE order_id = %s", (order,)), 30)
+            link.swallow = False
+            # The silent connection was closed and replaced: the next request gets an answer, not a stale one.
+            async with pool.connection(timeout=10) as conn:
+                cur = await conn.execute("SELECT status, version FROM orders WHERE order_id = %s", (order,))
+                assert await cur.fetchone() == ("created", 1)
+    finally:
+        await link.close()
+
+
+def test_a_round_trip_on_a_silent_link_fails_within_its_deadline_and_the_pool_replaces_the_connection(
+        dsn: str, chaos_infra: object) -> None:
+    asyncio.run(_swallowed(dsn, chaos_infra.topology.postgres_port))  # type: ignore[attr-defined]
