@@ -90,8 +90,15 @@ def _self_cpu_s() -> float:
 
 # -- pgbench ---------------------------------------------------------------------------------------
 
-def _pgbench_script(outbox: bool) -> str:
-    """The service's statement with pgbench values: fresh ids from Postgres, amounts from pgbench."""
+def _pgbench_script(outbox: bool, one_statement: bool = False) -> str:
+    """The service's statement with pgbench values, sent the way the service sends it.
+
+    The outbox service opens a transaction whose BEGIN leaves with the statement (one round trip,
+    libpq's pipeline mode) and commits in a second round trip (the late_commit window), so pgbench
+    does the same: ``\\startpipeline`` BEGIN + the statement, then COMMIT. ``one_statement`` sends the
+    statement alone, autocommitted: the cheapest form of the same writes, what the commit_only
+    service sends (its one statement is its transaction) and a floor for the outbox one.
+    """
     sample = Event(event_id_for("00000000-0000-4000-8000-000000000000", 1), EventType.CREATED.value,
                    "00000000-0000-4000-8000-000000000000", 1, 1, "00000000-0000-4000-8000-000000000000",
                    "2026-01-01T00:00:00.000000+00:00", "customer-001", 12345).encode().decode()
@@ -102,12 +109,16 @@ def _pgbench_script(outbox: bool) -> str:
     for value in values:
         sql = sql.replace("%s", value, 1)
     assert "%s" not in sql
-    return "\\set amount random(500, 49999)\n\\set customer random(100, 999)\n" + sql + ";\n"
+    head = "\\set amount random(500, 49999)\n\\set customer random(100, 999)\n"
+    if outbox and not one_statement:
+        return head + "\\startpipeline\nBEGIN;\n" + sql + ";\n\\endpipeline\nCOMMIT;\n"
+    return head + sql + ";\n"
 
 
-def run_pgbench(bin_dir: Path, port: int, clients: int, duration_s: float, outbox: bool, work: Path) -> dict[str, float]:
-    script = work / f"place_{'outbox' if outbox else 'commit_only'}.sql"
-    script.write_text(_pgbench_script(outbox))
+def run_pgbench(bin_dir: Path, port: int, clients: int, duration_s: float, script_text: str, name: str,
+                work: Path) -> dict[str, float]:
+    script = work / f"{name}.sql"
+    script.write_text(script_text)
     before = _self_children_cpu()
     out = subprocess.run(  # noqa: S603
         [str(bin_dir / "pgbench"), "-h", HOST, "-p", str(port), "-U", "postgres", "-n", "-M", "prepared",
@@ -291,15 +302,25 @@ def main() -> None:
             result["noop_before"] = against_noop("noop_before")
             for mode in args.modes.split(","):
                 outbox = mode == "outbox"
-                truncate()
-                pg_cpu = _cpu_s(pg.pid or 0)
-                bench = run_pgbench(bin_dir, pg_port, args.clients, args.duration, outbox, work)
-                bench["postgres_cpu_s"] = round(_cpu_s(pg.pid or 0) - pg_cpu, 2)
+                def pgbench(one_statement: bool) -> dict[str, float]:
+                    truncate()
+                    pg_cpu = _cpu_s(pg.pid or 0)
+                    name = f"{mode}_{'one_statement' if one_statement else 'exchange'}"
+                    bench = run_pgbench(bin_dir, pg_port, args.clients, args.duration,
+                                        _pgbench_script(outbox, one_statement), name, work)
+                    bench["postgres_cpu_s"] = round(_cpu_s(pg.pid or 0) - pg_cpu, 2)
+                    return bench
+
+                bench = pgbench(one_statement=False)  # the reference: what the service sends, as it sends it
+                floor = pgbench(one_statement=True) if outbox else None
                 truncate()
                 served = serve_and_drive(mode, os.getcwd(), pg_port, service_port, pg, args, work)
                 txns = bench["tps"] * args.duration
                 result[mode] = {
                     "pgbench": bench, "service": served, "ratio": round(served["per_s"] / bench["tps"], 3),
+                    # The same writes as one autocommitted statement: no transaction round trip to wait for.
+                    **({"pgbench_one_statement": floor,
+                        "ratio_one_statement": round(served["per_s"] / floor["tps"], 3)} if floor else {}),
                     # CPU each path spent per order (client + server + Postgres): what a rate costs
                     # whatever share of the machine the other sessions left it.
                     "cpu_us_per_order": {
