@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from harness.errors import InfraError
+from harness.infra.group_admin import group_admin
 from harness.infra.install import Installation
 from harness.infra.process import ProcessSpec
 from harness.infra.topology import HOST, Topology
@@ -197,9 +198,24 @@ def release_admins(bootstrap: str) -> None:
     worker.join(RELEASE_WAIT_S)
 
 
+# A consumer group nobody joins: describing it is a request to the group coordinator, which
+# answers DEAD for it once it has loaded the offsets topic.
+READINESS_GROUP = "chaos-harness-readiness"
+
+
 def probe(topo: Topology) -> tuple[bool, str]:
+    """Ready: the broker is in the metadata *and* the group coordinator answers.
+
+    Metadata comes first after a start: a broker restarted after a kill -9 answered metadata while
+    its group coordinator said NOT_COORDINATOR (once for minutes, after a DUPLICATE_BROKER_REGISTRATION),
+    and consumers started then could not join. Asked through the group-admin child (librdkafka#4605).
+    """
     meta = admin(topo.kafka_direct).list_topics(timeout=2)
-    return bool(meta.brokers), f"brokers={sorted(meta.brokers)}"
+    if not meta.brokers:
+        return False, "no broker in the metadata yet"
+    # An error (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS) is raised: the wait keeps it as evidence.
+    state = group_admin(topo.kafka_direct).describe([READINESS_GROUP], timeout_s=2)[READINESS_GROUP]
+    return True, f"brokers={sorted(meta.brokers)}, group coordinator answers (a group nobody joins: {state.state.lower()})"
 
 
 def coordinates(msg: Message) -> tuple[int, int]:
