@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from harness.checkers._arrays import isin, source, unique
 from harness.checkers._index import applied_index, column, effects_index, topic_index
@@ -220,7 +221,7 @@ def _debts_fast(history: History, known: list[str], subscribed: Mapping[str, fro
         owed[c] = len(bad) + int(np.count_nonzero(mine))
         done = isin(eid, a_event[a_consumer == code(c)])
         unapplied[c] = np.union1d(bad, np.flatnonzero(mine & ~done)).tolist()
-    effect_events: dict[str, np.ndarray] = {}  # type: ignore[type-arg]
+    effect_events: dict[str, npt.NDArray[Any]] = {}
 
     def caused(c: str, i: int, _: object) -> bool:
         if c not in effect_events:

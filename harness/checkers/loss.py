@@ -25,8 +25,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from harness.checkers._arrays import Codes, OpArrays, first_index, isin, last_index, op_arrays, source, unique
 from harness.checkers._index import acknowledged_index, effects_index, ops_by_role
@@ -154,7 +156,7 @@ def _clean(history: History, needs: dict[str, tuple[tuple[str, str], ...]]) -> t
     ops, e_consumer, e_kind, e_order = arrays
     acked = ops.ok & (ops.key >= 0)
     n_required = 0
-    requiring: list[np.ndarray] = []  # type: ignore[type-arg]
+    requiring: list[npt.NDArray[Any]] = []
     for f, pairs in needs.items():
         orders = unique(ops.key[acked & (ops.f == ops.code(f))])
         n_required += len(orders) * len(pairs)
@@ -251,7 +253,7 @@ def _vanished_fast(history: History, ops: OpArrays) -> list[tuple[str, dict[str,
     return sorted(found.items())
 
 
-def _kept(history: History, ops: OpArrays, acked: np.ndarray) -> bool:  # type: ignore[type-arg]
+def _kept(history: History, ops: OpArrays, acked: npt.NDArray[Any]) -> bool:
     """Whether no acknowledged request reads as missing or was refused later (acknowledged_then_missing is empty)."""
     where = np.flatnonzero(acked)
     keys = ops.key[where]

@@ -25,8 +25,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import eq, itemgetter
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from harness.checkers._arrays import dense, first_index, group_key, isin, source, unique
 from harness.checkers._index import TopicIndex, applied_index, effects_index, repeated, topic_index
@@ -246,7 +248,7 @@ def _clean(history: History, shipper: str, shipment: str) -> tuple[int, int, int
     return applied.n, entities, shipments, topic.n
 
 
-def _holders(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+def _holders(groups: npt.NDArray[Any], values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
     """Per row (rows sorted by group): whether it starts its group or raises the group's maximum of
     ``values`` strictly, and the row holding that maximum up to it (the first to reach it)."""
     n = len(groups)
@@ -260,7 +262,7 @@ def _holders(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nda
     return rises, holder
 
 
-def _steps_back(groups: np.ndarray, seq: np.ndarray, event: np.ndarray) -> bool:  # type: ignore[type-arg]
+def _steps_back(groups: npt.NDArray[Any], seq: npt.NDArray[Any], event: npt.NDArray[Any]) -> bool:
     """Whether some row has a seq no higher than an earlier row of its group with another event."""
     if len(groups) < 2:
         return False
@@ -269,7 +271,7 @@ def _steps_back(groups: np.ndarray, seq: np.ndarray, event: np.ndarray) -> bool:
     return bool((event[j] != event[holder[j - 1]]).any())
 
 
-def _inversions(groups: np.ndarray, offset: np.ndarray, seq: np.ndarray) -> bool:  # type: ignore[type-arg]
+def _inversions(groups: npt.NDArray[Any], offset: npt.NDArray[Any], seq: npt.NDArray[Any]) -> bool:
     """Whether some record sits, against the group's latest record so far, in the other order by seq
     than by offset (``_inverted``)."""
     if len(groups) < 2:
@@ -281,14 +283,14 @@ def _inversions(groups: np.ndarray, offset: np.ndarray, seq: np.ndarray) -> bool
     return bool((((offset[a] < offset[j]) != (seq[a] < seq[j])) & (seq[a] != seq[j])).any())
 
 
-def _first_position(keys: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+def _first_position(keys: npt.NDArray[Any], position: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
     """(distinct keys sorted, the lowest position of each)."""
     rows = np.lexsort((position, keys))
     distinct, first = first_index(keys[rows])
     return distinct, position[rows][first]
 
 
-def _lookup(table: tuple[np.ndarray, np.ndarray], keys: np.ndarray) -> np.ndarray | None:  # type: ignore[type-arg]
+def _lookup(table: tuple[npt.NDArray[Any], npt.NDArray[Any]], keys: npt.NDArray[Any]) -> npt.NDArray[Any] | None:
     """The value of each key; None if some key has none."""
     distinct, values = table
     if not len(distinct):

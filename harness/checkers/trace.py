@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from harness.checkers._arrays import first_index, isin, op_arrays, source, str_codes
 from harness.checkers._index import acknowledged_index, column, effects_index
@@ -144,7 +145,7 @@ def _clean(history: History) -> tuple[int, int, int] | None:
     empty = code("")
     width = np.int64(len(ops.frame.pool) + 4)
 
-    def pair(order: np.ndarray, f: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+    def pair(order: npt.NDArray[Any], f: npt.NDArray[Any]) -> npt.NDArray[Any]:
         return order.astype(np.int64) * width + (f.astype(np.int64) + 3)  # (order, op) as one int
 
     # What each acknowledged (order, op) got: its first correlation id; another one later is the Python path's.

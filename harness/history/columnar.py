@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.ipc
 
@@ -165,7 +166,7 @@ class _Fields:
         self.arrays.append(pa.LargeListArray.from_arrays(pa.array([0, len(values)], pa.int64()), values))
         return len(self.arrays) - 1
 
-    def np(self, a: np.ndarray) -> int:  # type: ignore[type-arg]
+    def np(self, a: npt.NDArray[Any]) -> int:
         return self.add(pa.array(a))
 
 
@@ -251,7 +252,7 @@ def read_columnar(path: Path, stamp: Mapping[str, object] | None) -> tuple[dict[
         def arr(i: int) -> Any:
             return batch.column(i).values
 
-        def np_(i: int) -> np.ndarray:  # type: ignore[type-arg]
+        def np_(i: int) -> npt.NDArray[Any]:
             return arr(i).to_numpy(zero_copy_only=True)
 
         pool = Pool(arr(manifest["pool"]))

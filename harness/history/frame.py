@@ -71,7 +71,7 @@ class Pool:
         """Whether every string is a Python object already."""
         return self._list is not None
 
-    def take(self, codes: np.ndarray) -> list[Any]:  # type: ignore[type-arg]
+    def take(self, codes: npt.NDArray[Any]) -> list[Any]:
         """The values of these codes (None for -1, ABSENT for -2), made from the pool's text in one call."""
         if self._list is not None:
             return list(map(self.strings().__getitem__, codes.tolist()))
@@ -129,7 +129,7 @@ class Column:
     """One column of a table frame (see the module docstring for the encoding)."""
 
     kind: str  # "str", "int", "float", "bool", "json"
-    values: np.ndarray  # type: ignore[type-arg]
+    values: npt.NDArray[Any]
     mask: npt.NDArray[np.int8] | None = None  # 1 null, 2 absent; None when every row has a value
 
     def materialize(self, pool: Pool) -> tuple[Any, ...]:
@@ -266,7 +266,7 @@ VALUES_DECODER = msgspec.json.Decoder(dict[str, Any])
 VALUE_DECODER = VALUES_DECODER
 
 
-def _factor(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+def _factor(codes: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
     """(distinct codes sorted, each value's index among them), by a sort (np.unique hashes, slower here)."""
     order = np.argsort(codes, kind="stable")
     s = codes[order]

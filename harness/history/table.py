@@ -44,7 +44,7 @@ ABSENT: Any = _Absent()
 """The value in a column where a row lacks the field; never shown by a Row."""
 
 
-class _Columns(dict):  # type: ignore[type-arg]
+class _Columns(dict[str, Any]):
     """A table's columns read from a frame: each made into a tuple the first time it is read.
 
     A dict, so a Row reads a column that was read before at dict speed; ``get`` and iteration
