@@ -1,6 +1,6 @@
 """Benchmark: does `chaos explore` find each planted defect of tests/defects, with the right kind, and how fast?
 
-    CHAOS_BASE_PORT=24000 python bench/defects.py --budget 10m --seed 20261206 [--only NAME,NAME]
+    CHAOS_BASE_PORT=24000 python bench/defects.py --budget 10m --seed 20261206 [--only NAME,NAME] [--faults KINDS]
 
 Each ``tests/defects/NAME.patch`` is one small mistake a developer could make in the reference
 consumers, relay or order service (its header says which anomaly kind it should produce and
@@ -126,7 +126,7 @@ def _home(base: Path, name: str, real_home: Path, infra_dir: Path) -> Path:
 
 
 def run_one(d: Defect, *, budget: str, budget_s: float, seed: int, reruns: int, base: Path, real_home: Path,
-            infra_dir: Path) -> Finding:
+            infra_dir: Path, faults: str | None = None) -> Finding:
     def failed(note: str, wall: float = 0.0, code: int | None = None, session: str | None = None) -> Finding:
         return Finding(d.name, d.where, d.kind, False, False, (), None, None, 0, None, None, None, wall, code, note,
                        session)
@@ -146,6 +146,8 @@ def run_one(d: Defect, *, budget: str, budget_s: float, seed: int, reruns: int, 
         return failed(f"the copy's targets are not the ones imported ({where or 'nothing'})")
     argv = [sys.executable, "-m", "harness.cli", "explore", "--target", d.target, "--budget", budget,
             "--seed", str(seed), "--reruns", str(reruns), "--out", str(runs / "found")]
+    if faults is not None:
+        argv += ["--faults", faults]
     print(f"== {d.name} ({d.where}, expect {d.kind}): {' '.join(argv[1:])}", file=sys.stderr, flush=True)
     started = time.monotonic()
     with (base / f"{d.name}.log").open("wb") as log:
@@ -209,6 +211,7 @@ def main() -> int:
     ap.add_argument("--budget", default="10m", help="explore's budget per defect (default 10m)")
     ap.add_argument("--seed", type=int, default=20261206)
     ap.add_argument("--reruns", type=int, default=3, help="k: runs a schedule must fail in to count (default 3)")
+    ap.add_argument("--faults", help="explore's --faults for every defect (default: the whole catalogue)")
     ap.add_argument("--only", help="comma-separated defect names, run in that order (default: every patch in tests/defects)")
     ap.add_argument("--json", type=Path, help="where the results go (default runs/defects-<stamp>.json)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary copies and homes")
@@ -248,12 +251,12 @@ def main() -> int:
     try:
         for d in defects:
             findings.append(run_one(d, budget=args.budget, budget_s=budget_s, seed=args.seed, reruns=args.reruns,
-                                    base=base, real_home=settings.home, infra_dir=infra_dir))
+                                    base=base, real_home=settings.home, infra_dir=infra_dir, faults=args.faults))
             f = findings[-1]
             said = "FOUND " + ", ".join(f.kinds) if f.found else "not found"
             after = f" after {f.found_after_s:.0f}s" if f.found_after_s is not None else ""
             print(f"== {d.name}: {said}{after}" + (f" ({f.note})" if f.note else ""), file=sys.stderr, flush=True)
-            out.write_text(json.dumps({"budget": args.budget, "seed": args.seed, "reruns": args.reruns,
+            out.write_text(json.dumps({"budget": args.budget, "seed": args.seed, "reruns": args.reruns, "faults": args.faults,
                                        "base_port": settings.base_port, "started": stamp,
                                        "defects": [asdict(x) for x in findings]}, indent=1))
     finally:

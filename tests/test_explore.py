@@ -21,7 +21,7 @@ from harness.explore import (
 )
 from harness.explore import session as session_module
 from harness.capabilities import missing_capabilities
-from harness.faults.spec import FaultKind
+from harness.faults.spec import FaultKind, Latency
 from harness.scenario import load_scenario
 from harness.target.registry import resolve_target
 
@@ -266,8 +266,6 @@ def test_latency_jitter_is_drawn_up_to_the_latency_itself() -> None:
     """Jitter as large as the delay lets answers overtake each other: commits land out of id order."""
     from hypothesis import find
 
-    from harness.faults.spec import Latency
-
     space = FaultSpace.of(OUTBOX, parse_kinds("latency"))
     found = find(trial_schedules(space), lambda s: any(
         isinstance(f.params, Latency) and f.params.jitter_ms >= f.params.latency_ms >= 100 for f in s.faults),
@@ -304,7 +302,7 @@ def test_a_pattern_the_kinds_asked_for_cannot_make_is_left_out() -> None:
     from harness.explore.sweep import sweep
 
     crash_only = sweep(FaultSpace.of(OUTBOX, parse_kinds("crash")), OUTBOX, seed=1)
-    assert [n for n, _ in crash_only] == ["publisher crash"]
+    assert [n for n, _ in crash_only] == ["publisher crash", "entrypoint crash"]
     points = [f.params.point for f in crash_only[0][1].faults]  # type: ignore[union-attr]
     assert points == list(OUTBOX.crash_points()["relay"])  # each crash point of the publisher, in turn
     cdc = resolve_target("cdc")
@@ -327,6 +325,35 @@ def test_only_a_best_effort_publisher_may_lose_and_only_when_its_publish_path_is
     for f in off_path:
         assert direct.allows([f]) == frozenset(), f
     assert AnomalyKind.DUPLICATE_EFFECT not in BEST_EFFORT_LOSS
+
+
+def test_the_entrypoint_crashes_at_each_of_its_points_unless_it_is_the_publisher() -> None:
+    """A write split over two commits dies between them only at a crash point of the entrypoint."""
+    from harness.explore.sweep import sweep
+
+    patterns = dict(sweep(FaultSpace.of(OUTBOX, parse_kinds("crash")), OUTBOX, seed=3))
+    crashes = patterns["entrypoint crash"].faults
+    assert [f.target for f in crashes] == [OUTBOX.entrypoint] * len(crashes)
+    assert [f.params.point for f in crashes] == list(OUTBOX.crash_points()[OUTBOX.entrypoint])  # type: ignore[union-attr]
+    assert [f.at for f in crashes] == sorted(f.at for f in crashes)  # one after the other: one arm per process
+    direct = resolve_target("direct")  # its entrypoint publishes: the publisher crash is already that trial
+    assert "entrypoint crash" not in dict(sweep(FaultSpace.of(direct, parse_kinds("crash")), direct, seed=3))
+
+
+def test_consumer_crashes_kill_every_consumer_once_the_first_inside_its_slowed_database() -> None:
+    from harness.explore.sweep import SLOW_DB_MS, sweep
+
+    schedule = dict(sweep(FaultSpace.of(OUTBOX, parse_kinds("latency,kill")), OUTBOX, seed=4))["consumer crashes"]
+    slow, *kills = schedule.faults
+    assert slow.kind is FaultKind.LATENCY and slow.params == Latency(SLOW_DB_MS, 0, "downstream")
+    consumer = slow.target.removesuffix("->postgres")
+    assert kills[0].kind is FaultKind.KILL and kills[0].target == consumer
+    # The kill lands inside the slowdown, with time to spare on both sides.
+    assert slow.at < kills[0].at and kills[0].at * schedule.duration_s < slow.at * schedule.duration_s + slow.for_s
+    killed = [f.target for f in kills]
+    assert sorted(killed) == sorted(p.name for p in OUTBOX.processes if p.consumer)  # each one, once
+    assert all(a.at < b.at for a, b in zip(kills, kills[1:]))
+    assert "consumer crashes" not in dict(sweep(FaultSpace.of(OUTBOX, parse_kinds("kill")), OUTBOX, seed=4))
 
 
 def test_a_pattern_is_the_same_trial_whichever_other_kinds_are_asked_for() -> None:

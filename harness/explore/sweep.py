@@ -16,6 +16,11 @@ timeouts), never over a known variant:
   publisher crash  the publisher killed at each of its crash      a step done before the one it
                    points, one after the other                    depends on (marked before sent)
   publisher kill   kill -9 of the publisher mid-traffic           read, not yet recorded as sent
+  entrypoint crash the entrypoint killed at each of its crash       a write split over two commits
+                   points in turn (when it is not the publisher)  (the outbox row in a second one)
+  consumer crashes every consumer killed once, one after the      bookkeeping committed apart from
+                   other, the first while its database answers    its effect; state kept only in
+                   slowly (a kill lands between two commits)      memory, gone at the restart
   late commits     the entrypoint's database answers slowly and   rows that commit out of id order
                    unevenly (jitter as large as the delay)
   old records      a consumer's group rewound to the topic start  redelivery of long-applied events
@@ -126,6 +131,44 @@ def publisher_kill(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> T
     return _schedule(space, rng, 10, 10, FaultSpec(FaultKind.KILL, spec.publisher, at=0.4, for_s=2.0))
 
 
+def entrypoint_crash(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> TrialSchedule | None:
+    """Die at each crash point of the entrypoint in turn; a publishing entrypoint is the publisher crash's."""
+    if spec.entrypoint == spec.publisher:
+        return None
+    points = space.crash_points.get(spec.entrypoint, ())
+    n = len(points)
+    faults = tuple(FaultSpec(FaultKind.CRASH, spec.entrypoint, at=round(0.2 + 0.6 * i / n, 2), for_s=2.0,
+                             params=Crash(point, 1)) for i, point in enumerate(points))
+    return _schedule(space, rng, 12, 10, *faults)
+
+
+SLOW_DB_MS = 300  # each database answer this late: an event's few round trips take about a second
+
+
+def consumer_crashes(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> TrialSchedule | None:
+    """Kill every consumer once, one after the other; the first while its database link answers slowly.
+
+    Slowed, a consumer spends most of an event between two of its database round trips, so a kill
+    lands between two commits ~30 % of the time instead of almost never (Jepsen widens windows the
+    same way before it crashes a node). Every restart also drops what a consumer kept only in memory.
+    """
+    consumers = sorted(c for c in _consumers(spec) if c in space.places.get(FaultKind.KILL, ()))
+    slowable = [c for c in consumers if f"{c}->postgres" in space.places.get(FaultKind.LATENCY, ())]
+    if not slowable:
+        return None
+    slow = rng.choice(slowable)
+    others = [c for c in consumers if c != slow]
+    duration = 16
+    slow_at, slow_s = 0.2, 8.0
+    faults = [FaultSpec(FaultKind.LATENCY, f"{slow}->postgres", at=slow_at, for_s=slow_s,
+                        params=Latency(SLOW_DB_MS, 0, "downstream")),
+              FaultSpec(FaultKind.KILL, slow, at=round(slow_at + slow_s / 2 / duration, 2), for_s=1.0)]
+    # The others after it, spread over the rest of the traffic, one at a time.
+    faults += [FaultSpec(FaultKind.KILL, c, at=round(0.55 + 0.35 * i / max(1, len(others)), 2), for_s=1.0)
+               for i, c in enumerate(others)]
+    return _schedule(space, rng, duration, 20, *faults)
+
+
 def broker_crash(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> TrialSchedule | None:
     return _schedule(space, rng, 12, 10, FaultSpec(FaultKind.KILL, "kafka", at=0.3, for_s=3.0))
 
@@ -134,6 +177,8 @@ def broker_crash(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> Tri
 PATTERNS: tuple[tuple[str, _Pattern], ...] = (
     ("redelivery", redelivery), ("poison", poison), ("stalled crash", stalled_crash),
     ("publisher crash", publisher_crash), ("late commits", late_commits), ("publisher kill", publisher_kill),
+    # After the patterns the shipped variants need, so each still comes within a session's first seven trials.
+    ("entrypoint crash", entrypoint_crash), ("consumer crashes", consumer_crashes),
     ("old records", old_records),
     ("long outage", long_outage), ("broker crash", broker_crash),
 )
