@@ -7,6 +7,7 @@ The real-infrastructure quality tier is tests/test_explore_quality.py.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -363,6 +364,40 @@ def test_a_pattern_is_the_same_trial_whichever_other_kinds_are_asked_for() -> No
     alone = dict(sweep(FaultSpace.of(OUTBOX, parse_kinds("crash")), OUTBOX, seed=12))
     together = dict(sweep(FaultSpace.of(OUTBOX, parse_kinds("duplicate,poison,outage,kill,crash,latency")), OUTBOX, seed=12))
     assert alone["publisher crash"] == together["publisher crash"]
+
+
+def test_a_near_copy_of_a_schedule_that_passed_is_not_run_while_searching() -> None:
+    """Moved, repeated, resized by less than a factor of two, under other load: the same window, not a new trial.
+    Outlasting the delivery timeout, another place or another crash point is a new window."""
+    from harness.faults.spec import Crash, FaultSpec
+
+    space = FaultSpace.of(OUTBOX, parse_kinds("kill,latency,outage,crash"))
+    slow = FaultSpec(FaultKind.LATENCY, "app->postgres", at=0.2, for_s=4.0, params=Latency(300, 100, "downstream"))
+    first = TrialSchedule(10, 10, (slow,), seed=1)
+    near = [
+        TrialSchedule(12, 20, (replace(slow, at=0.6),), seed=2),  # later, more load
+        TrialSchedule(10, 10, (slow, replace(slow, at=0.5)), seed=3),  # the same fault twice
+        TrialSchedule(10, 10, (replace(slow, for_s=6.0, params=Latency(400, 120, "downstream")),), seed=4),
+    ]
+    new = [
+        TrialSchedule(10, 10, (replace(slow, for_s=space.delivery_s + 5),), seed=5),  # outlasts the delivery timeout
+        TrialSchedule(10, 10, (replace(slow, target="relay->postgres"),), seed=6),
+        TrialSchedule(10, 10, (replace(slow, params=Latency(1200, 100, "downstream")),), seed=7),  # 4x the delay
+        TrialSchedule(10, 10, (FaultSpec(FaultKind.CRASH, "app", 0.2, 2.0, params=Crash("app.before_commit", 1)),), 8),
+        TrialSchedule(10, 10, (FaultSpec(FaultKind.CRASH, "app", 0.2, 2.0, params=Crash("app.after_commit", 1)),), 9),
+    ]
+    runs: list[TrialSchedule] = []
+
+    def passes(schedule: TrialSchedule) -> TrialOutcome:
+        runs.append(schedule)
+        return _outcome(schedule, frozenset(), len(runs))
+
+    search = Search(space, passes, budget_s=60, reruns=1, database=None,
+                    sweep=[(f"s{i}", x) for i, x in enumerate([first, *near, *new])], max_trials=len(new) + 1,
+                    say=lambda line: None)
+    result = search.run(seed=1)
+    assert runs == [first, *new]
+    assert result.near_copies == len(near)
 
 
 def test_max_trials_stops_the_search_after_that_many_trials() -> None:

@@ -103,6 +103,7 @@ class ExploreResult:
                 "trials_per_minute": round(60 * len(self.trials) / self.wall_s, 2) if self.wall_s else None,
                 "found": sorted(k.value for k in s.kinds), "found_after_s": s.found_after_s,
                 "shrink_s": round(s.shrink_s, 1), "shrink_steps": s.shrink_steps, "stopped_by": s.stopped_by,
+                "near_copies": s.near_copies,
                 "minimal": s.best.describe() if s.best else None, "module": str(self.module) if self.module else None,
                 "command": self.command, "skipped": {k.kind.value: k.why for k in self.skipped}}
 
@@ -183,7 +184,8 @@ def explore(opts: ExploreOptions, settings: Settings, *, infra: object | None = 
             (Infra.attach(settings, revive=True) or infra).stop()  # type: ignore[attr-defined]
     result, wall_s = search.result, out.wall_s
     n = len(out.trials)
-    say(f"chaos explore: {n} trial(s) in {wall_s:.0f}s ({60 * n / wall_s:.1f}/min), stopped by {result.stopped_by}; "
+    say(f"chaos explore: {n} trial(s) in {wall_s:.0f}s ({60 * n / wall_s:.1f}/min), stopped by {result.stopped_by}, "
+        f"{result.near_copies} near-copies not run; "
         + (f"found {', '.join(sorted(k.value for k in result.kinds))} after {result.found_after_s:.0f}s, "
            f"shrunk in {result.shrink_s:.0f}s ({result.shrink_steps} step(s))" if out.found else "nothing found"))
     return out

@@ -36,7 +36,8 @@ from harness.faults.spec import (
 )
 from harness.target.spec import TargetSpec
 
-__all__ = ["INHERENT", "FaultSpace", "Skipped", "TrialSchedule", "parse_kinds", "process_of", "trial_schedules"]
+__all__ = ["INHERENT", "FaultSpace", "Skipped", "TrialSchedule", "fault_shape", "parse_kinds", "process_of",
+           "trial_schedules"]
 
 _INFRA = ("kafka", "postgres")
 DEFAULT_DELIVERY_S = 10.0  # a target that declares no delivery timeout: librdkafka's common setting
@@ -102,9 +103,40 @@ class TrialSchedule:
                  for f in self.faults]
         return f"{self.duration_s}s at {self.rate}/s, seed {self.seed}: " + "; ".join(parts)
 
+    def shape(self, delivery_s: float) -> frozenset[tuple[object, ...]]:
+        """What the schedule does, without the details a near-copy changes: see ``fault_shape``.
+
+        A set, so a fault repeated (the same latency twice, as Hypothesis's mutations make) adds nothing.
+        """
+        return frozenset(fault_shape(f, delivery_s) for f in self.faults)
+
     def size(self) -> tuple[int, float, int, int]:
         """A total order for "smaller": fewer faults, less fault time, shorter, less load."""
         return (len(self.faults), sum(f.for_s for f in self.faults), self.duration_s, self.rate)
+
+
+def fault_shape(fault: FaultSpec, delivery_s: float) -> tuple[object, ...]:
+    """A fault as the class of window it opens: kind, place, whether it outlasts the client's
+    delivery timeout, and its parameters with each number kept to its power of two.
+
+    Two faults of one shape differ only in when they start and by less than a factor of two in
+    their sizes: what a trial learns from one it learns from the other. The start is left out:
+    every drawn fault starts while traffic flows (10-80 % of it).
+    """
+    from dataclasses import fields
+
+    params: tuple[object, ...] = ()
+    if fault.params is not None:
+        params = tuple((f.name, _magnitude(getattr(fault.params, f.name))) for f in fields(fault.params))  # type: ignore[arg-type]
+    return (fault.kind, fault.target, fault.for_s > delivery_s, params)
+
+
+def _magnitude(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if isinstance(value, float) and 0 <= value <= 1:
+        return round(value, 1)  # a fraction (toxicity): tenths
+    return 0 if value == 0 else (1 if value > 0 else -1) * math.floor(math.log2(abs(value)))
 
 
 def _params_text(params: Params) -> str:
