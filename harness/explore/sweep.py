@@ -18,9 +18,9 @@ timeouts), never over a known variant:
   publisher kill   kill -9 of the publisher mid-traffic           read, not yet recorded as sent
   entrypoint crash the entrypoint killed at each of its crash       a write split over two commits
                    points in turn (when it is not the publisher)  (the outbox row in a second one)
-  consumer crashes every consumer killed once, one after the      bookkeeping committed apart from
-                   other, the first while its database answers    its effect; state kept only in
-                   slowly (a kill lands between two commits)      memory, gone at the restart
+  consumer crashes one consumer killed three times while its       bookkeeping committed apart from
+                   database answers slowly (a kill lands between  its effect; state kept only in
+                   two commits), then every other consumer once   memory, gone at the restart
   late commits     the entrypoint's database answers slowly and   rows that commit out of id order
                    unevenly (jitter as large as the delay)
   old records      a consumer's group rewound to the topic start  redelivery of long-applied events
@@ -146,11 +146,12 @@ SLOW_DB_MS = 300  # each database answer this late: an event's few round trips t
 
 
 def consumer_crashes(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> TrialSchedule | None:
-    """Kill every consumer once, one after the other; the first while its database link answers slowly.
+    """Kill one consumer three times while its database link answers slowly, then every other consumer once.
 
-    Slowed, a consumer spends most of an event between two of its database round trips, so a kill
-    lands between two commits ~30 % of the time instead of almost never (Jepsen widens windows the
-    same way before it crashes a node). Every restart also drops what a consumer kept only in memory.
+    Slowed, a consumer spends an event's time in its database round trips, so a kill lands between
+    two of its commits about one time in three instead of almost never (Jepsen widens a window the
+    same way before it crashes a node); three kills, each after the last restart has rejoined, make
+    it likely in one trial. Every restart also drops what a consumer kept only in memory.
     """
     consumers = sorted(c for c in _consumers(spec) if c in space.places.get(FaultKind.KILL, ()))
     slowable = [c for c in consumers if f"{c}->postgres" in space.places.get(FaultKind.LATENCY, ())]
@@ -158,13 +159,12 @@ def consumer_crashes(space: FaultSpace, spec: TargetSpec, rng: random.Random) ->
         return None
     slow = rng.choice(slowable)
     others = [c for c in consumers if c != slow]
-    duration = 16
-    slow_at, slow_s = 0.2, 8.0
-    faults = [FaultSpec(FaultKind.LATENCY, f"{slow}->postgres", at=slow_at, for_s=slow_s,
-                        params=Latency(SLOW_DB_MS, 0, "downstream")),
-              FaultSpec(FaultKind.KILL, slow, at=round(slow_at + slow_s / 2 / duration, 2), for_s=1.0)]
-    # The others after it, spread over the rest of the traffic, one at a time.
-    faults += [FaultSpec(FaultKind.KILL, c, at=round(0.55 + 0.35 * i / max(1, len(others)), 2), for_s=1.0)
+    duration = 20
+    # Slowed from 3 s to 17 s; killed at 5, 10 and 15 s: a restart and its group join take ~4 s here.
+    faults = [FaultSpec(FaultKind.LATENCY, f"{slow}->postgres", at=0.15, for_s=14.0,
+                        params=Latency(SLOW_DB_MS, 0, "downstream"))]
+    faults += [FaultSpec(FaultKind.KILL, slow, at=at, for_s=1.0) for at in (0.25, 0.5, 0.75)]
+    faults += [FaultSpec(FaultKind.KILL, c, at=round(0.8 + 0.1 * i / max(1, len(others) - 1), 2), for_s=1.0)
                for i, c in enumerate(others)]
     return _schedule(space, rng, duration, 20, *faults)
 
