@@ -2,10 +2,10 @@
 
 It plugs in through its target.toml alone (no change to harness/), every process its own Go
 binary (the order service in outbox mode, the forwarder, the payment and notification
-consumers). The correct forwarder survives a
-broker outage, a consumer crash mid-stall and boundary crashes; the broken one
-(``mark_before_ack``: rows marked sent before the broker acknowledged them) is flagged with
-loss by the very scenario the correct one passes.
+consumers). The correct pipeline survives a broker outage, a consumer crash mid-stall and
+boundary crashes (the order service's among them); the broken forwarder (``mark_before_ack``:
+rows marked sent before the broker acknowledged them) is flagged with loss by the very
+scenario the correct one passes.
 """
 
 from __future__ import annotations
