@@ -17,7 +17,9 @@ flight (pgbench clients, the driver's clients):
             the cheapest answer there is), the driver's ceiling
 
 for outbox mode, and commit_only (the cdc pipeline's service) unless --modes says otherwise;
-``--compare-root DIR`` also runs DIR's order service (an older checkout) in each mode.
+``--compare-root DIR`` also runs DIR's order service (an older checkout) in each mode;
+``--go-service`` also builds and runs examples/go_outbox's order service (cmd/orders, Go, outbox
+mode only) with the same driver and environment: what a compiled service reaches.
 Prints one JSON line with the rates, their ratios and the CPU seconds each party used: the
 machine may be shared, so CPU seconds say what a rate cost when wall time was contended.
 Timing lives here, never in a pass/fail test.
@@ -39,6 +41,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from harness.config import Settings
@@ -242,13 +245,62 @@ def _service_spec(mode: str, pg_port: int, port: int, work: Path, root: str) -> 
 def serve_and_drive(mode: str, root: str, pg_port: int, service_port: int, pg: ManagedProcess, args: argparse.Namespace,
                     work: Path) -> dict[str, float]:
     """The order service from checkout ``root`` in ``mode``, warmed up, then driven for the window."""
-    with _process(_service_spec(mode, pg_port, service_port, work, root), service_port, "/health") as svc:
+    return _serve_and_drive_spec(_service_spec(mode, pg_port, service_port, work, root), mode, service_port, pg, args, work)
+
+
+def _serve_and_drive_spec(spec: ProcessSpec, mode: str, service_port: int, pg: ManagedProcess, args: argparse.Namespace,
+                          work: Path) -> dict[str, float]:
+    """The service ``spec`` runs, warmed up, then driven for the window; its CPU and Postgres's in the window."""
+    with _process(spec, service_port, "/health") as svc:
         drive(service_port, args.clients, 2.0, args.offer, args.seed + 1, work, f"warm_{mode}")
         pg_cpu, svc_cpu = _cpu_s(pg.pid or 0), _cpu_s(svc.pid or 0)
         served = drive(service_port, args.clients, args.duration, args.offer, args.seed, work, mode)
         served["service_cpu_s"] = round(_cpu_s(svc.pid or 0) - svc_cpu, 2)
         served["postgres_cpu_s"] = round(_cpu_s(pg.pid or 0) - pg_cpu, 2)
     return served
+
+
+# -- the Go order service (examples/go_outbox/cmd/orders) -------------------------------------------
+
+GO_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "go_outbox"
+GO_MODES = ("outbox",)  # the Go service ports the outbox mode only
+
+
+def build_go_service(work: Path) -> Path:
+    """``go build`` of the Go order service into ``work``; its binary."""
+    out = work / "go-bin"
+    built = subprocess.run(["go", "build", "-o", f"{out}/", "./cmd/orders"], cwd=GO_EXAMPLE,  # noqa: S603, S607
+                           capture_output=True, text=True, timeout=600, check=False)
+    if built.returncode != 0:
+        raise InfraError(f"go build of {GO_EXAMPLE}/cmd/orders failed ({built.returncode}): {built.stderr[-2000:]}; "
+                         "is Go 1.26 on PATH?")
+    return out / "orders"
+
+
+def serve_and_drive_go(binary: Path, mode: str, pg_port: int, service_port: int, pg: ManagedProcess,
+                       args: argparse.Namespace, work: Path) -> dict[str, float]:
+    """The Go order service, with the Python service's environment, driven as serve_and_drive drives that one."""
+    python = _service_spec(mode, pg_port, service_port, work, os.getcwd())
+    spec = replace(python, name=f"go_orders.{mode}", argv=[str(binary)], log_path=work / f"service_{mode}_go.log",
+                   cwd=GO_EXAMPLE)
+    return _serve_and_drive_spec(spec, mode, service_port, pg, args, work)
+
+
+def go_entry(served: dict[str, float], pgbench_tps: float) -> dict[str, object]:
+    """The Go service's figures beside the Python service's: its rate, its ratio to pgbench, its CPU per order."""
+    ok = max(served["ok"], 1)
+    return {
+        "per_s": served["per_s"], "ok": served["ok"], "not_ok": served["not_ok"], "window_s": served["window_s"],
+        "ratio": round(served["per_s"] / pgbench_tps, 3),
+        "service_cpu_s": served["service_cpu_s"], "postgres_cpu_s": served["postgres_cpu_s"],
+        "driver_cpu_s": served["driver_cpu_s"],
+        "cpu_us_per_order": {
+            "service_path": round((served["driver_cpu_s"] + served["service_cpu_s"] + served["postgres_cpu_s"]) / ok * 1e6),
+            "service_alone": round(served["service_cpu_s"] / ok * 1e6),
+            "postgres": round(served["postgres_cpu_s"] / ok * 1e6),
+            "driver": round(served["driver_cpu_s"] / ok * 1e6),
+        },
+    }
 
 
 def main() -> None:
@@ -259,6 +311,8 @@ def main() -> None:
     parser.add_argument("--modes", default="outbox,commit_only")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--compare-root", help="also run the service of this checkout (e.g. /work/main), same driver")
+    parser.add_argument("--go-service", action="store_true",
+                        help="also build and run examples/go_outbox's Go order service (outbox mode), same driver")
     parser.add_argument("--noop-server", type=int, help=argparse.SUPPRESS)  # internal: be the no-op endpoint
     args = parser.parse_args()
     if args.noop_server:
@@ -271,6 +325,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-order-service-"))
     result: dict[str, object] = {"clients": args.clients, "duration_s": args.duration, "cpus": os.cpu_count(),
                                  "loadavg_before": os.getloadavg()[0]}
+    go_binary = build_go_service(work) if args.go_service else None
     with hold_base_port(settings, command="bench/order_service.py"):
         postgres.initdb(bin_dir, pg_port, work / "postgres.log")
         with _process(postgres.spec(bin_dir, pg_port, work / "postgres.log", die_with_parent=True), pg_port, None) as pg:
@@ -337,12 +392,19 @@ def main() -> None:
                     result[mode]["compared"] = {"root": args.compare_root, "per_s": other["per_s"], "ok": other["ok"],
                                                 "not_ok": other["not_ok"], "ratio": round(other["per_s"] / bench["tps"], 3),
                                                 "service_cpu_us_per_order": round(other["service_cpu_s"] / max(other["ok"], 1) * 1e6)}
+                if go_binary is not None and mode in GO_MODES:
+                    # The Go service (examples/go_outbox), same driver, same Postgres, same run.
+                    truncate()
+                    go = serve_and_drive_go(go_binary, mode, pg_port, service_port, pg, args, work)
+                    result[mode]["go"] = go_entry(go, bench["tps"])  # type: ignore[index]
             result["noop_after"] = against_noop("noop_after")
     noop_rate = (float(result["noop_before"]["per_s"]) + float(result["noop_after"]["per_s"])) / 2  # type: ignore[index]
     result["noop_mean_per_s"] = round(noop_rate, 1)
     for mode in args.modes.split(","):
         entry = result[mode]
         entry["driver_over_service"] = round(noop_rate / entry["service"]["per_s"], 2)  # type: ignore[index]
+        if "go" in entry:  # type: ignore[operator]
+            entry["go"]["driver_over_service"] = round(noop_rate / entry["go"]["per_s"], 2)  # type: ignore[index]
     result["loadavg_after"] = os.getloadavg()[0]
     print(json.dumps(result))
     # Kept when the bench failed (its logs are the evidence); a finished one leaves nothing behind.

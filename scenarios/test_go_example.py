@@ -1,10 +1,11 @@
-"""A pipeline that is not Python: the Go outbox forwarder and payment consumer of examples/go_outbox.
+"""A pipeline that is not Python: examples/go_outbox, a Go order service, forwarder and consumers.
 
-It plugs in through its target.toml alone (no change to harness/), reusing the reference
-order service and notification consumer as components. The correct forwarder survives a
-broker outage, a consumer crash mid-stall and boundary crashes; the broken one
-(``mark_before_ack``: rows marked sent before the broker acknowledged them) is flagged with
-loss by the very scenario the correct one passes.
+It plugs in through its target.toml alone (no change to harness/), every process its own Go
+binary (the order service in outbox mode, the forwarder, the payment and notification
+consumers). The correct pipeline survives a broker outage, a consumer crash mid-stall and
+boundary crashes (the order service's among them); the broken forwarder (``mark_before_ack``:
+rows marked sent before the broker acknowledged them) is flagged with loss by the very
+scenario the correct one passes.
 """
 
 from __future__ import annotations

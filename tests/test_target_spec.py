@@ -39,14 +39,25 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_the_go_example_loads_with_its_components_and_links() -> None:
+def test_the_go_example_loads_as_go_processes_and_links() -> None:
     spec = resolve_target(str(GO_EXAMPLE))
     assert spec.name == "go_outbox" and spec.publisher == "relay" and "mark_before_ack" in spec.variants
     assert "relay->kafka" in spec.links() and "consumer.notification->postgres" in spec.links()
     relay = spec.process("relay")
     assert relay.cwd == GO_EXAMPLE.parent and relay.crash_points == ("relay.after_publish",)
-    assert spec.process("app").env["ORDER_SERVICE_MODE"] == "outbox"  # from the reused component
+    app = spec.process("app")  # its own order service, declared as the reference one is
+    assert app.command == ("bin/orders",) and app.ports == ("http",) and app.links == ("postgres",)
+    assert app.crash_points == ("app.before_commit", "app.after_commit")
+    # No process of the pipeline is Python: each is one of the example's Go binaries.
+    assert {p.command[0] for p in spec.processes} == {"bin/orders", "bin/forwarder", "bin/consumer"}
     assert spec.origin == f"file {GO_EXAMPLE}"
+
+
+def test_a_reused_component_brings_its_declaration(tmp_path: Path) -> None:
+    spec = resolve_target(str(_write(tmp_path, MINIMAL)))
+    app = spec.process("app")
+    assert app.env["ORDER_SERVICE_MODE"] == "direct" and app.ports == ("http",)  # from reference:order_service.direct
+    assert app.crash_points == ("app.before_commit", "app.after_commit")
 
 
 @pytest.mark.parametrize(

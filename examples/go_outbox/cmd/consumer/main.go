@@ -1,8 +1,9 @@
-// Command consumer is the payment consumer: one charge per paid order, exactly once.
+// Command consumer is the payment consumer (one charge per paid order, exactly once) or the
+// notification consumer (one email per created order, exactly once), as CHAOS_CONSUMER says.
 //
-// For each order.paid event it writes the charge and its processed-event record in one
-// transaction; the record's primary key (consumer, event_id) is the unique constraint
-// that turns a redelivered event into a no-op. Events of other types are not its
+// For each event of its type (order.paid, order.created) it writes the effect and its
+// processed-event record in one transaction; the record's primary key (consumer, event_id)
+// is the unique constraint that turns a redelivered event into a no-op. Events of other types are not its
 // business: skipped (not recorded) and their offsets committed. Offsets are committed
 // only after the effect committed (auto-commit off), so a crash redelivers rather than
 // loses. An undecodable record goes to the dead-letter topic at once (retrying cannot
@@ -10,8 +11,8 @@
 // then dead-lettered; a database that is unreachable or failing otherwise is not the
 // event's fault, so the consumer keeps retrying it (lag, not loss).
 //
-// Configuration comes from the environment the harness sets (CHAOS_PG_DSN, CHAOS_KAFKA,
-// CHAOS_TOPIC, CHAOS_GROUP, CHAOS_DLQ_TOPIC, CHAOS_PROCESS, CHAOS_CRASHPOINTS_DIR). It
+// Configuration comes from the environment the harness sets (CHAOS_CONSUMER, CHAOS_PG_DSN,
+// CHAOS_KAFKA, CHAOS_TOPIC, CHAOS_GROUP, CHAOS_DLQ_TOPIC, CHAOS_PROCESS, CHAOS_CRASHPOINTS_DIR). It
 // logs "consumer ready" when its first group assignment arrives. SIGTERM: it finishes
 // the record in hand, commits it, leaves the group and exits 0.
 package main
@@ -38,19 +39,38 @@ import (
 	"go_outbox/internal/target"
 )
 
-const (
+// What each consumer of the order domain this command can be (CHAOS_CONSUMER) acts on, and
+// the table its effect goes to (targets.domain's EFFECT_TABLES and OrdersDomain.decl).
+var consumers = map[string]struct{ acts, table string }{
+	"payment":      {"order.paid", "payment_charges"},        // one charge per paid order
+	"notification": {"order.created", "notification_emails"}, // one confirmation email per created order
+}
+
+// This process's consumer: set once in main, before anything else runs.
+var (
 	consumerName = "payment"
-	paidType     = "order.paid"
+	actsOn       = "order.paid"
 	effectTable  = "payment_charges"
-	maxTries     = 3
-	pollBatch    = 100
-	commitWait   = 10 * time.Second
-	dlqTimeout   = 25 * time.Second // shorter than the wait in deadLetter, so every attempt ends in a report
+)
+
+const (
+	maxTries   = 3
+	pollBatch  = 100
+	commitWait = 10 * time.Second
+	dlqTimeout = 25 * time.Second // shorter than the wait in deadLetter, so every attempt ends in a report
 )
 
 var log = &target.Log{Name: "consumer." + consumerName}
 
 func main() {
+	name := os.Getenv("CHAOS_CONSUMER")
+	kind, ok := consumers[name]
+	if !ok {
+		target.Exit2("consumer: CHAOS_CONSUMER=%q: this command is the payment or the notification consumer "+
+			"(set consumer = \"payment\" or \"notification\" in the target spec)", name)
+	}
+	consumerName, actsOn, effectTable = name, kind.acts, kind.table
+	log = &target.Log{Name: "consumer." + consumerName}
 	switch v := os.Getenv("CHAOS_VARIANT"); v {
 	case "", "correct", "mark_before_ack": // mark_before_ack is the relay's mistake: the consumer is correct
 	default:
@@ -306,7 +326,7 @@ func (c *consumer) dropConn() {
 
 // apply writes the effect of one event and its processed-event record in one transaction.
 func (c *consumer) apply(ev Event) error {
-	if ev.Type() != paidType {
+	if ev.Type() != actsOn {
 		return nil // not this consumer's business
 	}
 	if c.conn == nil {

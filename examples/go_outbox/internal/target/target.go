@@ -1,4 +1,4 @@
-// Package target is what both commands share: the harness's environment contract, a
+// Package target is what the commands share: the harness's environment contract, a
 // line logger on stdout, and Postgres connections that survive cut links.
 package target
 
@@ -75,6 +75,13 @@ func PGConfig(dsn string) (*pgx.ConnConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	ChaosSettings(cfg)
+	return cfg, nil
+}
+
+// ChaosSettings adds the chaos settings to a parsed config (a pool's ConnConfig too): connect
+// timeout 3 s, statement_timeout 5 s, TCP keepalives.
+func ChaosSettings(cfg *pgx.ConnConfig) {
 	// libpq's keepalive keywords are not server settings; pgx would send them as such.
 	for _, k := range []string{"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"} {
 		delete(cfg.RuntimeParams, k)
@@ -88,7 +95,6 @@ func PGConfig(dsn string) (*pgx.ConnConfig, error) {
 		},
 	}
 	cfg.DialFunc = dialer.DialContext // shared by the fallbacks (sslmode=prefer tries TLS, then plain)
-	return cfg, nil
 }
 
 // StopGrace is how long an operation in hand may still run after SIGTERM: enough to
