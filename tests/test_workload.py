@@ -173,3 +173,57 @@ def test_a_connection_the_server_closed_is_not_reused(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_every_unanswered_request_times_out_as_info_and_every_answered_one_is_ok(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests share one deadline timer: the answered ones between the unanswered must neither time out
+    nor keep the later ones from timing out, and every invoke gets exactly one completion."""
+    from harness.workload import orders
+
+    monkeypatch.setattr(orders, "REQUEST_TIMEOUT_S", 0.4)
+    release = threading.Event()
+
+    class HalfSilent(KeepAlive):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            key = body["order_id"] if self.path == "/orders" else self.path.split("/")[2]
+            i = int(key.split("-")[1])
+            if (i % 2 and self.path == "/orders") or (i == 4 and self.path.endswith("/ship")):
+                release.wait(30)  # never answers within the timeout
+                self.close_connection = True
+                return
+            answer = json.dumps({"correlation_id": self.path}).encode()
+            self.send_response(201)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+    server = _serve(HalfSilent)
+    try:
+        plan = [PlannedOrder(i * 0.05, f"order-{i}", "customer-001", 1000) for i in range(8)]
+        writer = HistoryWriter(tmp_path / "history.jsonl", "run", 1)
+        try:
+            recorder = writer.recorder("direct")
+            OrderWorkload(f"http://127.0.0.1:{server.server_address[1]}", recorder, plan).run(
+                threading.Event(), time.monotonic())
+            ops = recorder.history().ops
+        finally:
+            writer.close()
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+    outcome: dict[tuple[str | None, str], list[OpType]] = {}
+    for op in ops:
+        outcome.setdefault((op.key, op.f), []).append(op.type)
+    assert all(types[0] is OpType.INVOKE and len(types) == 2 for types in outcome.values()), outcome
+    for i in range(8):
+        key = f"order-{i}"
+        if i % 2:
+            assert outcome[(key, "place")][1] is OpType.INFO and (key, "pay") not in outcome
+        elif i == 4:
+            assert [outcome[(key, f)][1] for f in ("place", "pay", "ship")] == [OpType.OK, OpType.OK, OpType.INFO]
+        else:
+            assert [outcome[(key, f)][1] for f in ("place", "pay", "ship")] == [OpType.OK] * 3
+    assert {op.error for op in ops if op.type is OpType.INFO} == {"TimeoutError: "}
