@@ -16,10 +16,13 @@ for the worst case, every order in flight for its whole timeout budget, and the 
 records how late the latest order started (``max_start_late_s``) so a saturated client
 shows up as evidence rather than as a quieter service.
 
-The clients are tasks on one event loop (uvloop when installed), not threads: each client
-keeps one HTTP/1.1 keep-alive connection and sends a request in a single write, so the
-driver offers several times what the reference service can take (bench/order_service.py
-measures it against a no-op server) and is never the limit of a run. A kept connection is
+The clients live on one event loop (uvloop when installed), not in threads, and are driven
+by its callbacks rather than by a task per order: an answer's callback records it and sends
+the order's next step, a client that finishes takes the next due order itself, and one timer
+serves every request's deadline. Each client keeps one HTTP/1.1 keep-alive connection and
+sends a request in a single write, so the driver offers several times what the reference
+service can take (bench/order_service.py measures it against a no-op server) and is never
+the limit of a run. A kept connection is
 used again only if the server has not closed it and it has been idle less than
 ``KEEPALIVE_IDLE_S`` (below the servers' usual 5 s idle timeout): a request written into a
 connection the server is closing would come back as an unknown outcome, not a refusal.
@@ -253,6 +256,7 @@ class _Client:
             else:
                 self.connecting = w.loop.create_task(self._connect_and_send(request, retried=False))
         except BaseException:
+            self.request = 0
             self._release(take_next=False)  # not the next order: it would fail the same way, one level deeper
             raise
 
