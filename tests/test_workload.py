@@ -227,3 +227,49 @@ def test_every_unanswered_request_times_out_as_info_and_every_answered_one_is_ok
         else:
             assert [outcome[(key, f)][1] for f in ("place", "pay", "ship")] == [OpType.OK] * 3
     assert {op.error for op in ops if op.type is OpType.INFO} == {"TimeoutError: "}
+
+
+def test_orders_beyond_the_clients_wait_for_one_and_a_stop_drops_those_not_started(tmp_path: Path) -> None:
+    """Two clients, ten orders due at once: a client that finishes takes the next waiting order, so
+    all ten run on those two clients and start late. A stop ends the schedule; what is in flight completes."""
+    gate = threading.Semaphore(0)
+
+    class Gated(KeepAlive):
+        def do_POST(self) -> None:  # noqa: N802
+            gate.acquire(timeout=30)  # each answer waits for the test to let one through
+            super().do_POST()
+
+    server = _serve(Gated)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        writer = HistoryWriter(tmp_path / "history.jsonl", "run", 1)
+        try:
+            recorder = writer.recorder("direct")
+            plan = [PlannedOrder(0.0, f"order-{i}", "customer-001", 1000, cancel=True) for i in range(10)]
+            workload = OrderWorkload(url, recorder, plan, concurrency=2)
+            for _ in range(20):
+                gate.release()  # a place and a cancel for each order
+            workload.run(threading.Event(), time.monotonic())
+            done = [op for op in recorder.history().ops if op.type is not OpType.INVOKE]
+            assert len(done) == 20 and all(op.type is OpType.OK for op in done)
+            assert {op.process for op in done} == {"client-0", "client-1"}
+            assert workload.max_start_late_s > 0.0
+
+            stop = threading.Event()
+            recorder = writer.recorder("outbox")
+            later = [PlannedOrder(0.0, "order-a", "customer-001", 1000, cancel=True),
+                     PlannedOrder(3600.0, "order-b", "customer-001", 1000)]  # an hour out: only a stop ends the run
+            workload = OrderWorkload(url, recorder, later)
+            for _ in range(2):
+                gate.release()
+            threading.Timer(0.5, stop.set).start()
+            workload.run(stop, time.monotonic())
+            ops = recorder.history().ops
+            assert [(op.key, op.f, op.type) for op in ops] == [
+                ("order-a", "place", OpType.INVOKE), ("order-a", "place", OpType.OK),
+                ("order-a", "cancel", OpType.INVOKE), ("order-a", "cancel", OpType.OK)]
+        finally:
+            writer.close()
+    finally:
+        server.shutdown()
+        server.server_close()

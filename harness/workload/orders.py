@@ -476,10 +476,13 @@ class OrderWorkload:
 
     def _released(self, client: _Client, take_next: bool) -> None:
         plan, n = self.plan, self._next
-        # On a stop, orders not yet started are dropped.
-        if take_next and n < len(plan) and plan[n].at_s <= time.monotonic() - self.t0 and not self._stop.is_set():
+        # The next order is due and no other client waits for one (they take turns, first in first out):
+        # this client takes it, without a round through the dispatcher. On a stop, orders not yet
+        # started are dropped.
+        if take_next and not self._idle and n < len(plan) and plan[n].at_s <= time.monotonic() - self.t0 \
+                and not self._stop.is_set():
             self._next = n + 1
-            client.start(plan[n])  # the next order is due: this client takes it, without a round through the dispatcher
+            client.start(plan[n])
             return
         self._busy -= 1
         self._idle.append(client)
