@@ -10,12 +10,12 @@ A COLUMN holds every row's value of one field, in row order, in one of two forms
                                              repeat a few strings: consumers, types, order ids)
 and, when some rows lack the field, "absent": [i, ...] lists those rows (their slot holds null).
 
-Ops are written one line each, whole lines only, and reach the file within
-``FLUSH_INTERVAL_S`` of being recorded, so a crashed run still leaves its evidence: a run
-killed with -9 loses at most the ops of its last ``FLUSH_INTERVAL_S`` (and never leaves half a
-line, since a batch goes out in one write), anything short of that (an exception, SIGINT, the
-interpreter exiting) loses nothing. Flushing every op cost the workload driver a write system
-call per op, a third of its CPU per request (issue 14); a batch costs one per interval.
+Ops are written one line each and reach the file within ``FLUSH_INTERVAL_S`` of being
+recorded, so a crashed run still leaves its evidence: a run killed with -9 loses at most the
+ops of its last ``FLUSH_INTERVAL_S`` (and at worst leaves its last line cut short, which loading
+tolerates, as it did when every op was flushed); anything short of a kill (an exception, SIGINT,
+the interpreter exiting) loses nothing. A JSON encoding and a flushed write per op were over a
+quarter of the workload driver's CPU per request (issue 14); a batch costs one write per interval.
 Observations are read once, after drain, and each is written, and flushed, as one line when it
 is read. Version 1 (still read) stored an observation as {"pipeline", "observation", "rows": [{...}]}:
 a dict per row, which made loading a million-event history mostly building dicts (issue 14).
@@ -100,13 +100,13 @@ class HistoryWriter:
 
     Op lines gather in memory and go out together, in one write of whole lines, at most
     ``FLUSH_INTERVAL_S`` after the first of them was recorded (a flusher thread sees to it) and
-    at ``flush()`` and ``close()``; the header and observation lines are written at once.
+    at ``close()``; the header and observation lines are written at once.
     """
 
     def __init__(self, path: Path, run_id: str, seed: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        # Unbuffered: each write is one system call of whole lines, which a kill cannot cut in two.
+        # Unbuffered: a batch of whole lines goes out in one system call, not in buffer-sized pieces.
         self._fh: IO[bytes] = path.open("wb", buffering=0)
         self._lock = threading.Lock()
         self._pending: list[bytes] = []  # op lines not yet written, each ending in a newline
@@ -145,11 +145,6 @@ class HistoryWriter:
             with self._lock:
                 self._due.clear()  # under the lock: a line added after this sets it again
                 _write_out(self._fh, self._pending)
-
-    def flush(self) -> None:
-        """Write every pending line now."""
-        with self._lock:
-            _write_out(self._fh, self._pending)
 
     def recorder(self, pipeline: str) -> Recorder:
         return Recorder(self, pipeline)
