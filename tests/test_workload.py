@@ -273,3 +273,46 @@ def test_orders_beyond_the_clients_wait_for_one_and_a_stop_drops_those_not_start
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_answer_ended_by_close_or_followed_by_garbage_is_still_the_answer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body without Content-Length ends when the server closes; bytes after a whole answer are not part
+    of it (the answer stands, the connection is not used again)."""
+    import socket
+
+    from harness.workload import orders
+
+    monkeypatch.setattr(orders, "REQUEST_TIMEOUT_S", 1.0)
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        for _ in range(2):  # place (close-delimited), then pay on a new connection (answer + garbage)
+            conn, _ = listener.accept()
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(65536)
+                head, body = request.split(b"\r\n\r\n", 1)
+                size = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                while len(body) < size:
+                    body += conn.recv(65536)
+                if head.startswith(b"POST /orders "):
+                    conn.sendall(b'HTTP/1.1 201 Created\r\nConnection: close\r\n\r\n{"correlation_id": "by-close"}')
+                else:
+                    conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 27\r\n\r\n{"correlation_id": "first"}'
+                                 b"HTTP/1.1 500 Oops\r\nContent-Length: 2\r\n\r\n{}\x00\x01garbage")
+                    conn.recv(65536)  # until the client closes it (or sends ship on it: it must not)
+
+    serving = threading.Thread(target=serve, daemon=True)
+    serving.start()
+    try:
+        plan = [PlannedOrder(0.0, "order-0", "customer-001", 1000)]
+        done = _run(tmp_path, f"http://127.0.0.1:{listener.getsockname()[1]}", plan)
+    finally:
+        listener.close()
+    assert [(op.f, op.type, op.value.get("correlation_id")) for op in done][:2] == [  # type: ignore[attr-defined]
+        ("place", OpType.OK, "by-close"), ("pay", OpType.OK, "first")]
+    # ship goes on a third connection, which nobody answers: never an answer read from the garbage on the old one
+    assert done[2].f == "ship" and done[2].type is OpType.INFO  # type: ignore[attr-defined]

@@ -100,7 +100,7 @@ class _Connection(asyncio.Protocol):
     """
 
     __slots__ = ("client", "transport", "closed", "idle_since", "waiting", "_parser", "_body", "_headers_done",
-                 "_delimited", "_message_done")
+                 "_delimited", "_message_done", "_status")
 
     def __init__(self, client: _Client) -> None:
         self.client = client
@@ -112,7 +112,8 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._headers_done = False
         self._delimited = False  # Content-Length or chunked; otherwise the body ends when the server closes
-        self._message_done = False
+        self._message_done = False  # the first response since the request is complete: it is the answer
+        self._status = 0
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -125,8 +126,10 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(ValueError(f"unparseable response: {exc}"))
-            return
+            if not self._message_done:
+                self._fail(ValueError(f"unparseable response: {exc}"))
+                return
+            self.close()  # garbage after a whole answer: the answer stands, the connection is not used again
         # Handed over here, not from the parser's callback: whatever the client does next (record, send
         # the next step) must not run inside httptools, which would report its errors as a parse error.
         if self._message_done:
@@ -154,16 +157,20 @@ class _Connection(asyncio.Protocol):
         self._headers_done = True
 
     def on_body(self, body: bytes) -> None:
-        self._body.append(body)
+        if not self._message_done:  # bytes after the answer (another response) are no part of it
+            self._body.append(body)
 
     def on_message_complete(self) -> None:
         if not self._parser.should_keep_alive():
             self.close()
-        self._message_done = True
+        if not self._message_done:
+            self._message_done = True
+            self._status = self._parser.get_status_code()
 
     def _answer(self) -> None:
         self.waiting = False
-        self.client.answered(self, self._parser.get_status_code(), b"".join(self._body))
+        status = self._status if self._message_done else self._parser.get_status_code()  # else: ended by the close
+        self.client.answered(self, status, b"".join(self._body))
 
     def _fail(self, exc: Exception) -> None:
         waiting = self.waiting
