@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,7 @@ from harness.errors import UsageError
 from harness.history.ops import OpType
 from harness.expect import expectations_from_json
 from harness.history.store import HistoryWriter, load_histories
+from harness.wait import wait_for
 
 
 def _write_run(tmp_path: Path) -> Path:
@@ -174,3 +179,75 @@ def test_values_json_cannot_hold_round_trip_as_version_1_wrote_them(tmp_path: Pa
     ops = loaded["outbox"].ops
     assert ops[0].value["lag"] != ops[0].value["lag"] and ops[0].value["at"] == "/x" and ops[1].value == {"lag": 1}
     assert dict(loaded["outbox"].observed("topic")[0]) == {"offset": float("inf"), "payload": "b'raw'"}
+
+
+_CHILD = """
+import sys
+from pathlib import Path
+from harness.history.ops import OpType
+from harness.history.store import HistoryWriter
+
+writer = HistoryWriter(Path(sys.argv[1]), run_id="killed", seed=1)
+rec = writer.recorder("outbox")
+for i in range(int(sys.argv[2])):
+    rec.record(f"client-{i % 7}", OpType.INVOKE, "place", f"o{i}", {"amount_cents": i, "customer": "c\\u00e9"})
+    rec.record(f"client-{i % 7}", OpType.OK, "place", f"o{i}", {"amount_cents": i, "correlation_id": None})
+if sys.argv[3] == "hang":
+    print("recorded", flush=True)
+    sys.stdin.read()  # until killed: the writer is never closed
+"""
+
+
+def _child(path: Path, n: int, mode: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    return subprocess.Popen([sys.executable, "-c", _CHILD, str(path), str(n), mode], env=env, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+
+def _expected_ops(n: int) -> list[tuple[str, str, object]]:
+    return [(op, f"o{i}", i) for i in range(n) for op in ("invoke", "ok")]
+
+
+def _ops_of(path: Path) -> list[tuple[str, str, object]]:
+    _, histories = load_histories(path, columnar=False)
+    return [(op.type.value, op.key, op.value["amount_cents"]) for op in histories["outbox"].ops]  # type: ignore[misc]
+
+
+def test_a_run_killed_with_minus_9_keeps_every_op_recorded_before_the_last_flush(tmp_path: Path) -> None:
+    """Op lines are batched (FLUSH_INTERVAL_S), not flushed one by one: a run killed with -9 after its ops
+    were recorded still has every one of them on disk, as whole lines, without ever closing the writer."""
+    path = tmp_path / "history.jsonl"
+    child = _child(path, 5000, "hang")
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "recorded\n"
+        lines = wait_for(lambda: ((n := path.read_bytes().count(b"\n")) == 1 + 2 * 5000, n), timeout_s=30,
+                         what="the writer's flusher to write every recorded op", interval_s=0.02)
+        assert lines == 1 + 2 * 5000
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    assert path.read_bytes().endswith(b"\n")  # killed after the flush: every line is whole
+    assert _ops_of(path) == _expected_ops(5000)
+
+
+def test_a_run_that_exits_without_closing_its_writer_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    child = _child(path, 3000, "exit")
+    assert child.wait(timeout=60) == 0
+    assert _ops_of(path) == _expected_ops(3000)
+
+
+def test_op_lines_are_the_json_modules_own(tmp_path: Path) -> None:
+    """The fast encoder writes what json.dumps would; odd values still go the json module's way."""
+    writer = HistoryWriter(tmp_path / "history.jsonl", run_id="r", seed=1)
+    rec = writer.recorder("direct")
+    values: list[dict[str, object]] = [{"amount_cents": 1, "customer": "c\u00e9\u4e2d", "correlation_id": None},
+                                       {"ratio": 0.1, "ok": True, "lag": 3}, {"lone": "\ud800"}, {}]
+    ops = [rec.record("client-0", OpType.OK, "place", "k\n\"", v) for v in values]  # type: ignore[arg-type]
+    rec.record("nemesis", OpType.INFO, "heal", error="boom")
+    writer.close()
+    lines = (tmp_path / "history.jsonl").read_bytes().splitlines()[1:]
+    for op, line in zip(ops, lines):
+        assert json.loads(line) == {"pipeline": "direct", "op": op.to_json()}
+    with pytest.raises(ValueError, match="closed"):
+        rec.record("client-0", OpType.INVOKE, "place", "late")

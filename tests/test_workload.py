@@ -173,3 +173,146 @@ def test_a_connection_the_server_closed_is_not_reused(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_every_unanswered_request_times_out_as_info_and_every_answered_one_is_ok(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests share one deadline timer: the answered ones between the unanswered must neither time out
+    nor keep the later ones from timing out, and every invoke gets exactly one completion."""
+    from harness.workload import orders
+
+    monkeypatch.setattr(orders, "REQUEST_TIMEOUT_S", 0.4)
+    release = threading.Event()
+
+    class HalfSilent(KeepAlive):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            key = body["order_id"] if self.path == "/orders" else self.path.split("/")[2]
+            i = int(key.split("-")[1])
+            if (i % 2 and self.path == "/orders") or (i == 4 and self.path.endswith("/ship")):
+                release.wait(30)  # never answers within the timeout
+                self.close_connection = True
+                return
+            answer = json.dumps({"correlation_id": self.path}).encode()
+            self.send_response(201)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+    server = _serve(HalfSilent)
+    try:
+        plan = [PlannedOrder(i * 0.05, f"order-{i}", "customer-001", 1000) for i in range(8)]
+        writer = HistoryWriter(tmp_path / "history.jsonl", "run", 1)
+        try:
+            recorder = writer.recorder("direct")
+            OrderWorkload(f"http://127.0.0.1:{server.server_address[1]}", recorder, plan).run(
+                threading.Event(), time.monotonic())
+            ops = recorder.history().ops
+        finally:
+            writer.close()
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+    outcome: dict[tuple[str | None, str], list[OpType]] = {}
+    for op in ops:
+        outcome.setdefault((op.key, op.f), []).append(op.type)
+    assert all(types[0] is OpType.INVOKE and len(types) == 2 for types in outcome.values()), outcome
+    for i in range(8):
+        key = f"order-{i}"
+        if i % 2:
+            assert outcome[(key, "place")][1] is OpType.INFO and (key, "pay") not in outcome
+        elif i == 4:
+            assert [outcome[(key, f)][1] for f in ("place", "pay", "ship")] == [OpType.OK, OpType.OK, OpType.INFO]
+        else:
+            assert [outcome[(key, f)][1] for f in ("place", "pay", "ship")] == [OpType.OK] * 3
+    assert {op.error for op in ops if op.type is OpType.INFO} == {"TimeoutError: "}
+
+
+def test_orders_beyond_the_clients_wait_for_one_and_a_stop_drops_those_not_started(tmp_path: Path) -> None:
+    """Two clients, ten orders due at once: a client that finishes takes the next waiting order, so
+    all ten run on those two clients and start late. A stop ends the schedule; what is in flight completes."""
+    gate = threading.Semaphore(0)
+
+    class Gated(KeepAlive):
+        def do_POST(self) -> None:  # noqa: N802
+            gate.acquire(timeout=30)  # each answer waits for the test to let one through
+            super().do_POST()
+
+    server = _serve(Gated)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        writer = HistoryWriter(tmp_path / "history.jsonl", "run", 1)
+        try:
+            recorder = writer.recorder("direct")
+            plan = [PlannedOrder(0.0, f"order-{i}", "customer-001", 1000, cancel=True) for i in range(10)]
+            workload = OrderWorkload(url, recorder, plan, concurrency=2)
+            for _ in range(20):
+                gate.release()  # a place and a cancel for each order
+            workload.run(threading.Event(), time.monotonic())
+            done = [op for op in recorder.history().ops if op.type is not OpType.INVOKE]
+            assert len(done) == 20 and all(op.type is OpType.OK for op in done)
+            assert {op.process for op in done} == {"client-0", "client-1"}
+            assert workload.max_start_late_s > 0.0
+
+            stop = threading.Event()
+            recorder = writer.recorder("outbox")
+            later = [PlannedOrder(0.0, "order-a", "customer-001", 1000, cancel=True),
+                     PlannedOrder(3600.0, "order-b", "customer-001", 1000)]  # an hour out: only a stop ends the run
+            workload = OrderWorkload(url, recorder, later)
+            for _ in range(2):
+                gate.release()
+            threading.Timer(0.5, stop.set).start()
+            workload.run(stop, time.monotonic())
+            ops = recorder.history().ops
+            assert [(op.key, op.f, op.type) for op in ops] == [
+                ("order-a", "place", OpType.INVOKE), ("order-a", "place", OpType.OK),
+                ("order-a", "cancel", OpType.INVOKE), ("order-a", "cancel", OpType.OK)]
+        finally:
+            writer.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_answer_ended_by_close_or_followed_by_garbage_is_still_the_answer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body without Content-Length ends when the server closes; bytes after a whole answer are not part
+    of it (the answer stands, the connection is not used again)."""
+    import socket
+
+    from harness.workload import orders
+
+    monkeypatch.setattr(orders, "REQUEST_TIMEOUT_S", 1.0)
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        for _ in range(2):  # place (close-delimited), then pay on a new connection (answer + garbage)
+            conn, _ = listener.accept()
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(65536)
+                head, body = request.split(b"\r\n\r\n", 1)
+                size = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                while len(body) < size:
+                    body += conn.recv(65536)
+                if head.startswith(b"POST /orders "):
+                    conn.sendall(b'HTTP/1.1 201 Created\r\nConnection: close\r\n\r\n{"correlation_id": "by-close"}')
+                else:
+                    conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 27\r\n\r\n{"correlation_id": "first"}'
+                                 b"HTTP/1.1 500 Oops\r\nContent-Length: 2\r\n\r\n{}\x00\x01garbage")
+                    conn.recv(65536)  # until the client closes it (or sends ship on it: it must not)
+
+    serving = threading.Thread(target=serve, daemon=True)
+    serving.start()
+    try:
+        plan = [PlannedOrder(0.0, "order-0", "customer-001", 1000)]
+        done = _run(tmp_path, f"http://127.0.0.1:{listener.getsockname()[1]}", plan)
+    finally:
+        listener.close()
+    assert [(op.f, op.type, op.value.get("correlation_id")) for op in done][:2] == [  # type: ignore[attr-defined]
+        ("place", OpType.OK, "by-close"), ("pay", OpType.OK, "first")]
+    # ship goes on a third connection, which nobody answers: never an answer read from the garbage on the old one
+    assert done[2].f == "ship" and done[2].type is OpType.INFO  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 """history.arrow: the run's history as typed columns in one Arrow IPC file, derived from history.jsonl.
 
-history.jsonl stays the record: append-only, flushed op by op, readable after a crash. Once a
+history.jsonl stays the record: append-only, flushed within 50 ms of each op, readable after a crash. Once a
 run's observations are complete, the same histories are written beside it as ``history.arrow``,
 and loading a run reads that instead: its columns are memory-mapped, not parsed, and Python
 objects are made only for the columns something reads (see frame.py). The file is derived and
