@@ -307,7 +307,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=32, help="pgbench clients = the driver's clients")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds each measurement runs")
-    parser.add_argument("--offer", type=float, default=20000.0, help="orders/s the driver is asked for (above capacity)")
+    parser.add_argument("--offer", type=float, default=60000.0, help="orders/s the driver is asked for (above capacity)")
     parser.add_argument("--modes", default="outbox,commit_only")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--compare-root", help="also run the service of this checkout (e.g. /work/main), same driver")
