@@ -354,6 +354,10 @@ class Infra:
             proc = self.processes.get(name)
             if proc is not None:
                 proc.stop(grace_s=15.0)
+        # And what a child run on this infra started that this handle never held: a test's `chaos run`
+        # or an explore trial starts Connect or the registry on demand, recorded in this base port's pid
+        # folder. A CI session left such a Connect running after pytest had ended.
+        _stop_recorded(self.settings.pids_dir)
         shutil.rmtree(postgres.data_dir(self.topology.postgres_port), ignore_errors=True)
         shutil.rmtree(self.settings.state_dir / "kafka", ignore_errors=True)
         shutil.rmtree(self.settings.state_dir / "connect", ignore_errors=True)
