@@ -359,6 +359,16 @@ def test_consumer_crashes_kill_one_consumer_inside_its_slowed_database_then_ever
     assert "consumer crashes" not in dict(sweep(FaultSpace.of(OUTBOX, parse_kinds("kill")), OUTBOX, seed=4))
 
 
+def test_a_pattern_is_the_same_trial_whichever_other_kinds_are_asked_for() -> None:
+    """So a variant's session (--faults crash) and the correct pipeline's (more kinds) run the very same trial."""
+    from harness.explore.sweep import sweep
+
+    alone = dict(sweep(FaultSpace.of(OUTBOX, parse_kinds("crash")), OUTBOX, seed=12))
+    together = dict(sweep(FaultSpace.of(OUTBOX, parse_kinds("duplicate,poison,outage,kill,crash,latency")), OUTBOX, seed=12))
+    assert alone["publisher crash"] == together["publisher crash"]
+    assert alone["entrypoint crash"] == together["entrypoint crash"]
+
+
 def test_a_near_copy_of_a_schedule_that_passed_is_not_run_while_searching() -> None:
     """Moved, repeated, resized by less than a factor of two, under other load: the same window, not a new trial.
     Outlasting the delivery timeout, another place or another crash point is a new window."""
