@@ -130,16 +130,21 @@ def test_managed_process_records_its_start_and_forgets_it_at_stop(tmp_path: Path
 def test_stopping_an_infra_stops_what_a_child_run_started_on_it(tmp_path: Path) -> None:
     """A service started on demand by another process on the same infra (a test's `chaos run` starting
     Connect) is in the base port's pid records, not in this handle: stopping the infra stops it too."""
+    from harness.infra.lock import hold_base_port
     from harness.infra.stack import Infra
 
     settings = _settings(tmp_path)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    infra = Infra(settings, {}, tmp_path / "logs", owned=True)  # records into the base port's pid folder
     (tmp_path / "logs").mkdir()
-    child_started = ManagedProcess(ProcessSpec(name="connect", argv=[sys.executable, "-c", "import time; time.sleep(120)"],
-                                               log_path=tmp_path / "logs" / "connect.log")).start()
-    pid = child_started.pid
-    assert pid is not None and pid_alive(pid)
-    infra.stop()
-    wait_for(lambda: (not pid_alive(pid), f"pid {pid} alive"), timeout_s=10, what="the child's Connect to be stopped")
+    # As an infra's owner does (a run, a pytest session): hold the base port, so records go to its pid
+    # folder even inside a pytest session that holds a base port of its own.
+    with hold_base_port(settings, command="test"):
+        infra = Infra(settings, {}, tmp_path / "logs", owned=True)
+        started = ManagedProcess(ProcessSpec(name="connect", argv=[sys.executable, "-c", "import time; time.sleep(120)"],
+                                             log_path=tmp_path / "logs" / "connect.log")).start()
+        pid = started.pid
+        assert pid is not None and pid_alive(pid)
+        assert [r.pid for r in pids.records(settings.pids_dir)] == [pid]
+        infra.stop()
+        wait_for(lambda: (not pid_alive(pid), f"pid {pid} alive"), timeout_s=10, what="the child's Connect to be stopped")
     assert pids.records(settings.pids_dir) == []
