@@ -21,13 +21,17 @@ import pytest
 from harness.config import Settings
 from harness.errors import BasePortLocked, PortInUse
 from harness.infra.lock import LEND_ENV, hold_base_port, holder_of
-from harness.infra.ports import HIGHEST_OFFSET, busy_ports, ensure_ports_free, ephemeral_range, layout
+from harness.infra.ports import (HIGHEST_OFFSET, busy_ports, ensure_ports_free, ephemeral_range, layout,
+                                 suggest_base_port)
 from harness.wait import wait_for
 
 # A refused command must not have waited for ports or started anything; seconds, generous on purpose.
 HANG_GUARD_S = 15.0
 
-BASE = 27000  # below the ephemeral range (32768+), where client connections would take ports at random
+# Below the ephemeral range (32768+), where client connections would take ports at random; another
+# base port when something on this machine holds part of 27000's layout (a CI run once failed on a
+# port 27001 that an earlier session had just released), so the tests never depend on it being free.
+BASE = 27000 if not busy_ports(27000) else suggest_base_port(27000)
 
 
 def _settings(tmp_path: Path, base: int = BASE) -> Settings:
