@@ -359,6 +359,19 @@ def test_consumer_crashes_kill_one_consumer_inside_its_slowed_database_then_ever
     assert "consumer crashes" not in dict(sweep(FaultSpace.of(OUTBOX, parse_kinds("kill")), OUTBOX, seed=4))
 
 
+def test_swapped_steps_swap_a_later_pair_of_an_orders_events_and_only_when_reorder_is_asked_for() -> None:
+    """Position 2 (order.paid behind order.shipped): a consumer that skips a step it cannot apply yet
+    is found by it (bench/defects.py, consumer_skip_without_dlq); the first pair is the reorder scenario's."""
+    from harness.explore.sweep import sweep
+    from harness.faults.spec import Reordering
+
+    schedule = dict(sweep(FaultSpace.of(OUTBOX, parse_kinds("reorder")), OUTBOX, seed=6))["swapped steps"]
+    (swap,) = schedule.faults
+    assert swap.kind is FaultKind.REORDER and isinstance(swap.params, Reordering)
+    assert swap.params.position == 2 and swap.params.distance == 1
+    assert "swapped steps" not in dict(sweep(FaultSpace.of(OUTBOX, parse_kinds("duplicate,kill")), OUTBOX, seed=6))
+
+
 def test_a_pattern_is_the_same_trial_whichever_other_kinds_are_asked_for() -> None:
     """So a variant's session (--faults crash) and the correct pipeline's (more kinds) run the very same trial."""
     from harness.explore.sweep import sweep

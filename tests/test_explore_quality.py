@@ -38,6 +38,8 @@ from harness.checkers.anomaly import AnomalyKind
 from harness.config import Settings
 from harness.explore import ExploreOptions, ExploreResult, explore
 from harness.explore.design import BEST_EFFORT_LOSS
+from harness.explore.strategy import INHERENT
+from harness.faults.spec import FaultKind
 
 pytestmark = [pytest.mark.chaos, pytest.mark.extended]
 
@@ -104,6 +106,8 @@ def test_explore_finds_each_broken_variant_in_its_first_trial(
                                                          "entrypoint crash")),
     # the patterns aimed at defects no shipped variant has (tests/defects): consumers killed, one of them slowed
     ("outbox", "latency,kill", 2, ("late commits", "consumer crashes")),
+    # an order's paid and shipped swapped: a correct consumer dead-letters the early step, never skips it
+    ("outbox", "reorder", 1, ("swapped steps",)),
     ("cdc", "kill", 1, ("publisher kill",)),
     ("direct", "crash", 1, ("publisher crash",)),
 ])
@@ -121,3 +125,9 @@ def test_explore_raises_nothing_on_the_correct_pipelines(
         assert run_dir is not None
         shown = {t.kind for t in analyze_run_dir(run_dir)[0].tallies}
         assert shown and shown <= BEST_EFFORT_LOSS, shown
+    if faults == "reorder":
+        # Not vacuous: the swap reached a consumer (what a swap does, and nothing else, was shown).
+        run_dir = result.trials[0].run_dir
+        assert run_dir is not None
+        shown = {t.kind for t in analyze_run_dir(run_dir)[0].tallies}
+        assert shown and shown <= INHERENT[FaultKind.REORDER], shown

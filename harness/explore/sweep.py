@@ -23,6 +23,8 @@ timeouts), never over a known variant:
                    database answers slowly (a kill lands between  its effect; state kept only in
                    two commits), then every other consumer once   memory, gone at the restart
   publisher kill   kill -9 of the publisher mid-traffic           read, not yet recorded as sent
+  swapped steps    an order's paid and shipped events swapped      a step that cannot apply yet,
+                   on the topic (five orders)                     skipped instead of dead-lettered
   old records      a consumer's group rewound to the topic start  redelivery of long-applied events
   long outage      the publisher's broker link cut for longer     "no delivery report" taken as
                    than two of its delivery timeouts              success
@@ -40,7 +42,7 @@ import random
 from collections.abc import Callable
 
 from harness.explore.strategy import FaultSpace, TrialSchedule
-from harness.faults.spec import Crash, Duplicate, FaultKind, FaultSpec, Latency, Poison, Rewind
+from harness.faults.spec import Crash, Duplicate, FaultKind, FaultSpec, Latency, Poison, Reordering, Rewind
 from harness.target.spec import TargetSpec
 
 __all__ = ["PATTERNS", "sweep"]
@@ -108,6 +110,17 @@ def late_commits(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> Tri
     """150 +/- 150 ms per answer on the entrypoint's database link: transactions commit out of id order."""
     return _schedule(space, rng, 16, 20, FaultSpec(FaultKind.LATENCY, f"{spec.entrypoint}->postgres", at=0.2,
                                                    for_s=8.0, params=Latency(150, 150, "downstream")))
+
+
+def swapped_steps(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> TrialSchedule | None:
+    """Five orders' second and third events swapped on the topic (order.paid behind order.shipped).
+
+    Swapping an entity's first two events (the reorder scenario's default) tests creation; a later
+    pair reaches a consumer whose step depends on the one before it, which must wait or dead-letter
+    the early one, never skip it. A random draw names this pair about one time in a few hundred.
+    """
+    return _schedule(space, rng, 12, 20, FaultSpec(FaultKind.REORDER, "events", at=0.3, for_s=4.0,
+                                                   params=Reordering(5, position=2)))
 
 
 def old_records(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> TrialSchedule | None:
@@ -179,7 +192,7 @@ PATTERNS: tuple[tuple[str, _Pattern], ...] = (
     ("publisher crash", publisher_crash), ("late commits", late_commits),
     # After the patterns the shipped variants need, so each still comes within a session's first five trials.
     ("entrypoint crash", entrypoint_crash), ("consumer crashes", consumer_crashes),
-    ("publisher kill", publisher_kill), ("old records", old_records),
+    ("publisher kill", publisher_kill), ("swapped steps", swapped_steps), ("old records", old_records),
     ("long outage", long_outage), ("broker crash", broker_crash),
 )
 
