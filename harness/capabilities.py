@@ -35,11 +35,12 @@ def _fault_needs(fault: FaultSpec, spec: TargetSpec) -> list[str]:
         if fault.kind is FaultKind.SLOW_CONSUMER:
             if f"{name}->kafka" not in spec.links():
                 out.append(f"a consumer {fault.target} with a kafka link (slow_consumer)")
-        elif fault.kind in (FaultKind.REWIND, FaultKind.GROUP_RESET):
+        elif fault.kind in (FaultKind.REWIND, FaultKind.GROUP_RESET, FaultKind.DLQ_REFUSED):
             if not any(p.consumer and p.name == base for p in spec.processes) or name not in names:
-                what = "rewind moves" if fault.kind is FaultKind.REWIND else "group_reset deletes"
-                out.append(f"a consumer process {fault.target} ({what} its group's offsets); its processes: "
-                           f"{', '.join(names)}")
+                what = {FaultKind.REWIND: "rewind moves its group's offsets",
+                        FaultKind.GROUP_RESET: "group_reset deletes its group's offsets",
+                        FaultKind.DLQ_REFUSED: "dlq_refused acts on its dead-letter topic"}[fault.kind]
+                out.append(f"a consumer process {fault.target} ({what}); its processes: {', '.join(names)}")
         elif fault.kind is FaultKind.SCALE:
             decl = next((p for p in spec.processes if p.name == name), None)
             if decl is None:

@@ -108,6 +108,8 @@ def test_explore_finds_each_broken_variant_in_its_first_trial(
     ("outbox", "latency,kill", 2, ("late commits", "consumer crashes")),
     # an order's paid and shipped swapped: a correct consumer dead-letters the early step, never skips it
     ("outbox", "reorder", 1, ("swapped steps",)),
+    # poison while every dead-letter topic refuses writes: a correct consumer waits for its DLQ
+    ("outbox", "poison,dlq_refused", 2, ("poison", "refused dead letters")),
     ("cdc", "kill", 1, ("publisher kill",)),
     ("direct", "crash", 1, ("publisher crash",)),
 ])

@@ -30,7 +30,7 @@ from harness.capabilities import missing_capabilities
 from harness.checkers.anomaly import AnomalyKind
 from harness.errors import UsageError
 from harness.faults.spec import (
-    SCALE_STOPS, STREAMS, Bandwidth, BlackHole, Crash, Duplicate, FaultKind, FaultSpec, Latency, LimitData, NoParams,
+    CONSUMER_KINDS, SCALE_STOPS, STREAMS, Bandwidth, BlackHole, Crash, Duplicate, FaultKind, FaultSpec, Latency, LimitData, NoParams,
     OneWayCut, Params, Poison, Reordering, ResetPeer, Rewind, Scale, SchemaDrift, Slicer, SlowConsumer, TargetType,
     kind_info,
 )
@@ -196,7 +196,7 @@ def _candidates(kind: FaultKind, spec: TargetSpec, points: Mapping[str, tuple[st
         return ("events",)
     if kind is FaultKind.CRASH:
         return tuple(p for p, pts in points.items() if pts)
-    if kind in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND, FaultKind.GROUP_RESET):
+    if kind in CONSUMER_KINDS:
         return tuple(p.name for p in spec.processes if p.consumer and "kafka" in p.links)
     if kind is FaultKind.SCALE:
         # A consumer (a rebalance under load) or a publisher beside itself (a second relay); a process
@@ -222,7 +222,7 @@ def _why_not(kind: FaultKind, spec: TargetSpec) -> str:
         return "no process declares a crash point"
     if kind is FaultKind.SCHEMA_DRIFT:
         return "it declares no schema drift change"
-    if kind in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND, FaultKind.GROUP_RESET):
+    if kind in CONSUMER_KINDS:
         return "no consumer process with a kafka link"
     if kind is FaultKind.SCALE:
         return "every process of it listens on ports (a second instance would share them)"

@@ -25,6 +25,8 @@ timeouts), never over a known variant:
   publisher kill   kill -9 of the publisher mid-traffic           read, not yet recorded as sent
   swapped steps    an order's paid and shipped events swapped      a step that cannot apply yet,
                    on the topic (five orders)                     skipped instead of dead-lettered
+  refused dead     malformed records while every consumer's        "the DLQ is best effort": a
+  letters          dead-letter topic refuses writes (fetch works)  record neither applied nor dead-lettered
   old records      a consumer's group rewound to the topic start  redelivery of long-applied events
   long outage      the publisher's broker link cut for longer     "no delivery report" taken as
                    than two of its delivery timeouts              success
@@ -123,6 +125,16 @@ def swapped_steps(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> Tr
                                                    params=Reordering(5, position=2)))
 
 
+def refused_dead_letters(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> TrialSchedule | None:
+    """Poison records arrive while every consumer's dead-letter topic refuses writes, then it takes them again."""
+    consumers = [c for c in _consumers(spec) if c in space.places.get(FaultKind.DLQ_REFUSED, ())]
+    if not consumers:
+        return None
+    refusals = [FaultSpec(FaultKind.DLQ_REFUSED, c, at=0.3, for_s=4.0) for c in consumers]
+    return _schedule(space, rng, 10, 10, *refusals, FaultSpec(FaultKind.POISON, "events", at=0.4, for_s=1.0,
+                                                               params=Poison(3)))
+
+
 def old_records(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> TrialSchedule | None:
     consumers = [c for c in _consumers(spec) if c in space.places.get(FaultKind.REWIND, ())]
     if not consumers:
@@ -192,7 +204,8 @@ PATTERNS: tuple[tuple[str, _Pattern], ...] = (
     ("publisher crash", publisher_crash), ("late commits", late_commits),
     # After the patterns the shipped variants need, so each still comes within a session's first five trials.
     ("entrypoint crash", entrypoint_crash), ("consumer crashes", consumer_crashes),
-    ("publisher kill", publisher_kill), ("swapped steps", swapped_steps), ("old records", old_records),
+    ("publisher kill", publisher_kill), ("swapped steps", swapped_steps),
+    ("refused dead letters", refused_dead_letters), ("old records", old_records),
     ("long outage", long_outage), ("broker crash", broker_crash),
 )
 

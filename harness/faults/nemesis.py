@@ -24,6 +24,7 @@ from collections.abc import Callable
 from harness.errors import ChaosError, UsageError
 from harness.faults.base import Evidence, Fault, Touching
 from harness.faults.crashpoints import CrashPoints
+from harness.faults.dlq import DeadLetterRefusal
 from harness.faults.heal import heal_all
 from harness.faults.messages import DuplicateDelivery, PoisonMessage, SchemaDriftFault
 from harness.faults.network import LinkOutage, ToxicFault, toxics_for
@@ -65,6 +66,19 @@ def _group_of(process: str, target: Target, required: bool = True) -> str | None
     return str(groups[consumer])
 
 
+def _dlq_topic_of(process: str, target: Target) -> str:
+    """The dead-letter topic of a consumer process (replicas share their process's)."""
+    spec = getattr(target, "spec", None)
+    topics = getattr(target, "dlq_topics", None)
+    if spec is None or topics is None:
+        raise UsageError(f"target {type(target).__name__} does not say which dead-letter topic {process} writes, "
+                         "so it cannot be made to refuse")
+    consumer = spec.process(process.split("#", 1)[0]).consumer
+    if consumer is None or consumer not in topics:
+        raise UsageError(f"{process} is not a consumer of this target, so it has no dead-letter topic to refuse")
+    return str(topics[consumer])
+
+
 def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints: CrashPoints | None = None,
                 interposer: Interposer | None = None) -> Fault:
     """The injector for one planned window; UsageError if the target has no such link or process."""
@@ -98,6 +112,8 @@ def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints
             assert isinstance(params, Rewind)
             return OffsetRewind(name, host, str(_group_of(name, target)), target.topic, infra.topology.kafka_direct,
                                 params.records)
+        if kind is FaultKind.DLQ_REFUSED:
+            return DeadLetterRefusal(name, _dlq_topic_of(name, target), infra.topology.kafka_direct)
         if kind is FaultKind.GROUP_RESET:
             return GroupReset(name, host, str(_group_of(name, target)), target.topic, infra.topology.kafka_direct)
         if kind is FaultKind.SCALE:

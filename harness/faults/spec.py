@@ -31,7 +31,7 @@ from types import MappingProxyType
 from harness.errors import UsageError
 
 __all__ = [
-    "INFRA_PROCESSES", "SERVICES", "TOPICS", "Bandwidth", "BlackHole", "Crash", "Duplicate", "FaultKind", "FaultSpec",
+    "CONSUMER_KINDS", "INFRA_PROCESSES", "SERVICES", "TOPICS", "Bandwidth", "BlackHole", "Crash", "Duplicate", "FaultKind", "FaultSpec",
     "KindInfo", "Latency", "LimitData", "NoParams", "OneWayCut", "Params", "Poison", "Reordering", "ResetPeer", "Rewind", "SCALE_STOPS",
     "Scale", "SchemaDrift", "Slicer", "SlowConsumer", "TargetType", "catalogue", "kind_info", "param_defaults",
 ]
@@ -332,6 +332,7 @@ class FaultKind(Enum):
     REWIND = "rewind"
     GROUP_RESET = "group_reset"
     SCALE = "scale"
+    DLQ_REFUSED = "dlq_refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +376,15 @@ _INFO: Mapping[FaultKind, KindInfo] = MappingProxyType({i.kind: i for i in (
              "auto.offset.reset decides where it resumes (at the start of traffic: a group that starts late)"),
     KindInfo(FaultKind.SCALE, TargetType.PROCESS, Scale,
              "start more instances of a process beside it (same group: a rebalance; a second relay), stop them at heal"),
+    KindInfo(FaultKind.DLQ_REFUSED, TargetType.PROCESS, NoParams,
+             "a consumer's dead-letter topic refuses every write (max.message.bytes below any record) while its fetch "
+             "works; its limit restored at heal"),
 )})
+
+
+# The kinds that act on a consumer of the target (its fetch link, its group's offsets, its dead-letter
+# topic): a process with a consumer group and a kafka link, never an infra process.
+CONSUMER_KINDS = frozenset({FaultKind.SLOW_CONSUMER, FaultKind.REWIND, FaultKind.GROUP_RESET, FaultKind.DLQ_REFUSED})
 
 
 def kind_info(kind: FaultKind) -> KindInfo:
@@ -402,8 +411,7 @@ def _check_target(kind: FaultKind, target: str) -> None:
                f"FaultSpec.target {target!r} is not a process name for {kind.value}: use an infra process "
                f"({', '.join(INFRA_PROCESSES)}), a process of the target (e.g. relay, consumer.payment, relay#1 for a "
                f"second replica) or {', '.join(ROLE_CLIENTS)}")
-        _check(kind not in (FaultKind.SLOW_CONSUMER, FaultKind.REWIND, FaultKind.GROUP_RESET)
-               or target not in INFRA_PROCESSES,
+        _check(kind not in CONSUMER_KINDS or target not in INFRA_PROCESSES,
                f"FaultSpec.target {target!r}: {kind.value} acts on a consumer of the target, not {target}")
         _check(kind is not FaultKind.SCALE or (target not in INFRA_PROCESSES and "#" not in target),
                f"FaultSpec.target {target!r}: scale starts more instances of a process of the target (e.g. relay, "
