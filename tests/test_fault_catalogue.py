@@ -134,3 +134,28 @@ def test_failed_probe_or_effectless_fault_makes_the_run_unknown() -> None:
     assert result.validity is Validity.UNKNOWN and "could not be measured" in result.message
     h2 = HistoryBuilder().order("o1", at=1.0).charge("o1").fault_window(start=0.5, end=3.0, effect=0, fault="crash")
     assert Stats().check(h2.build()).validity is Validity.UNKNOWN
+
+
+def test_overlapping_dlq_refusals_of_one_topic_lift_only_when_the_last_one_heals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two windows on one dead-letter topic (a generated schedule overlaps them): the first heal keeps the refusal."""
+    from confluent_kafka.admin import AlterConfigOpType
+
+    from harness.faults.dlq import DeadLetterRefusal
+
+    calls: list[tuple[str, AlterConfigOpType]] = []
+    monkeypatch.setattr(DeadLetterRefusal, "_alter", lambda self, op, value: calls.append((self.topic, op)))
+    monkeypatch.setattr(DeadLetterRefusal, "_probe_refused", lambda self: True)
+    first, second = (DeadLetterRefusal("consumer.payment", "dlq.payment", "b:1") for _ in range(2))
+    other = DeadLetterRefusal("consumer.inventory", "dlq.inventory", "b:1")
+    for fault in (first, second, other):
+        fault.inject()
+    assert first.effect() == 1
+    first.heal()
+    assert ("dlq.payment", AlterConfigOpType.DELETE) not in calls  # the second window still holds it
+    other.heal()
+    assert calls[-1] == ("dlq.inventory", AlterConfigOpType.DELETE)
+    second.heal()
+    assert calls[-1] == ("dlq.payment", AlterConfigOpType.DELETE)
+    uncounted = DeadLetterRefusal("consumer.payment", "dlq.payment", "b:1")
+    uncounted.heal()  # its inject failed: a heal still lifts a refusal nobody holds
+    assert calls[-1] == ("dlq.payment", AlterConfigOpType.DELETE) and len(calls) == 6

@@ -17,6 +17,7 @@ A link fault cannot do this: a consumer's dead-letter producer and its fetch sha
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, Producer
@@ -31,6 +32,11 @@ LIMIT = "max.message.bytes"
 REFUSING_LIMIT = "1"  # below a record batch's own header: every write is refused
 REQUEST_TIMEOUT_S = 10.0
 
+# Refusals in force per (broker, topic): two windows on one topic may overlap (a generated schedule
+# does that), and the first to end must not lift the refusal the other still holds.
+_ACTIVE: dict[tuple[str, str], int] = {}
+_ACTIVE_LOCK = threading.Lock()
+
 
 @dataclass(slots=True)
 class DeadLetterRefusal:
@@ -39,6 +45,7 @@ class DeadLetterRefusal:
     bootstrap: str  # the DIRECT listener: the harness's own path, never under chaos
     name: str = "dlq_refused"
     refused: int = field(default=0)
+    _counted: bool = field(default=False)
 
     @property
     def target(self) -> str:
@@ -54,7 +61,10 @@ class DeadLetterRefusal:
                              f"{exc}; is the broker up and the topic created (the target creates it at start)?") from exc
 
     def inject(self) -> None:
-        self._alter(AlterConfigOpType.SET, REFUSING_LIMIT)
+        with _ACTIVE_LOCK:
+            self._alter(AlterConfigOpType.SET, REFUSING_LIMIT)
+            _ACTIVE[self.bootstrap, self.topic] = _ACTIVE.get((self.bootstrap, self.topic), 0) + 1
+            self._counted = True
         self.refused = 1 if self._probe_refused() else 0
 
     def _probe_refused(self) -> bool:
@@ -71,4 +81,13 @@ class DeadLetterRefusal:
         return self.refused
 
     def heal(self) -> None:
-        self._alter(AlterConfigOpType.DELETE, None)
+        key = (self.bootstrap, self.topic)
+        with _ACTIVE_LOCK:
+            # Not counted (its inject failed): lift a refusal only nobody else holds, in case it was set.
+            left = _ACTIVE.get(key, 0) - (1 if self._counted else 0)
+            self._counted = False
+            if left > 0:
+                _ACTIVE[key] = left
+                return
+            _ACTIVE.pop(key, None)
+            self._alter(AlterConfigOpType.DELETE, None)
