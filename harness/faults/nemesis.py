@@ -50,33 +50,31 @@ def _process_name(name: str, target: Target) -> str:
     return target.resolve_process(name)
 
 
-def _group_of(process: str, target: Target, required: bool = True) -> str | None:
-    """The consumer group of a consumer process (replicas share their process's group); None for a
-    process that is no consumer, when not ``required``."""
+def _consumer_entry(process: str, target: Target, table: str, what: str, required: bool = True) -> str | None:
+    """What the target's ``table`` (``groups``, ``dlq_topics``: consumer -> name) holds for a consumer
+    process (replicas share their process's); None for a process that is no consumer, when not ``required``.
+    ``what`` finishes the errors: "its offsets moved", "its dead-letter topic made to refuse"."""
     spec = getattr(target, "spec", None)
-    groups = getattr(target, "groups", None)
-    if spec is None or groups is None:
-        raise UsageError(f"target {type(target).__name__} does not say which consumer group {process} is in, "
-                         "so its offsets cannot be moved")
+    entries = getattr(target, table, None)
+    if spec is None or entries is None:
+        raise UsageError(f"target {type(target).__name__} has no {table} (consumer -> name), so {process} cannot "
+                         f"have {what}")
     consumer = spec.process(process.split("#", 1)[0]).consumer
-    if consumer is None or consumer not in groups:
+    if consumer is None or consumer not in entries:
         if not required:
             return None
-        raise UsageError(f"{process} is not a consumer of this target, so it has no offsets to move")
-    return str(groups[consumer])
+        raise UsageError(f"{process} is not a consumer of this target, so it cannot have {what}")
+    return str(entries[consumer])
+
+
+def _group_of(process: str, target: Target, required: bool = True) -> str | None:
+    """The consumer group of a consumer process."""
+    return _consumer_entry(process, target, "groups", "its offsets moved", required)
 
 
 def _dlq_topic_of(process: str, target: Target) -> str:
-    """The dead-letter topic of a consumer process (replicas share their process's)."""
-    spec = getattr(target, "spec", None)
-    topics = getattr(target, "dlq_topics", None)
-    if spec is None or topics is None:
-        raise UsageError(f"target {type(target).__name__} does not say which dead-letter topic {process} writes, "
-                         "so it cannot be made to refuse")
-    consumer = spec.process(process.split("#", 1)[0]).consumer
-    if consumer is None or consumer not in topics:
-        raise UsageError(f"{process} is not a consumer of this target, so it has no dead-letter topic to refuse")
-    return str(topics[consumer])
+    """The dead-letter topic of a consumer process."""
+    return str(_consumer_entry(process, target, "dlq_topics", "its dead-letter topic made to refuse"))
 
 
 def build_fault(planned: PlannedFault, infra: Infra, target: Target, crashpoints: CrashPoints | None = None,
