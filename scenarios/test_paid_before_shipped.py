@@ -14,7 +14,10 @@ pytestmark = [pytest.mark.chaos, pytest.mark.extended]
 
 @pytest.fixture(scope="module")
 def race(chaos_run) -> RunResult:  # type: ignore[no-untyped-def]
-    return chaos_run(SCENARIO)
+    # 6 s of load instead of the scenario's 12: at 40 orders/s about one order in five races
+    # (tens of early shipments, where one proves the point), and each early shipment costs
+    # fulfillment its retries before the drain ends, so half the load halves the drain too.
+    return chaos_run(SCENARIO, duration_s=6)
 
 
 def test_the_keyless_publisher_scattered_orders(race: RunResult) -> None:
