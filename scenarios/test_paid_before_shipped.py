@@ -7,17 +7,16 @@ import pytest
 from harness.runner import RunResult
 from harness.testing import evidence
 from scenarios._evidence import history
-from scenarios.paid_before_shipped import PIPELINE, SCENARIO, shipped_before_paid
+from scenarios.paid_before_shipped import PIPELINE, shipped_before_paid
 
 pytestmark = [pytest.mark.chaos, pytest.mark.extended]
 
 
 @pytest.fixture(scope="module")
-def race(chaos_run) -> RunResult:  # type: ignore[no-untyped-def]
-    # 6 s of load instead of the scenario's 12: at 40 orders/s about one order in five races
-    # (tens of early shipments, where one proves the point), and each early shipment costs
-    # fulfillment its retries before the drain ends, so half the load halves the drain too.
-    return chaos_run(SCENARIO, duration_s=6)
+def race(keyless_race: RunResult) -> RunResult:
+    # The session's run (scenarios/conftest.py): this scenario with 6 s of load, shared with
+    # test_keyless_publisher, which checks the same experiment.
+    return keyless_race
 
 
 def test_the_keyless_publisher_scattered_orders(race: RunResult) -> None:
