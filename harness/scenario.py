@@ -151,7 +151,8 @@ def scenario_names() -> list[str]:
 
     return sorted(
         m.name for m in pkgutil.iter_modules(scenarios.__path__)
-        if not m.name.startswith(("test_", "_")) and hasattr(importlib.import_module(f"scenarios.{m.name}"), "SCENARIO")
+        # conftest: the scenario tests' shared runs (pytest's), not a scenario.
+        if not m.name.startswith(("test_", "_")) and m.name != "conftest" and hasattr(importlib.import_module(f"scenarios.{m.name}"), "SCENARIO")
     )
 
 

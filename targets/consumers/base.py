@@ -138,6 +138,10 @@ class ConsumerLoop:
                 self.log.warning("attempt %d/%d failed: %s", attempt, MAX_TRIES, last)
                 self.conn = None
                 break
+            if attempt == MAX_TRIES:
+                # No try follows the last one: waiting here only delayed the dead letter (and, as the
+                # consumer is one loop, every partition behind it) by 0.3 s per refused event.
+                continue
             stop.wait(0.1 * attempt)  # back-off between tries of one event (a product setting)
             if stop.is_set():
                 return
