@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from harness.errors import UsageError
 from harness.expect import Cause, Expect
-from harness.faults.schedule import FaultSpec
+from harness.faults.schedule import FaultSpec, overlapping
 from harness.lag_alerts import LagThreshold
 from harness.story import StoryTeller
 from harness.workload.rate import Constant, RampHold, RateShape
@@ -109,6 +109,14 @@ class Scenario:
                     f"fault {spec.kind.value}@{spec.link} runs far past the end of the workload "
                     f"({spec.at * self.duration_s + spec.for_s:.0f}s of {self.duration_s:.0f}s): shorten for_s or start earlier"
                 )
+        clash = overlapping(self.faults, self.duration_s)
+        if clash is not None:
+            a, b = clash
+            raise UsageError(
+                f"two {a.kind.value} windows on {a.target} overlap ({self._span(a)} and {self._span(b)} of "
+                f"{self.duration_s:g} s): "
+                "the first one's heal would end the other early; make them one window from the first start to the "
+                "last end, or move one so they do not overlap")
         if self.drain_timeout_s <= 0:
             raise UsageError(f"Scenario.drain_timeout_s={self.drain_timeout_s} must be positive")
         if any(not isinstance(e, Expect) for e in self.expect):
@@ -116,6 +124,11 @@ class Scenario:
         if self.recovery_budget_s is not None and self.recovery_budget_s <= 0:
             raise UsageError(f"Scenario.recovery_budget_s={self.recovery_budget_s} must be positive, or None to "
                              "measure recovery without a bound")
+
+    def _span(self, spec: FaultSpec) -> str:
+        start = spec.at * self.duration_s
+        jitter = f" +/- {spec.jitter * self.duration_s:g} s of jitter" if spec.jitter else ""
+        return f"{start:g}-{start + spec.for_s:g} s{jitter}"
 
     def with_variant(self, variant: str) -> Scenario:
         """The same scenario with another variant, expecting what its ``legs`` say for that variant

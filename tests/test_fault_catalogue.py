@@ -159,3 +159,29 @@ def test_overlapping_dlq_refusals_of_one_topic_lift_only_when_the_last_one_heals
     uncounted = DeadLetterRefusal("consumer.payment", "dlq.payment", "b:1")
     uncounted.heal()  # its inject failed: a heal still lifts a refusal nobody holds
     assert calls[-1] == ("dlq.payment", AlterConfigOpType.DELETE) and len(calls) == 6
+
+
+def test_two_windows_of_one_kind_on_one_place_that_overlap_are_refused_before_anything_runs() -> None:
+    """The first one's heal (a link enabled, a process restarted, a toxic removed) would end the other early."""
+    from harness.faults.schedule import overlapping
+    from harness.scenario import Scenario
+    from harness.workload.rate import Constant
+
+    outage = FaultSpec(FaultKind.OUTAGE, "relay->kafka", 0.2, 4)
+    later = FaultSpec(FaultKind.OUTAGE, "relay->kafka", 0.3, 2)
+    with pytest.raises(UsageError, match=r"two outage windows on relay->kafka overlap \(4-8 s and 6-8 s of 20 s\)"):
+        Scenario(name="x", description="x", pipelines=("outbox",), shape=Constant(5), faults=(outage, later), duration_s=20)
+    assert overlapping((outage, later), 20) == (outage, later)
+    # Apart, on another place, of another kind, on the other stream, or a kind whose windows stack: fine.
+    assert overlapping((outage, FaultSpec(FaultKind.OUTAGE, "relay->kafka", 0.4, 2)), 20) is None  # 4-8 s, 8-10 s
+    assert overlapping((outage, FaultSpec(FaultKind.OUTAGE, "app->kafka", 0.3, 2)), 20) is None
+    assert overlapping((outage, FaultSpec(FaultKind.LATENCY, "relay->kafka", 0.3, 2)), 20) is None
+    up, down = (FaultSpec(FaultKind.LATENCY, "relay->kafka", 0.2, 4, params=Latency(100, 0, s)) for s in ("upstream", "downstream"))
+    assert overlapping((up, down), 20) is None
+    assert overlapping((up, FaultSpec(FaultKind.LATENCY, "relay->kafka", 0.25, 1, params=Latency(300, 0, "upstream"))), 20)
+    kills = (FaultSpec(FaultKind.KILL, "consumer.payment", 0.2, 4), FaultSpec(FaultKind.KILL, "consumer.payment", 0.25, 1))
+    assert overlapping(kills, 20) == kills
+    assert overlapping((FaultSpec(FaultKind.POISON, "events", 0.2, 4, params=Poison(2)),
+                        FaultSpec(FaultKind.POISON, "events", 0.25, 1, params=Poison(2))), 20) is None
+    # Jitter counts both ways, so no seed makes two windows overlap that were accepted.
+    assert overlapping((outage, FaultSpec(FaultKind.OUTAGE, "relay->kafka", 0.45, 2, jitter=0.1)), 20)

@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 from harness.errors import UsageError
 from harness.faults.spec import FaultKind, FaultSpec, Params
 
-__all__ = ["FaultKind", "FaultSpec", "PlannedFault", "Schedule", "during", "plan", "repeat", "schedule_bytes",
-           "sequence", "stagger"]
+__all__ = ["FaultKind", "FaultSpec", "PlannedFault", "Schedule", "during", "overlapping", "plan", "repeat",
+           "schedule_bytes", "sequence", "stagger"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,36 @@ class Schedule:
 
     def __len__(self) -> int:
         return len(self.faults)
+
+
+# Kinds whose windows stack: each window publishes its own records (duplicate, poison), arms the
+# interposer on its own (reorder), starts its own replicas (scale) or holds a counted refusal
+# (dlq_refused). Every other kind holds one state per place, which its heal undoes: a link enabled
+# again, a toxic of that name removed, a process restarted or resumed, a crash point disarmed, the
+# drift switched back. Two such windows on one place that overlap would end each other early.
+_STACKABLE = frozenset({FaultKind.DUPLICATE, FaultKind.POISON, FaultKind.REORDER, FaultKind.SCALE,
+                        FaultKind.DLQ_REFUSED})
+
+
+def overlapping(specs: Iterable[FaultSpec], duration_s: float) -> tuple[FaultSpec, FaultSpec] | None:
+    """Two windows of one kind on one place (one stream, for a toxic) that may overlap, or None.
+
+    Judged on the widest each window can be (its jitter both ways), so no seed makes them overlap.
+    """
+    spans = []
+    for spec in specs:
+        if spec.kind in _STACKABLE:
+            continue
+        stream = str(getattr(spec.params, "stream", ""))  # a toxic is named per direction: one each way
+        start = max(0.0, (spec.at - spec.jitter) * duration_s)
+        spans.append(((spec.kind.value, spec.target, stream), start, (spec.at + spec.jitter) * duration_s + spec.for_s,
+                      spec))
+    spans.sort(key=lambda s: (s[0], s[1]))
+    # Sorted by place, then start: if any two windows of a place overlap, two neighbours do.
+    for (place, _, end, first), (other, start, _, second) in zip(spans, spans[1:]):
+        if place == other and start < end:
+            return first, second
+    return None
 
 
 def plan(specs: Iterable[FaultSpec], duration_s: float, seed: int) -> Schedule:
