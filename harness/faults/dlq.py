@@ -23,14 +23,18 @@ from dataclasses import dataclass, field
 from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from harness.errors import ChaosError
+from harness.errors import ChaosError, WaitTimeout
 from harness.infra import kafka
+from harness.wait import wait_for
 
 __all__ = ["DeadLetterRefusal"]
 
 LIMIT = "max.message.bytes"
 REFUSING_LIMIT = "1"  # below a record batch's own header: every write is refused
 REQUEST_TIMEOUT_S = 10.0
+# A heal that meets the broker down (a broker kill in the same schedule) keeps trying this long: a refusal
+# left in force would stall a correct consumer for the rest of the run, and read as its failure.
+HEAL_TIMEOUT_S = 60.0
 
 # Refusals in force per (broker, topic): two windows on one topic may overlap (a generated schedule
 # does that), and the first to end must not lift the refusal the other still holds.
@@ -90,4 +94,12 @@ class DeadLetterRefusal:
                 _ACTIVE[key] = left
                 return
             _ACTIVE.pop(key, None)
-            self._alter(AlterConfigOpType.DELETE, None)
+
+            def lifted() -> tuple[bool, str]:
+                self._alter(AlterConfigOpType.DELETE, None)  # raises while the broker is away: tried again
+                return True, "lifted"
+
+            try:
+                wait_for(lifted, timeout_s=HEAL_TIMEOUT_S, what=f"{LIMIT} of {self.topic} restored", interval_s=1.0)
+            except WaitTimeout as exc:
+                raise ChaosError(f"dead-letter topic {self.topic} still refuses writes: {exc}") from exc
