@@ -119,7 +119,8 @@ def swapped_steps(space: FaultSpace, spec: TargetSpec, rng: random.Random) -> Tr
 
     Swapping an entity's first two events (the reorder scenario's default) tests creation; a later
     pair reaches a consumer whose step depends on the one before it, which must wait or dead-letter
-    the early one, never skip it. A random draw names this pair about one time in a few hundred.
+    the early one, never skip it. A random draw is such a swap about one fault in sixty (one kind of
+    twenty, then position 2 of three).
     """
     return _schedule(space, rng, 12, 20, FaultSpec(FaultKind.REORDER, "events", at=0.3, for_s=4.0,
                                                    params=Reordering(5, position=2)))
