@@ -16,8 +16,6 @@ from confluent_kafka import Producer
 
 from harness.faults.dlq import DeadLetterRefusal
 from harness.infra import kafka
-from harness.target.oracle import Oracle
-from harness.target.registry import load_domain
 from harness.wait import wait_for
 from targets.domain import Event, EventType, event_id_for
 from tests.test_dlq_replay import Pipeline, pipeline  # noqa: F401  # the fixture, by name
@@ -25,14 +23,6 @@ from tests.test_dlq_replay import Pipeline, pipeline  # noqa: F401  # the fixtur
 pytestmark = pytest.mark.chaos
 
 REFUSED_LINE = "dead-letter topic did not acknowledge"
-
-
-def _records(p: Pipeline, topic: str) -> int:
-    oracle = Oracle(p.bootstrap, "t", load_domain("orders"))
-    try:
-        return sum(oracle.end_offsets(topic).values())
-    finally:
-        oracle.close()
 
 
 def test_a_refused_dead_letter_topic_stalls_the_consumer_until_the_heal_and_loses_nothing(pipeline: Pipeline) -> None:
@@ -52,12 +42,12 @@ def test_a_refused_dead_letter_topic_stalls_the_consumer_until_the_heal_and_lose
         assert producer.flush(15) == 0
         wait_for(lambda: (REFUSED_LINE in p.log.read_text(errors="replace"), "no refusal logged yet"), timeout_s=60,
                  what="the payment consumer to meet the refusing dead-letter topic", evidence=p.tail)
-        assert _records(p, p.dlq) == 0, f"a record reached the refusing dead-letter topic:\n{p.tail()}"
+        assert p.records_on_topic(p.dlq) == 0, f"a record reached the refusing dead-letter topic:\n{p.tail()}"
         assert p.charges(order_id) == 0, "the record behind the undeliverable one was applied before it"
     finally:
         fault.heal()
-    wait_for(lambda: (_records(p, p.dlq) == 1 and p.charges(order_id) == 1,
-                      f"dlq records {_records(p, p.dlq)}, charges {p.charges(order_id)}"),
+    wait_for(lambda: (p.records_on_topic(p.dlq) == 1 and p.charges(order_id) == 1,
+                      f"dlq records {p.records_on_topic(p.dlq)}, charges {p.charges(order_id)}"),
              timeout_s=60, what="the malformed record dead-lettered and the paid one applied after the heal",
              evidence=p.tail)
     p.caught_up()

@@ -78,8 +78,13 @@ class Pipeline:
             row = conn.execute("SELECT count(*) FROM payment_charges WHERE order_id = %s", (order_id,)).fetchone()
         return int(row[0]) if row else 0
 
-    def records_on_topic(self) -> int:
-        return sum(Oracle(self.bootstrap, "t", load_domain("orders")).end_offsets(self.topic).values())
+    def records_on_topic(self, topic: str | None = None) -> int:
+        """Records on the event topic, or on ``topic`` (the dead-letter topic, say)."""
+        oracle = Oracle(self.bootstrap, "t", load_domain("orders"))
+        try:
+            return sum(oracle.end_offsets(topic or self.topic).values())
+        finally:
+            oracle.close()
 
     def caught_up(self) -> None:
         """Wait until the consumer committed everything on the topic: any second effect would be there by now."""

@@ -56,7 +56,7 @@ class DeadLetterRefusal:
         return self.process
 
     def _alter(self, op: AlterConfigOpType, value: str | None) -> None:
-        entry = ConfigEntry(LIMIT, value, incremental_operation=op)  # type: ignore[arg-type]  # None: DELETE takes no value
+        entry = ConfigEntry(LIMIT, value, incremental_operation=op)  # value None: DELETE takes none
         resource = ConfigResource(ResourceType.TOPIC, self.topic, incremental_configs=[entry])
         try:
             kafka.admin(self.bootstrap).incremental_alter_configs([resource])[resource].result(REQUEST_TIMEOUT_S)
