@@ -11,13 +11,14 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 
+import msgspec
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from harness.infra import postgres
-from targets.domain import SCHEMA_SQL
-from targets.order_service import place_sql, transition_sql
+from targets.domain import SCHEMA_SQL, TargetEnv, decode_event
+from targets.order_service import OrderService, place_sql, transition_sql
 from targets.statements import RawPool
 
 pytestmark = pytest.mark.chaos
@@ -154,3 +155,41 @@ async def _swallowed(dsn: str, pg_port: int) -> None:
 def test_a_round_trip_on_a_silent_link_fails_within_its_deadline_and_the_pool_replaces_the_connection(
         dsn: str, chaos_infra: object) -> None:
     asyncio.run(_swallowed(dsn, chaos_infra.topology.postgres_port))  # type: ignore[attr-defined]
+
+
+def _service_env(mode: str, dsn: str) -> TargetEnv:
+    return TargetEnv(pipeline=mode, pg_dsn=dsn, kafka="", topic="orders", group="", http_port=0, dlq_topic="",
+                     variant="correct", mode=mode)
+
+
+async def _grouped(dsn: str, mode: str) -> tuple[OrderService, list[tuple[int, dict[str, object]]], list[str]]:
+    """40 places at once (a duplicate, a customer name an array literal must quote, an amount Postgres refuses)
+    through the service's group commit, flushed in two transactions at a time on the real Postgres."""
+    async with AsyncConnectionPool(dsn, min_size=2, max_size=4, kwargs={"autocommit": True}, open=False) as psy:
+        service = OrderService(_service_env(mode, dsn), RawPool(psy), None, max_batch=16)
+        orders = [str(uuid.uuid4()) for _ in range(38)]
+        bodies = [{"order_id": o, "customer": "c-" + o[:4], "amount_cents": 100 + i} for i, o in enumerate(orders)]
+        bodies[5]["customer"] = 'a "quoted", {braced} back\\slash, NULL'
+        bodies.append({"order_id": orders[7], "customer": "again", "amount_cents": 1})  # a second place of one order
+        bodies.append({"order_id": str(uuid.uuid4()), "customer": "too rich", "amount_cents": 10**19})  # not a bigint
+        answers = await asyncio.gather(*(service.handle("POST", "/orders", msgspec.json.encode(b)) for b in bodies))
+        return service, list(answers), orders
+
+
+@pytest.mark.parametrize("mode", ["outbox", "commit_only"])
+def test_group_commit_writes_each_order_once_and_fails_only_the_bad_one(dsn: str, mode: str) -> None:
+    service, answers, orders = asyncio.run(_grouped(dsn, mode))
+    assert [status for status, _ in answers] == [201] * 38 + [409, 503]
+    assert service.places is not None and service.places.stats.largest > 1  # they did travel together
+    assert service.places.stats.retried_alone > 1  # the refused amount's batch went again, one by one
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = dict(conn.execute("SELECT order_id::text, customer FROM orders").fetchall())
+        events = conn.execute("SELECT order_id::text, payload FROM outbox").fetchall()
+    assert sorted(rows) == sorted(orders)
+    assert rows[orders[5]] == 'a "quoted", {braced} back\\slash, NULL'  # the array literal kept it exactly
+    if mode == "outbox":
+        assert sorted(o for o, _ in events) == sorted(orders)  # one event per order, none for the duplicate
+        by_order = {o: decode_event(p.encode()) for o, p in events}
+        assert all(by_order[o].correlation_id == body["correlation_id"] for o, (_, body) in zip(orders, answers))
+    else:
+        assert events == []
