@@ -22,6 +22,7 @@ Two shapes reach the consumers:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -61,8 +62,19 @@ STATUS_EVENT: Mapping[str, EventType] = {
 
 
 def event_id_for(order_id: str, version: int) -> str:
-    """The id of the event of one row version: deterministic, so redeliveries dedupe."""
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{order_id}:{version}"))
+    """The id of the event of one row version: deterministic, so redeliveries dedupe.
+
+    str(uuid.uuid5(EVENT_NAMESPACE, f"{order_id}:{version}")), computed without the two UUID
+    objects that cost the order service a twentieth of an order's CPU (a test checks they agree).
+    """
+    h = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{order_id}:{version}".encode()).digest()[:16])  # noqa: S324 (RFC 4122's)
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,16 +27,18 @@ __all__ = ["CHANGES", "drifted", "report_refused"]
 
 CHANGES = ("rename", "remove")
 _cache: dict[str, object] = {"key": None, "change": None}
-_built: dict[tuple[str, str], Path] = {}
+# Read once per process (the harness sets both variables when it starts it): a Path and two
+# environment lookups cost more than the stat, and every event asks.
+_built: list[Path | None] = []
 
 
 def _change() -> str | None:
-    folder, process = os.environ.get("CHAOS_CRASHPOINTS_DIR"), os.environ.get("CHAOS_PROCESS")
-    if not folder or not process:
+    if not _built:
+        folder, process = os.environ.get("CHAOS_CRASHPOINTS_DIR"), os.environ.get("CHAOS_PROCESS")
+        _built.append(Path(folder) / f"{process}.drift" if folder and process else None)
+    path = _built[0]
+    if path is None:
         return None
-    path = _built.get((folder, process))
-    if path is None:  # built once: a Path cost more than the stat, and every event asks
-        path = _built[(folder, process)] = Path(folder) / f"{process}.drift"
     try:
         st = os.stat(path)
     except FileNotFoundError:

@@ -42,20 +42,19 @@ _lock = threading.Lock()
 _state: dict[str, object] = {"key": None, "point": None, "passage": 0, "arm_id": None, "count": 0, "event_type": None}
 
 
-# Built once per (folder, process): making two Paths cost more than the stat that follows, and
-# every passage of every crash point (several per order in the order service) asks for them.
-_built: dict[tuple[str, str], tuple[Path, Path]] = {}
+# Read once per process: the harness sets CHAOS_CRASHPOINTS_DIR and CHAOS_PROCESS when it starts
+# the process, and every passage of every crash point (several per order in the order service)
+# asks; two environment lookups and two Paths cost more than the stat that follows.
+_built: list[tuple[Path, Path] | None] = []
 
 
 def _paths() -> tuple[Path, Path] | None:
-    folder = os.environ.get("CHAOS_CRASHPOINTS_DIR")
-    process = os.environ.get("CHAOS_PROCESS")
-    if not folder or not process:
-        return None
-    paths = _built.get((folder, process))
-    if paths is None:
-        paths = _built[(folder, process)] = (Path(folder) / f"{process}.arm", Path(folder) / f"{process}.fired")
-    return paths
+    if not _built:
+        folder = os.environ.get("CHAOS_CRASHPOINTS_DIR")
+        process = os.environ.get("CHAOS_PROCESS")
+        _built.append((Path(folder) / f"{process}.arm", Path(folder) / f"{process}.fired")
+                      if folder and process else None)
+    return _built[0]
 
 
 def crash_point(name: str, event_type: str | None = None) -> None:
