@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from harness.infra.topology import Topology
 from harness.sdk.provenance import LSN_HEADER, OUTBOX_ID_HEADER
 from scenarios.connect_crash import SCENARIO as CRASH
 from targets.cdc import Capture
-from targets.domain import SCHEMA_VERSION, decode_event, event_from_row, event_id_for
+from targets.domain import EVENT_NAMESPACE, SCHEMA_VERSION, decode_event, event_from_row, event_id_for
 from targets.variants import Variant
 
 ROW = {"order_id": "0b6f7c1e-6a7e-4a59-9d0c-1f6f0e6f2a11", "customer": "customer-007", "amount_cents": 1234,
@@ -32,6 +33,20 @@ def test_a_debezium_row_decodes_to_the_domain_event_with_a_deterministic_id() ->
     # Redelivery of the same row version must carry the same id, and the next version a new one.
     assert event.event_id == event_id_for(ROW["order_id"], 2) == decode_event(json.dumps(ROW).encode()).event_id
     assert event_id_for(ROW["order_id"], 3) != event.event_id
+
+
+def test_ids_are_the_uuids_the_standard_library_makes() -> None:
+    # event_id_for and the order service's _uuid4 skip the uuid module's objects (hot path); the ids
+    # they make must stay what uuid5 and uuid4 would: other pipelines (the Go service) derive the same ids.
+    from targets.order_service import _uuid4
+
+    for i in range(500):
+        order = str(uuid.uuid4())
+        assert event_id_for(order, i) == str(uuid.uuid5(EVENT_NAMESPACE, f"{order}:{i}"))
+    made = {_uuid4() for _ in range(500)}
+    assert len(made) == 500
+    assert all(str(uuid.UUID(u)) == u and uuid.UUID(u).version == 4 and uuid.UUID(u).variant == uuid.RFC_4122
+               for u in made)
 
 
 def test_a_domain_event_round_trips() -> None:
