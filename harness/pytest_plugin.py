@@ -15,10 +15,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from harness.config import Settings
+from harness.infra.process import log_tail
 from harness.runner import RunResult, new_seed, run_scenario
 from harness.scenario import Scenario
 
@@ -26,6 +28,10 @@ __all__ = ["ScenarioRunner"]
 
 _SEED = pytest.StashKey[int]()
 _RUNS = pytest.StashKey[list[RunResult]]()
+
+# Shown under a failed scenario test: the broker's side of what the run folder's logs show from the
+# target's (a consumer group that never rejoined a restarted broker left no trace of why in the run).
+INFRA_LOG_TAILS = (("kafka.log", 80),)
 
 ScenarioRunner = Callable[..., RunResult]
 """``chaos_run(scenario, *, rate=None, duration_s=None, pipelines=None, target=(), variant=None) -> RunResult``.
@@ -152,4 +158,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
         if runs:
             report.sections.append(("chaos-harness", "\n".join(
                 f"run folder {r.run_dir}\nreport: {r.report_path}\nreproduce: {r.command}" for r in runs[-3:])))
+        logs = getattr(getattr(item, "funcargs", {}).get("chaos_infra"), "logs_dir", None)
+        if isinstance(logs, Path):
+            for name, lines in INFRA_LOG_TAILS:
+                report.sections.append((f"chaos-harness infra: last {lines} lines of {logs / name}", log_tail(logs / name, lines)))
     return report
