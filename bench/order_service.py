@@ -12,7 +12,11 @@ flight (pgbench clients, the driver's clients):
             pgbench script run with -M prepared (the service's psycopg prepares it too)
   service   the real order service (python -m targets.order_service), place-only orders from
             the project's driver (harness.workload.orders), its history written to a file as
-            in a run; orders/s is 2xx places over the window, offered far above capacity
+            in a run; orders/s is 2xx places over the window, offered far above capacity. Run
+            twice: as it runs in a scenario (group commit: places that wait together commit in
+            one transaction, targets.group_commit; ``orders_per_transaction`` says how many) and
+            with ORDER_SERVICE_MAX_BATCH=1 (``one_transaction_per_order``: every order its own
+            transaction, as each of pgbench's is)
   no-op     the same driver against a server that answers 201 at once (a raw asyncio protocol,
             the cheapest answer there is), the driver's ceiling
 
@@ -24,7 +28,8 @@ Prints one JSON line with the rates, their ratios and the CPU seconds each party
 machine may be shared, so CPU seconds say what a rate cost when wall time was contended.
 ``ratio_ceiling`` is the ratio a service would reach if its own code cost nothing, given what
 the driver, Postgres and the service's sockets (kernel time) cost per order in the same window:
-where it is below 0.5, no service with this exchange reaches 0.5x on this machine.
+where it is below 0.5, no service with that exchange reaches 0.5x on this machine (one
+transaction per order: 0.42-0.52 at stop 20, what made group commit the way to 0.5x).
 Timing lives here, never in a pass/fail test.
 """
 
@@ -245,9 +250,11 @@ def _process(spec: ProcessSpec, port: int, ready_path: str | None) -> Iterator[M
         proc.stop(grace_s=5)
 
 
-def _service_spec(mode: str, pg_port: int, port: int, work: Path, root: str) -> ProcessSpec:
+def _service_spec(mode: str, pg_port: int, port: int, work: Path, root: str, max_batch: int | None = None) -> ProcessSpec:
     env = {"CHAOS_PIPELINE": "bench", "CHAOS_PG_DSN": f"host={HOST} port={pg_port} user=postgres dbname={DB}",
            "CHAOS_TOPIC": "orders", "CHAOS_HTTP_PORT": str(port), "ORDER_SERVICE_MODE": mode, "PYTHONPATH": root}
+    if max_batch is not None:
+        env["ORDER_SERVICE_MAX_BATCH"] = str(max_batch)
     # cwd too: ``python -m`` puts the working directory first on sys.path, ahead of PYTHONPATH, so
     # without it --compare-root ran this checkout's service a second time.
     return ProcessSpec(name=f"order_service.{mode}", argv=[sys.executable, "-m", "targets.order_service"],
@@ -255,9 +262,11 @@ def _service_spec(mode: str, pg_port: int, port: int, work: Path, root: str) -> 
 
 
 def serve_and_drive(mode: str, root: str, pg_port: int, service_port: int, pg: ManagedProcess, args: argparse.Namespace,
-                    work: Path) -> dict[str, float]:
-    """The order service from checkout ``root`` in ``mode``, warmed up, then driven for the window."""
-    return _serve_and_drive_spec(_service_spec(mode, pg_port, service_port, work, root), mode, service_port, pg, args, work)
+                    work: Path, max_batch: int | None = None) -> dict[str, float]:
+    """The order service from checkout ``root`` in ``mode`` (``max_batch``: its ORDER_SERVICE_MAX_BATCH), warmed up,
+    then driven for the window."""
+    spec = _service_spec(mode, pg_port, service_port, work, root, max_batch)
+    return _serve_and_drive_spec(spec, mode, service_port, pg, args, work)
 
 
 def _serve_and_drive_spec(spec: ProcessSpec, mode: str, service_port: int, pg: ManagedProcess, args: argparse.Namespace,
@@ -271,7 +280,22 @@ def _serve_and_drive_spec(spec: ProcessSpec, mode: str, service_port: int, pg: M
         served["service_cpu_s"] = round(user - svc_user + kernel - svc_kernel, 2)
         served["service_kernel_cpu_s"] = round(kernel - svc_kernel, 2)
         served["postgres_cpu_s"] = round(_cpu_s(pg.pid or 0) - pg_cpu, 2)
+        grouped = _group_commit(service_port)
+        if grouped is not None:  # over warm-up and window together: how many orders a transaction carried
+            served["orders_per_transaction"] = round(grouped["writes"] / max(grouped["batches"], 1), 1)
     return served
+
+
+def _group_commit(port: int) -> dict[str, int] | None:
+    """The service's group commit figures from its /health (None: off, or a service that has none, as the Go one)."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=5)
+    try:
+        conn.request("GET", "/health")
+        health = json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+    grouped = health.get("group_commit") if isinstance(health, dict) else None
+    return grouped if isinstance(grouped, dict) else None
 
 
 # -- the Go order service (examples/go_outbox/cmd/orders) -------------------------------------------
@@ -305,8 +329,8 @@ def ceiling(served: dict[str, float], pgbench_tps: float) -> float:
     service's kernel time (its sockets: the HTTP exchange and its Postgres round trips) left to pay.
 
     Every party shares the machine's cores, so a rate costs its CPU per order: this bounds what any
-    service with this exchange (one request, BEGIN + statement, COMMIT) can reach here, at the
-    costs measured in the same window (Postgres costs less per transaction at higher rates, so it
+    service with this exchange (one request; BEGIN + statement, COMMIT per order, or per batch
+    with group commit) can reach here, at the costs measured in the same window (Postgres costs less per transaction at higher rates, so it
     is an estimate, not a proof).
     """
     outside_s = served["driver_cpu_s"] + served["postgres_cpu_s"] + served["service_kernel_cpu_s"]
@@ -314,8 +338,8 @@ def ceiling(served: dict[str, float], pgbench_tps: float) -> float:
     return round(rate / pgbench_tps, 3)
 
 
-def go_entry(served: dict[str, float], pgbench_tps: float) -> dict[str, object]:
-    """The Go service's figures beside the Python service's: its rate, its ratio to pgbench, its CPU per order."""
+def service_entry(served: dict[str, float], pgbench_tps: float) -> dict[str, object]:
+    """Another service run's figures beside the reference run's: its rate, its ratio to pgbench, its CPU per order."""
     ok = max(served["ok"], 1)
     return {
         "per_s": served["per_s"], "ok": served["ok"], "not_ok": served["not_ok"], "window_s": served["window_s"],
@@ -399,6 +423,9 @@ def main() -> None:
                 floor = pgbench(one_statement=True) if outbox else None
                 truncate()
                 served = serve_and_drive(mode, os.getcwd(), pg_port, service_port, pg, args, work)
+                # The same service with group commit off: every order its own transaction, as pgbench's are.
+                truncate()
+                alone = serve_and_drive(mode, os.getcwd(), pg_port, service_port, pg, args, work, max_batch=1)
                 txns = bench["tps"] * args.duration
                 result[mode] = {
                     "pgbench": bench, "service": served, "ratio": round(served["per_s"] / bench["tps"], 3),
@@ -415,7 +442,10 @@ def main() -> None:
                                               / served["ok"] * 1e6),
                         "service_alone": round(served["service_cpu_s"] / served["ok"] * 1e6),
                         "service_kernel": round(served["service_kernel_cpu_s"] / served["ok"] * 1e6),
+                        "postgres": round(served["postgres_cpu_s"] / served["ok"] * 1e6),
+                        "driver": round(served["driver_cpu_s"] / served["ok"] * 1e6),
                     },
+                    "one_transaction_per_order": service_entry(alone, bench["tps"]),
                 }
                 if args.compare_root:
                     # Another checkout's service (e.g. the threaded one on main), same driver, same run.
@@ -428,7 +458,7 @@ def main() -> None:
                     # The Go service (examples/go_outbox), same driver, same Postgres, same run.
                     truncate()
                     go = serve_and_drive_go(go_binary, mode, pg_port, service_port, pg, args, work)
-                    result[mode]["go"] = go_entry(go, bench["tps"])  # type: ignore[index]
+                    result[mode]["go"] = service_entry(go, bench["tps"])  # type: ignore[index]
             result["noop_after"] = against_noop("noop_after")
     noop_rate = (float(result["noop_before"]["per_s"]) + float(result["noop_after"]["per_s"])) / 2  # type: ignore[index]
     result["noop_mean_per_s"] = round(noop_rate, 1)

@@ -38,7 +38,7 @@ from typing import Generic, Protocol, TypeVar
 import psycopg
 from psycopg_pool import PoolTimeout
 
-__all__ = ["GroupCommit"]
+__all__ = ["GroupCommit", "GroupStats"]
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -57,12 +57,14 @@ class _Pending(Generic[T]):
 
 
 @dataclass
-class _Stats:
+class GroupStats:
+    """What a GroupCommit did so far (the order service's /health shows it; the benchmark reads the mean batch)."""
+
     batches: int = 0
-    writes: int = 0
+    writes: int = 0  # writes sent in batches (a batch retried one by one counts once)
     largest: int = 0
-    retried_alone: int = 0
-    expired: int = 0
+    retried_alone: int = 0  # writes of batches refused for their data, sent again alone
+    expired: int = 0  # writes no batch took within wait_s
 
 
 class GroupCommit(Generic[T, C]):
@@ -82,7 +84,7 @@ class GroupCommit(Generic[T, C]):
         self._queue: deque[_Pending[T]] = deque()
         self._inflight = 0
         self._expiry: asyncio.TimerHandle | None = None
-        self.stats = _Stats()
+        self.stats = GroupStats()
         self._tasks: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references
 
     async def submit(self, item: T) -> bool:

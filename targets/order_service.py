@@ -18,7 +18,10 @@ pool whose connections run the service's few statements prepared, through libpq 
 inserts (or updates) the order and inserts its outbox row, inside a transaction whose BEGIN
 leaves with the statement and whose COMMIT is a second round trip (the late_commit window).
 An event is encoded once, after the commit decided it exists, and only where it goes
-somewhere (the outbox row or the broker).
+somewhere (the outbox row or the broker). Places that arrive while earlier ones are being
+written commit together (group commit, targets.group_commit): one statement and one COMMIT
+for the lot, which is what lets the service keep up with Postgres; at a scenario's rate a
+place finds nothing in flight and is its own transaction, exactly as above.
 
 Run by the harness: python -m targets.order_service (configuration in the environment).
 """
@@ -37,7 +40,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -402,7 +405,9 @@ class OrderService:
 
     def health(self) -> dict[str, object]:
         return {"pipeline": self.env.pipeline, "publish_queue": self.publisher.queued() if self.publisher else 0,
-                "schema_refused": self.gate.refused if self.gate is not None else None}
+                "schema_refused": self.gate.refused if self.gate is not None else None,
+                # How places were grouped so far (None: group commit off): batches, writes, the largest, ...
+                "group_commit": asdict(self.places.stats) if self.places is not None else None}
 
     async def handle(self, method: str, path: str, raw: bytes) -> tuple[int, dict[str, object]]:
         """One request, whatever its route: the status and JSON body to answer with."""
@@ -564,6 +569,8 @@ async def serve(env: TargetEnv, max_batch: int = MAX_BATCH) -> None:
         await pool.close(timeout=2.0)
         if publisher is not None:
             publisher.close()
+        if service.places is not None:  # evidence of how a run's load grouped: batches of one at a scenario's rate
+            log.info("group commit: %s", service.places.stats)
         log.info("order service stopped")
 
 

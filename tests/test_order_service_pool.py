@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
+import pytest
 from psycopg_pool import PoolTimeout
 
 from harness.wait import wait_for
@@ -152,7 +153,9 @@ def test_bad_requests_and_unknown_routes() -> None:
     assert asyncio.run(service.handle("POST", "/orders", b"[1, 2]"))[0] == 400  # JSON, not an object
     assert _handle(service, "POST", "/refunds", {})[0] == 404
     assert _handle(service, "GET", "/orders")[0] == 404
-    assert _handle(service, "GET", "/health") == (200, {"pipeline": "outbox", "publish_queue": 0, "schema_refused": None})
+    assert _handle(service, "GET", "/health") == (200, {
+        "pipeline": "outbox", "publish_queue": 0, "schema_refused": None,
+        "group_commit": {"batches": 0, "writes": 0, "largest": 0, "retried_alone": 0, "expired": 0}})
 
 
 def test_the_asgi_app_answers_json_with_a_length() -> None:
@@ -195,7 +198,7 @@ def test_the_process_serves_health_and_stops_cleanly_on_sigterm(tmp_path: Path) 
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "CHAOS_PIPELINE": "outbox", "CHAOS_TOPIC": "orders", "CHAOS_HTTP_PORT": str(port),
-           "ORDER_SERVICE_MODE": "outbox",
+           "ORDER_SERVICE_MODE": "outbox", "ORDER_SERVICE_MAX_BATCH": "1",  # group commit off: /health says so
            # Nothing listens there: the pool retries in the background, /health answers meanwhile.
            "CHAOS_PG_DSN": f"host=127.0.0.1 port={port} user=postgres dbname=none connect_timeout=1"}
     log = tmp_path / "service.log"
@@ -213,7 +216,7 @@ def test_the_process_serves_health_and_stops_cleanly_on_sigterm(tmp_path: Path) 
                 conn.close()
 
         assert wait_for(health, timeout_s=30, what="the order service's /health", evidence=log.read_text) == \
-            {"pipeline": "outbox", "publish_queue": 0, "schema_refused": None}
+            {"pipeline": "outbox", "publish_queue": 0, "schema_refused": None, "group_commit": None}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0, log.read_text()
         assert "order service stopped" in log.read_text()
@@ -256,3 +259,13 @@ def test_a_response_leaves_in_one_write() -> None:
     assert not transport.is_closing()
     transport.close()
     assert real.writes[-1] == head and real.closed and transport.is_closing()
+
+
+@pytest.mark.parametrize("value", ["0", "1001", "-1", " 8", "8.0", "many", "\u0668"])
+def test_a_max_batch_out_of_bounds_stops_the_service_naming_the_variable(value: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDER_SERVICE_MAX_BATCH", value)
+    with pytest.raises(SystemExit, match=r"ORDER_SERVICE_MAX_BATCH=.*a whole number from 1 to 1000"):
+        order_service.max_batch_from_environ()
+    monkeypatch.setenv("ORDER_SERVICE_MAX_BATCH", "32")
+    assert order_service.max_batch_from_environ() == 32
