@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+import msgspec
+
 from harness.history.ops import Scalar
 from harness.history.store import Recorder
 from harness.target.domain import ConsumerDecl, DecodedEvent, DomainDecl, Requirement, SqlReader
@@ -90,12 +92,24 @@ class Event:
     amount_cents: int
 
     def encode(self) -> bytes:
-        # A flat dict of the fields, not dataclasses.asdict (which deep-copies every value): same
-        # JSON, a third of the cost, and the order service encodes every event it makes.
+        """The event's JSON: its fields in order, compact, non-ASCII escaped (json.dumps's bytes, always).
+
+        msgspec writes the same bytes at a tenth of the cost (the order service encodes every event
+        it makes: it was 12 % of an order's CPU) except where json.dumps escapes and msgspec does
+        not: non-ASCII and DEL. Those events take json.dumps, so an event's bytes never depend on
+        which encoder ran (a test compares the two over every ASCII character).
+        """
+        try:
+            data = _ENCODE(self)
+        except (UnicodeEncodeError, OverflowError, msgspec.EncodeError):  # a lone surrogate, an int past 64 bits
+            data = b"\x80"
+        if data.isascii() and b"\x7f" not in data:
+            return data
         return json.dumps({f: getattr(self, f) for f in _EVENT_FIELDS}, separators=(",", ":")).encode()
 
 
 _EVENT_FIELDS = tuple(Event.__dataclass_fields__)
+_ENCODE = msgspec.json.Encoder().encode  # a dataclass: its fields in definition order, as _EVENT_FIELDS
 
 
 _ROW_FIELDS = ("order_id", "customer", "amount_cents", "status", "version", "correlation_id", "updated_at")

@@ -17,7 +17,7 @@ from harness.infra.topology import Topology
 from harness.sdk.provenance import LSN_HEADER, OUTBOX_ID_HEADER
 from scenarios.connect_crash import SCENARIO as CRASH
 from targets.cdc import Capture
-from targets.domain import EVENT_NAMESPACE, SCHEMA_VERSION, decode_event, event_from_row, event_id_for
+from targets.domain import EVENT_NAMESPACE, SCHEMA_VERSION, Event, decode_event, event_from_row, event_id_for
 from targets.variants import Variant
 
 ROW = {"order_id": "0b6f7c1e-6a7e-4a59-9d0c-1f6f0e6f2a11", "customer": "customer-007", "amount_cents": 1234,
@@ -47,6 +47,16 @@ def test_ids_are_the_uuids_the_standard_library_makes() -> None:
     assert len(made) == 500
     assert all(str(uuid.UUID(u)) == u and uuid.UUID(u).version == 4 and uuid.UUID(u).variant == uuid.RFC_4122
                for u in made)
+
+
+@pytest.mark.parametrize("text", ["".join(map(chr, range(128))), "caf\u00e9 \u2028 \U0001F600", "lone \ud800", "plain"])
+@pytest.mark.parametrize("amount", [0, -2**63, 2**64, 10**30])
+def test_an_event_encodes_to_json_dumps_bytes_whichever_encoder_ran(text: str, amount: int) -> None:
+    # Event.encode takes msgspec's encoder where it writes json.dumps's bytes, json.dumps elsewhere
+    # (non-ASCII, DEL, lone surrogates, ints past 64 bits): an event's bytes must not depend on which.
+    event = Event(str(uuid.uuid4()), text, str(uuid.uuid4()), 1, SCHEMA_VERSION, text[::-1], "t", text, amount)
+    fields = {f: getattr(event, f) for f in Event.__dataclass_fields__}
+    assert event.encode() == json.dumps(fields, separators=(",", ":")).encode()
 
 
 def test_a_domain_event_round_trips() -> None:
