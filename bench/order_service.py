@@ -87,6 +87,15 @@ def _cpu_split(pid: int) -> tuple[float, float]:
         return utime + cutime, stime + cstime
 
     user, kernel = split(_stat(pid))
+    for fields in _children(pid).values():
+        u, k = split(fields)
+        user, kernel = user + u, kernel + k
+    return user / TICK, kernel / TICK
+
+
+def _children(pid: int) -> dict[int, list[str]]:
+    """``pid``'s live children and their /proc stat fields."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -94,9 +103,26 @@ def _cpu_split(pid: int) -> tuple[float, float]:
             except (FileNotFoundError, ProcessLookupError):
                 continue  # exited while we looked: its parent counts it now
             if int(fields[1]) == pid:
-                u, k = split(fields)
-                user, kernel = user + u, kernel + k
-    return user / TICK, kernel / TICK
+                found[int(entry.name)] = fields
+    return found
+
+
+def _client_backend(pid: int) -> bool:
+    """A backend serving a client over TCP (its title names the client's address), not one of Postgres's own workers."""
+    try:
+        return f"{HOST}(".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return False  # gone already
+
+
+def _backends_reaped(postmaster: int, before: set[int]) -> None:
+    """Until the backends that pgbench's clients had are gone and reaped (their CPU then counts in the
+    postmaster's, where _cpu_split reads it): measured earlier, an exited backend's CPU was in neither."""
+    def reaped() -> tuple[bool, str]:
+        extra = [p for p in set(_children(postmaster)) - before if _client_backend(p)]
+        return not extra, f"{len(extra)} client backends still there: {sorted(extra)[:8]}"
+
+    wait_for(reaped, timeout_s=15, what="pgbench's backends reaped by the postmaster")
 
 
 def _cpu_s(pid: int) -> float:
@@ -412,10 +438,12 @@ def main() -> None:
                 outbox = mode == "outbox"
                 def pgbench(one_statement: bool) -> dict[str, float]:
                     truncate()
+                    resident = set(_children(pg.pid or 0))  # the postmaster's own workers, before pgbench connects
                     pg_cpu = _cpu_s(pg.pid or 0)
                     name = f"{mode}_{'one_statement' if one_statement else 'exchange'}"
                     bench = run_pgbench(bin_dir, pg_port, args.clients, args.duration,
                                         _pgbench_script(outbox, one_statement), name, work)
+                    _backends_reaped(pg.pid or 0, resident)
                     bench["postgres_cpu_s"] = round(_cpu_s(pg.pid or 0) - pg_cpu, 2)
                     return bench
 
