@@ -15,8 +15,9 @@ request (every request at a scenario's rate) goes out at once, in a batch of one
 same single-order statement as before. Each request keeps the guarantees it had alone:
 
 - it answers only after the transaction holding its write committed (its future resolves then);
-- a request still queued when ``wait_s`` passes fails as a pool timeout did (503), never
-  later: the client's own deadline is not spent waiting in this queue;
+- it waits at most ``wait_s`` for a connection, in this queue and the pool together: still
+  queued then, or with no connection by then, it fails as a pool timeout did (503), never
+  later, so the client's own deadline is not spent waiting here;
 - a batch whose statement fails for a reason of its data (not the link) is retried one write
   at a time, so one bad order cannot fail the orders it happened to travel with;
 - two writes for the same key never share a batch (the second waits for the next), so each
@@ -44,8 +45,17 @@ T = TypeVar("T")
 C = TypeVar("C")
 
 
-class Lender(Protocol[C]):  # type: ignore[misc]  # C appears only in a return type: covariant in use
-    def connection(self, timeout: float | None = None) -> AbstractAsyncContextManager[C]: ...
+C_co = TypeVar("C_co", covariant=True)
+
+# The least a batch waits for a connection: its oldest write may be at its deadline already, and a
+# free connection is lent at once whatever the timeout.
+_MIN_POOL_WAIT_S = 0.01
+
+
+class Lender(Protocol[C_co]):
+    """What group commit needs of a pool (psycopg_pool's, the service's RawPool, a test's fake)."""
+
+    def connection(self, timeout: float | None = None) -> AbstractAsyncContextManager[C_co]: ...
 
 
 @dataclass(eq=False)
@@ -181,7 +191,12 @@ class GroupCommit(Generic[T, C]):
             self._start_batches()
 
     async def _run(self, batch: Sequence[_Pending[T]]) -> Sequence[bool]:
-        async with self._pool.connection(timeout=self.wait_s) as conn:
+        # A write waits wait_s in all for a connection, queue and pool together, as a request waited
+        # for the pool alone: a batch taken late must not wait another wait_s and answer past the
+        # client's own deadline (an unknown outcome where a 503 was due).
+        assert self._loop is not None
+        timeout = max(min(p.deadline for p in batch) - self._loop.time(), _MIN_POOL_WAIT_S)
+        async with self._pool.connection(timeout=timeout) as conn:
             written = await self._write(conn, [p.item for p in batch])
         if len(written) != len(batch):
             raise RuntimeError(f"group commit: write() answered {len(written)} outcomes for {len(batch)} items")

@@ -49,8 +49,8 @@ import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 
 from targets.crashpoints import crash_point
-from targets.group_commit import GroupCommit
 from targets.drift import drifted
+from targets.group_commit import GroupCommit
 from targets.registry import SchemaGate
 from targets.statements import RawPool
 from targets.domain import Event, EventType, SCHEMA_VERSION, TargetEnv, event_id_for, pg_connect_kwargs

@@ -21,9 +21,11 @@ class Pool:
         self.batches: list[list[str]] = []
         self.bad: set[str] = set()  # items whose data fails the statement
         self.link_down = False
+        self.timeouts: list[float | None] = []  # what each batch allowed itself to wait for a connection
 
     @asynccontextmanager
     async def connection(self, timeout: float | None = None) -> AsyncIterator[Pool]:
+        self.timeouts.append(timeout)
         yield self
 
     async def write(self, conn: Pool, items: Sequence[str]) -> list[bool]:
@@ -106,6 +108,25 @@ def test_a_write_still_queued_after_wait_s_fails_as_a_pool_timeout_would() -> No
     first, pool, group = asyncio.run(scenario())
     assert first is True  # the write in flight is not touched by the queue's deadline
     assert pool.batches == [["first"]] and group.stats.expired == 1  # the expired write was never sent
+
+
+def test_a_batch_taken_late_waits_for_a_connection_only_what_is_left_of_its_oldest_write_s_wait() -> None:
+    async def scenario() -> Pool:
+        pool = Pool()
+        pool.gate = asyncio.Event()
+        group = _group(pool, wait_s=1.0)
+        first = asyncio.ensure_future(group.submit("first"))
+        await asyncio.sleep(0)
+        queued = asyncio.ensure_future(group.submit("queued"))
+        await asyncio.sleep(0.3)  # the queued write has spent 0.3 s of its 1 s in the queue
+        pool.gate.set()
+        assert await asyncio.gather(first, queued) == [True, True]
+        return pool
+
+    pool = asyncio.run(scenario())
+    first, late = pool.timeouts
+    assert first is not None and first > 0.9  # taken at once: its whole wait
+    assert late is not None and late <= 0.7  # not another second: 503 before the client's deadline, as before
 
 
 def test_its_bounds_are_checked() -> None:
