@@ -102,9 +102,10 @@ class Event:
         try:
             data = _ENCODE(self)
         except (UnicodeEncodeError, OverflowError, msgspec.EncodeError):  # a lone surrogate, an int past 64 bits
-            data = b"\x80"
-        if data.isascii() and b"\x7f" not in data:
-            return data
+            pass
+        else:
+            if data.isascii() and b"\x7f" not in data:
+                return data
         return json.dumps({f: getattr(self, f) for f in _EVENT_FIELDS}, separators=(",", ":")).encode()
 
 

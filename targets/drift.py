@@ -19,6 +19,7 @@ file (one syscall); nothing is read unless it changed.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -27,16 +28,16 @@ __all__ = ["CHANGES", "drifted", "report_refused"]
 
 CHANGES = ("rename", "remove")
 _cache: dict[str, object] = {"key": None, "change": None}
-# Read once per process (the harness sets both variables when it starts it): a Path and two
-# environment lookups cost more than the stat, and every event asks.
-_built: list[Path | None] = []
+@functools.cache
+def _drift_path() -> Path | None:
+    """Read once per process (the harness sets both variables when it starts it): a Path and two
+    environment lookups cost more than the stat, and every event asks."""
+    folder, process = os.environ.get("CHAOS_CRASHPOINTS_DIR"), os.environ.get("CHAOS_PROCESS")
+    return Path(folder) / f"{process}.drift" if folder and process else None
 
 
 def _change() -> str | None:
-    if not _built:
-        folder, process = os.environ.get("CHAOS_CRASHPOINTS_DIR"), os.environ.get("CHAOS_PROCESS")
-        _built.append(Path(folder) / f"{process}.drift" if folder and process else None)
-    path = _built[0]
+    path = _drift_path()
     if path is None:
         return None
     try:

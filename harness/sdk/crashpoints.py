@@ -30,6 +30,7 @@ restarted process does not die again at the same point.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -42,19 +43,16 @@ _lock = threading.Lock()
 _state: dict[str, object] = {"key": None, "point": None, "passage": 0, "arm_id": None, "count": 0, "event_type": None}
 
 
-# Read once per process: the harness sets CHAOS_CRASHPOINTS_DIR and CHAOS_PROCESS when it starts
-# the process, and every passage of every crash point (several per order in the order service)
-# asks; two environment lookups and two Paths cost more than the stat that follows.
-_built: list[tuple[Path, Path] | None] = []
-
-
+# Read once per process (functools.cache): the harness sets CHAOS_CRASHPOINTS_DIR and CHAOS_PROCESS
+# when it starts the process, and every passage of every crash point (several per order in the order
+# service) asks; two environment lookups and two Paths cost more than the stat that follows.
+@functools.cache
 def _paths() -> tuple[Path, Path] | None:
-    if not _built:
-        folder = os.environ.get("CHAOS_CRASHPOINTS_DIR")
-        process = os.environ.get("CHAOS_PROCESS")
-        _built.append((Path(folder) / f"{process}.arm", Path(folder) / f"{process}.fired")
-                      if folder and process else None)
-    return _built[0]
+    folder = os.environ.get("CHAOS_CRASHPOINTS_DIR")
+    process = os.environ.get("CHAOS_PROCESS")
+    if not folder or not process:
+        return None
+    return Path(folder) / f"{process}.arm", Path(folder) / f"{process}.fired"
 
 
 def crash_point(name: str, event_type: str | None = None) -> None:
