@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,7 @@ def test_the_stored_history_is_the_live_one(tmp_path: Path) -> None:
     """`chaos analyze` reproduces verdicts exactly only if loading gives back exactly what the checkers saw."""
     writer = HistoryWriter(tmp_path / "history.jsonl", run_id="r3", seed=1)
     rec = writer.recorder("outbox")
-    rec._t0 -= 1 / 3  # times with more digits than the file keeps
+    rec._t0_ns -= 333_333_333  # times with more digits than the file keeps
     rec.record("client-0", OpType.INVOKE, "place", "o1", {"amount_cents": 100})
     rec.record("probe", OpType.OK, "lag", value={"lag": 3, "backlog": 0})
     rec.observe("topic", [{"partition": 0, "offset": 0, "event_id": "e1", "payload": '{"a": 1}'}])
@@ -183,6 +184,7 @@ def test_values_json_cannot_hold_round_trip_as_version_1_wrote_them(tmp_path: Pa
 
 _CHILD = """
 import sys
+import threading
 from pathlib import Path
 from harness.history.ops import OpType
 from harness.history.store import HistoryWriter
@@ -251,3 +253,34 @@ def test_op_lines_are_the_json_modules_own(tmp_path: Path) -> None:
         assert json.loads(line) == {"pipeline": "direct", "op": op.to_json()}
     with pytest.raises(ValueError, match="closed"):
         rec.record("client-0", OpType.INVOKE, "place", "late")
+
+
+def test_ops_recorded_from_many_threads_while_the_flusher_writes_are_each_written_once_in_order(tmp_path: Path) -> None:
+    """The flusher takes each recorder's new ops while clients, the nemesis and probes go on recording:
+    every op reaches the file exactly once, in its pipeline's order, and an observation line comes
+    after every op recorded before it."""
+    writer = HistoryWriter(tmp_path / "history.jsonl", run_id="r", seed=1)
+    recorders = [writer.recorder("direct"), writer.recorder("outbox")]
+    per_thread = 3000
+
+    def client(n: int) -> None:
+        rec = recorders[n % 2]
+        for i in range(per_thread):
+            value: dict[str, object] = {"i": i, "lag": 0.5} if i % 97 == 0 else {"i": i}  # some go the json way
+            rec.record(f"client-{n}", OpType.INVOKE, "place", f"o{n}-{i}", value)  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    recorders[0].observe("effects", [{"order_id": "o0-0"}])
+    writer.close()
+    lines = (tmp_path / "history.jsonl").read_bytes().splitlines()[1:]
+    observation = next(i for i, line in enumerate(lines) if b'"observation"' in line)
+    assert observation == len(lines) - 1  # recorded after every op: written after them
+    _, loaded = load_histories(tmp_path / "history.jsonl", columnar=False)
+    for rec in recorders:
+        stored = loaded[rec.pipeline].ops
+        assert [op.index for op in stored] == list(range(2 * per_thread))
+        assert stored == rec.history().ops

@@ -22,7 +22,7 @@ from harness.history.table import Row, Table
 if TYPE_CHECKING:
     from harness.history.frame import Frame
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "History", "Observation", "Op", "OpType", "Row", "Scalar", "Table"]
+__all__ = ["EMPTY", "FORMAT", "FORMAT_VERSION", "History", "Observation", "Op", "OpType", "Row", "Scalar", "Table"]
 
 FORMAT = "chaos-history"
 FORMAT_VERSION = 2
@@ -31,7 +31,9 @@ FORMAT_VERSION = 2
 Scalar = Union[str, int, float, bool, None]
 """What an op's value may hold: JSON scalars only, so a history is plain, diffable JSON."""
 
-_EMPTY: Mapping[str, Scalar] = MappingProxyType({})
+EMPTY: Mapping[str, Scalar] = MappingProxyType({})
+"""The value of an op that has none: the default, shared, read-only."""
+
 _T = TypeVar("_T")
 
 
@@ -42,12 +44,13 @@ class OpType(Enum):
     INFO = "info"
 
 
-class Op(msgspec.Struct, frozen=True, gc=False):
+class Op(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """One recorded step. A frozen, slotted record, like a frozen dataclass (fields, positional or
     keyword construction, equality), and a msgspec Struct so that a stored history decodes straight
     into Ops in C: loading a million-event history was mostly building these one by one in Python.
     Not tracked by the garbage collector (``gc=False``): an op never refers back to anything that
-    could refer to it, so it can be in no cycle."""
+    could refer to it, so it can be in no cycle. Encoded by msgspec as ``to_json`` writes it
+    (``omit_defaults``: no key, value or error when it has none), many ops in one call (store.py)."""
 
     index: int
     time_s: float = msgspec.field(name="time")  # seconds since the start of this pipeline's run (monotonic clock)
@@ -55,9 +58,10 @@ class Op(msgspec.Struct, frozen=True, gc=False):
     type: OpType
     f: str  # "place", "pay", "fault", "probe"
     key: str | None = None  # the entity (order id) the op is about
-    # Read-only: a MappingProxyType when recorded, a plain dict when decoded from a stored history
-    # (wrapping a million of them would cost more than the rest of decoding an op).
-    value: Mapping[str, Any] = _EMPTY
+    # A Mapping: not to be changed. A plain dict, recorded or decoded (a MappingProxyType around each
+    # cost the recorder half a microsecond and the garbage collector an object to track); an op
+    # without one holds EMPTY itself, the default, which is how the encoder knows to leave it out.
+    value: Mapping[str, Any] = EMPTY
     error: str | None = None
 
     def to_json(self) -> dict[str, object]:
