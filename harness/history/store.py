@@ -15,7 +15,9 @@ recorded, so a crashed run still leaves its evidence: a run killed with -9 loses
 ops of its last ``FLUSH_INTERVAL_S`` (and at worst leaves its last line cut short, which loading
 tolerates, as it did when every op was flushed); anything short of a kill (an exception, SIGINT,
 the interpreter exiting) loses nothing. A JSON encoding and a flushed write per op were over a
-quarter of the workload driver's CPU per request (issue 14); a batch costs one write per interval.
+quarter of the workload driver's CPU per request (issue 14), and a line encoded per op as it was
+recorded still a third of it: the writer's flusher encodes each interval's ops together and
+writes them in one system call, and recording an op only stamps and keeps it.
 Observations are read once, after drain, and each is written, and flushed, as one line when it
 is read. Version 1 (still read) stored an observation as {"pipeline", "observation", "rows": [{...}]}:
 a dict per row, which made loading a million-event history mostly building dicts (issue 14).
