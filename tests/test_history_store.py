@@ -284,3 +284,16 @@ def test_ops_recorded_from_many_threads_while_the_flusher_writes_are_each_writte
         stored = loaded[rec.pipeline].ops
         assert [op.index for op in stored] == list(range(2 * per_thread))
         assert stored == rec.history().ops
+
+
+def test_a_value_json_cannot_encode_at_all_is_kept_as_text_and_the_ops_after_it_are_written(tmp_path: Path) -> None:
+    """Op lines are made on the flusher thread now: an op no encoder takes must not cost the batch it is in."""
+    writer = HistoryWriter(tmp_path / "history.jsonl", run_id="r", seed=1)
+    rec = writer.recorder("outbox")
+    rec.record("client-0", OpType.INVOKE, "place", "o1", {"amount_cents": 1})
+    rec.record("probe", OpType.OK, "lag", value={("a", 1): 2})  # type: ignore[dict-item]
+    rec.record("client-0", OpType.OK, "place", "o1", {"amount_cents": 1})
+    writer.close()
+    _, loaded = load_histories(tmp_path / "history.jsonl")
+    ops = loaded["outbox"].ops
+    assert [op.index for op in ops] == [0, 1, 2] and ops[1].value == {"('a', 1)": "2"}

@@ -103,7 +103,14 @@ def _plain_lines(prefix: bytes, pipeline: str, ops: Sequence[Op]) -> bytes:
 
 
 def _json_line(pipeline: str, op: Op) -> bytes:
-    return _encode({"pipeline": pipeline, "op": op.to_json()}) + b"\n"
+    record = {"pipeline": pipeline, "op": op.to_json()}
+    try:
+        return _encode(record) + b"\n"
+    except (TypeError, ValueError):
+        # A value the type checker would have refused (a key that is not a string, a value that
+        # holds itself): kept as text rather than failing the flusher, which would lose the batch.
+        record["op"] = {**op.to_json(), "value": {str(k): str(v) for k, v in op.value.items()}}
+        return _encode(record) + b"\n"
 
 
 FLUSH_INTERVAL_S = 0.05
