@@ -15,7 +15,7 @@ import pytest
 from harness.analysis import analyze, analyze_run_dir
 from harness.checkers.base import Validity
 from harness.errors import UsageError
-from harness.history.ops import OpType
+from harness.history.ops import Op, OpType
 from harness.expect import expectations_from_json
 from harness.history.store import HistoryWriter, load_histories
 from harness.wait import wait_for
@@ -186,7 +186,7 @@ _CHILD = """
 import sys
 import threading
 from pathlib import Path
-from harness.history.ops import OpType
+from harness.history.ops import Op, OpType
 from harness.history.store import HistoryWriter
 
 writer = HistoryWriter(Path(sys.argv[1]), run_id="killed", seed=1)
@@ -251,6 +251,7 @@ def test_op_lines_are_the_json_modules_own(tmp_path: Path) -> None:
     lines = (tmp_path / "history.jsonl").read_bytes().splitlines()[1:]
     for op, line in zip(ops, lines):
         assert json.loads(line) == {"pipeline": "direct", "op": op.to_json()}
+        assert Op.from_json(op.to_json()) == op
     with pytest.raises(ValueError, match="closed"):
         rec.record("client-0", OpType.INVOKE, "place", "late")
 

@@ -85,7 +85,7 @@ class Op(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
             _OP_TYPES[raw["type"]],
             str(raw["f"]),
             raw.get("key"),
-            MappingProxyType(value) if type(value) is dict else MappingProxyType(dict(value or {})),
+            dict(value) if value else EMPTY,
             raw.get("error"),
         )
 
