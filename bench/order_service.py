@@ -51,6 +51,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from harness.config import Settings
 from harness.errors import InfraError
@@ -404,6 +405,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-order-service-"))
     result: dict[str, object] = {"clients": args.clients, "duration_s": args.duration, "cpus": os.cpu_count(),
                                  "loadavg_before": os.getloadavg()[0]}
+    entries: dict[str, dict[str, Any]] = {}  # each mode's figures (result[mode])
     go_binary = build_go_service(work) if args.go_service else None
     with hold_base_port(settings, command="bench/order_service.py"):
         postgres.initdb(bin_dir, pg_port, work / "postgres.log")
@@ -455,7 +457,7 @@ def main() -> None:
                 truncate()
                 alone = serve_and_drive(mode, os.getcwd(), pg_port, service_port, pg, args, work, max_batch=1)
                 txns = bench["tps"] * args.duration
-                result[mode] = {
+                entry: dict[str, Any] = {
                     "pgbench": bench, "service": served, "ratio": round(served["per_s"] / bench["tps"], 3),
                     # What no service code could beat here: see ceiling().
                     "ratio_ceiling": ceiling(served, bench["tps"]),
@@ -475,26 +477,26 @@ def main() -> None:
                     },
                     "one_transaction_per_order": service_entry(alone, bench["tps"]),
                 }
+                result[mode] = entries[mode] = entry
                 if args.compare_root:
                     # Another checkout's service (e.g. the threaded one on main), same driver, same run.
                     truncate()
                     other = serve_and_drive(mode, args.compare_root, pg_port, service_port, pg, args, work)
-                    result[mode]["compared"] = {"root": args.compare_root, "per_s": other["per_s"], "ok": other["ok"],
-                                                "not_ok": other["not_ok"], "ratio": round(other["per_s"] / bench["tps"], 3),
-                                                "service_cpu_us_per_order": round(other["service_cpu_s"] / max(other["ok"], 1) * 1e6)}
+                    entry["compared"] = {"root": args.compare_root, "per_s": other["per_s"], "ok": other["ok"],
+                                         "not_ok": other["not_ok"], "ratio": round(other["per_s"] / bench["tps"], 3),
+                                         "service_cpu_us_per_order": round(other["service_cpu_s"] / max(other["ok"], 1) * 1e6)}
                 if go_binary is not None and mode in GO_MODES:
                     # The Go service (examples/go_outbox), same driver, same Postgres, same run.
                     truncate()
                     go = serve_and_drive_go(go_binary, mode, pg_port, service_port, pg, args, work)
-                    result[mode]["go"] = service_entry(go, bench["tps"])  # type: ignore[index]
+                    entry["go"] = service_entry(go, bench["tps"])
             result["noop_after"] = against_noop("noop_after")
     noop_rate = (float(result["noop_before"]["per_s"]) + float(result["noop_after"]["per_s"])) / 2  # type: ignore[index]
     result["noop_mean_per_s"] = round(noop_rate, 1)
-    for mode in args.modes.split(","):
-        entry = result[mode]
-        entry["driver_over_service"] = round(noop_rate / entry["service"]["per_s"], 2)  # type: ignore[index]
-        if "go" in entry:  # type: ignore[operator]
-            entry["go"]["driver_over_service"] = round(noop_rate / entry["go"]["per_s"], 2)  # type: ignore[index]
+    for figures in entries.values():
+        figures["driver_over_service"] = round(noop_rate / figures["service"]["per_s"], 2)
+        if "go" in figures:
+            figures["go"]["driver_over_service"] = round(noop_rate / figures["go"]["per_s"], 2)
     result["loadavg_after"] = os.getloadavg()[0]
     print(json.dumps(result))
     # Kept when the bench failed (its logs are the evidence); a finished one leaves nothing behind.

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 
 from harness.checkers.anomaly import AnomalyKind
 from harness.faults.spec import FaultKind, FaultSpec, SchemaDrift
-from harness.history.ops import History
+from harness.history.ops import History, Row
 from harness.scenario import Expect, Leg, Scenario
 from harness.scoring import PipelineVerdict
 from harness.story import Claim, Story
@@ -60,7 +60,7 @@ def silently_dropped(h: History) -> int:
     return len(consumers) * len(v2) - len(seen)
 
 
-def registry_row(h: History) -> Mapping[str, object] | None:
+def registry_row(h: History) -> Row | None:
     rows = h.observed("registry")
     return rows[0] if rows else None
 

@@ -36,11 +36,11 @@ def test_a_broken_chain_is_found(traced: RunResult) -> None:
     """The check can fail: the same history with one effect's correlation id replaced shows one broken chain."""
     from dataclasses import replace
 
-    from harness.history.ops import Observation
+    from harness.history.ops import Observation, Table
 
     h = history(traced, PIPELINE)
-    effects = list(h.observed("effects"))
+    effects = [dict(row) for row in h.observed("effects")]
     effects[0] = {**effects[0], "correlation_id": "not-a-request"}
-    tampered = replace(h, observations={**h.observations, "effects": Observation("effects", tuple(effects))})
+    tampered = replace(h, observations={**h.observations, "effects": Observation("effects", Table.from_rows(effects))})
     broken, _ = broken_chains(tampered)
     assert [b.missing for b in broken] == ["request"], broken

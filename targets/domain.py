@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import cast
 
 import msgspec
 
@@ -301,7 +302,8 @@ class OrdersDomain:
 
     def observe(self, sql: SqlReader) -> Mapping[str, list[Mapping[str, Scalar]]]:
         def rows(query: str, names: tuple[str, ...]) -> list[Mapping[str, Scalar]]:
-            return [dict(zip(names, r)) for r in sql(query)]  # type: ignore[misc]
+            # The queries below select only text and integers (times as epoch milliseconds): Scalars.
+            return [cast(dict[str, Scalar], dict(zip(names, r))) for r in sql(query)]
 
         epoch_ms = "(extract(epoch FROM {}) * 1000)::bigint"
         effects = " UNION ALL ".join(

@@ -22,6 +22,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import psycopg
 from confluent_kafka import KafkaError, Message, Producer
@@ -87,7 +88,7 @@ def run(env: TargetEnv, stop: threading.Event) -> None:
                 continue
         results: dict[int, KafkaError | None] = {}
 
-        def on_delivery(row_id: int) -> object:
+        def on_delivery(row_id: int) -> Callable[[KafkaError | None, Message], None]:
             def cb(err: KafkaError | None, msg: Message) -> None:
                 results[row_id] = err
             return cb

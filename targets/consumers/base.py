@@ -98,7 +98,7 @@ class ConsumerLoop:
         If the DLQ is unreachable the consumer waits (lag, not loss); a stop before the ack
         returns without the ack, and the caller commits nothing when stopping.
         """
-        headers = {"reason": reason[:500], "source_topic": msg.topic(), "source_partition": str(msg.partition()),
+        headers: dict[str, str | bytes | None] = {"reason": reason[:500], "source_topic": msg.topic(), "source_partition": str(msg.partition()),
                    "source_offset": str(msg.offset()), "consumer": self.spec.name}
         while not stop.is_set():
             outcome: list[KafkaError | None] = []
@@ -128,7 +128,7 @@ class ConsumerLoop:
             try:
                 self.apply(event)
                 return
-            except (NotReady, *_MESSAGE_FAULTS) as exc:
+            except _EVENTS_OWN_FAULTS as exc:
                 # The event's own fault (not applicable yet, or data the database rejects): retried N
                 # times, then dead-lettered with the reason.
                 last = _reason(exc)
@@ -155,7 +155,7 @@ class ConsumerLoop:
             try:
                 self.apply(event)
                 return
-            except (NotReady, *_MESSAGE_FAULTS) as exc:
+            except _EVENTS_OWN_FAULTS as exc:
                 self.dead_letter(msg, f"{_reason(exc)} (event_id={event.event_id} seq={event.seq})", stop)
                 return
             except psycopg.Error as exc:
@@ -165,6 +165,8 @@ class ConsumerLoop:
 
 # Errors that say the event's data is wrong, not that the database is unreachable.
 _MESSAGE_FAULTS: tuple[type[Exception], ...] = (psycopg.DataError, psycopg.IntegrityError)
+# The event's own fault, retried and then dead-lettered: not applicable yet, or data the database rejects.
+_EVENTS_OWN_FAULTS: tuple[type[Exception], ...] = (NotReady, *_MESSAGE_FAULTS)
 
 
 def _reason(exc: Exception) -> str:
@@ -232,9 +234,9 @@ def run_consumer(name: str, handlers: Mapping[str, Handler]) -> None:
             # the moment it is handed over, so a crash mid-batch loses the batch's unapplied tail.
             # consume() waits for a full batch or the timeout: keep the timeout short or it becomes latency.
             for msg in consumer.consume(BATCH, timeout=0.05):
-                if msg.error():
-                    if msg.error().code() != KafkaError._PARTITION_EOF:
-                        loop.log.warning("consumer error: %s", msg.error())
+                if (error := msg.error()) is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        loop.log.warning("consumer error: %s", error)
                     continue
                 loop.handle(msg, stop)
                 if stop.is_set():
