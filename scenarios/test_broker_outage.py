@@ -80,8 +80,8 @@ def test_every_loss_is_explained_by_the_outage_and_a_planted_one_is_not(outage: 
     early = sorted(o for o in charged if spans[o] and max(end for _, end in spans[o]) < first_fault - LEAD_S)
     assert early, f"no charged order lived entirely before {first_fault - LEAD_S:.1f} s: nothing to plant a loss on"
     victim = early[0]
-    effects = tuple(e for e in h.observed("effects") if e["order_id"] != victim)
-    planted = replace(h, observations=MappingProxyType({**h.observations, "effects": Observation("effects", Table.from_rows(effects))}))
+    effects = Table.from_rows([e for e in h.observed("effects") if e["order_id"] != victim])
+    planted = replace(h, observations=MappingProxyType({**h.observations, "effects": Observation("effects", effects)}))
     (verdict,) = analyze({"direct": planted}, SCENARIO.expect, checkers(SCENARIO.recovery_budget_s))
     assert verdict.outcome is Outcome.UNEXPECTED and exit_code((verdict,)) == 1, verdict.reasons
     assert verdict.unexplained >= 1 and any(victim in r and "not explained" in r for r in verdict.reasons), verdict.reasons

@@ -98,8 +98,9 @@ class ConsumerLoop:
         If the DLQ is unreachable the consumer waits (lag, not loss); a stop before the ack
         returns without the ack, and the caller commits nothing when stopping.
         """
-        headers: dict[str, str | bytes | None] = {"reason": reason[:500], "source_topic": msg.topic(), "source_partition": str(msg.partition()),
-                   "source_offset": str(msg.offset()), "consumer": self.spec.name}
+        headers: dict[str, str | bytes | None] = {
+            "reason": reason[:500], "source_topic": msg.topic(), "source_partition": str(msg.partition()),
+            "source_offset": str(msg.offset()), "consumer": self.spec.name}
         while not stop.is_set():
             outcome: list[KafkaError | None] = []
             self.dlq.produce(self.env.dlq_topic, key=msg.key(), value=msg.value(), headers=headers,
