@@ -403,9 +403,8 @@ def main() -> None:
     pg_port, service_port, noop_port = base + PG_OFFSET, base + SERVICE_OFFSET, base + NOOP_OFFSET
     bin_dir = Installation.paths(settings).postgres_bin
     work = Path(tempfile.mkdtemp(prefix="bench-order-service-"))
-    result: dict[str, object] = {"clients": args.clients, "duration_s": args.duration, "cpus": os.cpu_count(),
-                                 "loadavg_before": os.getloadavg()[0]}
-    entries: dict[str, dict[str, Any]] = {}  # each mode's figures (result[mode])
+    result: dict[str, Any] = {"clients": args.clients, "duration_s": args.duration, "cpus": os.cpu_count(),
+                              "loadavg_before": os.getloadavg()[0]}
     go_binary = build_go_service(work) if args.go_service else None
     with hold_base_port(settings, command="bench/order_service.py"):
         postgres.initdb(bin_dir, pg_port, work / "postgres.log")
@@ -477,7 +476,7 @@ def main() -> None:
                     },
                     "one_transaction_per_order": service_entry(alone, bench["tps"]),
                 }
-                result[mode] = entries[mode] = entry
+                result[mode] = entry
                 if args.compare_root:
                     # Another checkout's service (e.g. the threaded one on main), same driver, same run.
                     truncate()
@@ -491,9 +490,9 @@ def main() -> None:
                     go = serve_and_drive_go(go_binary, mode, pg_port, service_port, pg, args, work)
                     entry["go"] = service_entry(go, bench["tps"])
             result["noop_after"] = against_noop("noop_after")
-    noop_rate = (float(result["noop_before"]["per_s"]) + float(result["noop_after"]["per_s"])) / 2  # type: ignore[index]
+    noop_rate = (float(result["noop_before"]["per_s"]) + float(result["noop_after"]["per_s"])) / 2
     result["noop_mean_per_s"] = round(noop_rate, 1)
-    for figures in entries.values():
+    for figures in (result[mode] for mode in args.modes.split(",")):
         figures["driver_over_service"] = round(noop_rate / figures["service"]["per_s"], 2)
         if "go" in figures:
             figures["go"]["driver_over_service"] = round(noop_rate / figures["go"]["per_s"], 2)

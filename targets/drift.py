@@ -28,6 +28,8 @@ __all__ = ["CHANGES", "drifted", "report_refused"]
 
 CHANGES = ("rename", "remove")
 _cache: dict[str, object] = {"key": None, "change": None}
+
+
 @functools.cache
 def _drift_path() -> Path | None:
     """Read once per process (the harness sets both variables when it starts it): a Path and two
